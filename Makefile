@@ -1,0 +1,64 @@
+# Concord — every command a user or CI needs. `make demo` plays a full round on a local anvil chain;
+# `make test` runs every test. Both install what they need from the repo's lockfiles first.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+FOUNDRY := $(CURDIR)/node_modules/@foundry-rs
+# The native binaries, never node_modules/.bin/forge: that launcher always exits 0 and hides failures.
+export PATH := $(FOUNDRY)/forge-linux-amd64/bin:$(FOUNDRY)/anvil-linux-amd64/bin:$(FOUNDRY)/cast-linux-amd64/bin:$(CURDIR)/target/release:$(PATH)
+export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
+CARGO ?= cargo
+NODE_STAMP := node_modules/.concord-installed
+
+.PHONY: help deps contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+        bench-gas bench demo coverage mutants clean
+
+help:
+	@echo "make demo        full labeling round on a local anvil chain (requester + 10 annotators)"
+	@echo "make test        every test: forge (unit, fuzz, invariant), gas snapshot, bindings, cargo"
+	@echo "make bench-gas   gas per accepted label vs a naive one-tx-per-label design"
+	@echo "make bench       end-to-end throughput benchmark (writes target/bench/bench.json)"
+	@echo "make coverage    forge coverage summary"
+	@echo "make mutants     mutation check of the core contract"
+
+# npm ci only when the lockfile changed since the last install (idempotent, offline after the first run).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@test -x $(FOUNDRY)/forge-linux-amd64/bin/forge || { echo "native forge missing after npm ci"; exit 1; }
+	@touch $@
+
+deps: $(NODE_STAMP)
+
+contracts: deps
+	forge build
+
+test: test-contracts bindings-check test-rust
+	@echo "all tests passed"
+
+test-contracts: deps
+	forge test
+	$(MAKE) gas-check
+
+# Gas snapshot of the fixed-input gas tests; fails when a change moves gas (re-run `make gas-snapshot`).
+gas-check: deps
+	forge snapshot --match-contract GasTest --check
+
+gas-snapshot: deps
+	forge snapshot --match-contract GasTest
+
+# The Rust bindings compile from committed ABI + bytecode (no node needed to build the crates);
+# `bindings-check` fails when they differ from a fresh `forge build`.
+bindings: contracts
+	scripts/export-artifacts.sh write
+
+bindings-check: contracts
+	scripts/export-artifacts.sh check
+
+test-rust: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked
+
+clean:
+	rm -rf out cache target
