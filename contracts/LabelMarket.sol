@@ -135,31 +135,31 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         Batch storage b = _batches[batchId];
         uint256 commitDeadline = block.timestamp + p.commitPeriod;
         uint256 revealDeadline = commitDeadline + p.revealPeriod;
-        b.requester = msg.sender;
-        b.commitDeadline = uint40(commitDeadline);
-        b.revealDeadline = uint40(revealDeadline);
-        b.rewardToken = p.rewardToken;
-        b.reviewDeadline = uint40(revealDeadline + p.reviewPeriod);
-        b.claimTimeout = p.claimTimeout;
-        b.reviewer = p.reviewer;
-        b.numItems = p.numItems;
-        b.taskSize = p.taskSize;
-        b.replicas = p.replicas;
-        b.numClasses = p.numClasses;
-        b.thresholdBps = p.thresholdBps;
-        b.qualifier = p.qualifier;
+        b.config.requester = msg.sender;
+        b.config.commitDeadline = uint40(commitDeadline);
+        b.config.revealDeadline = uint40(revealDeadline);
+        b.config.rewardToken = p.rewardToken;
+        b.config.reviewDeadline = uint40(revealDeadline + p.reviewPeriod);
+        b.config.claimTimeout = p.claimTimeout;
+        b.config.reviewer = p.reviewer;
+        b.config.numItems = p.numItems;
+        b.config.taskSize = p.taskSize;
+        b.config.replicas = p.replicas;
+        b.config.numClasses = p.numClasses;
+        b.config.thresholdBps = p.thresholdBps;
+        b.config.qualifier = p.qualifier;
         uint32 numTasks = uint32((uint256(p.numItems) + p.taskSize - 1) / p.taskSize);
-        b.numTasks = numTasks;
-        b.goldCount = p.goldCount;
-        b.rewardPerLabel = p.rewardPerLabel;
-        b.stakePerClaim = p.stakePerClaim;
-        b.wrongLabelPenalty = p.wrongLabelPenalty;
-        b.noRevealPenalty = p.noRevealPenalty;
-        b.minStake = p.minStake;
-        b.minReputation = p.minReputation;
-        b.escrow = uint128(escrow);
-        b.manifestRoot = p.manifestRoot;
-        b.goldRoot = p.goldRoot;
+        b.config.numTasks = numTasks;
+        b.config.goldCount = p.goldCount;
+        b.config.rewardPerLabel = p.rewardPerLabel;
+        b.config.stakePerClaim = p.stakePerClaim;
+        b.config.wrongLabelPenalty = p.wrongLabelPenalty;
+        b.config.noRevealPenalty = p.noRevealPenalty;
+        b.config.minStake = p.minStake;
+        b.config.minReputation = p.minReputation;
+        b.state.escrow = uint128(escrow);
+        b.config.manifestRoot = p.manifestRoot;
+        b.config.goldRoot = p.goldRoot;
         _openCount[batchId] = numTasks;
 
         emit BatchCreated(batchId, msg.sender, p.rewardToken, p, escrow);
@@ -194,14 +194,14 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function revealGold(uint256 batchId, GoldAnswer[] calldata answers) external {
         Batch storage b = _batch(batchId);
-        if (b.goldCount == 0) revert NoGold(batchId);
-        if (block.timestamp <= b.commitDeadline || block.timestamp > b.revealDeadline) {
-            revert GoldRevealClosed(uint256(b.commitDeadline) + 1, b.revealDeadline);
+        if (b.config.goldCount == 0) revert NoGold(batchId);
+        if (block.timestamp <= b.config.commitDeadline || block.timestamp > b.config.revealDeadline) {
+            revert GoldRevealClosed(uint256(b.config.commitDeadline) + 1, b.config.revealDeadline);
         }
-        bytes32 root = b.goldRoot;
-        uint256 numItems = b.numItems;
-        uint256 numClasses = b.numClasses;
-        uint256 taskSize = b.taskSize;
+        bytes32 root = b.config.goldRoot;
+        uint256 numItems = b.config.numItems;
+        uint256 numClasses = b.config.numClasses;
+        uint256 taskSize = b.config.taskSize;
         for (uint256 i; i < answers.length; ++i) {
             GoldAnswer calldata a = answers[i];
             if (a.item >= numItems) revert UnknownItem(batchId, a.item);
@@ -218,18 +218,18 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
             t.resultLabels = uint128(uint256(t.resultLabels).set(pos, a.label));
             emit GoldRevealed(batchId, a.item, a.label);
         }
-        b.goldRevealed += uint32(answers.length);
+        b.state.goldRevealed += uint32(answers.length);
     }
 
     /// @inheritdoc ILabelMarket
     function resolve(uint256 batchId, uint256 item, uint8 label) external nonReentrant {
         Batch storage b = _batch(batchId);
-        if (msg.sender != b.reviewer) revert NotReviewer(msg.sender);
-        if (block.timestamp > b.reviewDeadline) revert ReviewClosed(b.reviewDeadline);
-        if (item >= b.numItems) revert UnknownItem(batchId, item);
-        if (label >= b.numClasses) revert LabelOutOfRange(item, label, b.numClasses);
-        uint256 taskId = item / b.taskSize;
-        uint256 pos = item % b.taskSize;
+        if (msg.sender != b.config.reviewer) revert NotReviewer(msg.sender);
+        if (block.timestamp > b.config.reviewDeadline) revert ReviewClosed(b.config.reviewDeadline);
+        if (item >= b.config.numItems) revert UnknownItem(batchId, item);
+        if (label >= b.config.numClasses) revert LabelOutOfRange(item, label, b.config.numClasses);
+        uint256 taskId = item / b.config.taskSize;
+        uint256 pos = item % b.config.taskSize;
         Task storage t = _tasks[batchId][taskId];
         if (!t.settled) revert TaskNotSettled(batchId, taskId);
         uint32 bit = uint32(1 << pos);
@@ -237,8 +237,8 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         t.decidedMask |= bit;
         t.resultLabels = uint128(uint256(t.resultLabels).set(pos, label));
 
-        uint256 paid = _payResolved(batchId, taskId, pos, label, t.revealedMask, b.rewardPerLabel, b.rewardToken);
-        b.paid += uint128(paid);
+        uint256 paid = _payResolved(batchId, taskId, pos, label, t.revealedMask, b.config.rewardPerLabel, b.config.rewardToken);
+        b.state.paid += uint128(paid);
         emit ItemResolved(batchId, item, label, paid);
     }
 
@@ -266,15 +266,15 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function refund(uint256 batchId) external nonReentrant {
         Batch storage b = _batch(batchId);
-        if (block.timestamp <= b.reviewDeadline || b.tasksSettled != b.numTasks) {
-            revert RefundNotOpen(uint256(b.reviewDeadline) + 1, b.tasksSettled, b.numTasks);
+        if (block.timestamp <= b.config.reviewDeadline || b.state.tasksSettled != b.config.numTasks) {
+            revert RefundNotOpen(uint256(b.config.reviewDeadline) + 1, b.state.tasksSettled, b.config.numTasks);
         }
-        if (b.refunded) revert AlreadyRefunded(batchId);
-        b.refunded = true;
-        uint256 amount = b.escrow - b.paid;
-        address requester = b.requester;
+        if (b.state.refunded) revert AlreadyRefunded(batchId);
+        b.state.refunded = true;
+        uint256 amount = b.state.escrow - b.state.paid;
+        address requester = b.config.requester;
         emit Refunded(batchId, requester, amount);
-        if (amount != 0) IERC20(b.rewardToken).safeTransfer(requester, amount);
+        if (amount != 0) IERC20(b.config.rewardToken).safeTransfer(requester, amount);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         if (block.timestamp > deadline) revert QualificationExpired(deadline);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(QUALIFICATION_TYPEHASH, batchId, annotator, deadline)));
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
-        if (err != ECDSA.RecoverError.NoError || signer == address(0) || signer != b.qualifier) {
+        if (err != ECDSA.RecoverError.NoError || signer == address(0) || signer != b.config.qualifier) {
             revert InvalidQualification();
         }
         qualified[batchId][annotator] = true;
@@ -342,22 +342,22 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function claim(uint256 batchId) external returns (uint256 taskId) {
         Batch storage b = _batch(batchId);
-        uint256 commitDeadline = b.commitDeadline;
+        uint256 commitDeadline = b.config.commitDeadline;
         if (block.timestamp > commitDeadline) revert CommitPhaseOver(commitDeadline);
-        if (b.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
+        if (b.config.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
         int256 score = reputationScore(msg.sender);
-        if (score < b.minReputation) revert InsufficientReputation(score, b.minReputation);
+        if (score < b.config.minReputation) revert InsufficientReputation(score, b.config.minReputation);
         Stake storage st = _stakes[msg.sender];
-        uint256 need = b.stakePerClaim;
+        uint256 need = b.config.stakePerClaim;
         uint256 unlocked = st.amount - st.locked;
         if (unlocked < need) revert InsufficientStake(unlocked, need);
-        if (st.amount < b.minStake) revert InsufficientStake(st.amount, b.minStake);
+        if (st.amount < b.config.minStake) revert InsufficientStake(st.amount, b.config.minStake);
 
         uint256 slot;
-        (taskId, slot) = _pickTask(batchId, b.replicas);
+        (taskId, slot) = _pickTask(batchId, b.config.replicas);
 
         st.locked += uint128(need);
-        uint256 expiry = block.timestamp + b.claimTimeout;
+        uint256 expiry = block.timestamp + b.config.claimTimeout;
         if (expiry > commitDeadline) expiry = commitDeadline;
         _slots[batchId][taskId][slot] = Slot(msg.sender, uint40(expiry));
         _tasks[batchId][taskId].claimedMask |= uint16(1 << slot);
@@ -418,7 +418,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function releaseExpired(uint256 batchId, uint256 taskId, uint256 slot) external {
         Batch storage b = _batch(batchId);
-        if (taskId >= b.numTasks) revert UnknownTask(batchId, taskId);
+        if (taskId >= b.config.numTasks) revert UnknownTask(batchId, taskId);
         Slot memory sl = _slots[batchId][taskId][slot];
         if (slot >= MAX_REPLICAS || (_tasks[batchId][taskId].claimedMask >> slot) & 1 == 0) {
             revert NotClaimed(batchId, taskId, sl.annotator);
@@ -433,7 +433,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         Task storage t = _tasks[batchId][taskId];
         t.claimedMask &= ~uint16(1 << slot);
         address holder = _slots[batchId][taskId][slot].annotator;
-        _stakes[holder].locked -= _batches[batchId].stakePerClaim;
+        _stakes[holder].locked -= _batches[batchId].config.stakePerClaim;
         _assignments[batchId][taskId][holder].status = Status.Expired;
         emit ClaimReleased(batchId, taskId, holder, slot);
     }
@@ -441,7 +441,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function commit(uint256 batchId, uint256 taskId, bytes32 commitHash, bytes calldata backup) external {
         Batch storage b = _batch(batchId);
-        if (block.timestamp > b.commitDeadline) revert CommitPhaseOver(b.commitDeadline);
+        if (block.timestamp > b.config.commitDeadline) revert CommitPhaseOver(b.config.commitDeadline);
         Assignment storage a = _assignments[batchId][taskId][msg.sender];
         Status status = a.status;
         if (status == Status.Committed || status == Status.Revealed) revert AlreadyCommitted(batchId, taskId);
@@ -462,9 +462,9 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function reveal(uint256 batchId, uint256 taskId, uint256 labels, bytes32 salt) external {
         Batch storage b = _batch(batchId);
-        if (block.timestamp > b.revealDeadline) revert RevealPhaseOver(b.revealDeadline);
+        if (block.timestamp > b.config.revealDeadline) revert RevealPhaseOver(b.config.revealDeadline);
         Task storage t = _tasks[batchId][taskId];
-        if (t.committedMask != (1 << b.replicas) - 1 && block.timestamp <= b.commitDeadline) {
+        if (t.committedMask != (1 << b.config.replicas) - 1 && block.timestamp <= b.config.commitDeadline) {
             revert RevealNotOpen(batchId, taskId);
         }
         Assignment storage a = _assignments[batchId][taskId][msg.sender];
@@ -475,8 +475,8 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         if (_commits[batchId][taskId][slot] != _commitHash(batchId, taskId, msg.sender, labels, salt)) {
             revert CommitMismatch();
         }
-        (bool ok, uint256 position, uint256 label) = labels.validate(_itemsInTask(b, taskId), b.numClasses);
-        if (!ok) revert LabelOutOfRange(position, label, b.numClasses);
+        (bool ok, uint256 position, uint256 label) = labels.validate(_itemsInTask(b, taskId), b.config.numClasses);
+        if (!ok) revert LabelOutOfRange(position, label, b.config.numClasses);
 
         a.status = Status.Revealed;
         _labels[batchId][taskId][slot] = labels;
@@ -491,17 +491,17 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc ILabelMarket
     function settleTask(uint256 batchId, uint256 taskId) external nonReentrant {
         Batch storage b = _batch(batchId);
-        if (taskId >= b.numTasks) revert UnknownTask(batchId, taskId);
+        if (taskId >= b.config.numTasks) revert UnknownTask(batchId, taskId);
         Task storage t = _tasks[batchId][taskId];
         if (t.settled) revert AlreadySettled(batchId, taskId);
-        if (!_settleable(b, t)) revert SettlementNotOpen(batchId, taskId, uint256(b.revealDeadline) + 1);
+        if (!_settleable(b, t)) revert SettlementNotOpen(batchId, taskId, uint256(b.config.revealDeadline) + 1);
         _settle(batchId, taskId, b, t);
     }
 
     /// @inheritdoc ILabelMarket
     function settleTasks(uint256 batchId, uint256 fromTask, uint256 toTask) external nonReentrant returns (uint256 n) {
         Batch storage b = _batch(batchId);
-        if (toTask > b.numTasks) toTask = b.numTasks;
+        if (toTask > b.config.numTasks) toTask = b.config.numTasks;
         for (uint256 taskId = fromTask; taskId < toTask; ++taskId) {
             Task storage t = _tasks[batchId][taskId];
             if (!t.settled && _settleable(b, t)) {
@@ -514,9 +514,9 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @dev Labels can no longer change once every slot revealed or the reveal deadline passed; gold can no
     ///      longer change once all of it is revealed or the reveal deadline passed.
     function _settleable(Batch storage b, Task storage t) internal view returns (bool) {
-        if (block.timestamp > b.revealDeadline) return true;
-        uint256 full = (1 << b.replicas) - 1;
-        return b.goldRevealed == b.goldCount && t.committedMask == full && t.revealedMask == full;
+        if (block.timestamp > b.config.revealDeadline) return true;
+        uint256 full = (1 << b.config.replicas) - 1;
+        return b.state.goldRevealed == b.config.goldCount && t.committedMask == full && t.revealedMask == full;
     }
 
     /// @dev Scratch space of one settlement (keeps the stack shallow).
@@ -539,7 +539,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     }
 
     function _settle(uint256 batchId, uint256 taskId, Batch storage b, Task storage t) internal {
-        uint256 replicas = b.replicas;
+        uint256 replicas = b.config.replicas;
         Settlement memory s;
         s.batchId = batchId;
         s.taskId = taskId;
@@ -547,9 +547,9 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         s.gold = t.goldMask;
         s.decided = s.gold;
         s.result = t.resultLabels;
-        s.rewardPerLabel = b.rewardPerLabel;
-        s.stakePerClaim = b.stakePerClaim;
-        s.rewardToken = b.rewardToken;
+        s.rewardPerLabel = b.config.rewardPerLabel;
+        s.stakePerClaim = b.config.stakePerClaim;
+        s.rewardToken = b.config.rewardToken;
         s.labels = new uint256[](replicas);
         s.agreed = new uint256[](replicas);
         s.annotators = new address[](replicas);
@@ -559,8 +559,8 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         }
 
         // Consensus per item from an in-memory packed tally; gold items keep their gold answer.
-        uint256 numClasses = b.numClasses;
-        uint256 threshold = b.thresholdBps;
+        uint256 numClasses = b.config.numClasses;
+        uint256 threshold = b.config.thresholdBps;
         for (uint256 i; i < s.items; ++i) {
             if ((s.gold >> i) & 1 != 0) continue;
             uint64 tally;
@@ -585,8 +585,8 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         t.claimedMask = 0;
         t.decidedMask = uint32(s.decided);
         t.resultLabels = uint128(s.result);
-        b.paid += uint128(s.rewardsPaid);
-        b.tasksSettled += 1;
+        b.state.paid += uint128(s.rewardsPaid);
+        b.state.tasksSettled += 1;
         emit TaskSettled(batchId, taskId, s.result, s.decided, s.gold, s.rewardsPaid, s.slashed);
     }
 
@@ -606,12 +606,12 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         uint256 agreed;
         uint256 disagreed;
         if (!revealed) {
-            slash = b.noRevealPenalty;
+            slash = b.config.noRevealPenalty;
             _reputation[annotator].unrevealed += 1;
         } else {
             (agreed, disagreed) = _scoreRevealed(s, annotator, s.labels[slot]);
             reward = agreed * s.rewardPerLabel;
-            slash = disagreed * b.wrongLabelPenalty;
+            slash = disagreed * b.config.wrongLabelPenalty;
             if (slash > s.stakePerClaim) slash = s.stakePerClaim;
             s.agreed[slot] = agreed;
             s.agreedTotal += agreed;
@@ -755,7 +755,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @notice Number of items in a task (the last task may be shorter).
     function itemsInTask(uint256 batchId, uint256 taskId) external view returns (uint256) {
         Batch storage b = _batch(batchId);
-        if (taskId >= b.numTasks) revert UnknownTask(batchId, taskId);
+        if (taskId >= b.config.numTasks) revert UnknownTask(batchId, taskId);
         return _itemsInTask(b, taskId);
     }
 
@@ -765,7 +765,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         view
         returns (bool)
     {
-        return MerkleProof.verifyCalldata(proof, _batch(batchId).manifestRoot, Leaves.manifestLeaf(index, contentHash, uri));
+        return MerkleProof.verifyCalldata(proof, _batch(batchId).config.manifestRoot, Leaves.manifestLeaf(index, contentHash, uri));
     }
 
     /// @notice EIP-712 domain separator (for qualification signatures).
@@ -783,9 +783,9 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     }
 
     function _itemsInTask(Batch storage b, uint256 taskId) internal view returns (uint256) {
-        uint256 start = taskId * b.taskSize;
-        uint256 end = start + b.taskSize;
-        return (end > b.numItems ? b.numItems : end) - start;
+        uint256 start = taskId * b.config.taskSize;
+        uint256 end = start + b.config.taskSize;
+        return (end > b.config.numItems ? b.config.numItems : end) - start;
     }
 
     function _openTask(uint256 batchId, uint256 pos) internal view returns (uint256) {

@@ -60,9 +60,9 @@ interface ILabelMarket {
         uint32 goldCount;
     }
 
-    /// @notice Stored batch. Widths: timestamps fit uint40 until year 36812; counts of items and tasks fit
-    ///         uint32 (4 billion); token amounts fit uint128 (3.4e38 wei).
-    struct Batch {
+    /// @notice What a batch was created with; never changes afterwards. Widths: timestamps fit uint40 until
+    ///         year 36812; item and task counts fit uint32 (4 billion); token amounts fit uint128 (3.4e38 wei).
+    struct BatchConfig {
         // slot 0
         address requester;
         uint40 commitDeadline;
@@ -71,7 +71,6 @@ interface ILabelMarket {
         address rewardToken;
         uint40 reviewDeadline;
         uint32 claimTimeout;
-        bool refunded;
         // slot 2
         address reviewer;
         uint32 numItems;
@@ -82,7 +81,6 @@ interface ILabelMarket {
         // slot 3
         address qualifier;
         uint32 numTasks;
-        uint32 tasksSettled;
         uint32 goldCount;
         // slot 4
         uint128 rewardPerLabel;
@@ -93,13 +91,26 @@ interface ILabelMarket {
         // slot 6
         uint128 minStake;
         int64 minReputation;
-        uint32 goldRevealed;
-        // slot 7
-        uint128 escrow;
-        uint128 paid;
-        // slots 8, 9
+        // slots 7, 8
         bytes32 manifestRoot;
         bytes32 goldRoot;
+    }
+
+    /// @notice Accounting of a batch that changes as it runs.
+    struct BatchState {
+        // slot 0
+        uint128 escrow;
+        uint128 paid;
+        // slot 1
+        uint32 tasksSettled;
+        uint32 goldRevealed;
+        bool refunded;
+    }
+
+    /// @notice A stored batch.
+    struct Batch {
+        BatchConfig config;
+        BatchState state;
     }
 
     /// @notice Per-task bookkeeping, one storage slot.

@@ -32,9 +32,9 @@ contract FlowTest is MarketFixture {
             market.settleTask(id, t);
         }
         ILabelMarket.Batch memory b = market.getBatch(id);
-        assertEq(b.paid, 3 * 2 * 4 * UNIT, "two agreeing labels x 4 items x 3 tasks paid");
-        assertEq(b.tasksSettled, 3, "all tasks settled");
-        vm.warp(b.reviewDeadline + 1);
+        assertEq(b.state.paid, 3 * 2 * 4 * UNIT, "two agreeing labels x 4 items x 3 tasks paid");
+        assertEq(b.state.tasksSettled, 3, "all tasks settled");
+        vm.warp(b.config.reviewDeadline + 1);
         uint256 before = token.balanceOf(requester);
         market.refund(id);
         assertEq(token.balanceOf(requester) - before, 36 * UNIT - 24 * UNIT, "unspent escrow refunded");
