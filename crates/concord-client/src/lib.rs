@@ -1,1 +1,67 @@
+//! Concord client: everything the requester and annotator CLIs do, over typed bindings of the contracts.
+//!
+//! - [`chain`]: connecting (RPC, chain id, deployment), sending pipelined transactions, decoding reverts
+//! - [`requester`] / [`annotator`]: the two roles' operations
+//! - [`dataset`], [`merkle`], [`labels`]: items, manifest, Merkle proofs, label packing
+//! - [`store`], [`backup`]: the annotator's durable local store and encrypted on-chain backup
+//! - [`consensus`]: the contract's consensus rule, off-chain (export, review, tests)
 
+pub mod annotator;
+pub mod backup;
+pub mod chain;
+pub mod consensus;
+pub mod dataset;
+pub mod deployment;
+pub mod labels;
+pub mod merkle;
+pub mod opts;
+pub mod requester;
+pub mod revert;
+pub mod store;
+pub mod time;
+
+pub use chain::Concord;
+pub use concord_bindings as bindings;
+pub use deployment::Deployment;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong, each variant one line a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the RPC at {url}: {reason}; is the node running? (start one with `concord-devnet`)")]
+    Rpc { url: String, reason: String },
+    #[error("wrong chain: the RPC is chain {actual} but the deployment is for chain {expected}; pass the matching --rpc-url or --deployment")]
+    WrongChain { expected: u64, actual: u64 },
+    #[error("no contract at {address} on chain {chain_id}; the deployment file is stale (restart the devnet or pass --deployment)")]
+    NoContract { address: String, chain_id: u64 },
+    #[error("deployment file {path}: {reason}")]
+    Deployment { path: PathBuf, reason: String },
+    #[error("{action} failed: {reason}")]
+    Revert { action: String, reason: String },
+    #[error("{action}: transaction {tx} reverted on-chain")]
+    Reverted { action: String, tx: String },
+    #[error("{action} failed: {reason}")]
+    Transport { action: String, reason: String },
+    #[error("{path}:{line}: {reason}")]
+    Dataset { path: PathBuf, line: usize, reason: String },
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error("local store {0}")]
+    Store(String),
+    #[error("wallet: {0}")]
+    Wallet(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Result alias of the client.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// Concord's local folder: `$CONCORD_HOME`, else `~/.concord`.
+pub fn concord_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("CONCORD_HOME") {
+        return PathBuf::from(h);
+    }
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".concord")
+}

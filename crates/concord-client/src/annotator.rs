@@ -1,0 +1,363 @@
+//! The annotator's side: stake, claim, see verified items, label, commit (salt stored first), reveal (with
+//! recovery from the encrypted on-chain backup), collect.
+
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::sol_types::SolValue;
+use concord_bindings::{ConcordToken, LabelMarket};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+use crate::dataset::{Manifest, ManifestItem};
+use crate::labels::pack;
+use crate::requester::{batch, manifest_uri};
+use crate::store::{LocalStatus, Store, TaskKey};
+use crate::{ClientError, Concord, Result};
+
+/// On-chain assignment status (mirrors `ILabelMarket.Status`).
+pub mod status {
+    pub const NONE: u8 = 0;
+    pub const CLAIMED: u8 = 1;
+    pub const COMMITTED: u8 = 2;
+    pub const REVEALED: u8 = 3;
+    pub const EXPIRED: u8 = 4;
+}
+
+/// The commit hash the market checks: keccak256(abi.encode(chainid, market, batch, task, annotator, labels, salt)).
+pub fn commit_hash(chain_id: u64, market: Address, batch: u64, task: u64, annotator: Address, labels: U256, salt: B256) -> B256 {
+    keccak256((U256::from(chain_id), market, U256::from(batch), U256::from(task), annotator, labels, salt).abi_encode_params())
+}
+
+fn key(c: &Concord, annotator: Address, batch: u64, task: u64) -> TaskKey {
+    TaskKey { chain_id: c.chain_id(), market: c.market_address(), batch, task, annotator }
+}
+
+/// Stakes `amount` (approving the market first if needed).
+pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
+    let me = c.account()?;
+    if amount.is_zero() {
+        return Err(ClientError::Input("the amount must be greater than zero".into()));
+    }
+    let balance = c.token_balance(me).await?;
+    if balance < amount {
+        return Err(ClientError::Input(format!(
+            "insufficient CCD balance: {me} holds {} but tries to stake {}",
+            crate::opts::fmt_tokens(balance),
+            crate::opts::fmt_tokens(amount)
+        )));
+    }
+    let allowance = c.token.allowance(me, c.market_address()).call().await.map_err(c.read_err("read allowance"))?;
+    if allowance < amount {
+        let approve = ConcordToken::approveCall { spender: c.market_address(), value: amount };
+        let p = c.submit_token("approve stake", c.deployment.token, approve).await?;
+        c.confirm("approve stake", p).await?;
+    }
+    c.send_market("stake", LabelMarket::stakeCall { amount }).await?;
+    Ok(())
+}
+
+/// Moves unlocked stake to the unstake queue; returns when it unlocks.
+pub async fn request_unstake(c: &Concord, amount: U256) -> Result<u64> {
+    let r = c.send_market("unstake", LabelMarket::requestUnstakeCall { amount }).await?;
+    Ok(r.logs()
+        .iter()
+        .find_map(|l| l.log_decode::<LabelMarket::UnstakeRequested>().ok())
+        .map(|e| e.inner.data.unlockAt.to::<u64>())
+        .unwrap_or_default())
+}
+
+/// Withdraws queued stake after the cooldown; returns the amount.
+pub async fn withdraw(c: &Concord) -> Result<U256> {
+    let r = c.send_market("withdraw", LabelMarket::withdrawCall {}).await?;
+    Ok(r.logs()
+        .iter()
+        .find_map(|l| l.log_decode::<LabelMarket::Withdrawn>().ok())
+        .map(|e| e.inner.data.amount)
+        .unwrap_or_default())
+}
+
+/// Records a qualification attestation on-chain.
+pub async fn qualify(c: &Concord, batch: u64, deadline: u64, signature: Bytes) -> Result<()> {
+    let me = c.account()?;
+    let call = LabelMarket::qualifyCall { batchId: U256::from(batch), annotator: me, deadline: U256::from(deadline), signature };
+    c.send_market("qualify", call).await?;
+    Ok(())
+}
+
+/// A claimed task.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claim {
+    pub batch: u64,
+    pub task: u64,
+    pub slot: u64,
+    pub expiry: u64,
+}
+
+/// Claims the next task of a batch and records it locally.
+pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
+    let me = c.account()?;
+    let r = c.send_market("claim", LabelMarket::claimCall { batchId: U256::from(batch_id) }).await?;
+    let ev = r
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok())
+        .ok_or_else(|| ClientError::Input("claim: no Claimed event in the receipt".into()))?
+        .inner
+        .data;
+    let claim = Claim { batch: batch_id, task: ev.taskId.to(), slot: ev.slot.to(), expiry: ev.expiry.to() };
+    store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
+    Ok(claim)
+}
+
+/// The verified manifest of a batch and the items of one task.
+pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<(Manifest, Vec<ManifestItem>)> {
+    let (cfg, _) = batch(c, batch_id).await?;
+    if task >= u64::from(cfg.numTasks) {
+        return Err(ClientError::Input(format!("batch {batch_id} has tasks 0..{}, not {task}", cfg.numTasks)));
+    }
+    let m = Manifest::load(&manifest_uri(c, batch_id).await?)?;
+    m.verify(cfg.manifestRoot)?;
+    let k = usize::from(cfg.taskSize);
+    let start = task as usize * k;
+    let items = m.items[start..(start + k).min(m.items.len())].to_vec();
+    Ok((m, items))
+}
+
+/// Stores labels for a claimed task after checking count and class range.
+pub async fn label(c: &Concord, store: &Store, batch_id: u64, task: u64, labels: &[u8]) -> Result<()> {
+    let me = c.account()?;
+    let (cfg, _) = batch(c, batch_id).await?;
+    let k = u64::from(cfg.taskSize);
+    let expected = k.min(u64::from(cfg.numItems).saturating_sub(task * k));
+    if labels.len() as u64 != expected {
+        return Err(ClientError::Input(format!("task {task} has {expected} items but {} labels were given", labels.len())));
+    }
+    if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l >= cfg.numClasses) {
+        return Err(ClientError::Input(format!(
+            "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
+            cfg.numClasses - 1
+        )));
+    }
+    store.set_labels(&key(c, me, batch_id, task), labels)
+}
+
+/// What a commit or reveal run did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub done: Vec<(u64, u64)>,
+    pub waiting: Vec<(u64, u64)>,
+    pub failed: Vec<String>,
+    pub recovered: usize,
+}
+
+/// Commits every labeled task (optionally of one batch). Salt and hash hit the disk (fsync) before the
+/// transaction is sent; a task left `committing` by a crash is checked on-chain and re-sent with the same salt.
+pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
+    let me = c.account()?;
+    let backup = c.backup_key()?;
+    let mut report = RunReport::default();
+    let mut calls = Vec::new();
+    let mut keys = Vec::new();
+    for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
+        let k = key(c, me, rec.batch, rec.task);
+        let (labels, salt) = match (rec.status, &rec.labels, rec.salt) {
+            (LocalStatus::Labeled, Some(labels), _) => {
+                let salt = B256::from(rand::random::<[u8; 32]>());
+                let packed = pack(labels);
+                let hash = commit_hash(c.chain_id(), c.market_address(), rec.batch, rec.task, me, packed, salt);
+                store.prepare_commit(&k, labels, salt, hash)?;
+                // Re-read: if a salt already existed, the store kept it.
+                let stored = store.get(&k)?.and_then(|r| r.salt).unwrap_or(salt);
+                (labels.clone(), stored)
+            }
+            (LocalStatus::Committing, Some(labels), Some(salt)) => {
+                let (_, st) = c
+                    .market
+                    .assignmentOf(U256::from(rec.batch), U256::from(rec.task), me)
+                    .call()
+                    .await
+                    .map(|r| (r.slot, r.status))
+                    .map_err(c.read_err("read assignment"))?;
+                if st >= status::COMMITTED && st != status::EXPIRED {
+                    store.set_status(&k, LocalStatus::Committed)?;
+                    report.done.push((rec.batch, rec.task));
+                    continue;
+                }
+                (labels.clone(), salt)
+            }
+            _ => continue,
+        };
+        let packed = pack(&labels);
+        let hash = commit_hash(c.chain_id(), c.market_address(), rec.batch, rec.task, me, packed, salt);
+        calls.push(LabelMarket::commitCall {
+            batchId: U256::from(rec.batch),
+            taskId: U256::from(rec.task),
+            commitHash: hash,
+            backup: backup.seal(packed, salt).into(),
+        });
+        keys.push(k);
+    }
+    for (k, r) in keys.iter().zip(c.send_market_many("commit", calls).await) {
+        match r {
+            Ok(_) => {
+                store.set_status(k, LocalStatus::Committed)?;
+                report.done.push((k.batch, k.task));
+            }
+            Err(e) => report.failed.push(format!("batch {} task {}: {e}", k.batch, k.task)),
+        }
+    }
+    Ok(report)
+}
+
+/// Restores commits missing from the local store from their encrypted backups in `Committed` events.
+pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
+    let me = c.account()?;
+    let key_ = c.backup_key()?;
+    let mut filter = c.market.Committed_filter().from_block(c.deployment.deploy_block).topic3(me.into_word());
+    if let Some(b) = batch_filter {
+        filter = filter.topic1(U256::from(b));
+    }
+    let logs = filter.query().await.map_err(c.read_err("read Committed events"))?;
+    let mut recovered = 0;
+    for (ev, _) in logs {
+        let (b, t) = (ev.batchId.to::<u64>(), ev.taskId.to::<u64>());
+        let k = key(c, me, b, t);
+        if store.get(&k)?.and_then(|r| r.salt).is_some() {
+            continue;
+        }
+        let Some((packed, salt)) = key_.open(&ev.backup) else { continue };
+        if commit_hash(c.chain_id(), c.market_address(), b, t, me, packed, salt) != ev.commitHash {
+            continue;
+        }
+        let (cfg, _) = batch(c, b).await?;
+        let k_items = u64::from(cfg.taskSize).min(u64::from(cfg.numItems) - t * u64::from(cfg.taskSize));
+        let labels = crate::labels::unpack(packed, k_items as usize);
+        store.prepare_commit(&k, &labels, salt, ev.commitHash)?;
+        store.set_status(&k, LocalStatus::Committed)?;
+        recovered += 1;
+    }
+    Ok(recovered)
+}
+
+/// Reveals every committed task whose reveal is open (recovering lost salts from backups first).
+pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
+    let me = c.account()?;
+    let mut report = RunReport { recovered: recover(c, store, batch_filter).await?, ..Default::default() };
+    let now = c.chain_time().await?;
+    let mut calls = Vec::new();
+    let mut keys = Vec::new();
+    let mut configs = std::collections::HashMap::new();
+    for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
+        if !matches!(rec.status, LocalStatus::Committing | LocalStatus::Committed) {
+            continue;
+        }
+        let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else { continue };
+        let k = key(c, me, rec.batch, rec.task);
+        let onchain = c
+            .market
+            .assignmentOf(U256::from(rec.batch), U256::from(rec.task), me)
+            .call()
+            .await
+            .map_err(c.read_err("read assignment"))?
+            .status;
+        match onchain {
+            status::REVEALED => {
+                store.set_status(&k, LocalStatus::Revealed)?;
+                continue;
+            }
+            status::COMMITTED => {}
+            _ => continue, // the commit never landed: `commit` re-sends it
+        }
+        if !configs.contains_key(&rec.batch) {
+            configs.insert(rec.batch, batch(c, rec.batch).await?.0);
+        }
+        let cfg = &configs[&rec.batch];
+        let task = c.market.getTask(U256::from(rec.batch), U256::from(rec.task)).call().await.map_err(c.read_err("read task"))?;
+        let full = (1u32 << cfg.replicas) - 1;
+        let open = u32::from(task.committedMask) == full || now > cfg.commitDeadline.to::<u64>();
+        if !open || now > cfg.revealDeadline.to::<u64>() {
+            report.waiting.push((rec.batch, rec.task));
+            continue;
+        }
+        calls.push(LabelMarket::revealCall { batchId: U256::from(rec.batch), taskId: U256::from(rec.task), labels: pack(labels), salt });
+        keys.push(k);
+    }
+    for (k, r) in keys.iter().zip(c.send_market_many("reveal", calls).await) {
+        match r {
+            Ok(_) => {
+                store.set_status(k, LocalStatus::Revealed)?;
+                report.done.push((k.batch, k.task));
+            }
+            Err(e) => report.failed.push(format!("batch {} task {}: {e}", k.batch, k.task)),
+        }
+    }
+    Ok(report)
+}
+
+/// Collects everything credited to this account in the protocol token and the reward tokens of its batches.
+pub async fn collect(c: &Concord, store: &Store) -> Result<Vec<(Address, U256)>> {
+    let me = c.account()?;
+    let mut tokens = BTreeSet::from([c.deployment.token]);
+    for b in store.list(c.chain_id(), c.market_address(), me, None)?.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
+        tokens.insert(batch(c, b).await?.0.rewardToken);
+    }
+    let mut out = Vec::new();
+    for t in tokens {
+        let amount = c.market.claimable(me, t).call().await.map_err(c.read_err("read claimable"))?;
+        if amount.is_zero() {
+            continue;
+        }
+        c.send_market("collect", LabelMarket::collectCall { token: t }).await?;
+        out.push((t, amount));
+    }
+    Ok(out)
+}
+
+/// An annotator's standing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    pub address: Address,
+    pub balance: String,
+    pub staked: String,
+    pub locked: String,
+    pub pending_unstake: String,
+    pub unlock_at: u64,
+    pub claimable: String,
+    pub reputation: i64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub gold_correct: u64,
+    pub gold_wrong: u64,
+    pub unrevealed: u64,
+}
+
+/// Reads balance, stake, claimable protocol tokens and reputation of `who`.
+pub async fn standing(c: &Concord, who: Address) -> Result<Standing> {
+    let m = &c.market;
+    let (balance, st, rep, score, claimable) = tokio::try_join!(
+        async { c.token.balanceOf(who).call().await },
+        async { m.stakeOf(who).call().await },
+        async { m.reputationOf(who).call().await },
+        async { m.reputationScore(who).call().await },
+        async { m.claimable(who, c.deployment.token).call().await },
+    )
+    .map_err(c.read_err("read standing"))?;
+    let f = crate::opts::fmt_tokens;
+    Ok(Standing {
+        address: who,
+        balance: f(balance),
+        staked: f(U256::from(st.amount)),
+        locked: f(U256::from(st.locked)),
+        pending_unstake: f(U256::from(st.pending)),
+        unlock_at: st.unlockAt.to(),
+        claimable: f(claimable),
+        reputation: i64::try_from(score).unwrap_or(i64::MIN),
+        accepted: rep.accepted.to(),
+        rejected: rep.rejected.to(),
+        gold_correct: rep.goldCorrect.to(),
+        gold_wrong: rep.goldWrong.to(),
+        unrevealed: rep.unrevealed.to(),
+    })
+}
