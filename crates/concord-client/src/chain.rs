@@ -26,6 +26,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Gas headroom over the estimate (estimates can be tight when state moves between estimate and inclusion).
 const GAS_HEADROOM_PCT: u64 = 25;
 
+/// Minimum gas for calls whose cost depends on the block they land in: `claim` probes a pseudo-random
+/// position of the open-task set (seeded by prevrandao and timestamp), so the estimate made against the
+/// previous block can be too low for the block that includes it. 16 probes cost at most ~170k gas.
+fn gas_floor(selector: &[u8; 4]) -> u64 {
+    if *selector == LabelMarket::claimCall::SELECTOR {
+        300_000
+    } else {
+        0
+    }
+}
+
 /// A connected client: chain checked against the deployment, contracts present, optional signer.
 #[derive(Clone)]
 pub struct Concord {
@@ -138,6 +149,7 @@ impl Concord {
     /// Returns as soon as the node accepted it; await [`Concord::confirm`] for the receipt.
     pub async fn submit(&self, action: &str, to: Address, input: alloy::primitives::Bytes) -> Result<PendingTransactionBuilder<Ethereum>> {
         let from = self.account()?;
+        let input_selector: [u8; 4] = input.get(..4).and_then(|s| s.try_into().ok()).unwrap_or_default();
         let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(input);
         let gas = self.provider.estimate_gas(tx.clone()).await.map_err(|e| {
             let data = e.as_error_resp().and_then(|r| r.as_revert_data());
@@ -146,7 +158,7 @@ impl Concord {
                 None => transport_error(action, &self.rpc_url, &e.to_string()),
             }
         })?;
-        let tx = tx.with_gas_limit(gas + gas * GAS_HEADROOM_PCT / 100);
+        let tx = tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector)));
         self.provider.send_transaction(tx).await.map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
     }
 
@@ -169,7 +181,16 @@ impl Concord {
             .await
             .map_err(|e| transport_error(action, &self.rpc_url, &format!("waiting for {hash}: {e}")))?;
         if !receipt.status() {
-            return Err(ClientError::Reverted { action: action.to_string(), tx: hash.to_string() });
+            let limit = match self.provider.get_transaction_by_hash(hash).await {
+                Ok(Some(tx)) => alloy::consensus::Transaction::gas_limit(&tx),
+                _ => 0,
+            };
+            let tx = if limit > 0 && receipt.gas_used >= limit {
+                format!("{hash} (out of gas: used all {limit})")
+            } else {
+                format!("{hash} (used {} gas)", receipt.gas_used)
+            };
+            return Err(ClientError::Reverted { action: action.to_string(), tx });
         }
         Ok(receipt)
     }

@@ -9,8 +9,10 @@
 pub mod annotator;
 pub mod backup;
 pub mod chain;
+pub mod cli;
 pub mod consensus;
 pub mod dataset;
+pub mod deploy;
 pub mod deployment;
 pub mod labels;
 pub mod merkle;
