@@ -11,7 +11,7 @@ export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
 NODE_STAMP := node_modules/.concord-installed
 
-.PHONY: help deps contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+.PHONY: help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
         bench-gas bench demo coverage mutants clean
 
 help:
@@ -59,6 +59,13 @@ test-rust: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked
+
+# Release binaries of the CLIs (used by the demo and benchmarks).
+release: deps
+	$(CARGO) build --release --locked --bins
+
+demo: release
+	target/release/concord-devnet demo
 
 clean:
 	rm -rf out cache target

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{provision, Accounts, Up};
+use crate::Up;
+use concord_client::deploy::{provision, Accounts};
 
 #[derive(Parser, Clone)]
 pub struct Demo {
@@ -29,8 +30,8 @@ pub struct Demo {
     /// Comma-separated class names.
     #[arg(long, default_value = "negative,neutral,positive")]
     classes: String,
-    /// Port for the demo's anvil.
-    #[arg(long, default_value_t = 8545)]
+    /// Port for the demo's anvil (0: any free port).
+    #[arg(long, default_value_t = 0)]
     port: u16,
     /// Working folder (deployment, local stores, export).
     #[arg(long, default_value = "target/demo")]
@@ -115,8 +116,9 @@ impl Demo {
             cooldown: 3600,
         };
         let anvil = spawn_anvil(up.port, 13, 0)?;
+        let up = Up { port: anvil.port(), ..up };
         let rpc = anvil.endpoint();
-        let accounts: Accounts = provision(&up, &rpc, anvil.keys()).await?;
+        let accounts: Accounts = provision(&up.provision(), &rpc, anvil.keys()).await?;
         let d = concord_client::Deployment::load(&deployment)?;
         println!("== Concord demo: one labeling round on a local anvil chain ({rpc})");
         println!("   token {}  market {}", d.token, d.market);

@@ -3,16 +3,10 @@
 
 mod demo;
 
-use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::primitives::U256;
 use clap::{Parser, Subcommand};
-use concord_client::bindings::ConcordToken;
-use concord_client::deploy::{deploy, spawn_anvil};
-use eyre::WrapErr;
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+use concord_client::deploy::{accounts_path, provision, spawn_anvil, Provision};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "concord-devnet", version, about = "Local Concord chain: anvil + contracts + funded accounts")]
@@ -56,70 +50,22 @@ pub struct Up {
     cooldown: u64,
 }
 
-/// A devnet account with its key (devnet only: these keys are public anvil keys).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Account {
-    pub address: Address,
-    pub private_key: String,
-}
-
-/// The accounts file written next to the deployment.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Accounts {
-    pub rpc_url: String,
-    pub deployer: Account,
-    pub requester: Account,
-    pub reviewer: Account,
-    pub annotators: Vec<Account>,
-}
-
-pub fn accounts_path(deployment: &Path) -> PathBuf {
-    deployment.with_extension("accounts.json")
-}
-
-/// Deploys and funds on a running anvil whose keys are `keys`; writes deployment and accounts files.
-pub async fn provision(up: &Up, rpc_url: &str, keys: &[alloy::signers::k256::SecretKey]) -> eyre::Result<Accounts> {
-    let need = 3 + up.annotators as usize;
-    eyre::ensure!(keys.len() >= need, "anvil has {} accounts, {need} needed", keys.len());
-    let signers: Vec<PrivateKeySigner> = keys.iter().map(|k| PrivateKeySigner::from(alloy::signers::k256::ecdsa::SigningKey::from(k.clone()))).collect();
-    let account = |s: &PrivateKeySigner| Account { address: s.address(), private_key: format!("0x{}", alloy::hex::encode(s.to_bytes())) };
-    let deployer = signers[0].clone();
-    let d = deploy(rpc_url, deployer.clone(), deployer.address(), up.cooldown).await.wrap_err("deploying the contracts")?;
-    d.save(&up.out).wrap_err_with(|| format!("writing {}", up.out.display()))?;
-
-    // Fund requester and annotators from the treasury (the deployer), pipelined.
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(deployer)).connect_http(rpc_url.parse()?);
-    let token = ConcordToken::new(d.token, &provider);
-    let req_amount = concord_client::opts::parse_tokens(&up.requester_tokens)?;
-    let ann_amount = concord_client::opts::parse_tokens(&up.annotator_tokens)?;
-    let mut pendings = Vec::new();
-    let transfers = std::iter::once((signers[1].address(), req_amount))
-        .chain(signers[3..need].iter().map(|s| (s.address(), ann_amount)));
-    for (to, amount) in transfers {
-        pendings.push(token.transfer(to, amount).send().await.wrap_err("funding accounts")?);
+impl Up {
+    pub fn provision(&self) -> Provision {
+        Provision {
+            annotators: self.annotators,
+            out: self.out.clone(),
+            annotator_tokens: self.annotator_tokens.clone(),
+            requester_tokens: self.requester_tokens.clone(),
+            cooldown: self.cooldown,
+        }
     }
-    for p in pendings {
-        let r = p.get_receipt().await?;
-        eyre::ensure!(r.status(), "funding transfer {} reverted", r.transaction_hash);
-    }
-    let accounts = Accounts {
-        rpc_url: rpc_url.to_string(),
-        deployer: account(&signers[0]),
-        requester: account(&signers[1]),
-        reviewer: account(&signers[2]),
-        annotators: signers[3..need].iter().map(account).collect(),
-    };
-    std::fs::write(accounts_path(&up.out), serde_json::to_string_pretty(&accounts)? + "\n")?;
-    let _ = provider.get_block_number().await?;
-    Ok(accounts)
 }
 
 async fn up(up: Up) -> eyre::Result<()> {
     let anvil = spawn_anvil(up.port, 3 + up.annotators, up.block_time)?;
     let rpc_url = anvil.endpoint();
-    let accounts = provision(&up, &rpc_url, anvil.keys()).await?;
+    let accounts = provision(&up.provision(), &rpc_url, anvil.keys()).await?;
     println!("anvil      {rpc_url} (chain {}, block time {})", anvil.chain_id(), if up.block_time == 0 { "instant".to_string() } else { format!("{}s", up.block_time) });
     let d = concord_client::Deployment::load(&up.out)?;
     println!("token      {}", d.token);

@@ -198,7 +198,13 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         });
         keys.push(k);
     }
-    for (k, r) in keys.iter().zip(c.send_market_many("commit", calls).await) {
+    let results = c.send_market_many("commit", calls).await;
+    if std::env::var("CONCORD_FAULT").as_deref() == Ok("crash-after-commit") {
+        // Fault injection for the crash-recovery tests: die after the commits landed on-chain, before the
+        // local store records them (the worst moment: only the salt written beforehand survives).
+        std::process::abort();
+    }
+    for (k, r) in keys.iter().zip(results) {
         match r {
             Ok(_) => {
                 store.set_status(k, LocalStatus::Committed)?;

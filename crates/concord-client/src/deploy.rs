@@ -6,7 +6,9 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use concord_bindings::{ConcordToken, LabelMarket};
-use std::path::PathBuf;
+use eyre::WrapErr;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 use crate::chain::transport_error;
 use crate::{ClientError, Deployment, Result};
@@ -54,3 +56,79 @@ pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> Result<AnvilIns
         .try_spawn()
         .map_err(|e| ClientError::Input(format!("cannot start anvil ({}): {e}; run `make deps` first", anvil_path().display())))
 }
+
+/// What to provision on a fresh devnet.
+#[derive(Debug, Clone)]
+pub struct Provision {
+    /// Annotator accounts to fund (besides deployer, requester and reviewer).
+    pub annotators: u32,
+    /// Deployment file to write (the accounts file goes next to it).
+    pub out: PathBuf,
+    /// CCD per annotator.
+    pub annotator_tokens: String,
+    /// CCD for the requester.
+    pub requester_tokens: String,
+    /// Unstake cooldown in seconds.
+    pub cooldown: u64,
+}
+
+/// A devnet account with its key (devnet only: these keys are public anvil keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub address: Address,
+    pub private_key: String,
+}
+
+/// The accounts file written next to the deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accounts {
+    pub rpc_url: String,
+    pub deployer: Account,
+    pub requester: Account,
+    pub reviewer: Account,
+    pub annotators: Vec<Account>,
+}
+
+pub fn accounts_path(deployment: &Path) -> PathBuf {
+    deployment.with_extension("accounts.json")
+}
+
+/// Deploys and funds on a running anvil whose keys are `keys`; writes deployment and accounts files.
+pub async fn provision(up: &Provision, rpc_url: &str, keys: &[alloy::signers::k256::SecretKey]) -> eyre::Result<Accounts> {
+    let need = 3 + up.annotators as usize;
+    eyre::ensure!(keys.len() >= need, "anvil has {} accounts, {need} needed", keys.len());
+    let signers: Vec<PrivateKeySigner> = keys.iter().map(|k| PrivateKeySigner::from(alloy::signers::k256::ecdsa::SigningKey::from(k.clone()))).collect();
+    let account = |s: &PrivateKeySigner| Account { address: s.address(), private_key: format!("0x{}", alloy::hex::encode(s.to_bytes())) };
+    let deployer = signers[0].clone();
+    let d = deploy(rpc_url, deployer.clone(), deployer.address(), up.cooldown).await.wrap_err("deploying the contracts")?;
+    d.save(&up.out).wrap_err_with(|| format!("writing {}", up.out.display()))?;
+
+    // Fund requester and annotators from the treasury (the deployer), pipelined.
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(deployer)).connect_http(rpc_url.parse()?);
+    let token = ConcordToken::new(d.token, &provider);
+    let req_amount = crate::opts::parse_tokens(&up.requester_tokens)?;
+    let ann_amount = crate::opts::parse_tokens(&up.annotator_tokens)?;
+    let mut pendings = Vec::new();
+    let transfers = std::iter::once((signers[1].address(), req_amount))
+        .chain(signers[3..need].iter().map(|s| (s.address(), ann_amount)));
+    for (to, amount) in transfers {
+        pendings.push(token.transfer(to, amount).send().await.wrap_err("funding accounts")?);
+    }
+    for p in pendings {
+        let r = p.get_receipt().await?;
+        eyre::ensure!(r.status(), "funding transfer {} reverted", r.transaction_hash);
+    }
+    let accounts = Accounts {
+        rpc_url: rpc_url.to_string(),
+        deployer: account(&signers[0]),
+        requester: account(&signers[1]),
+        reviewer: account(&signers[2]),
+        annotators: signers[3..need].iter().map(account).collect(),
+    };
+    std::fs::write(accounts_path(&up.out), serde_json::to_string_pretty(&accounts)? + "\n")?;
+    let _ = provider.get_block_number().await?;
+    Ok(accounts)
+}
+

@@ -1,0 +1,78 @@
+//! End-to-end: the real `concord-requester` / `concord-annotator` binaries against a real anvil chain.
+
+use alloy::primitives::U256;
+use concord_e2e::{dataset, Devnet};
+
+const REQ: &str = "concord-requester";
+const ANN: &str = "concord-annotator";
+
+/// Publishes a 3-item batch (one task of 3, r = 3, classes a,b,c) and returns its id.
+fn one_task_batch(d: &Devnet) -> String {
+    let ds = d.file("items.jsonl", &dataset(3, None));
+    let out = d.dir.path().join("req").display().to_string();
+    let v = d.json(REQ, Some(&d.accounts.requester.private_key), &["create", &ds, "--classes", "a,b,c", "--task-size", "3", "--out-dir", &out]);
+    v["batchId"].as_u64().expect("batch id").to_string()
+}
+
+fn stake_claim(d: &Devnet, i: usize, b: &str) {
+    let key = &d.accounts.annotators[i].private_key;
+    d.json(ANN, Some(key), &["stake", "100"]);
+    let c = d.json(ANN, Some(key), &["claim", "-b", b]);
+    assert_eq!(c["task"], 0);
+}
+
+#[tokio::test]
+async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
+    let d = Devnet::start(3, 0).await;
+    let b = one_task_batch(&d);
+    for i in 0..3 {
+        stake_claim(&d, i, &b);
+    }
+    for i in 0..2 {
+        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit"]);
+    }
+    // Annotator 2 dies right after its commit landed, before its store recorded it.
+    let key = d.accounts.annotators[2].private_key.clone();
+    let crashed = d.cli_env(ANN, Some(&key), &["label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit"], &[("CONCORD_FAULT", "crash-after-commit")]);
+    assert!(!crashed.status.success(), "the injected crash must kill the process");
+    let status = d.json(ANN, Some(&key), &["status"]);
+    assert_eq!(status["tasks"][0]["status"], "committing", "the store kept the salt but not the outcome: {status}");
+
+    // Run the CLI again: the reveal goes through with the salt written before the crash.
+    let r = d.json(ANN, Some(&key), &["reveal"]);
+    assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");
+    for i in 0..2 {
+        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["reveal"]);
+    }
+    let s = d.json(REQ, Some(&d.accounts.requester.private_key), &["settle", "-b", &b]);
+    assert_eq!(s["tasksSettled"], 1);
+    let who = d.accounts.annotators[2].address;
+    let before = d.holdings(who).await.0;
+    d.json(ANN, Some(&key), &["collect"]);
+    let after = d.holdings(who).await.0;
+    assert_eq!(after - before, U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64)), "3 agreeing labels x 1 CCD paid");
+}
+
+#[tokio::test]
+async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
+    let d = Devnet::start(3, 0).await;
+    let b = one_task_batch(&d);
+    for i in 0..3 {
+        stake_claim(&d, i, &b);
+        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["label", "-b", &b, "-t", "0", "--labels", "b,b,a", "--commit"]);
+    }
+    // Annotator 0 loses its laptop: a fresh, empty store.
+    let key = d.accounts.annotators[0].private_key.clone();
+    let fresh = d.dir.path().join("new-laptop.sqlite").display().to_string();
+    let r = d.json(ANN, Some(&key), &["reveal", "--store", &fresh]);
+    assert_eq!(r["recovered"], 1, "{r}");
+    assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");
+    for i in 1..3 {
+        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["reveal"]);
+    }
+    d.json(REQ, Some(&d.accounts.requester.private_key), &["settle", "-b", &b]);
+    let one = U256::from(10u64).pow(U256::from(18u64));
+    assert_eq!(d.claimable(d.accounts.annotators[0].address).await, U256::from(3u64) * one, "3 agreeing labels paid");
+    let st = d.json(ANN, Some(&key), &["status", "--store", &fresh]);
+    assert_eq!(st["standing"]["accepted"], 3, "{st}");
+}
