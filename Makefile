@@ -58,6 +58,8 @@ bindings-check: contracts
 test-rust: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# The end-to-end tests run the real CLI binaries: build them first.
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
 
 # Release binaries of the CLIs (used by the demo and benchmarks).

@@ -26,12 +26,18 @@ pub struct Devnet {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe path");
     // target/<profile>/deps/<test-binary>
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("target dir")
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target dir")
 }
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("repo root")
 }
 
 impl Devnet {
@@ -50,7 +56,14 @@ impl Devnet {
         };
         let accounts = provision(&p, &rpc, anvil.keys()).await.expect("provision");
         let deployment = Deployment::load(&deployment_path).expect("deployment written");
-        Self { anvil, rpc, accounts, deployment, deployment_path, dir }
+        Self {
+            anvil,
+            rpc,
+            accounts,
+            deployment,
+            deployment_path,
+            dir,
+        }
     }
 
     /// Runs `bin` with `args`, signing with `key` (if any), against this devnet.
@@ -59,7 +72,13 @@ impl Devnet {
     }
 
     /// Same as [`Devnet::cli`] with extra environment variables.
-    pub fn cli_env(&self, bin: &str, key: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub fn cli_env(
+        &self,
+        bin: &str,
+        key: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = Command::new(bin_dir().join(bin));
         cmd.args(args)
             .current_dir(repo_root())
@@ -71,7 +90,9 @@ impl Devnet {
         if let Some(k) = key {
             cmd.env("ETH_PRIVATE_KEY", k);
         }
-        cmd.output().unwrap_or_else(|e| panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}"))
+        cmd.output().unwrap_or_else(|e| {
+            panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
+        })
     }
 
     /// Runs a CLI with `--json`, asserts success and parses the last stdout line.
@@ -91,7 +112,10 @@ impl Devnet {
     /// Moves chain time forward and mines a block (devnet only).
     pub async fn advance(&self, secs: u64) {
         let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));
-        let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (secs,)).await.expect("increaseTime");
+        let _: serde_json::Value = p
+            .raw_request("evm_increaseTime".into(), (secs,))
+            .await
+            .expect("increaseTime");
         let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.expect("mine");
     }
 
@@ -109,7 +133,11 @@ impl Devnet {
     pub async fn claimable(&self, who: Address) -> U256 {
         let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));
         let market = concord_client::bindings::LabelMarket::new(self.deployment.market, &p);
-        market.claimable(who, self.deployment.token).call().await.expect("claimable")
+        market
+            .claimable(who, self.deployment.token)
+            .call()
+            .await
+            .expect("claimable")
     }
 
     /// Writes a file in the devnet's temp dir and returns its path.
@@ -128,7 +156,9 @@ pub fn dataset(n: usize, gold_every: Option<usize>) -> String {
             Some(g) if i % g == 0 => format!(",\"gold\":\"{}\"", ["a", "b", "c"][i % 3]),
             _ => String::new(),
         };
-        s.push_str(&format!("{{\"id\":\"it-{i}\",\"text\":\"item number {i}\"{gold}}}\n"));
+        s.push_str(&format!(
+            "{{\"id\":\"it-{i}\",\"text\":\"item number {i}\"{gold}}}\n"
+        ));
     }
     s
 }

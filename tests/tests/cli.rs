@@ -10,7 +10,20 @@ const ANN: &str = "concord-annotator";
 fn one_task_batch(d: &Devnet) -> String {
     let ds = d.file("items.jsonl", &dataset(3, None));
     let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(REQ, Some(&d.accounts.requester.private_key), &["create", &ds, "--classes", "a,b,c", "--task-size", "3", "--out-dir", &out]);
+    let v = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &[
+            "create",
+            &ds,
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--out-dir",
+            &out,
+        ],
+    );
     v["batchId"].as_u64().expect("batch id").to_string()
 }
 
@@ -29,28 +42,59 @@ async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
         stake_claim(&d, i, &b);
     }
     for i in 0..2 {
-        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit"]);
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &[
+                "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit",
+            ],
+        );
     }
     // Annotator 2 dies right after its commit landed, before its store recorded it.
     let key = d.accounts.annotators[2].private_key.clone();
-    let crashed = d.cli_env(ANN, Some(&key), &["label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit"], &[("CONCORD_FAULT", "crash-after-commit")]);
-    assert!(!crashed.status.success(), "the injected crash must kill the process");
+    let crashed = d.cli_env(
+        ANN,
+        Some(&key),
+        &[
+            "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit",
+        ],
+        &[("CONCORD_FAULT", "crash-after-commit")],
+    );
+    assert!(
+        !crashed.status.success(),
+        "the injected crash must kill the process"
+    );
     let status = d.json(ANN, Some(&key), &["status"]);
-    assert_eq!(status["tasks"][0]["status"], "committing", "the store kept the salt but not the outcome: {status}");
+    assert_eq!(
+        status["tasks"][0]["status"], "committing",
+        "the store kept the salt but not the outcome: {status}"
+    );
 
     // Run the CLI again: the reveal goes through with the salt written before the crash.
     let r = d.json(ANN, Some(&key), &["reveal"]);
     assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");
     for i in 0..2 {
-        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["reveal"]);
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &["reveal"],
+        );
     }
-    let s = d.json(REQ, Some(&d.accounts.requester.private_key), &["settle", "-b", &b]);
+    let s = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["settle", "-b", &b],
+    );
     assert_eq!(s["tasksSettled"], 1);
     let who = d.accounts.annotators[2].address;
     let before = d.holdings(who).await.0;
     d.json(ANN, Some(&key), &["collect"]);
     let after = d.holdings(who).await.0;
-    assert_eq!(after - before, U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64)), "3 agreeing labels x 1 CCD paid");
+    assert_eq!(
+        after - before,
+        U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64)),
+        "3 agreeing labels x 1 CCD paid"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +103,13 @@ async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
     let b = one_task_batch(&d);
     for i in 0..3 {
         stake_claim(&d, i, &b);
-        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["label", "-b", &b, "-t", "0", "--labels", "b,b,a", "--commit"]);
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &[
+                "label", "-b", &b, "-t", "0", "--labels", "b,b,a", "--commit",
+            ],
+        );
     }
     // Annotator 0 loses its laptop: a fresh, empty store.
     let key = d.accounts.annotators[0].private_key.clone();
@@ -68,11 +118,65 @@ async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
     assert_eq!(r["recovered"], 1, "{r}");
     assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");
     for i in 1..3 {
-        d.json(ANN, Some(&d.accounts.annotators[i].private_key), &["reveal"]);
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &["reveal"],
+        );
     }
-    d.json(REQ, Some(&d.accounts.requester.private_key), &["settle", "-b", &b]);
+    d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["settle", "-b", &b],
+    );
     let one = U256::from(10u64).pow(U256::from(18u64));
-    assert_eq!(d.claimable(d.accounts.annotators[0].address).await, U256::from(3u64) * one, "3 agreeing labels paid");
+    assert_eq!(
+        d.claimable(d.accounts.annotators[0].address).await,
+        U256::from(3u64) * one,
+        "3 agreeing labels paid"
+    );
     let st = d.json(ANN, Some(&key), &["status", "--store", &fresh]);
     assert_eq!(st["standing"]["accepted"], 3, "{st}");
+}
+
+#[test]
+fn demo_plays_a_full_round_and_careful_annotators_profit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(concord_e2e::bin_dir().join("concord-devnet"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .current_dir(concord_e2e::repo_root())
+        .output()
+        .expect("run concord-devnet demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("consensus accuracy vs shipped answers"))
+        .expect("accuracy line");
+    let pct: f64 = line
+        .rsplit("= ")
+        .next()
+        .and_then(|s| s.trim_end_matches('%').parse().ok())
+        .expect("percentage");
+    assert!(pct >= 90.0, "consensus accuracy {pct}% < 90%:\n{stdout}");
+    let net = |kind: &str| -> f64 {
+        let l = stdout
+            .lines()
+            .find(|l| l.contains(&format!("net per {kind}")))
+            .expect("net line");
+        l.split_whitespace()
+            .find(|w| w.starts_with('+') || w.starts_with('-'))
+            .and_then(|w| w.parse().ok())
+            .expect("amount")
+    };
+    assert!(net("careful") > 0.0, "{stdout}");
+    assert!(net("never reveals") < 0.0, "{stdout}");
+    let exported =
+        std::fs::read_to_string(dir.path().join("dataset.jsonl")).expect("export written");
+    assert_eq!(exported.lines().count(), 240, "one row per item");
 }

@@ -14,7 +14,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "concord-annotator", version, about = "Label data on Concord: stake, claim, label, commit, reveal, collect")]
+#[command(
+    name = "concord-annotator",
+    version,
+    about = "Label data on Concord: stake, claim, label, commit, reveal, collect"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -61,6 +65,7 @@ enum Cmd {
 #[derive(Args)]
 struct Amount {
     /// Amount in tokens (e.g. 100 or 0.5).
+    #[arg(allow_hyphen_values = true)]
     amount: String,
 }
 
@@ -117,12 +122,18 @@ struct Label {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    run(json, async move { cli.cmd.run(&cli.rpc, &cli.wallet, cli.store.as_deref(), json).await })
+    run(json, async move {
+        cli.cmd
+            .run(&cli.rpc, &cli.wallet, cli.store.as_deref(), json)
+            .await
+    })
 }
 
 fn open_store(c: &Concord, path: Option<&Path>) -> eyre::Result<Store> {
     let me = c.account()?;
-    let p = path.map(PathBuf::from).unwrap_or_else(|| concord_client::concord_home().join(format!("annotator-{me}.sqlite")));
+    let p = path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| concord_client::concord_home().join(format!("annotator-{me}.sqlite")));
     Ok(Store::open(&p)?)
 }
 
@@ -130,13 +141,23 @@ fn open_store(c: &Concord, path: Option<&Path>) -> eyre::Result<Store> {
 fn class_of(m: &Manifest, s: &str) -> eyre::Result<u8> {
     let s = s.trim();
     m.class_index(s)
-        .or_else(|| s.parse::<u8>().ok().filter(|c| usize::from(*c) < m.classes.len()))
-        .ok_or_else(|| eyre::eyre!("label `{s}` is not a class of this batch ({})", m.classes.join(", ")))
+        .or_else(|| {
+            s.parse::<u8>()
+                .ok()
+                .filter(|c| usize::from(*c) < m.classes.len())
+        })
+        .ok_or_else(|| {
+            eyre::eyre!(
+                "label `{s}` is not a class of this batch ({})",
+                m.classes.join(", ")
+            )
+        })
 }
 
 /// Reads `id -> label` answers from JSONL or CSV.
 fn read_answers(path: &Path) -> eyre::Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading answers {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("reading answers {}", path.display()))?;
     let mut out = HashMap::new();
     if path.extension().and_then(|e| e.to_str()) == Some("csv") {
         let mut r = csv::Reader::from_reader(text.as_bytes());
@@ -148,8 +169,13 @@ fn read_answers(path: &Path) -> eyre::Result<HashMap<String, String>> {
             out.insert(id.to_string(), label.to_string());
         }
     } else {
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).wrap_err_with(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .wrap_err_with(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
             let id = match &v["id"] {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
@@ -174,61 +200,111 @@ fn print_item(m: &Manifest, it: &concord_client::dataset::ManifestItem, n: usize
     if !it.uri.is_empty() {
         println!("    {}", it.uri);
     }
-    let classes: Vec<String> = m.classes.iter().enumerate().map(|(i, c)| format!("{}={c}", i + 1)).collect();
+    let classes: Vec<String> = m
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}={c}", i + 1))
+        .collect();
     println!("    classes: {}", classes.join("  "));
 }
 
 impl Cmd {
-    async fn run(self, rpc: &RpcOpts, wallet: &WalletOpts, store_path: Option<&Path>, json: bool) -> eyre::Result<()> {
+    async fn run(
+        self,
+        rpc: &RpcOpts,
+        wallet: &WalletOpts,
+        store_path: Option<&Path>,
+        json: bool,
+    ) -> eyre::Result<()> {
         let c = connect(rpc, wallet, json).await?;
         match self {
             Cmd::Stake(a) => {
                 let amount = parse_tokens(&a.amount)?;
                 annotator::stake(&c, amount).await?;
                 let s = annotator::standing(&c, c.account()?).await?;
-                emit(json, &s, |s| println!("staked {}; total stake {} CCD ({} locked)", a.amount, s.staked, s.locked))
+                emit(json, &s, |s| {
+                    println!(
+                        "staked {}; total stake {} CCD ({} locked)",
+                        a.amount, s.staked, s.locked
+                    )
+                })
             }
             Cmd::Unstake(a) => {
                 let at = annotator::request_unstake(&c, parse_tokens(&a.amount)?).await?;
-                emit(json, &serde_json::json!({ "unlockAt": at }), |_| println!("{} CCD unlock at {}; then run `withdraw`", a.amount, fmt_unix(at)))
+                emit(json, &serde_json::json!({ "unlockAt": at }), |_| {
+                    println!(
+                        "{} CCD unlock at {}; then run `withdraw`",
+                        a.amount,
+                        fmt_unix(at)
+                    )
+                })
             }
             Cmd::Withdraw => {
                 let x = annotator::withdraw(&c).await?;
-                emit(json, &serde_json::json!({ "withdrawn": fmt_tokens(x) }), |_| println!("withdrew {} CCD", fmt_tokens(x)))
+                emit(
+                    json,
+                    &serde_json::json!({ "withdrawn": fmt_tokens(x) }),
+                    |_| println!("withdrew {} CCD", fmt_tokens(x)),
+                )
             }
             Cmd::Qualify(q) => {
-                let sig: alloy::primitives::Bytes = q.signature.parse().map_err(|_| eyre::eyre!("--signature is not hex"))?;
+                let sig: alloy::primitives::Bytes = q
+                    .signature
+                    .parse()
+                    .map_err(|_| eyre::eyre!("--signature is not hex"))?;
                 annotator::qualify(&c, q.batch, q.deadline, sig).await?;
-                emit(json, &serde_json::json!({ "batch": q.batch, "qualified": true }), |_| println!("qualified for batch {}", q.batch))
+                emit(
+                    json,
+                    &serde_json::json!({ "batch": q.batch, "qualified": true }),
+                    |_| println!("qualified for batch {}", q.batch),
+                )
             }
             Cmd::Claim(b) => {
                 let store = open_store(&c, store_path)?;
                 let claim = annotator::claim(&c, &store, b.batch).await?;
                 emit(json, &claim, |cl| {
-                    println!("claimed task {} of batch {} (slot {}); commit before {}", cl.task, cl.batch, cl.slot, fmt_unix(cl.expiry));
-                    println!("next: concord-annotator show -b {} -t {}", cl.batch, cl.task);
+                    println!(
+                        "claimed task {} of batch {} (slot {}); commit before {}",
+                        cl.task,
+                        cl.batch,
+                        cl.slot,
+                        fmt_unix(cl.expiry)
+                    );
+                    println!(
+                        "next: concord-annotator show -b {} -t {}",
+                        cl.batch, cl.task
+                    );
                 })
             }
             Cmd::Show(t) => {
                 let (m, items) = annotator::task_items(&c, t.batch, t.task).await?;
-                emit(json, &serde_json::json!({ "classes": m.classes, "items": items }), |_| {
-                    println!("batch {} task {}: {} items, manifest verified against the on-chain root", t.batch, t.task, items.len());
-                    for (i, it) in items.iter().enumerate() {
-                        print_item(&m, it, i + 1, items.len());
-                    }
-                })
+                emit(
+                    json,
+                    &serde_json::json!({ "classes": m.classes, "items": items }),
+                    |_| {
+                        println!("batch {} task {}: {} items, manifest verified against the on-chain root", t.batch, t.task, items.len());
+                        for (i, it) in items.iter().enumerate() {
+                            print_item(&m, it, i + 1, items.len());
+                        }
+                    },
+                )
             }
             Cmd::Label(l) => {
                 let store = open_store(&c, store_path)?;
                 let (m, items) = annotator::task_items(&c, l.batch, l.task).await?;
                 let labels: Vec<u8> = if let Some(spec) = &l.labels {
-                    spec.split(',').map(|s| class_of(&m, s)).collect::<eyre::Result<_>>()?
+                    spec.split(',')
+                        .map(|s| class_of(&m, s))
+                        .collect::<eyre::Result<_>>()?
                 } else if let Some(path) = &l.from {
                     let answers = read_answers(path)?;
                     items
                         .iter()
                         .map(|it| {
-                            let a = answers.get(&it.id).ok_or_else(|| eyre::eyre!("{} has no answer for item `{}`", path.display(), it.id))?;
+                            let a = answers.get(&it.id).ok_or_else(|| {
+                                eyre::eyre!("{} has no answer for item `{}`", path.display(), it.id)
+                            })?;
                             class_of(&m, a)
                         })
                         .collect::<eyre::Result<_>>()?
@@ -240,13 +316,25 @@ impl Cmd {
                 if l.commit {
                     report = Some(annotator::commit(&c, &store, Some(l.batch)).await?);
                 }
-                let names: Vec<&str> = labels.iter().map(|&x| m.classes[usize::from(x)].as_str()).collect();
-                emit(json, &serde_json::json!({ "batch": l.batch, "task": l.task, "labels": labels, "commit": report }), |_| {
-                    println!("labeled task {} of batch {}: {}", l.task, l.batch, names.join(", "));
-                    if let Some(r) = &report {
-                        print_run("committed", r);
-                    }
-                })?;
+                let names: Vec<&str> = labels
+                    .iter()
+                    .map(|&x| m.classes[usize::from(x)].as_str())
+                    .collect();
+                emit(
+                    json,
+                    &serde_json::json!({ "batch": l.batch, "task": l.task, "labels": labels, "commit": report }),
+                    |_| {
+                        println!(
+                            "labeled task {} of batch {}: {}",
+                            l.task,
+                            l.batch,
+                            names.join(", ")
+                        );
+                        if let Some(r) = &report {
+                            print_run("committed", r);
+                        }
+                    },
+                )?;
                 fail_if_any(&report)
             }
             Cmd::Commit(b) => {
@@ -264,7 +352,10 @@ impl Cmd {
             Cmd::Collect => {
                 let store = open_store(&c, store_path)?;
                 let got = annotator::collect(&c, &store).await?;
-                let total: Vec<_> = got.iter().map(|(t, a)| serde_json::json!({ "token": t, "amount": fmt_tokens(*a) })).collect();
+                let total: Vec<_> = got
+                    .iter()
+                    .map(|(t, a)| serde_json::json!({ "token": t, "amount": fmt_tokens(*a) }))
+                    .collect();
                 emit(json, &total, |_| {
                     if got.is_empty() {
                         println!("nothing to collect");
@@ -280,13 +371,21 @@ impl Cmd {
                 let s = annotator::standing(&c, me).await?;
                 let tasks = store.list(c.chain_id(), c.market_address(), me, b.batch)?;
                 let now = c.chain_time().await?;
-                emit(json, &serde_json::json!({ "standing": s, "tasks": tasks }), |_| {
-                    print_standing(&s);
-                    for t in &tasks {
-                        let exp = if t.expiry > 0 { format!(" (claim expires {})", relative(t.expiry, now)) } else { String::new() };
-                        println!("  batch {} task {}: {:?}{}", t.batch, t.task, t.status, exp);
-                    }
-                })
+                emit(
+                    json,
+                    &serde_json::json!({ "standing": s, "tasks": tasks }),
+                    |_| {
+                        print_standing(&s);
+                        for t in &tasks {
+                            let exp = if t.expiry > 0 {
+                                format!(" (claim expires {})", relative(t.expiry, now))
+                            } else {
+                                String::new()
+                            };
+                            println!("  batch {} task {}: {:?}{}", t.batch, t.task, t.status, exp);
+                        }
+                    },
+                )
             }
             Cmd::Reputation => {
                 let s = annotator::standing(&c, c.account()?).await?;
@@ -298,7 +397,10 @@ impl Cmd {
 
 fn print_standing(s: &annotator::Standing) {
     println!("{}", s.address);
-    println!("  balance {} CCD, staked {} ({} locked, {} unstaking), claimable {}", s.balance, s.staked, s.locked, s.pending_unstake, s.claimable);
+    println!(
+        "  balance {} CCD, staked {} ({} locked, {} unstaking), claimable {}",
+        s.balance, s.staked, s.locked, s.pending_unstake, s.claimable
+    );
     println!(
         "  reputation {} (accepted {}, rejected {}, gold {}/{}, unrevealed {})",
         s.reputation,
@@ -312,9 +414,17 @@ fn print_standing(s: &annotator::Standing) {
 
 fn print_run(verb: &str, r: &annotator::RunReport) {
     if r.recovered > 0 {
-        println!("recovered {} commits from their encrypted on-chain backup", r.recovered);
+        println!(
+            "recovered {} commits from their encrypted on-chain backup",
+            r.recovered
+        );
     }
-    let list = |v: &[(u64, u64)]| v.iter().map(|(b, t)| format!("{b}/{t}")).collect::<Vec<_>>().join(" ");
+    let list = |v: &[(u64, u64)]| {
+        v.iter()
+            .map(|(b, t)| format!("{b}/{t}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!("{verb} {} tasks {}", r.done.len(), list(&r.done));
     if !r.waiting.is_empty() {
         println!("waiting (reveal not open yet) {}", list(&r.waiting));
@@ -332,7 +442,10 @@ fn fail_if_any(r: &Option<annotator::RunReport>) -> eyre::Result<()> {
 }
 
 /// Asks for one label per item on the terminal (class number 1..C or name; `b` goes back).
-fn interactive(m: &Manifest, items: &[concord_client::dataset::ManifestItem]) -> eyre::Result<Vec<u8>> {
+fn interactive(
+    m: &Manifest,
+    items: &[concord_client::dataset::ManifestItem],
+) -> eyre::Result<Vec<u8>> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut labels: Vec<u8> = Vec::with_capacity(items.len());
@@ -342,7 +455,10 @@ fn interactive(m: &Manifest, items: &[concord_client::dataset::ManifestItem]) ->
         print!("    label (1..{}, name, b = back): ", m.classes.len());
         std::io::stdout().flush().ok();
         let Some(line) = lines.next() else {
-            eyre::bail!("input ended after {i} of {} items; nothing was stored", items.len());
+            eyre::bail!(
+                "input ended after {i} of {} items; nothing was stored",
+                items.len()
+            );
         };
         let line = line?;
         let answer = line.trim();
@@ -350,10 +466,17 @@ fn interactive(m: &Manifest, items: &[concord_client::dataset::ManifestItem]) ->
             labels.pop();
             continue;
         }
-        let by_number = answer.parse::<usize>().ok().filter(|n| (1..=m.classes.len()).contains(n)).map(|n| (n - 1) as u8);
+        let by_number = answer
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=m.classes.len()).contains(n))
+            .map(|n| (n - 1) as u8);
         match by_number.or_else(|| m.class_index(answer)) {
             Some(l) => labels.push(l),
-            None => println!("    `{answer}` is not a class; type 1..{} or a class name", m.classes.len()),
+            None => println!(
+                "    `{answer}` is not a class; type 1..{} or a class name",
+                m.classes.len()
+            ),
         }
     }
     Ok(labels)

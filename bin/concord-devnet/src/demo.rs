@@ -80,7 +80,10 @@ impl Cli {
         let last = stdout.lines().last().unwrap_or("");
         let v: Value = serde_json::from_str(last).unwrap_or(Value::Null);
         if !out.status.success() {
-            let msg = v["error"].as_str().map(String::from).unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+            let msg = v["error"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
             bail!("{bin} {}: {msg}", args.join(" "));
         }
         Ok(v)
@@ -88,8 +91,14 @@ impl Cli {
 }
 
 fn read_truth(path: &Path) -> eyre::Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().skip(1).filter_map(|l| l.split_once(',')).map(|(a, b)| (a.to_string(), b.to_string())).collect())
+    let text =
+        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(','))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect())
 }
 
 async fn advance(rpc: &str, secs: u64) -> eyre::Result<()> {
@@ -116,20 +125,32 @@ impl Demo {
             cooldown: 3600,
         };
         let anvil = spawn_anvil(up.port, 13, 0)?;
-        let up = Up { port: anvil.port(), ..up };
+        let up = Up {
+            port: anvil.port(),
+            ..up
+        };
         let rpc = anvil.endpoint();
         let accounts: Accounts = provision(&up.provision(), &rpc, anvil.keys()).await?;
         let d = concord_client::Deployment::load(&deployment)?;
         println!("== Concord demo: one labeling round on a local anvil chain ({rpc})");
         println!("   token {}  market {}", d.token, d.market);
 
-        let bin_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).ok_or_else(|| eyre!("no exe dir"))?;
+        let bin_dir = std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| eyre!("no exe dir"))?;
         let cli = Cli {
             bin_dir,
             envs: vec![
                 ("ETH_RPC_URL".into(), rpc.clone()),
-                ("CONCORD_DEPLOYMENT".into(), deployment.display().to_string()),
-                ("CONCORD_HOME".into(), dir.join("home").display().to_string()),
+                (
+                    "CONCORD_DEPLOYMENT".into(),
+                    deployment.display().to_string(),
+                ),
+                (
+                    "CONCORD_HOME".into(),
+                    dir.join("home").display().to_string(),
+                ),
             ],
         };
 
@@ -143,7 +164,10 @@ impl Demo {
             .collect();
         let classes: Vec<String> = self.classes.split(',').map(String::from).collect();
         let truth = read_truth(&self.truth)?;
-        let truth_map: HashMap<&str, &str> = truth.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let truth_map: HashMap<&str, &str> = truth
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         let mut rng = StdRng::seed_from_u64(self.seed);
         for (i, kind) in kinds.iter().enumerate() {
             let mut csv = String::from("id,label\n");
@@ -169,9 +193,26 @@ impl Demo {
         let created = cli.run(
             "concord-requester",
             req,
-            &["create", &ds, "--classes", &self.classes, "--replicas", "3", "--task-size", "10", "--reward", "1", "--reviewer", &reviewer, "--out-dir", &out_dir],
+            &[
+                "create",
+                &ds,
+                "--classes",
+                &self.classes,
+                "--replicas",
+                "3",
+                "--task-size",
+                "10",
+                "--reward",
+                "1",
+                "--reviewer",
+                &reviewer,
+                "--out-dir",
+                &out_dir,
+            ],
         )?;
-        let batch = created["batchId"].as_u64().ok_or_else(|| eyre!("create: no batch id in {created}"))?;
+        let batch = created["batchId"]
+            .as_u64()
+            .ok_or_else(|| eyre!("create: no batch id in {created}"))?;
         let b = batch.to_string();
         println!(
             "1. requester {} published batch {batch}: {} items x 3 labels, {} gold questions, escrowed {} CCD",
@@ -191,9 +232,16 @@ impl Demo {
                 }
                 match cli.run("concord-annotator", &a.private_key, &["claim", "-b", &b]) {
                     Ok(v) => {
-                        let t = v["task"].as_u64().ok_or_else(|| eyre!("claim: no task in {v}"))?.to_string();
+                        let t = v["task"]
+                            .as_u64()
+                            .ok_or_else(|| eyre!("claim: no task in {v}"))?
+                            .to_string();
                         let answers = dir.join(format!("answers-{i}.csv")).display().to_string();
-                        cli.run("concord-annotator", &a.private_key, &["label", "-b", &b, "-t", &t, "--from", &answers, "--commit"])?;
+                        cli.run(
+                            "concord-annotator",
+                            &a.private_key,
+                            &["label", "-b", &b, "-t", &t, "--from", &answers, "--commit"],
+                        )?;
                         tasks_by[i] += 1;
                     }
                     Err(e) if e.to_string().contains("no open task") => done[i] = true,
@@ -217,7 +265,10 @@ impl Demo {
         // 4. After the commit deadline the requester reveals the gold answers.
         advance(&rpc, 3601).await?;
         let g = cli.run("concord-requester", req, &["reveal-gold", "-b", &b])?;
-        println!("4. commit phase over; requester revealed {} gold answers", g["revealed"]);
+        println!(
+            "4. commit phase over; requester revealed {} gold answers",
+            g["revealed"]
+        );
 
         // 5. After the reveal deadline anyone settles; the unrevealed commits are slashed.
         advance(&rpc, 3600).await?;
@@ -228,15 +279,22 @@ impl Demo {
         );
 
         // 6. The reviewer decides the items without consensus (here: as an expert who knows the answer).
-        let review = cli.run("concord-requester", &accounts.reviewer.private_key, &["review", "-b", &b])?;
+        let review = cli.run(
+            "concord-requester",
+            &accounts.reviewer.private_key,
+            &["review", "-b", &b],
+        )?;
         let items = review.as_array().cloned().unwrap_or_default();
-        let manifest: concord_client::dataset::Manifest =
-            serde_json::from_str(&std::fs::read_to_string(created["manifestPath"].as_str().unwrap_or_default())?)?;
+        let manifest: concord_client::dataset::Manifest = serde_json::from_str(
+            &std::fs::read_to_string(created["manifestPath"].as_str().unwrap_or_default())?,
+        )?;
         let mut decide_args = vec!["resolve".to_string(), "-b".into(), b.clone()];
         for it in &items {
             let idx = it["index"].as_u64().unwrap_or(0) as usize;
             let id = &manifest.items[idx].id;
-            let label = truth_map.get(id.as_str()).ok_or_else(|| eyre!("no truth for {id}"))?;
+            let label = truth_map
+                .get(id.as_str())
+                .ok_or_else(|| eyre!("no truth for {id}"))?;
             decide_args.push("--decide".into());
             decide_args.push(format!("{id}={label}"));
         }
@@ -244,7 +302,10 @@ impl Demo {
             let args: Vec<&str> = decide_args.iter().map(String::as_str).collect();
             cli.run("concord-requester", &accounts.reviewer.private_key, &args)?;
         }
-        println!("6. {} items had no consensus; the reviewer resolved them", items.len());
+        println!(
+            "6. {} items had no consensus; the reviewer resolved them",
+            items.len()
+        );
 
         // 7. After the review window: refund, collect, export.
         advance(&rpc, 3601).await?;
@@ -253,10 +314,17 @@ impl Demo {
             cli.run("concord-annotator", &a.private_key, &["collect"])?;
         }
         let export = dir.join("dataset.jsonl");
-        cli.run("concord-requester", req, &["export", "-b", &b, "-o", &export.display().to_string()])?;
+        cli.run(
+            "concord-requester",
+            req,
+            &["export", "-b", &b, "-o", &export.display().to_string()],
+        )?;
         println!("7. review window over: {} CCD refunded to the requester; annotators collected; dataset exported to {}", r["refunded"].as_str().unwrap_or("?"), export.display());
 
-        self.summary(&rpc, &d, &accounts, &kinds, &export, &truth_map, batch, started).await
+        self.summary(
+            &rpc, &d, &accounts, &kinds, &export, &truth_map, batch, started,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -276,7 +344,12 @@ impl Demo {
         let market = LabelMarket::new(d.market, &p);
 
         // Labels accepted / rejected, from the chain's LabelsScored events.
-        let scored = market.LabelsScored_filter().from_block(0).topic1(U256::from(batch)).query().await?;
+        let scored = market
+            .LabelsScored_filter()
+            .from_block(0)
+            .topic1(U256::from(batch))
+            .query()
+            .await?;
         let (mut accepted, mut rejected, mut unrevealed) = (0u64, 0u64, 0u64);
         for (e, _) in &scored {
             accepted += e.agreed.to::<u64>();
@@ -285,14 +358,25 @@ impl Demo {
                 unrevealed += 1;
             }
         }
-        let resolved_paid: U256 = market.ItemResolved_filter().from_block(0).topic1(U256::from(batch)).query().await?.iter().map(|(e, _)| e.rewardsPaid).sum();
+        let resolved_paid: U256 = market
+            .ItemResolved_filter()
+            .from_block(0)
+            .topic1(U256::from(batch))
+            .query()
+            .await?
+            .iter()
+            .map(|(e, _)| e.rewardsPaid)
+            .sum();
 
         // Consensus accuracy against the shipped answers.
         let text = std::fs::read_to_string(export)?;
-        let (mut labeled, mut correct, mut by_status) = (0u64, 0u64, BTreeMap::<String, u64>::new());
+        let (mut labeled, mut correct, mut by_status) =
+            (0u64, 0u64, BTreeMap::<String, u64>::new());
         for line in text.lines() {
             let v: Value = serde_json::from_str(line)?;
-            *by_status.entry(v["status"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            *by_status
+                .entry(v["status"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
             if let (Some(l), Some(id)) = (v["label"].as_str(), v["id"].as_str()) {
                 labeled += 1;
                 if truth.get(id) == Some(&l) {
@@ -308,13 +392,17 @@ impl Demo {
             let bal = token.balanceOf(a.address).call().await?;
             let st = market.stakeOf(a.address).call().await?;
             let total = bal + U256::from(st.amount) + U256::from(st.pending);
-            let diff = i128::try_from(total).unwrap_or(i128::MAX) - i128::try_from(start).unwrap_or(0);
+            let diff =
+                i128::try_from(total).unwrap_or(i128::MAX) - i128::try_from(start).unwrap_or(0);
             let e = net.entry(*k).or_default();
             e.0 += diff;
             e.1 += 1;
         }
         let b = market.getBatch(U256::from(batch)).call().await?;
-        let treasury_cut = market.claimable(d.treasury.unwrap_or(Address::ZERO), d.token).call().await?;
+        let treasury_cut = market
+            .claimable(d.treasury.unwrap_or(Address::ZERO), d.token)
+            .call()
+            .await?;
         let last = p.get_block_number().await?;
         let mut gas = 0u64;
         for n in 0..=last {
@@ -326,10 +414,29 @@ impl Demo {
         println!();
         println!("== Result");
         println!("   labels accepted {accepted}, rejected {rejected}, commits never revealed {unrevealed}");
-        let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
-        println!("   acceptance rate {:.1}% of revealed labels", pct(accepted, accepted + rejected));
-        println!("   items: {}", by_status.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-        println!("   consensus accuracy vs shipped answers: {correct}/{labeled} = {:.1}%", pct(correct, labeled));
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
+        println!(
+            "   acceptance rate {:.1}% of revealed labels",
+            pct(accepted, accepted + rejected)
+        );
+        println!(
+            "   items: {}",
+            by_status
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "   consensus accuracy vs shipped answers: {correct}/{labeled} = {:.1}%",
+            pct(correct, labeled)
+        );
         println!(
             "   tokens: escrow {} CCD, paid {} (of which {} by review), refunded {}, slashed stake to treasury {}",
             fmt_tokens(U256::from(b.state.escrow)),
@@ -342,9 +449,13 @@ impl Demo {
             let avg = *diff as f64 / f64::from(*n) / 1e18;
             println!("   net per {:<15} {:+.2} CCD (x{n})", k.name(), avg);
         }
-        println!("   gas used on chain: {gas} for {accepted} accepted labels = {} gas per accepted label", if accepted == 0 { 0 } else { gas / accepted });
+        println!("   gas used on chain: {gas} for {accepted} accepted labels = {} gas per accepted label", gas.checked_div(accepted).unwrap_or(0));
         println!("   wall time {:.1}s", started.elapsed().as_secs_f64());
-        if net.get(&Kind::Careful).map(|(d, _)| *d <= 0).unwrap_or(true) {
+        if net
+            .get(&Kind::Careful)
+            .map(|(d, _)| *d <= 0)
+            .unwrap_or(true)
+        {
             bail!("careful annotators did not profit: the incentives are broken");
         }
         Ok(())

@@ -9,7 +9,11 @@ use concord_client::deploy::{accounts_path, provision, spawn_anvil, Provision};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "concord-devnet", version, about = "Local Concord chain: anvil + contracts + funded accounts")]
+#[command(
+    name = "concord-devnet",
+    version,
+    about = "Local Concord chain: anvil + contracts + funded accounts"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -66,12 +70,27 @@ async fn up(up: Up) -> eyre::Result<()> {
     let anvil = spawn_anvil(up.port, 3 + up.annotators, up.block_time)?;
     let rpc_url = anvil.endpoint();
     let accounts = provision(&up.provision(), &rpc_url, anvil.keys()).await?;
-    println!("anvil      {rpc_url} (chain {}, block time {})", anvil.chain_id(), if up.block_time == 0 { "instant".to_string() } else { format!("{}s", up.block_time) });
+    println!(
+        "anvil      {rpc_url} (chain {}, block time {})",
+        anvil.chain_id(),
+        if up.block_time == 0 {
+            "instant".to_string()
+        } else {
+            format!("{}s", up.block_time)
+        }
+    );
     let d = concord_client::Deployment::load(&up.out)?;
     println!("token      {}", d.token);
     println!("market     {}", d.market);
     println!("deployment {}", up.out.display());
-    println!("accounts   {} (requester {}, reviewer {}, {} annotators with {} CCD each)", accounts_path(&up.out).display(), accounts.requester.address, accounts.reviewer.address, accounts.annotators.len(), up.annotator_tokens);
+    println!(
+        "accounts   {} (requester {}, reviewer {}, {} annotators with {} CCD each)",
+        accounts_path(&up.out).display(),
+        accounts.requester.address,
+        accounts.reviewer.address,
+        accounts.annotators.len(),
+        up.annotator_tokens
+    );
     println!("press Ctrl-C to stop");
     wait_for_shutdown().await;
     drop(anvil);
@@ -82,13 +101,14 @@ async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "concord-requester", version, about = "Publish labeling batches on Concord and get a labeled dataset back")]
+#[command(
+    name = "concord-requester",
+    version,
+    about = "Publish labeling batches on Concord and get a labeled dataset back"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -180,7 +184,9 @@ struct Export {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    run(json, async move { cli.cmd.run(&cli.rpc, &cli.wallet, json).await })
+    run(json, async move {
+        cli.cmd.run(&cli.rpc, &cli.wallet, json).await
+    })
 }
 
 impl Cmd {
@@ -189,17 +195,33 @@ impl Cmd {
             Cmd::Deploy(d) => {
                 let signer = wallet.require_signer()?;
                 let treasury = d.treasury.unwrap_or(signer.address());
-                let dep = concord_client::deploy::deploy(&rpc.rpc_url, signer, treasury, u64::from(d.cooldown)).await?;
-                dep.save(&rpc.deployment).wrap_err_with(|| format!("writing {}", rpc.deployment.display()))?;
+                let dep = concord_client::deploy::deploy(
+                    &rpc.rpc_url,
+                    signer,
+                    treasury,
+                    u64::from(d.cooldown),
+                )
+                .await?;
+                dep.save(&rpc.deployment)
+                    .wrap_err_with(|| format!("writing {}", rpc.deployment.display()))?;
                 emit(json, &dep, |d| {
-                    println!("token  {}\nmarket {}\nwrote  {}", d.token, d.market, rpc.deployment.display());
+                    println!(
+                        "token  {}\nmarket {}\nwrote  {}",
+                        d.token,
+                        d.market,
+                        rpc.deployment.display()
+                    );
                 })
             }
             Cmd::Create(c) => {
                 let client = connect(rpc, wallet, json).await?;
                 let me = client.account()?;
                 let classes = concord_client::dataset::parse_classes(&c.classes)?;
-                eyre::ensure!(c.threshold > 0.0 && c.threshold <= 1.0, "--threshold must be in (0, 1], got {}", c.threshold);
+                eyre::ensure!(
+                    c.threshold > 0.0 && c.threshold <= 1.0,
+                    "--threshold must be in (0, 1], got {}",
+                    c.threshold
+                );
                 let o = CreateOptions {
                     classes,
                     task_size: c.task_size,
@@ -224,7 +246,10 @@ impl Cmd {
                 let r = requester::create_batch(&client, &c.dataset, &o).await?;
                 emit(json, &r, |r| {
                     println!("batch {} created (tx {})", r.batch_id, r.tx);
-                    println!("  items {} in {} tasks of {}, {} labels each, {} gold", r.num_items, r.num_tasks, c.task_size, c.replicas, r.gold_count);
+                    println!(
+                        "  items {} in {} tasks of {}, {} labels each, {} gold",
+                        r.num_items, r.num_tasks, c.task_size, c.replicas, r.gold_count
+                    );
                     println!("  escrowed {} tokens", fmt_tokens(r.escrow));
                     println!("  manifest {} (root {})", r.manifest_uri, r.manifest_root);
                     if let Some(g) = &r.gold_path {
@@ -256,10 +281,16 @@ impl Cmd {
                     Some(p) => p,
                     None => requester::load_record(&client, g.batch)?
                         .gold_path
-                        .ok_or_else(|| eyre::eyre!("batch {} was created without gold answers", g.batch))?,
+                        .ok_or_else(|| {
+                            eyre::eyre!("batch {} was created without gold answers", g.batch)
+                        })?,
                 };
                 let n = requester::reveal_gold(&client, g.batch, &path, g.chunk).await?;
-                emit(json, &serde_json::json!({ "batch": g.batch, "revealed": n }), |_| println!("revealed {n} gold answers of batch {}", g.batch))
+                emit(
+                    json,
+                    &serde_json::json!({ "batch": g.batch, "revealed": n }),
+                    |_| println!("revealed {n} gold answers of batch {}", g.batch),
+                )
             }
             Cmd::Settle(s) => {
                 let client = connect(rpc, wallet, json).await?;
@@ -274,17 +305,34 @@ impl Cmd {
             Cmd::Review(b) => {
                 let client = connect(rpc, wallet, json).await?;
                 let (cfg, _) = requester::batch(&client, b.batch).await?;
-                let m = concord_client::dataset::Manifest::load(&requester::manifest_uri(&client, b.batch).await?)?;
+                let m = concord_client::dataset::Manifest::load(
+                    &requester::manifest_uri(&client, b.batch).await?,
+                )?;
                 m.verify(cfg.manifestRoot)?;
-                let items: Vec<_> = requester::outcomes(&client, b.batch).await?.into_iter().filter(|o| o.status == "no-consensus").collect();
+                let items: Vec<_> = requester::outcomes(&client, b.batch)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.status == "no-consensus")
+                    .collect();
                 emit(json, &items, |items| {
                     if items.is_empty() {
                         println!("no item of batch {} waits for review", b.batch);
                     }
                     for o in items {
                         let it = &m.items[o.index as usize];
-                        let votes: Vec<String> = m.classes.iter().zip(&o.votes).map(|(c, v)| format!("{c}={v}")).collect();
-                        println!("item {} `{}`: {}  votes {}", o.index, it.id, it.text.as_deref().unwrap_or(&it.uri), votes.join(" "));
+                        let votes: Vec<String> = m
+                            .classes
+                            .iter()
+                            .zip(&o.votes)
+                            .map(|(c, v)| format!("{c}={v}"))
+                            .collect();
+                        println!(
+                            "item {} `{}`: {}  votes {}",
+                            o.index,
+                            it.id,
+                            it.text.as_deref().unwrap_or(&it.uri),
+                            votes.join(" ")
+                        );
                     }
                 })
             }
@@ -297,28 +345,54 @@ impl Cmd {
                 let m = concord_client::dataset::Manifest::load(&uri)?;
                 let mut decisions = Vec::new();
                 for d in &r.decisions {
-                    let (item, class) = d.split_once('=').ok_or_else(|| eyre::eyre!("--decide `{d}`: expected ITEM=CLASS"))?;
+                    let (item, class) = d
+                        .split_once('=')
+                        .ok_or_else(|| eyre::eyre!("--decide `{d}`: expected ITEM=CLASS"))?;
                     let index = item
                         .parse::<u64>()
                         .ok()
                         .filter(|i| (*i as usize) < m.items.len())
                         .or_else(|| m.items.iter().find(|i| i.id == item).map(|i| i.index))
-                        .ok_or_else(|| eyre::eyre!("--decide `{d}`: no item `{item}` in the batch"))?;
+                        .ok_or_else(|| {
+                            eyre::eyre!("--decide `{d}`: no item `{item}` in the batch")
+                        })?;
                     let label = m
                         .class_index(class)
-                        .or_else(|| class.parse::<u8>().ok().filter(|c| usize::from(*c) < m.classes.len()))
-                        .ok_or_else(|| eyre::eyre!("--decide `{d}`: `{class}` is not a class ({})", m.classes.join(", ")))?;
+                        .or_else(|| {
+                            class
+                                .parse::<u8>()
+                                .ok()
+                                .filter(|c| usize::from(*c) < m.classes.len())
+                        })
+                        .ok_or_else(|| {
+                            eyre::eyre!(
+                                "--decide `{d}`: `{class}` is not a class ({})",
+                                m.classes.join(", ")
+                            )
+                        })?;
                     decisions.push((index, label));
                 }
                 let n = requester::resolve(&client, r.batch, &decisions).await?;
-                emit(json, &serde_json::json!({ "batch": r.batch, "resolved": n }), |_| println!("resolved {n} items of batch {}", r.batch))
+                emit(
+                    json,
+                    &serde_json::json!({ "batch": r.batch, "resolved": n }),
+                    |_| println!("resolved {n} items of batch {}", r.batch),
+                )
             }
             Cmd::Refund(b) => {
                 let client = connect(rpc, wallet, json).await?;
                 let amount = requester::refund(&client, b.batch).await?;
-                emit(json, &serde_json::json!({ "batch": b.batch, "refunded": fmt_tokens(amount) }), |_| {
-                    println!("refunded {} unspent tokens of batch {}", fmt_tokens(amount), b.batch)
-                })
+                emit(
+                    json,
+                    &serde_json::json!({ "batch": b.batch, "refunded": fmt_tokens(amount) }),
+                    |_| {
+                        println!(
+                            "refunded {} unspent tokens of batch {}",
+                            fmt_tokens(amount),
+                            b.batch
+                        )
+                    },
+                )
             }
             Cmd::Export(e) => {
                 let client = connect(rpc, wallet, true).await?;
@@ -330,11 +404,20 @@ impl Cmd {
                 }
                 match &e.out {
                     Some(p) => {
-                        std::fs::write(p, &text).wrap_err_with(|| format!("writing {}", p.display()))?;
+                        std::fs::write(p, &text)
+                            .wrap_err_with(|| format!("writing {}", p.display()))?;
                         let accepted = rows.iter().filter(|r| r.label.is_some()).count();
-                        emit(json, &serde_json::json!({ "batch": e.batch, "items": rows.len(), "labeled": accepted, "out": p }), |_| {
-                            println!("wrote {} items ({accepted} with a label) to {}", rows.len(), p.display())
-                        })
+                        emit(
+                            json,
+                            &serde_json::json!({ "batch": e.batch, "items": rows.len(), "labeled": accepted, "out": p }),
+                            |_| {
+                                println!(
+                                    "wrote {} items ({accepted} with a label) to {}",
+                                    rows.len(),
+                                    p.display()
+                                )
+                            },
+                        )
                     }
                     None => {
                         print!("{text}");
@@ -347,19 +430,63 @@ impl Cmd {
 }
 
 fn print_status(s: &requester::Status) {
-    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
     println!("batch {}  phase: {}", s.batch_id, s.phase);
-    println!("  commit until {} ({})", fmt_unix(s.commit_deadline), relative(s.commit_deadline, s.now));
-    println!("  reveal until {} ({})", fmt_unix(s.reveal_deadline), relative(s.reveal_deadline, s.now));
-    println!("  review until {} ({})", fmt_unix(s.review_deadline), relative(s.review_deadline, s.now));
-    println!("  items {} in {} tasks, {} labels each = {} labels", s.num_items, s.num_tasks, s.replicas, s.labels_needed);
-    println!("  claimed slots   {:>6} / {}", s.slots_claimed, s.num_tasks * s.replicas);
-    println!("  committed       {:>6} labels ({:.1}%)", s.labels_committed, pct(s.labels_committed, s.labels_needed));
-    println!("  revealed        {:>6} labels ({:.1}%)", s.labels_revealed, pct(s.labels_revealed, s.labels_needed));
+    println!(
+        "  commit until {} ({})",
+        fmt_unix(s.commit_deadline),
+        relative(s.commit_deadline, s.now)
+    );
+    println!(
+        "  reveal until {} ({})",
+        fmt_unix(s.reveal_deadline),
+        relative(s.reveal_deadline, s.now)
+    );
+    println!(
+        "  review until {} ({})",
+        fmt_unix(s.review_deadline),
+        relative(s.review_deadline, s.now)
+    );
+    println!(
+        "  items {} in {} tasks, {} labels each = {} labels",
+        s.num_items, s.num_tasks, s.replicas, s.labels_needed
+    );
+    println!(
+        "  claimed slots   {:>6} / {}",
+        s.slots_claimed,
+        s.num_tasks * s.replicas
+    );
+    println!(
+        "  committed       {:>6} labels ({:.1}%)",
+        s.labels_committed,
+        pct(s.labels_committed, s.labels_needed)
+    );
+    println!(
+        "  revealed        {:>6} labels ({:.1}%)",
+        s.labels_revealed,
+        pct(s.labels_revealed, s.labels_needed)
+    );
     println!("  tasks settled   {:>6} / {}", s.tasks_settled, s.num_tasks);
-    println!("  items decided   {:>6}, in review {}", s.items_decided, s.items_in_review);
+    println!(
+        "  items decided   {:>6}, in review {}",
+        s.items_decided, s.items_in_review
+    );
     if s.gold_count > 0 {
-        println!("  gold revealed   {:>6} / {}", s.gold_revealed, s.gold_count);
+        println!(
+            "  gold revealed   {:>6} / {}",
+            s.gold_revealed, s.gold_count
+        );
     }
-    println!("  escrow {} tokens, paid {}{}", s.escrow, s.paid, if s.refunded { ", refunded" } else { "" });
+    println!(
+        "  escrow {} tokens, paid {}{}",
+        s.escrow,
+        s.paid,
+        if s.refunded { ", refunded" } else { "" }
+    );
 }

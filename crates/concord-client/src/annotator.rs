@@ -23,19 +23,46 @@ pub mod status {
 }
 
 /// The commit hash the market checks: keccak256(abi.encode(chainid, market, batch, task, annotator, labels, salt)).
-pub fn commit_hash(chain_id: u64, market: Address, batch: u64, task: u64, annotator: Address, labels: U256, salt: B256) -> B256 {
-    keccak256((U256::from(chain_id), market, U256::from(batch), U256::from(task), annotator, labels, salt).abi_encode_params())
+pub fn commit_hash(
+    chain_id: u64,
+    market: Address,
+    batch: u64,
+    task: u64,
+    annotator: Address,
+    labels: U256,
+    salt: B256,
+) -> B256 {
+    keccak256(
+        (
+            U256::from(chain_id),
+            market,
+            U256::from(batch),
+            U256::from(task),
+            annotator,
+            labels,
+            salt,
+        )
+            .abi_encode_params(),
+    )
 }
 
 fn key(c: &Concord, annotator: Address, batch: u64, task: u64) -> TaskKey {
-    TaskKey { chain_id: c.chain_id(), market: c.market_address(), batch, task, annotator }
+    TaskKey {
+        chain_id: c.chain_id(),
+        market: c.market_address(),
+        batch,
+        task,
+        annotator,
+    }
 }
 
 /// Stakes `amount` (approving the market first if needed).
 pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
     let me = c.account()?;
     if amount.is_zero() {
-        return Err(ClientError::Input("the amount must be greater than zero".into()));
+        return Err(ClientError::Input(
+            "the amount must be greater than zero".into(),
+        ));
     }
     let balance = c.token_balance(me).await?;
     if balance < amount {
@@ -45,19 +72,32 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
             crate::opts::fmt_tokens(amount)
         )));
     }
-    let allowance = c.token.allowance(me, c.market_address()).call().await.map_err(c.read_err("read allowance"))?;
+    let allowance = c
+        .token
+        .allowance(me, c.market_address())
+        .call()
+        .await
+        .map_err(c.read_err("read allowance"))?;
     if allowance < amount {
-        let approve = ConcordToken::approveCall { spender: c.market_address(), value: amount };
-        let p = c.submit_token("approve stake", c.deployment.token, approve).await?;
+        let approve = ConcordToken::approveCall {
+            spender: c.market_address(),
+            value: amount,
+        };
+        let p = c
+            .submit_token("approve stake", c.deployment.token, approve)
+            .await?;
         c.confirm("approve stake", p).await?;
     }
-    c.send_market("stake", LabelMarket::stakeCall { amount }).await?;
+    c.send_market("stake", LabelMarket::stakeCall { amount })
+        .await?;
     Ok(())
 }
 
 /// Moves unlocked stake to the unstake queue; returns when it unlocks.
 pub async fn request_unstake(c: &Concord, amount: U256) -> Result<u64> {
-    let r = c.send_market("unstake", LabelMarket::requestUnstakeCall { amount }).await?;
+    let r = c
+        .send_market("unstake", LabelMarket::requestUnstakeCall { amount })
+        .await?;
     Ok(r.logs()
         .iter()
         .find_map(|l| l.log_decode::<LabelMarket::UnstakeRequested>().ok())
@@ -67,7 +107,9 @@ pub async fn request_unstake(c: &Concord, amount: U256) -> Result<u64> {
 
 /// Withdraws queued stake after the cooldown; returns the amount.
 pub async fn withdraw(c: &Concord) -> Result<U256> {
-    let r = c.send_market("withdraw", LabelMarket::withdrawCall {}).await?;
+    let r = c
+        .send_market("withdraw", LabelMarket::withdrawCall {})
+        .await?;
     Ok(r.logs()
         .iter()
         .find_map(|l| l.log_decode::<LabelMarket::Withdrawn>().ok())
@@ -78,7 +120,12 @@ pub async fn withdraw(c: &Concord) -> Result<U256> {
 /// Records a qualification attestation on-chain.
 pub async fn qualify(c: &Concord, batch: u64, deadline: u64, signature: Bytes) -> Result<()> {
     let me = c.account()?;
-    let call = LabelMarket::qualifyCall { batchId: U256::from(batch), annotator: me, deadline: U256::from(deadline), signature };
+    let call = LabelMarket::qualifyCall {
+        batchId: U256::from(batch),
+        annotator: me,
+        deadline: U256::from(deadline),
+        signature,
+    };
     c.send_market("qualify", call).await?;
     Ok(())
 }
@@ -96,7 +143,14 @@ pub struct Claim {
 /// Claims the next task of a batch and records it locally.
 pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
     let me = c.account()?;
-    let r = c.send_market("claim", LabelMarket::claimCall { batchId: U256::from(batch_id) }).await?;
+    let r = c
+        .send_market(
+            "claim",
+            LabelMarket::claimCall {
+                batchId: U256::from(batch_id),
+            },
+        )
+        .await?;
     let ev = r
         .logs()
         .iter()
@@ -104,19 +158,38 @@ pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
         .ok_or_else(|| ClientError::Input("claim: no Claimed event in the receipt".into()))?
         .inner
         .data;
-    let claim = Claim { batch: batch_id, task: ev.taskId.to(), slot: ev.slot.to(), expiry: ev.expiry.to() };
+    let claim = Claim {
+        batch: batch_id,
+        task: ev.taskId.to(),
+        slot: ev.slot.to(),
+        expiry: ev.expiry.to(),
+    };
     store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
     Ok(claim)
 }
 
 /// The verified manifest of a batch and the items of one task.
-pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<(Manifest, Vec<ManifestItem>)> {
+pub async fn task_items(
+    c: &Concord,
+    batch_id: u64,
+    task: u64,
+) -> Result<(Manifest, Vec<ManifestItem>)> {
     let (cfg, _) = batch(c, batch_id).await?;
     if task >= u64::from(cfg.numTasks) {
-        return Err(ClientError::Input(format!("batch {batch_id} has tasks 0..{}, not {task}", cfg.numTasks)));
+        return Err(ClientError::Input(format!(
+            "batch {batch_id} has tasks 0..{}, not {task}",
+            cfg.numTasks
+        )));
     }
     let m = Manifest::load(&manifest_uri(c, batch_id).await?)?;
     m.verify(cfg.manifestRoot)?;
+    if m.classes.len() != usize::from(cfg.numClasses) {
+        return Err(ClientError::Manifest(format!(
+            "the manifest names {} classes but batch {batch_id} has {} on-chain",
+            m.classes.len(),
+            cfg.numClasses
+        )));
+    }
     let k = usize::from(cfg.taskSize);
     let start = task as usize * k;
     let items = m.items[start..(start + k).min(m.items.len())].to_vec();
@@ -124,15 +197,28 @@ pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<(Manife
 }
 
 /// Stores labels for a claimed task after checking count and class range.
-pub async fn label(c: &Concord, store: &Store, batch_id: u64, task: u64, labels: &[u8]) -> Result<()> {
+pub async fn label(
+    c: &Concord,
+    store: &Store,
+    batch_id: u64,
+    task: u64,
+    labels: &[u8],
+) -> Result<()> {
     let me = c.account()?;
     let (cfg, _) = batch(c, batch_id).await?;
     let k = u64::from(cfg.taskSize);
     let expected = k.min(u64::from(cfg.numItems).saturating_sub(task * k));
     if labels.len() as u64 != expected {
-        return Err(ClientError::Input(format!("task {task} has {expected} items but {} labels were given", labels.len())));
+        return Err(ClientError::Input(format!(
+            "task {task} has {expected} items but {} labels were given",
+            labels.len()
+        )));
     }
-    if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l >= cfg.numClasses) {
+    if let Some((i, l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l >= cfg.numClasses)
+    {
         return Err(ClientError::Input(format!(
             "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
             cfg.numClasses - 1
@@ -165,7 +251,15 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
             (LocalStatus::Labeled, Some(labels), _) => {
                 let salt = B256::from(rand::random::<[u8; 32]>());
                 let packed = pack(labels);
-                let hash = commit_hash(c.chain_id(), c.market_address(), rec.batch, rec.task, me, packed, salt);
+                let hash = commit_hash(
+                    c.chain_id(),
+                    c.market_address(),
+                    rec.batch,
+                    rec.task,
+                    me,
+                    packed,
+                    salt,
+                );
                 store.prepare_commit(&k, labels, salt, hash)?;
                 // Re-read: if a salt already existed, the store kept it.
                 let stored = store.get(&k)?.and_then(|r| r.salt).unwrap_or(salt);
@@ -189,7 +283,15 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
             _ => continue,
         };
         let packed = pack(&labels);
-        let hash = commit_hash(c.chain_id(), c.market_address(), rec.batch, rec.task, me, packed, salt);
+        let hash = commit_hash(
+            c.chain_id(),
+            c.market_address(),
+            rec.batch,
+            rec.task,
+            me,
+            packed,
+            salt,
+        );
         calls.push(LabelMarket::commitCall {
             batchId: U256::from(rec.batch),
             taskId: U256::from(rec.task),
@@ -210,7 +312,9 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
                 store.set_status(k, LocalStatus::Committed)?;
                 report.done.push((k.batch, k.task));
             }
-            Err(e) => report.failed.push(format!("batch {} task {}: {e}", k.batch, k.task)),
+            Err(e) => report
+                .failed
+                .push(format!("batch {} task {}: {e}", k.batch, k.task)),
         }
     }
     Ok(report)
@@ -220,11 +324,18 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
 pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
     let me = c.account()?;
     let key_ = c.backup_key()?;
-    let mut filter = c.market.Committed_filter().from_block(c.deployment.deploy_block).topic3(me.into_word());
+    let mut filter = c
+        .market
+        .Committed_filter()
+        .from_block(c.deployment.deploy_block)
+        .topic3(me.into_word());
     if let Some(b) = batch_filter {
         filter = filter.topic1(U256::from(b));
     }
-    let logs = filter.query().await.map_err(c.read_err("read Committed events"))?;
+    let logs = filter
+        .query()
+        .await
+        .map_err(c.read_err("read Committed events"))?;
     let mut recovered = 0;
     for (ev, _) in logs {
         let (b, t) = (ev.batchId.to::<u64>(), ev.taskId.to::<u64>());
@@ -232,12 +343,15 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
         if store.get(&k)?.and_then(|r| r.salt).is_some() {
             continue;
         }
-        let Some((packed, salt)) = key_.open(&ev.backup) else { continue };
+        let Some((packed, salt)) = key_.open(&ev.backup) else {
+            continue;
+        };
         if commit_hash(c.chain_id(), c.market_address(), b, t, me, packed, salt) != ev.commitHash {
             continue;
         }
         let (cfg, _) = batch(c, b).await?;
-        let k_items = u64::from(cfg.taskSize).min(u64::from(cfg.numItems) - t * u64::from(cfg.taskSize));
+        let k_items =
+            u64::from(cfg.taskSize).min(u64::from(cfg.numItems) - t * u64::from(cfg.taskSize));
         let labels = crate::labels::unpack(packed, k_items as usize);
         store.prepare_commit(&k, &labels, salt, ev.commitHash)?;
         store.set_status(&k, LocalStatus::Committed)?;
@@ -249,7 +363,10 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
 /// Reveals every committed task whose reveal is open (recovering lost salts from backups first).
 pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
-    let mut report = RunReport { recovered: recover(c, store, batch_filter).await?, ..Default::default() };
+    let mut report = RunReport {
+        recovered: recover(c, store, batch_filter).await?,
+        ..Default::default()
+    };
     let now = c.chain_time().await?;
     let mut calls = Vec::new();
     let mut keys = Vec::new();
@@ -258,7 +375,9 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         if !matches!(rec.status, LocalStatus::Committing | LocalStatus::Committed) {
             continue;
         }
-        let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else { continue };
+        let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else {
+            continue;
+        };
         let k = key(c, me, rec.batch, rec.task);
         let onchain = c
             .market
@@ -275,18 +394,31 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
             status::COMMITTED => {}
             _ => continue, // the commit never landed: `commit` re-sends it
         }
-        if !configs.contains_key(&rec.batch) {
-            configs.insert(rec.batch, batch(c, rec.batch).await?.0);
-        }
-        let cfg = &configs[&rec.batch];
-        let task = c.market.getTask(U256::from(rec.batch), U256::from(rec.task)).call().await.map_err(c.read_err("read task"))?;
+        let cfg = match configs.get(&rec.batch) {
+            Some(cfg) => cfg,
+            None => {
+                let cfg = batch(c, rec.batch).await?.0;
+                configs.entry(rec.batch).or_insert(cfg)
+            }
+        };
+        let task = c
+            .market
+            .getTask(U256::from(rec.batch), U256::from(rec.task))
+            .call()
+            .await
+            .map_err(c.read_err("read task"))?;
         let full = (1u32 << cfg.replicas) - 1;
         let open = u32::from(task.committedMask) == full || now > cfg.commitDeadline.to::<u64>();
         if !open || now > cfg.revealDeadline.to::<u64>() {
             report.waiting.push((rec.batch, rec.task));
             continue;
         }
-        calls.push(LabelMarket::revealCall { batchId: U256::from(rec.batch), taskId: U256::from(rec.task), labels: pack(labels), salt });
+        calls.push(LabelMarket::revealCall {
+            batchId: U256::from(rec.batch),
+            taskId: U256::from(rec.task),
+            labels: pack(labels),
+            salt,
+        });
         keys.push(k);
     }
     for (k, r) in keys.iter().zip(c.send_market_many("reveal", calls).await) {
@@ -295,7 +427,9 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
                 store.set_status(k, LocalStatus::Revealed)?;
                 report.done.push((k.batch, k.task));
             }
-            Err(e) => report.failed.push(format!("batch {} task {}: {e}", k.batch, k.task)),
+            Err(e) => report
+                .failed
+                .push(format!("batch {} task {}: {e}", k.batch, k.task)),
         }
     }
     Ok(report)
@@ -305,16 +439,27 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
 pub async fn collect(c: &Concord, store: &Store) -> Result<Vec<(Address, U256)>> {
     let me = c.account()?;
     let mut tokens = BTreeSet::from([c.deployment.token]);
-    for b in store.list(c.chain_id(), c.market_address(), me, None)?.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
+    for b in store
+        .list(c.chain_id(), c.market_address(), me, None)?
+        .iter()
+        .map(|r| r.batch)
+        .collect::<BTreeSet<_>>()
+    {
         tokens.insert(batch(c, b).await?.0.rewardToken);
     }
     let mut out = Vec::new();
     for t in tokens {
-        let amount = c.market.claimable(me, t).call().await.map_err(c.read_err("read claimable"))?;
+        let amount = c
+            .market
+            .claimable(me, t)
+            .call()
+            .await
+            .map_err(c.read_err("read claimable"))?;
         if amount.is_zero() {
             continue;
         }
-        c.send_market("collect", LabelMarket::collectCall { token: t }).await?;
+        c.send_market("collect", LabelMarket::collectCall { token: t })
+            .await?;
         out.push((t, amount));
     }
     Ok(out)

@@ -30,7 +30,11 @@ impl BackupKey {
         plain[32..].copy_from_slice(salt.as_slice());
         let mut out = nonce.to_vec();
         // Encryption with a valid key and nonce length cannot fail.
-        out.extend(cipher.encrypt(Nonce::from_slice(&nonce), plain.as_slice()).unwrap_or_default());
+        out.extend(
+            cipher
+                .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
+                .unwrap_or_default(),
+        );
         out
     }
 
@@ -40,8 +44,13 @@ impl BackupKey {
             return None;
         }
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
-        let plain = cipher.decrypt(Nonce::from_slice(&blob[..12]), &blob[12..]).ok()?;
-        Some((U256::from_be_slice(&plain[..32]), B256::from_slice(&plain[32..])))
+        let plain = cipher
+            .decrypt(Nonce::from_slice(&blob[..12]), &blob[12..])
+            .ok()?;
+        Some((
+            U256::from_be_slice(&plain[..32]),
+            B256::from_slice(&plain[32..]),
+        ))
     }
 }
 
@@ -53,7 +62,10 @@ mod tests {
     fn only_the_same_key_opens_a_backup() {
         let k = BackupKey::derive(&[1u8; 32]);
         let blob = k.seal(U256::from(0x1234), B256::repeat_byte(5));
-        assert_eq!(k.open(&blob), Some((U256::from(0x1234), B256::repeat_byte(5))));
+        assert_eq!(
+            k.open(&blob),
+            Some((U256::from(0x1234), B256::repeat_byte(5)))
+        );
         assert_eq!(BackupKey::derive(&[2u8; 32]).open(&blob), None);
         let mut tampered = blob.clone();
         tampered[20] ^= 1;

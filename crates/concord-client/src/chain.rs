@@ -52,7 +52,10 @@ pub struct Concord {
 /// Maps a contract error into a [`ClientError`] with a sentence for the user.
 pub fn contract_error(action: &str, url: &str, e: alloy::contract::Error) -> ClientError {
     if let Some(reason) = e.as_revert_data().and_then(|d| explain_revert_data(&d)) {
-        return ClientError::Revert { action: action.to_string(), reason };
+        return ClientError::Revert {
+            action: action.to_string(),
+            reason,
+        };
     }
     transport_error(action, url, &e.to_string())
 }
@@ -60,8 +63,14 @@ pub fn contract_error(action: &str, url: &str, e: alloy::contract::Error) -> Cli
 /// Classifies a transport-level failure message.
 pub fn transport_error(action: &str, url: &str, msg: &str) -> ClientError {
     let lower = msg.to_ascii_lowercase();
-    if lower.contains("connection refused") || lower.contains("error sending request") || lower.contains("dns") {
-        return ClientError::Rpc { url: url.to_string(), reason: "connection refused".into() };
+    if lower.contains("connection refused")
+        || lower.contains("error sending request")
+        || lower.contains("dns")
+    {
+        return ClientError::Rpc {
+            url: url.to_string(),
+            reason: "connection refused".into(),
+        };
     }
     if lower.contains("insufficient funds") {
         return ClientError::Revert {
@@ -70,39 +79,74 @@ pub fn transport_error(action: &str, url: &str, msg: &str) -> ClientError {
         };
     }
     if lower.contains("execution reverted") {
-        return ClientError::Revert { action: action.to_string(), reason: format!("the contract reverted ({msg})") };
+        return ClientError::Revert {
+            action: action.to_string(),
+            reason: format!("the contract reverted ({msg})"),
+        };
     }
-    ClientError::Transport { action: action.to_string(), reason: msg.to_string() }
+    ClientError::Transport {
+        action: action.to_string(),
+        reason: msg.to_string(),
+    }
 }
 
 impl Concord {
     /// Connects to `rpc_url`, checks the chain id against the deployment and that the market has code.
-    pub async fn connect(rpc_url: &str, deployment: Deployment, signer: Option<PrivateKeySigner>) -> Result<Self> {
-        let url: alloy::transports::http::reqwest::Url = rpc_url
-            .parse()
-            .map_err(|e| ClientError::Input(format!("--rpc-url `{rpc_url}` is not a valid URL: {e}")))?;
+    pub async fn connect(
+        rpc_url: &str,
+        deployment: Deployment,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<Self> {
+        let url: alloy::transports::http::reqwest::Url = rpc_url.parse().map_err(|e| {
+            ClientError::Input(format!("--rpc-url `{rpc_url}` is not a valid URL: {e}"))
+        })?;
         let provider = match &signer {
-            Some(s) => ProviderBuilder::new().wallet(EthereumWallet::from(s.clone())).connect_http(url).erased(),
+            Some(s) => ProviderBuilder::new()
+                .wallet(EthereumWallet::from(s.clone()))
+                .connect_http(url)
+                .erased(),
             None => ProviderBuilder::new().connect_http(url).erased(),
         };
-        let rpc_err = |e: String| ClientError::Rpc { url: rpc_url.to_string(), reason: e };
+        let rpc_err = |e: String| ClientError::Rpc {
+            url: rpc_url.to_string(),
+            reason: e,
+        };
         let chain_id = tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id())
             .await
             .map_err(|_| rpc_err(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|e| match transport_error("connect", rpc_url, &e.to_string()) {
-                ClientError::Rpc { .. } => rpc_err("connection refused".into()),
-                _ => rpc_err(e.to_string()),
-            })?;
+            .map_err(
+                |e| match transport_error("connect", rpc_url, &e.to_string()) {
+                    ClientError::Rpc { .. } => rpc_err("connection refused".into()),
+                    _ => rpc_err(e.to_string()),
+                },
+            )?;
         if chain_id != deployment.chain_id {
-            return Err(ClientError::WrongChain { expected: deployment.chain_id, actual: chain_id });
+            return Err(ClientError::WrongChain {
+                expected: deployment.chain_id,
+                actual: chain_id,
+            });
         }
-        let code = provider.get_code_at(deployment.market).await.map_err(|e| rpc_err(e.to_string()))?;
+        let code = provider
+            .get_code_at(deployment.market)
+            .await
+            .map_err(|e| rpc_err(e.to_string()))?;
         if code.is_empty() {
-            return Err(ClientError::NoContract { address: deployment.market.to_string(), chain_id });
+            return Err(ClientError::NoContract {
+                address: deployment.market.to_string(),
+                chain_id,
+            });
         }
         let market = LabelMarket::new(deployment.market, provider.clone());
         let token = ConcordToken::new(deployment.token, provider.clone());
-        Ok(Self { provider, deployment, market, token, rpc_url: rpc_url.to_string(), signer, quiet: false })
+        Ok(Self {
+            provider,
+            deployment,
+            market,
+            token,
+            rpc_url: rpc_url.to_string(),
+            signer,
+            quiet: false,
+        })
     }
 
     /// Silences progress bars (for `--json` and tests).
@@ -119,13 +163,19 @@ impl Concord {
     /// The sending account.
     pub fn account(&self) -> Result<Address> {
         self.signer.as_ref().map(|s| s.address()).ok_or_else(|| {
-            ClientError::Wallet("this command sends transactions: pass --private-key, --keystore or --account".into())
+            ClientError::Wallet(
+                "this command sends transactions: pass --private-key, --keystore or --account"
+                    .into(),
+            )
         })
     }
 
     /// Key for the encrypted commit backups of this account.
     pub fn backup_key(&self) -> Result<BackupKey> {
-        let s = self.signer.as_ref().ok_or_else(|| ClientError::Wallet("a signing key is needed to read backups".into()))?;
+        let s = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| ClientError::Wallet("a signing key is needed to read backups".into()))?;
         Ok(BackupKey::derive(&s.to_bytes().0))
     }
 
@@ -147,39 +197,73 @@ impl Concord {
 
     /// Estimates gas (a revert surfaces here, decoded, before any nonce is used) and submits the transaction.
     /// Returns as soon as the node accepted it; await [`Concord::confirm`] for the receipt.
-    pub async fn submit(&self, action: &str, to: Address, input: alloy::primitives::Bytes) -> Result<PendingTransactionBuilder<Ethereum>> {
+    pub async fn submit(
+        &self,
+        action: &str,
+        to: Address,
+        input: alloy::primitives::Bytes,
+    ) -> Result<PendingTransactionBuilder<Ethereum>> {
         let from = self.account()?;
-        let input_selector: [u8; 4] = input.get(..4).and_then(|s| s.try_into().ok()).unwrap_or_default();
-        let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(input);
+        let input_selector: [u8; 4] = input
+            .get(..4)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or_default();
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(input);
         let gas = self.provider.estimate_gas(tx.clone()).await.map_err(|e| {
             let data = e.as_error_resp().and_then(|r| r.as_revert_data());
             match data.and_then(|d| explain_revert_data(&d)) {
-                Some(reason) => ClientError::Revert { action: action.to_string(), reason },
+                Some(reason) => ClientError::Revert {
+                    action: action.to_string(),
+                    reason,
+                },
                 None => transport_error(action, &self.rpc_url, &e.to_string()),
             }
         })?;
-        let tx = tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector)));
-        self.provider.send_transaction(tx).await.map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
+        let tx =
+            tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector)));
+        self.provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
     }
 
     /// Submits a typed call to the market.
-    pub async fn submit_market<C: SolCall>(&self, action: &str, call: C) -> Result<PendingTransactionBuilder<Ethereum>> {
-        self.submit(action, self.deployment.market, call.abi_encode().into()).await
+    pub async fn submit_market<C: SolCall>(
+        &self,
+        action: &str,
+        call: C,
+    ) -> Result<PendingTransactionBuilder<Ethereum>> {
+        self.submit(action, self.deployment.market, call.abi_encode().into())
+            .await
     }
 
     /// Submits a typed call to a token (the protocol token or any ERC-20 with the same ABI).
-    pub async fn submit_token<C: SolCall>(&self, action: &str, token: Address, call: C) -> Result<PendingTransactionBuilder<Ethereum>> {
+    pub async fn submit_token<C: SolCall>(
+        &self,
+        action: &str,
+        token: Address,
+        call: C,
+    ) -> Result<PendingTransactionBuilder<Ethereum>> {
         self.submit(action, token, call.abi_encode().into()).await
     }
 
     /// Waits for the receipt and fails on a reverted status.
-    pub async fn confirm(&self, action: &str, pending: PendingTransactionBuilder<Ethereum>) -> Result<TransactionReceipt> {
+    pub async fn confirm(
+        &self,
+        action: &str,
+        pending: PendingTransactionBuilder<Ethereum>,
+    ) -> Result<TransactionReceipt> {
         let hash: TxHash = *pending.tx_hash();
         let receipt = pending
             .with_timeout(Some(Duration::from_secs(300)))
             .get_receipt()
             .await
-            .map_err(|e| transport_error(action, &self.rpc_url, &format!("waiting for {hash}: {e}")))?;
+            .map_err(|e| {
+                transport_error(action, &self.rpc_url, &format!("waiting for {hash}: {e}"))
+            })?;
         if !receipt.status() {
             let limit = match self.provider.get_transaction_by_hash(hash).await {
                 Ok(Some(tx)) => alloy::consensus::Transaction::gas_limit(&tx),
@@ -190,13 +274,20 @@ impl Concord {
             } else {
                 format!("{hash} (used {} gas)", receipt.gas_used)
             };
-            return Err(ClientError::Reverted { action: action.to_string(), tx });
+            return Err(ClientError::Reverted {
+                action: action.to_string(),
+                tx,
+            });
         }
         Ok(receipt)
     }
 
     /// Submits and confirms one market call.
-    pub async fn send_market<C: SolCall>(&self, action: &str, call: C) -> Result<TransactionReceipt> {
+    pub async fn send_market<C: SolCall>(
+        &self,
+        action: &str,
+        call: C,
+    ) -> Result<TransactionReceipt> {
         let pending = self.submit_market(action, call).await?;
         self.confirm(action, pending).await
     }
@@ -204,13 +295,19 @@ impl Concord {
     /// Pipelines many market calls: each is estimated and submitted back to back (nonces assigned locally),
     /// then all receipts are awaited concurrently. Results keep the input order; a failure of one call does
     /// not stop the others that were already submitted, but no call is submitted after a failed submission.
-    pub async fn send_market_many<C: SolCall>(&self, action: &str, calls: Vec<C>) -> Vec<Result<TransactionReceipt>> {
+    pub async fn send_market_many<C: SolCall>(
+        &self,
+        action: &str,
+        calls: Vec<C>,
+    ) -> Vec<Result<TransactionReceipt>> {
         let bar = self.progress(calls.len() as u64, action);
         let mut pendings = Vec::with_capacity(calls.len());
         let mut stopped = false;
         for call in calls {
             if stopped {
-                pendings.push(Err(ClientError::Input(format!("{action}: skipped after an earlier failure; run again"))));
+                pendings.push(Err(ClientError::Input(format!(
+                    "{action}: skipped after an earlier failure; run again"
+                ))));
                 continue;
             }
             match self.submit_market(action, call).await {
@@ -244,7 +341,9 @@ impl Concord {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(len);
-        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(msg.to_string());
@@ -253,7 +352,11 @@ impl Concord {
 
     /// Balance of the protocol token.
     pub async fn token_balance(&self, who: Address) -> Result<U256> {
-        self.token.balanceOf(who).call().await.map_err(self.read_err("read token balance"))
+        self.token
+            .balanceOf(who)
+            .call()
+            .await
+            .map_err(self.read_err("read token balance"))
     }
 
     /// Latest block timestamp (deadlines are compared against chain time, not the local clock).
@@ -263,7 +366,10 @@ impl Concord {
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .map_err(|e| transport_error("read latest block", &self.rpc_url, &e.to_string()))?
-            .ok_or_else(|| ClientError::Transport { action: "read latest block".into(), reason: "no block".into() })?;
+            .ok_or_else(|| ClientError::Transport {
+                action: "read latest block".into(),
+                reason: "no block".into(),
+            })?;
         Ok(block.header.timestamp)
     }
 }

@@ -9,8 +9,14 @@ pub fn run<F>(json: bool, f: F) -> std::process::ExitCode
 where
     F: Future<Output = eyre::Result<()>>,
 {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("CONCORD_LOG")).with_writer(std::io::stderr).try_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CONCORD_LOG"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -20,7 +26,11 @@ where
     match rt.block_on(f) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
             if json {
                 println!("{}", serde_json::json!({ "error": msg }));
             } else {
@@ -53,7 +63,9 @@ pub fn parse_duration(s: &str) -> Result<u32, String> {
         Some('d') => (&s[..s.len() - 1], 86_400),
         _ => (s, 1),
     };
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 30m, 2h, 7d)"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 30m, 2h, 7d)"))?;
     u32::try_from(n * mult).map_err(|_| format!("`{s}` is too long"))
 }
 

@@ -32,9 +32,19 @@ pub fn decide(labels: &[u8], num_classes: usize, threshold_bps: u32) -> ItemVote
             runner_up = v;
         }
     }
-    let reached = total >= 2 && top > runner_up && u64::from(top) * 10_000 >= u64::from(threshold_bps) * u64::from(total);
-    let agreement = if total == 0 { 0.0 } else { f64::from(top) / f64::from(total) };
-    ItemVotes { votes, consensus: reached.then_some(best as u8), agreement }
+    let reached = total >= 2
+        && top > runner_up
+        && u64::from(top) * 10_000 >= u64::from(threshold_bps) * u64::from(total);
+    let agreement = if total == 0 {
+        0.0
+    } else {
+        f64::from(top) / f64::from(total)
+    };
+    ItemVotes {
+        votes,
+        consensus: reached.then_some(best as u8),
+        agreement,
+    }
 }
 
 #[cfg(test)]

@@ -14,15 +14,40 @@ use crate::chain::transport_error;
 use crate::{ClientError, Deployment, Result};
 
 /// Deploys the token (whole supply to `treasury`) and the market with `cooldown` seconds of unstake cooldown.
-pub async fn deploy(rpc_url: &str, signer: PrivateKeySigner, treasury: Address, cooldown: u64) -> Result<Deployment> {
-    let url = rpc_url.parse().map_err(|e| ClientError::Input(format!("--rpc-url `{rpc_url}`: {e}")))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url);
+pub async fn deploy(
+    rpc_url: &str,
+    signer: PrivateKeySigner,
+    treasury: Address,
+    cooldown: u64,
+) -> Result<Deployment> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| ClientError::Input(format!("--rpc-url `{rpc_url}`: {e}")))?;
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url);
     let err = |e: alloy::contract::Error| crate::chain::contract_error("deploy", rpc_url, e);
-    let chain_id = provider.get_chain_id().await.map_err(|e| transport_error("deploy", rpc_url, &e.to_string()))?;
-    let deploy_block = provider.get_block_number().await.map_err(|e| transport_error("deploy", rpc_url, &e.to_string()))?;
-    let token = ConcordToken::deploy(&provider, treasury).await.map_err(err)?;
-    let market = LabelMarket::deploy(&provider, *token.address(), treasury, U256::from(cooldown)).await.map_err(err)?;
-    Ok(Deployment { chain_id, token: *token.address(), market: *market.address(), treasury: Some(treasury), deploy_block })
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| transport_error("deploy", rpc_url, &e.to_string()))?;
+    let deploy_block = provider
+        .get_block_number()
+        .await
+        .map_err(|e| transport_error("deploy", rpc_url, &e.to_string()))?;
+    let token = ConcordToken::deploy(&provider, treasury)
+        .await
+        .map_err(err)?;
+    let market = LabelMarket::deploy(&provider, *token.address(), treasury, U256::from(cooldown))
+        .await
+        .map_err(err)?;
+    Ok(Deployment {
+        chain_id,
+        token: *token.address(),
+        market: *market.address(),
+        treasury: Some(treasury),
+        deploy_block,
+    })
 }
 
 /// Finds the anvil binary: `$CONCORD_ANVIL`, the project's `node_modules`, else `anvil` on PATH.
@@ -48,13 +73,19 @@ pub fn anvil_path() -> PathBuf {
 
 /// Starts anvil on `port` with `accounts` funded accounts; `block_time` 0 means instant mining.
 pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> Result<AnvilInstance> {
-    let mut anvil = Anvil::at(anvil_path()).port(port).arg("--accounts").arg(accounts.to_string());
+    let mut anvil = Anvil::at(anvil_path())
+        .port(port)
+        .arg("--accounts")
+        .arg(accounts.to_string());
     if block_time > 0 {
         anvil = anvil.block_time(block_time);
     }
-    anvil
-        .try_spawn()
-        .map_err(|e| ClientError::Input(format!("cannot start anvil ({}): {e}; run `make deps` first", anvil_path().display())))
+    anvil.try_spawn().map_err(|e| {
+        ClientError::Input(format!(
+            "cannot start anvil ({}): {e}; run `make deps` first",
+            anvil_path().display()
+        ))
+    })
 }
 
 /// What to provision on a fresh devnet.
@@ -96,17 +127,36 @@ pub fn accounts_path(deployment: &Path) -> PathBuf {
 }
 
 /// Deploys and funds on a running anvil whose keys are `keys`; writes deployment and accounts files.
-pub async fn provision(up: &Provision, rpc_url: &str, keys: &[alloy::signers::k256::SecretKey]) -> eyre::Result<Accounts> {
+pub async fn provision(
+    up: &Provision,
+    rpc_url: &str,
+    keys: &[alloy::signers::k256::SecretKey],
+) -> eyre::Result<Accounts> {
     let need = 3 + up.annotators as usize;
-    eyre::ensure!(keys.len() >= need, "anvil has {} accounts, {need} needed", keys.len());
-    let signers: Vec<PrivateKeySigner> = keys.iter().map(|k| PrivateKeySigner::from(alloy::signers::k256::ecdsa::SigningKey::from(k.clone()))).collect();
-    let account = |s: &PrivateKeySigner| Account { address: s.address(), private_key: format!("0x{}", alloy::hex::encode(s.to_bytes())) };
+    eyre::ensure!(
+        keys.len() >= need,
+        "anvil has {} accounts, {need} needed",
+        keys.len()
+    );
+    let signers: Vec<PrivateKeySigner> = keys
+        .iter()
+        .map(|k| PrivateKeySigner::from(alloy::signers::k256::ecdsa::SigningKey::from(k.clone())))
+        .collect();
+    let account = |s: &PrivateKeySigner| Account {
+        address: s.address(),
+        private_key: format!("0x{}", alloy::hex::encode(s.to_bytes())),
+    };
     let deployer = signers[0].clone();
-    let d = deploy(rpc_url, deployer.clone(), deployer.address(), up.cooldown).await.wrap_err("deploying the contracts")?;
-    d.save(&up.out).wrap_err_with(|| format!("writing {}", up.out.display()))?;
+    let d = deploy(rpc_url, deployer.clone(), deployer.address(), up.cooldown)
+        .await
+        .wrap_err("deploying the contracts")?;
+    d.save(&up.out)
+        .wrap_err_with(|| format!("writing {}", up.out.display()))?;
 
     // Fund requester and annotators from the treasury (the deployer), pipelined.
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(deployer)).connect_http(rpc_url.parse()?);
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(deployer))
+        .connect_http(rpc_url.parse()?);
     let token = ConcordToken::new(d.token, &provider);
     let req_amount = crate::opts::parse_tokens(&up.requester_tokens)?;
     let ann_amount = crate::opts::parse_tokens(&up.annotator_tokens)?;
@@ -114,11 +164,21 @@ pub async fn provision(up: &Provision, rpc_url: &str, keys: &[alloy::signers::k2
     let transfers = std::iter::once((signers[1].address(), req_amount))
         .chain(signers[3..need].iter().map(|s| (s.address(), ann_amount)));
     for (to, amount) in transfers {
-        pendings.push(token.transfer(to, amount).send().await.wrap_err("funding accounts")?);
+        pendings.push(
+            token
+                .transfer(to, amount)
+                .send()
+                .await
+                .wrap_err("funding accounts")?,
+        );
     }
     for p in pendings {
         let r = p.get_receipt().await?;
-        eyre::ensure!(r.status(), "funding transfer {} reverted", r.transaction_hash);
+        eyre::ensure!(
+            r.status(),
+            "funding transfer {} reverted",
+            r.transaction_hash
+        );
     }
     let accounts = Accounts {
         rpc_url: rpc_url.to_string(),
@@ -127,8 +187,10 @@ pub async fn provision(up: &Provision, rpc_url: &str, keys: &[alloy::signers::k2
         reviewer: account(&signers[2]),
         annotators: signers[3..need].iter().map(account).collect(),
     };
-    std::fs::write(accounts_path(&up.out), serde_json::to_string_pretty(&accounts)? + "\n")?;
+    std::fs::write(
+        accounts_path(&up.out),
+        serde_json::to_string_pretty(&accounts)? + "\n",
+    )?;
     let _ = provider.get_block_number().await?;
     Ok(accounts)
 }
-

@@ -22,7 +22,9 @@ pub struct Deployment {
 
 /// Default deployment path: `$CONCORD_DEPLOYMENT`, else `deployments/local.json` (written by the devnet).
 pub fn default_path() -> PathBuf {
-    std::env::var_os("CONCORD_DEPLOYMENT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("deployments/local.json"))
+    std::env::var_os("CONCORD_DEPLOYMENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("deployments/local.json"))
 }
 
 impl Deployment {
@@ -30,14 +32,20 @@ impl Deployment {
     pub fn load(path: &Path) -> Result<Self, ClientError> {
         let text = std::fs::read_to_string(path).map_err(|e| ClientError::Deployment {
             path: path.to_path_buf(),
-            reason: format!("{e}; start a devnet with `concord-devnet` or pass --deployment <file>"),
+            reason: format!(
+                "{e}; start a devnet with `concord-devnet` or pass --deployment <file>"
+            ),
         })?;
-        Self::parse(&text).map_err(|reason| ClientError::Deployment { path: path.to_path_buf(), reason })
+        Self::parse(&text).map_err(|reason| ClientError::Deployment {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     /// Parses a deployment JSON document.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let d: Deployment = serde_json::from_str(text).map_err(|e| format!("not a deployment file: {e}"))?;
+        let d: Deployment =
+            serde_json::from_str(text).map_err(|e| format!("not a deployment file: {e}"))?;
         if d.market == Address::ZERO || d.token == Address::ZERO {
             return Err("market and token addresses must be non-zero".into());
         }
@@ -50,7 +58,10 @@ impl Deployment {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n")?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n",
+        )?;
         std::fs::rename(tmp, path)
     }
 }
@@ -65,7 +76,10 @@ mod tests {
             "token":"0x5FbDB2315678afecb367f032d93F642f64180aa3","treasury":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}"#;
         let d = Deployment::parse(text).expect("valid");
         assert_eq!(d.chain_id, 31337);
-        assert_eq!(d.market.to_string(), "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512");
+        assert_eq!(
+            d.market.to_string(),
+            "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+        );
     }
 
     #[test]

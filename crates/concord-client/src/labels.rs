@@ -9,12 +9,16 @@ pub const MAX_TASK_SIZE: usize = 32;
 
 /// Packs class indexes (each < 16) into a uint256.
 pub fn pack(labels: &[u8]) -> U256 {
-    labels.iter().enumerate().fold(U256::ZERO, |acc, (i, &l)| acc | (U256::from(l & 0xF) << (4 * i)))
+    labels.iter().enumerate().fold(U256::ZERO, |acc, (i, &l)| {
+        acc | (U256::from(l & 0xF) << (4 * i))
+    })
 }
 
 /// Unpacks the first `n` labels.
 pub fn unpack(packed: U256, n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((packed >> (4 * i)) & U256::from(0xF)).to::<u8>()).collect()
+    (0..n)
+        .map(|i| ((packed >> (4 * i)) & U256::from(0xF)).to::<u8>())
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! - [`store`], [`backup`]: the annotator's durable local store and encrypted on-chain backup
 //! - [`consensus`]: the contract's consensus rule, off-chain (export, review, tests)
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod annotator;
 pub mod backup;
 pub mod chain;
@@ -46,7 +48,11 @@ pub enum ClientError {
     #[error("{action} failed: {reason}")]
     Transport { action: String, reason: String },
     #[error("{path}:{line}: {reason}")]
-    Dataset { path: PathBuf, line: usize, reason: String },
+    Dataset {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("manifest: {0}")]
     Manifest(String),
     #[error("local store {0}")]
@@ -65,5 +71,8 @@ pub fn concord_home() -> PathBuf {
     if let Some(h) = std::env::var_os("CONCORD_HOME") {
         return PathBuf::from(h);
     }
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".concord")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".concord")
 }

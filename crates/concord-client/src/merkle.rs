@@ -6,12 +6,16 @@ use alloy::sol_types::SolValue;
 
 /// Leaf of the item manifest: `keccak256(keccak256(abi.encode(index, contentHash, uri)))`.
 pub fn manifest_leaf(index: u64, content_hash: B256, uri: &str) -> B256 {
-    keccak256(keccak256((U256::from(index), content_hash, uri.to_string()).abi_encode_params()))
+    keccak256(keccak256(
+        (U256::from(index), content_hash, uri.to_string()).abi_encode_params(),
+    ))
 }
 
 /// Leaf of a gold answer: `keccak256(keccak256(abi.encode(item, label, salt)))`.
 pub fn gold_leaf(item: u64, label: u8, salt: B256) -> B256 {
-    keccak256(keccak256((U256::from(item), U256::from(label), salt).abi_encode_params()))
+    keccak256(keccak256(
+        (U256::from(item), U256::from(label), salt).abi_encode_params(),
+    ))
 }
 
 fn hash_pair(a: B256, b: B256) -> B256 {
@@ -36,7 +40,13 @@ impl MerkleTree {
             let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
             let next = prev
                 .chunks(2)
-                .map(|pair| if pair.len() == 2 { hash_pair(pair[0], pair[1]) } else { pair[0] })
+                .map(|pair| {
+                    if pair.len() == 2 {
+                        hash_pair(pair[0], pair[1])
+                    } else {
+                        pair[0]
+                    }
+                })
                 .collect();
             levels.push(next);
         }
@@ -45,7 +55,11 @@ impl MerkleTree {
 
     /// The root (zero for an empty tree).
     pub fn root(&self) -> B256 {
-        self.levels.last().and_then(|l| l.first()).copied().unwrap_or(B256::ZERO)
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or(B256::ZERO)
     }
 
     /// Proof for the leaf at `index`, or `None` if out of range.
@@ -76,7 +90,9 @@ mod tests {
     #[test]
     fn every_proof_verifies_for_many_sizes() {
         for n in 1..40u64 {
-            let leaves: Vec<B256> = (0..n).map(|i| manifest_leaf(i, keccak256(i.to_be_bytes()), "u")).collect();
+            let leaves: Vec<B256> = (0..n)
+                .map(|i| manifest_leaf(i, keccak256(i.to_be_bytes()), "u"))
+                .collect();
             let tree = MerkleTree::new(leaves.clone());
             for (i, leaf) in leaves.iter().enumerate() {
                 let proof = tree.proof(i).expect("in range");

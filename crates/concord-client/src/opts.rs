@@ -12,10 +12,21 @@ use crate::{ClientError, Concord, Deployment, Result};
 #[command(next_help_heading = "Chain")]
 pub struct RpcOpts {
     /// RPC endpoint.
-    #[arg(long, short = 'r', env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545", global = true)]
+    #[arg(
+        long,
+        short = 'r',
+        env = "ETH_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        global = true
+    )]
     pub rpc_url: String,
     /// Deployment file with the token and market addresses (written by `concord-devnet`).
-    #[arg(long, env = "CONCORD_DEPLOYMENT", default_value = "deployments/local.json", global = true)]
+    #[arg(
+        long,
+        env = "CONCORD_DEPLOYMENT",
+        default_value = "deployments/local.json",
+        global = true
+    )]
     pub deployment: PathBuf,
 }
 
@@ -42,39 +53,57 @@ impl WalletOpts {
     pub fn signer(&self) -> Result<Option<PrivateKeySigner>> {
         if let Some(pk) = &self.private_key {
             let pk = pk.trim();
-            return pk
-                .parse::<PrivateKeySigner>()
-                .map(Some)
-                .map_err(|_| ClientError::Wallet("--private-key is not a 32-byte hex private key".into()));
+            return pk.parse::<PrivateKeySigner>().map(Some).map_err(|_| {
+                ClientError::Wallet("--private-key is not a 32-byte hex private key".into())
+            });
         }
         let path = match (&self.keystore, &self.account) {
             (Some(k), Some(a)) if k.is_dir() => k.join(a),
             (Some(k), _) => k.clone(),
             (None, Some(a)) => {
-                let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
                 home.join(".foundry").join("keystores").join(a)
             }
             (None, None) => return Ok(None),
         };
         if !path.is_file() {
-            return Err(ClientError::Wallet(format!("keystore {} does not exist", path.display())));
+            return Err(ClientError::Wallet(format!(
+                "keystore {} does not exist",
+                path.display()
+            )));
         }
         let password = match &self.password_file {
             Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| ClientError::Wallet(format!("cannot read password file {}: {e}", p.display())))?
+                .map_err(|e| {
+                    ClientError::Wallet(format!("cannot read password file {}: {e}", p.display()))
+                })?
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
-            None => return Err(ClientError::Wallet("the keystore needs --password-file (or ETH_PASSWORD)".into())),
+            None => {
+                return Err(ClientError::Wallet(
+                    "the keystore needs --password-file (or ETH_PASSWORD)".into(),
+                ))
+            }
         };
         PrivateKeySigner::decrypt_keystore(&path, password)
             .map(Some)
-            .map_err(|e| ClientError::Wallet(format!("cannot decrypt keystore {}: {e} (wrong password?)", path.display())))
+            .map_err(|e| {
+                ClientError::Wallet(format!(
+                    "cannot decrypt keystore {}: {e} (wrong password?)",
+                    path.display()
+                ))
+            })
     }
 
     /// Like [`WalletOpts::signer`] but required.
     pub fn require_signer(&self) -> Result<PrivateKeySigner> {
         self.signer()?.ok_or_else(|| {
-            ClientError::Wallet("this command sends transactions: pass --private-key, --keystore or --account".into())
+            ClientError::Wallet(
+                "this command sends transactions: pass --private-key, --keystore or --account"
+                    .into(),
+            )
         })
     }
 }
@@ -83,13 +112,17 @@ impl WalletOpts {
 pub async fn connect(rpc: &RpcOpts, wallet: &WalletOpts, quiet: bool) -> Result<Concord> {
     let deployment = Deployment::load(&rpc.deployment)?;
     let signer = wallet.signer()?;
-    Ok(Concord::connect(&rpc.rpc_url, deployment, signer).await?.quiet(quiet))
+    Ok(Concord::connect(&rpc.rpc_url, deployment, signer)
+        .await?
+        .quiet(quiet))
 }
 
 /// Parses a token amount in whole tokens with up to 18 decimals (`1.5` -> 1.5e18 wei).
 pub fn parse_tokens(s: &str) -> Result<alloy::primitives::U256> {
     if s.trim().starts_with('-') {
-        return Err(ClientError::Input(format!("`{s}` is negative; amounts are positive token counts")));
+        return Err(ClientError::Input(format!(
+            "`{s}` is negative; amounts are positive token counts"
+        )));
     }
     alloy::primitives::utils::parse_units(s.trim(), 18)
         .map(|u| u.get_absolute())
@@ -121,8 +154,15 @@ mod tests {
 
     #[test]
     fn bad_private_key_is_a_clear_error() {
-        let w = WalletOpts { private_key: Some("0x1234".into()), ..Default::default() };
-        assert!(w.signer().expect_err("bad key").to_string().contains("32-byte hex"));
+        let w = WalletOpts {
+            private_key: Some("0x1234".into()),
+            ..Default::default()
+        };
+        assert!(w
+            .signer()
+            .expect_err("bad key")
+            .to_string()
+            .contains("32-byte hex"));
         assert!(WalletOpts::default().require_signer().is_err());
     }
 }

@@ -2,9 +2,9 @@
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
+use concord_bindings::ConcordToken;
 use concord_bindings::ILabelMarket::{BatchConfig, BatchParams, BatchState, GoldAnswer, Task};
 use concord_bindings::LabelMarket::{self, TaskSettled};
-use concord_bindings::ConcordToken;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -62,23 +62,31 @@ pub struct BatchRecord {
 
 /// Where the requester keeps the record of a batch it created.
 pub fn record_path(chain_id: u64, market: Address, batch: u64) -> PathBuf {
-    crate::concord_home().join("requester").join(format!("{chain_id}-{market}-{batch}.json"))
+    crate::concord_home()
+        .join("requester")
+        .join(format!("{chain_id}-{market}-{batch}.json"))
 }
 
 /// Loads the record of a batch created from this machine.
 pub fn load_record(c: &Concord, batch: u64) -> Result<BatchRecord> {
     let p = record_path(c.chain_id(), c.market_address(), batch);
     let text = std::fs::read_to_string(&p).map_err(|_| {
-        ClientError::Input(format!("no local record of batch {batch} at {} (was it created from this machine?)", p.display()))
+        ClientError::Input(format!(
+            "no local record of batch {batch} at {} (was it created from this machine?)",
+            p.display()
+        ))
     })?;
-    serde_json::from_str(&text).map_err(|e| ClientError::Input(format!("{} is corrupt: {e}", p.display())))
+    serde_json::from_str(&text)
+        .map_err(|e| ClientError::Input(format!("{} is corrupt: {e}", p.display())))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ClientError::Input(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::Input(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let text = serde_json::to_string_pretty(value).map_err(|e| ClientError::Input(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| ClientError::Input(e.to_string()))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text + "\n")
         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
@@ -98,14 +106,22 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
     let manifest = Manifest::build(&items, &o.classes);
     let n = items.len() as u64;
     if n > u64::from(u32::MAX) {
-        return Err(ClientError::Input("a batch holds at most 4,294,967,295 items".into()));
+        return Err(ClientError::Input(
+            "a batch holds at most 4,294,967,295 items".into(),
+        ));
     }
 
     let out_dir = o.out_dir.clone().unwrap_or_else(|| {
-        let stem = dataset.file_stem().and_then(|s| s.to_str()).unwrap_or("dataset");
+        let stem = dataset
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("dataset");
         dataset.with_file_name(format!("{stem}.concord"))
     });
-    let tag = &manifest.root.to_string()[2..14];
+    // Content-addressed: the same items with other class names must not overwrite a published manifest.
+    let manifest_json =
+        serde_json::to_vec(&manifest).map_err(|e| ClientError::Input(e.to_string()))?;
+    let tag = &alloy::primitives::keccak256(&manifest_json).to_string()[2..14];
     let manifest_path = out_dir.join(format!("manifest-{tag}.json"));
     write_json(&manifest_path, &manifest)?;
     let manifest_path = manifest_path.canonicalize().unwrap_or(manifest_path);
@@ -117,7 +133,10 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         }
         None => None,
     };
-    let manifest_uri = o.manifest_uri.clone().unwrap_or_else(|| format!("file://{}", manifest_path.display()));
+    let manifest_uri = o
+        .manifest_uri
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", manifest_path.display()));
 
     let reward_token = o.reward_token.unwrap_or(c.deployment.token);
     let escrow = U256::from(n) * U256::from(o.replicas) * o.reward_per_label;
@@ -148,7 +167,11 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
 
     // Fail before any transaction when the tokens are not there.
     let token = ConcordToken::new(reward_token, c.provider.clone());
-    let balance = token.balanceOf(from).call().await.map_err(c.read_err("read reward-token balance"))?;
+    let balance = token
+        .balanceOf(from)
+        .call()
+        .await
+        .map_err(c.read_err("read reward-token balance"))?;
     if balance < escrow {
         return Err(ClientError::Input(format!(
             "insufficient reward-token balance: {from} holds {} but the escrow is {} ({} items x {} labels x {} per label)",
@@ -159,18 +182,31 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
             crate::opts::fmt_tokens(o.reward_per_label)
         )));
     }
-    let allowance = token.allowance(from, c.market_address()).call().await.map_err(c.read_err("read allowance"))?;
+    let allowance = token
+        .allowance(from, c.market_address())
+        .call()
+        .await
+        .map_err(c.read_err("read allowance"))?;
     if allowance < escrow {
-        let approve = ConcordToken::approveCall { spender: c.market_address(), value: escrow };
-        let pending = c.submit_token("approve escrow", reward_token, approve).await?;
+        let approve = ConcordToken::approveCall {
+            spender: c.market_address(),
+            value: escrow,
+        };
+        let pending = c
+            .submit_token("approve escrow", reward_token, approve)
+            .await?;
         c.confirm("approve escrow", pending).await?;
     }
-    let receipt = c.send_market("create batch", LabelMarket::createBatchCall { params }).await?;
+    let receipt = c
+        .send_market("create batch", LabelMarket::createBatchCall { params })
+        .await?;
     let created = receipt
         .logs()
         .iter()
         .find_map(|l| l.log_decode::<LabelMarket::BatchCreated>().ok())
-        .ok_or_else(|| ClientError::Input("create batch: no BatchCreated event in the receipt".into()))?;
+        .ok_or_else(|| {
+            ClientError::Input("create batch: no BatchCreated event in the receipt".into())
+        })?;
     let batch_id = created.inner.data.batchId.to::<u64>();
     let record = BatchRecord {
         chain_id: c.chain_id(),
@@ -186,13 +222,21 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         manifest_path,
         gold_path,
     };
-    write_json(&record_path(c.chain_id(), c.market_address(), batch_id), &record)?;
+    write_json(
+        &record_path(c.chain_id(), c.market_address(), batch_id),
+        &record,
+    )?;
     Ok(record)
 }
 
 /// A batch as stored on-chain.
 pub async fn batch(c: &Concord, batch: u64) -> Result<(BatchConfig, BatchState)> {
-    let b = c.market.getBatch(U256::from(batch)).call().await.map_err(c.read_err("read batch"))?;
+    let b = c
+        .market
+        .getBatch(U256::from(batch))
+        .call()
+        .await
+        .map_err(c.read_err("read batch"))?;
     Ok((b.config, b.state))
 }
 
@@ -201,7 +245,12 @@ pub async fn tasks(c: &Concord, batch: u64, num_tasks: u64) -> Result<Vec<Task>>
     stream::iter(0..num_tasks)
         .map(|t| {
             let market = c.market.clone();
-            async move { market.getTask(U256::from(batch), U256::from(t)).call().await }
+            async move {
+                market
+                    .getTask(U256::from(batch), U256::from(t))
+                    .call()
+                    .await
+            }
         })
         .buffered(64)
         .map_err(c.read_err("read tasks"))
@@ -305,10 +354,18 @@ pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
 
 /// Reveals the gold answers of a batch from its private gold file, `chunk` answers per transaction.
 pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize) -> Result<usize> {
-    let text = std::fs::read_to_string(gold_path)
-        .map_err(|e| ClientError::Input(format!("cannot read gold file {}: {e}", gold_path.display())))?;
-    let gold: GoldFile = serde_json::from_str(&text)
-        .map_err(|e| ClientError::Input(format!("gold file {} is malformed: {e}", gold_path.display())))?;
+    let text = std::fs::read_to_string(gold_path).map_err(|e| {
+        ClientError::Input(format!(
+            "cannot read gold file {}: {e}",
+            gold_path.display()
+        ))
+    })?;
+    let gold: GoldFile = serde_json::from_str(&text).map_err(|e| {
+        ClientError::Input(format!(
+            "gold file {} is malformed: {e}",
+            gold_path.display()
+        ))
+    })?;
     let (cfg, _) = self::batch(c, batch).await?;
     if cfg.goldRoot != gold.root {
         return Err(ClientError::Input(format!(
@@ -319,7 +376,12 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
     let mut answers = Vec::new();
     for (i, a) in gold.answers.iter().enumerate() {
         let t = a.item / u64::from(cfg.taskSize);
-        let task = c.market.getTask(U256::from(batch), U256::from(t)).call().await.map_err(c.read_err("read task"))?;
+        let task = c
+            .market
+            .getTask(U256::from(batch), U256::from(t))
+            .call()
+            .await
+            .map_err(c.read_err("read task"))?;
         if (task.goldMask >> (a.item % u64::from(cfg.taskSize))) & 1 == 1 {
             continue; // already revealed (idempotent re-run)
         }
@@ -333,7 +395,10 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
     let n = answers.len();
     let calls: Vec<_> = answers
         .chunks(chunk.max(1))
-        .map(|ch| LabelMarket::revealGoldCall { batchId: U256::from(batch), answers: ch.to_vec() })
+        .map(|ch| LabelMarket::revealGoldCall {
+            batchId: U256::from(batch),
+            answers: ch.to_vec(),
+        })
         .collect();
     first_error(c.send_market_many("reveal gold", calls).await)?;
     Ok(n)
@@ -358,7 +423,12 @@ pub struct SettleReport {
 pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleReport> {
     let (cfg, _) = batch(c, batch_id).await?;
     let all = tasks(c, batch_id, u64::from(cfg.numTasks)).await?;
-    let pending: Vec<u64> = all.iter().enumerate().filter(|(_, t)| !t.settled).map(|(i, _)| i as u64).collect();
+    let pending: Vec<u64> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.settled)
+        .map(|(i, _)| i as u64)
+        .collect();
     // Contiguous ranges of unsettled tasks, at most `chunk` long.
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     for t in pending {
@@ -369,9 +439,16 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
     }
     let calls: Vec<_> = ranges
         .iter()
-        .map(|&(from, to)| LabelMarket::settleTasksCall { batchId: U256::from(batch_id), fromTask: U256::from(from), toTask: U256::from(to) })
+        .map(|&(from, to)| LabelMarket::settleTasksCall {
+            batchId: U256::from(batch_id),
+            fromTask: U256::from(from),
+            toTask: U256::from(to),
+        })
         .collect();
-    let mut report = SettleReport { transactions: calls.len() as u64, ..Default::default() };
+    let mut report = SettleReport {
+        transactions: calls.len() as u64,
+        ..Default::default()
+    };
     let (mut paid, mut slashed) = (U256::ZERO, U256::ZERO);
     for receipt in first_error(c.send_market_many("settle", calls).await)? {
         report.gas_used += receipt.gas_used;
@@ -398,7 +475,10 @@ pub async fn revealed_labels(c: &Concord, batch_id: u64) -> Result<Vec<(u64, Add
         .query()
         .await
         .map_err(c.read_err("read Revealed events"))?;
-    Ok(logs.into_iter().map(|(e, _)| (e.taskId.to::<u64>(), e.annotator, e.labels)).collect())
+    Ok(logs
+        .into_iter()
+        .map(|(e, _)| (e.taskId.to::<u64>(), e.annotator, e.labels))
+        .collect())
 }
 
 /// One item's final outcome, rebuilt from chain events only.
@@ -445,16 +525,24 @@ pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
     for (t, a, l) in revealed {
         per_task.entry(t).or_default().push((a, l));
     }
-    let settled: BTreeMap<u64, (TaskSettled, Option<u64>)> =
-        settled.into_iter().map(|(e, log)| (e.taskId.to::<u64>(), (e, log.block_number))).collect();
-    let resolved: BTreeMap<u64, u8> = resolved.into_iter().map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>())).collect();
+    let settled: BTreeMap<u64, (TaskSettled, Option<u64>)> = settled
+        .into_iter()
+        .map(|(e, log)| (e.taskId.to::<u64>(), (e, log.block_number)))
+        .collect();
+    let resolved: BTreeMap<u64, u8> = resolved
+        .into_iter()
+        .map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>()))
+        .collect();
 
     let mut out = Vec::with_capacity(n as usize);
     for index in 0..n {
         let t = index / k;
         let pos = (index % k) as usize;
         let labels = per_task.get(&t).cloned().unwrap_or_default();
-        let annotator_labels: Vec<u8> = labels.iter().map(|(_, l)| unpack(*l, pos + 1)[pos]).collect();
+        let annotator_labels: Vec<u8> = labels
+            .iter()
+            .map(|(_, l)| unpack(*l, pos + 1)[pos])
+            .collect();
         let v = decide(&annotator_labels, classes, u32::from(cfg.thresholdBps));
         let (label, status, block) = match settled.get(&t) {
             None => (None, "pending", None),
@@ -491,7 +579,11 @@ pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
 pub async fn resolve(c: &Concord, batch_id: u64, decisions: &[(u64, u8)]) -> Result<usize> {
     let calls: Vec<_> = decisions
         .iter()
-        .map(|&(item, label)| LabelMarket::resolveCall { batchId: U256::from(batch_id), item: U256::from(item), label })
+        .map(|&(item, label)| LabelMarket::resolveCall {
+            batchId: U256::from(batch_id),
+            item: U256::from(item),
+            label,
+        })
         .collect();
     first_error(c.send_market_many("resolve", calls).await)?;
     Ok(decisions.len())
@@ -499,7 +591,14 @@ pub async fn resolve(c: &Concord, batch_id: u64, decisions: &[(u64, u8)]) -> Res
 
 /// Returns unspent escrow to the requester; returns the amount.
 pub async fn refund(c: &Concord, batch_id: u64) -> Result<U256> {
-    let receipt = c.send_market("refund", LabelMarket::refundCall { batchId: U256::from(batch_id) }).await?;
+    let receipt = c
+        .send_market(
+            "refund",
+            LabelMarket::refundCall {
+                batchId: U256::from(batch_id),
+            },
+        )
+        .await?;
     Ok(receipt
         .logs()
         .iter()
@@ -557,11 +656,21 @@ pub async fn export(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Resu
             text: item.text.clone(),
             label: o.label.and_then(|l| m.classes.get(usize::from(l)).cloned()),
             status: o.status,
-            votes: m.classes.iter().cloned().zip(o.votes.iter().copied()).collect(),
+            votes: m
+                .classes
+                .iter()
+                .cloned()
+                .zip(o.votes.iter().copied())
+                .collect(),
             agreement: o.agreement,
             num_labels: o.num_labels,
             annotators: o.annotators,
-            provenance: Provenance { chain_id: c.chain_id(), market: c.market_address(), batch_id, settled_block: o.settled_block },
+            provenance: Provenance {
+                chain_id: c.chain_id(),
+                market: c.market_address(),
+                batch_id,
+                settled_block: o.settled_block,
+            },
         })
         .collect())
 }

@@ -7,7 +7,9 @@ use concord_bindings::{ConcordToken::ConcordTokenErrors, LabelMarket::LabelMarke
 use crate::time::fmt_ts;
 
 fn tokens(x: U256) -> String {
-    format_units(x, 18).map(|s| trim_zeros(&s)).unwrap_or_else(|_| x.to_string())
+    format_units(x, 18)
+        .map(|s| trim_zeros(&s))
+        .unwrap_or_else(|_| x.to_string())
 }
 
 fn trim_zeros(s: &str) -> String {

@@ -83,13 +83,17 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, ClientError> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| ClientError::Store(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ClientError::Store(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path).map_err(db_err(path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err(path))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err(path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err(path))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err(path))?;
         // FULL: every transaction's WAL frames are fsynced before COMMIT returns.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db_err(path))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err(path))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS tasks (
                 chain_id INTEGER NOT NULL, market TEXT NOT NULL, batch INTEGER NOT NULL, task INTEGER NOT NULL,
@@ -98,7 +102,10 @@ impl Store {
                 PRIMARY KEY (chain_id, market, batch, task, annotator));",
         )
         .map_err(db_err(path))?;
-        Ok(Self { conn, path: path.to_path_buf() })
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Path of the database file.
@@ -107,7 +114,13 @@ impl Store {
     }
 
     fn key_params(k: &TaskKey) -> (i64, String, i64, i64, String) {
-        (k.chain_id as i64, k.market.to_string(), k.batch as i64, k.task as i64, k.annotator.to_string())
+        (
+            k.chain_id as i64,
+            k.market.to_string(),
+            k.batch as i64,
+            k.task as i64,
+            k.annotator.to_string(),
+        )
     }
 
     /// Records a claim (no-op if the task is already known).
@@ -126,7 +139,10 @@ impl Store {
     /// Stores chosen labels; refused once salt and hash exist (a commit is never re-labeled).
     pub fn set_labels(&self, k: &TaskKey, labels: &[u8]) -> Result<(), ClientError> {
         let rec = self.get(k)?.ok_or_else(|| {
-            ClientError::Input(format!("task {} of batch {} is not claimed by this account; run `claim` first", k.task, k.batch))
+            ClientError::Input(format!(
+                "task {} of batch {} is not claimed by this account; run `claim` first",
+                k.task, k.batch
+            ))
         })?;
         if !matches!(rec.status, LocalStatus::Claimed | LocalStatus::Labeled) {
             return Err(ClientError::Input(format!(
@@ -149,7 +165,13 @@ impl Store {
     }
 
     /// Durably stores salt and commit hash *before* the commit is sent. Keeps an existing salt (idempotent).
-    pub fn prepare_commit(&self, k: &TaskKey, labels: &[u8], salt: B256, hash: B256) -> Result<(), ClientError> {
+    pub fn prepare_commit(
+        &self,
+        k: &TaskKey,
+        labels: &[u8],
+        salt: B256,
+        hash: B256,
+    ) -> Result<(), ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
         let json = serde_json::to_string(labels).map_err(|e| ClientError::Store(e.to_string()))?;
         self.conn
@@ -220,7 +242,13 @@ impl Store {
     }
 
     /// Every task of `annotator` on a market, optionally of one batch, ordered by batch and task.
-    pub fn list(&self, chain_id: u64, market: Address, annotator: Address, batch: Option<u64>) -> Result<Vec<TaskRecord>, ClientError> {
+    pub fn list(
+        &self,
+        chain_id: u64,
+        market: Address,
+        annotator: Address,
+        batch: Option<u64>,
+    ) -> Result<Vec<TaskRecord>, ClientError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -230,11 +258,17 @@ impl Store {
             .map_err(db_err(&self.path))?;
         let rows = stmt
             .query_map(
-                params![chain_id as i64, market.to_string(), annotator.to_string(), batch.map(|b| b as i64).unwrap_or(-1)],
+                params![
+                    chain_id as i64,
+                    market.to_string(),
+                    annotator.to_string(),
+                    batch.map(|b| b as i64).unwrap_or(-1)
+                ],
                 Self::row,
             )
             .map_err(db_err(&self.path))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_err(&self.path))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(db_err(&self.path))
     }
 }
 
@@ -243,7 +277,13 @@ mod tests {
     use super::*;
 
     fn key(task: u64) -> TaskKey {
-        TaskKey { chain_id: 31337, market: Address::repeat_byte(1), batch: 0, task, annotator: Address::repeat_byte(2) }
+        TaskKey {
+            chain_id: 31337,
+            market: Address::repeat_byte(1),
+            batch: 0,
+            task,
+            annotator: Address::repeat_byte(2),
+        }
     }
 
     #[test]
@@ -255,17 +295,37 @@ mod tests {
             let s = Store::open(&path).expect("open");
             s.record_claim(&key(3), 100).expect("claim");
             s.set_labels(&key(3), &[1, 2, 0]).expect("labels");
-            s.prepare_commit(&key(3), &[1, 2, 0], salt, B256::repeat_byte(9)).expect("prepare");
+            s.prepare_commit(&key(3), &[1, 2, 0], salt, B256::repeat_byte(9))
+                .expect("prepare");
             // A second prepare (e.g. a retry with a fresh salt) must not overwrite the stored one.
-            s.prepare_commit(&key(3), &[0, 0, 0], B256::repeat_byte(8), B256::repeat_byte(8)).expect("idempotent");
+            s.prepare_commit(
+                &key(3),
+                &[0, 0, 0],
+                B256::repeat_byte(8),
+                B256::repeat_byte(8),
+            )
+            .expect("idempotent");
         }
         let s = Store::open(&path).expect("reopen");
         let r = s.get(&key(3)).expect("get").expect("exists");
         assert_eq!(r.status, LocalStatus::Committing);
         assert_eq!(r.salt, Some(salt));
         assert_eq!(r.labels, Some(vec![1, 2, 0]));
-        assert!(s.set_labels(&key(3), &[0, 0, 0]).is_err(), "committed labels are frozen");
+        assert!(
+            s.set_labels(&key(3), &[0, 0, 0]).is_err(),
+            "committed labels are frozen"
+        );
         assert!(s.set_labels(&key(4), &[0]).is_err(), "unclaimed task");
-        assert_eq!(s.list(31337, Address::repeat_byte(1), Address::repeat_byte(2), Some(0)).expect("list").len(), 1);
+        assert_eq!(
+            s.list(
+                31337,
+                Address::repeat_byte(1),
+                Address::repeat_byte(2),
+                Some(0)
+            )
+            .expect("list")
+            .len(),
+            1
+        );
     }
 }

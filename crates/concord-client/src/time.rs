@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `2026-11-21 23:40:00 UTC` for a Unix timestamp.
@@ -23,7 +26,12 @@ pub fn fmt_unix(ts: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", secs / 3600, (secs / 60) % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 /// Same as [`fmt_unix`] for a timestamp coming out of the ABI.
@@ -33,7 +41,11 @@ pub fn fmt_ts(ts: impl Into<U256>) -> String {
 
 /// `in 5m 3s` / `4m ago`, relative to `now`.
 pub fn relative(ts: u64, now: u64) -> String {
-    let (d, future) = if ts >= now { (ts - now, true) } else { (now - ts, false) };
+    let (d, future) = if ts >= now {
+        (ts - now, true)
+    } else {
+        (now - ts, false)
+    };
     let s = if d >= 86_400 {
         format!("{}d {}h", d / 86_400, (d % 86_400) / 3600)
     } else if d >= 3600 {
