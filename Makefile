@@ -22,9 +22,11 @@ help:
 	@echo "make coverage    forge coverage summary"
 	@echo "make mutants     mutation check of the core contract"
 
-# npm ci only when the lockfile changed since the last install (idempotent, offline after the first run).
+# Install from the lockfile only when it changed since the last install (idempotent). Not `npm ci`: npm 11
+# records only this platform's optional @foundry-rs/*-<os>-<arch> packages in the lock and then `npm ci`
+# refuses the lock as out of sync; `npm install --no-save` installs the locked versions and never rewrites it.
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --no-save --loglevel=error
 	@test -x $(FOUNDRY)/forge-linux-amd64/bin/forge || { echo "native forge missing after npm ci"; exit 1; }
 	@touch $@
 

@@ -25,7 +25,8 @@ pub enum LocalStatus {
 }
 
 impl LocalStatus {
-    fn as_str(self) -> &'static str {
+    /// Lowercase name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Claimed => "claimed",
             Self::Labeled => "labeled",
