@@ -71,5 +71,12 @@ release: deps
 demo: release
 	target/release/concord-devnet demo
 
+# Gas per accepted label, Concord vs a naive one-tx-per-label market, same anvil, same run.
+bench-gas: release
+	target/release/concord-bench gas --out target/bench/gas.json
+
+coverage: deps
+	forge coverage --report summary --ir-minimum
+
 clean:
 	rm -rf out cache target

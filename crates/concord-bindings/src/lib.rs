@@ -16,3 +16,11 @@ alloy::sol!(
     ConcordToken,
     "artifacts/ConcordToken.json"
 );
+
+alloy::sol!(
+    /// Benchmark baseline: one transaction per label (see contracts/bench/NaiveLabelMarket.sol).
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    NaiveLabelMarket,
+    "artifacts/NaiveLabelMarket.json"
+);
