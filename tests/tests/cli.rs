@@ -180,3 +180,70 @@ fn demo_plays_a_full_round_and_careful_annotators_profit() {
         std::fs::read_to_string(dir.path().join("dataset.jsonl")).expect("export written");
     assert_eq!(exported.lines().count(), 240, "one row per item");
 }
+
+#[tokio::test]
+async fn qualification_gate_needs_the_qualifiers_attestation() {
+    let d = Devnet::start(1, 0).await;
+    let ds = d.file("items.jsonl", &dataset(3, None));
+    let out = d.dir.path().join("req").display().to_string();
+    let qualifier = d.accounts.reviewer.address.to_string();
+    let v = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &[
+            "create",
+            &ds,
+            "--classes",
+            "a,b",
+            "--task-size",
+            "3",
+            "--qualifier",
+            &qualifier,
+            "--out-dir",
+            &out,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let key = d.accounts.annotators[0].private_key.clone();
+    d.json(ANN, Some(&key), &["stake", "100"]);
+    let denied = d.cli(ANN, Some(&key), &["claim", "-b", &b]);
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("requires a qualification"),
+        "{denied:?}"
+    );
+
+    // The requester's own key is not the qualifier: refused before signing anything.
+    let me = d.accounts.annotators[0].address.to_string();
+    let wrong = d.cli(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["attest", "-b", &b, "--annotator", &me],
+    );
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("sign with the qualifier key"),
+        "{wrong:?}"
+    );
+
+    let att = d.json(
+        REQ,
+        Some(&d.accounts.reviewer.private_key),
+        &["attest", "-b", &b, "--annotator", &me],
+    );
+    let deadline = att["deadline"].as_u64().expect("deadline").to_string();
+    let sig = att["signature"].as_str().expect("signature").to_string();
+    d.json(
+        ANN,
+        Some(&key),
+        &[
+            "qualify",
+            "-b",
+            &b,
+            "--deadline",
+            &deadline,
+            "--signature",
+            &sig,
+        ],
+    );
+    let c = d.json(ANN, Some(&key), &["claim", "-b", &b]);
+    assert_eq!(c["task"], 0);
+}

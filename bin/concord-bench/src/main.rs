@@ -95,16 +95,36 @@ impl Gas {
         let reader = ProviderBuilder::new().connect_http(rpc.parse()?).erased();
         let truth: Vec<u8> = (0..self.items).map(|i| (i % 3) as u8).collect();
 
-        let concord = self.concord(&rpc, &dep, &acc, &reader, &truth, dir.path()).await.wrap_err("Concord run")?;
-        let naive = self.naive(&rpc, &dep, &acc, &reader, &truth).await.wrap_err("naive run")?;
+        let concord = self
+            .concord(&rpc, &dep, &acc, &reader, &truth, dir.path())
+            .await
+            .wrap_err("Concord run")?;
+        let naive = self
+            .naive(&rpc, &dep, &acc, &reader, &truth)
+            .await
+            .wrap_err("naive run")?;
 
-        let ratio = naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
-        println!("gas per accepted label ({} items x {} labels, tasks of {}, same anvil, same run)", self.items, self.replicas, self.task_size);
-        println!("{:<10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14} {:>8}", "design", "create", "claim", "commit", "reveal", "settle", "per label", "txs");
+        let ratio =
+            naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
+        println!(
+            "gas per accepted label ({} items x {} labels, tasks of {}, same anvil, same run)",
+            self.items, self.replicas, self.task_size
+        );
+        println!(
+            "{:<10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14} {:>8}",
+            "design", "create", "claim", "commit", "reveal", "settle", "per label", "txs"
+        );
         for (name, p) in [("concord", &concord), ("naive", &naive)] {
             println!(
                 "{:<10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14} {:>8}",
-                name, p.create, p.claim, p.commit, p.reveal, p.settle, p.gas_per_accepted_label, p.transactions
+                name,
+                p.create,
+                p.claim,
+                p.commit,
+                p.reveal,
+                p.settle,
+                p.gas_per_accepted_label,
+                p.transactions
             );
         }
         println!("naive / concord = {ratio:.2}x");
@@ -121,12 +141,24 @@ impl Gas {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn concord(&self, rpc: &str, dep: &Deployment, acc: &Accounts, p: &DynProvider, truth: &[u8], dir: &std::path::Path) -> eyre::Result<Phases> {
+    async fn concord(
+        &self,
+        rpc: &str,
+        dep: &Deployment,
+        acc: &Accounts,
+        p: &DynProvider,
+        truth: &[u8],
+        dir: &std::path::Path,
+    ) -> eyre::Result<Phases> {
         let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         let ds = dir.join("items.jsonl");
-        let text: String = (0..self.items).map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n")).collect();
+        let text: String = (0..self.items)
+            .map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n"))
+            .collect();
         std::fs::write(&ds, text)?;
-        let req = Concord::connect(rpc, dep.clone(), Some(signer(&acc.requester.private_key)?)).await?.quiet(true);
+        let req = Concord::connect(rpc, dep.clone(), Some(signer(&acc.requester.private_key)?))
+            .await?
+            .quiet(true);
         let mut ph = Phases::default();
         let b0 = p.get_block_number().await?;
         let o = CreateOptions {
@@ -156,8 +188,14 @@ impl Gas {
 
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
-            let c = Concord::connect(rpc, dep.clone(), Some(signer(&a.private_key)?)).await?.quiet(true);
-            annotator::stake(&c, U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64))).await?;
+            let c = Concord::connect(rpc, dep.clone(), Some(signer(&a.private_key)?))
+                .await?
+                .quiet(true);
+            annotator::stake(
+                &c,
+                U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64)),
+            )
+            .await?;
             clients.push((c, Store::open(&dir.join(format!("a{i}.sqlite")))?));
         }
         let k = usize::from(self.task_size);
@@ -170,7 +208,9 @@ impl Gas {
                     break;
                 }
                 let before = p.get_block_number().await?;
-                let Ok(cl) = annotator::claim(c, store, rec.batch_id).await else { continue };
+                let Ok(cl) = annotator::claim(c, store, rec.batch_id).await else {
+                    continue;
+                };
                 let mid = p.get_block_number().await?;
                 claim_gas += gas_between(p, before, mid).await?.0;
                 let start = cl.task as usize * k;
@@ -182,7 +222,10 @@ impl Gas {
                 claimed += 1;
                 progress = true;
             }
-            eyre::ensure!(progress, "no annotator could claim: {claimed}/{slots} slots");
+            eyre::ensure!(
+                progress,
+                "no annotator could claim: {claimed}/{slots} slots"
+            );
         }
         ph.claim = claim_gas;
         ph.commit = commit_gas;
@@ -197,23 +240,48 @@ impl Gas {
         let r2 = p.get_block_number().await?;
         ph.settle = gas_between(p, r1, r2).await?.0;
         ph.accepted_labels = rec.num_items * u64::from(self.replicas);
-        eyre::ensure!(s.tasks_settled == rec.num_tasks, "settled {} of {} tasks", s.tasks_settled, rec.num_tasks);
+        eyre::ensure!(
+            s.tasks_settled == rec.num_tasks,
+            "settled {} of {} tasks",
+            s.tasks_settled,
+            rec.num_tasks
+        );
         ph.total = ph.create + ph.claim + ph.commit + ph.reveal + ph.settle;
         ph.gas_per_accepted_label = ph.total / ph.accepted_labels.max(1);
         ph.transactions = gas_between(p, b0, r2).await?.1 - clients.len() as u64 * 2;
         Ok(ph)
     }
 
-    async fn naive(&self, rpc: &str, dep: &Deployment, acc: &Accounts, p: &DynProvider, truth: &[u8]) -> eyre::Result<Phases> {
+    async fn naive(
+        &self,
+        rpc: &str,
+        dep: &Deployment,
+        acc: &Accounts,
+        p: &DynProvider,
+        truth: &[u8],
+    ) -> eyre::Result<Phases> {
         let mut ph = Phases::default();
-        let req = ProviderBuilder::new().wallet(EthereumWallet::from(signer(&acc.requester.private_key)?)).connect_http(rpc.parse()?).erased();
+        let req = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer(&acc.requester.private_key)?))
+            .connect_http(rpc.parse()?)
+            .erased();
         let b0 = p.get_block_number().await?;
         let naive = NaiveLabelMarket::deploy(&req).await?;
         let b_deployed = p.get_block_number().await?;
         let token = ConcordToken::new(dep.token, &req);
         let reward = U256::from(10u64).pow(U256::from(18u64));
-        token.approve(*naive.address(), U256::MAX).send().await?.get_receipt().await?;
-        naive.createBatch(dep.token, self.items, self.replicas, 3, reward.to()).send().await?.get_receipt().await?;
+        token
+            .approve(*naive.address(), U256::MAX)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        naive
+            .createBatch(dep.token, self.items, self.replicas, 3, reward.to())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
         let b1 = p.get_block_number().await?;
         ph.create = gas_between(p, b_deployed, b1).await?.0;
         let n = self.items as u64;
@@ -224,7 +292,13 @@ impl Gas {
             .take(self.replicas as usize)
             .map(|a| -> eyre::Result<_> {
                 let s = signer(&a.private_key)?;
-                Ok((s.address(), ProviderBuilder::new().wallet(EthereumWallet::from(s)).connect_http(rpc.parse()?).erased()))
+                Ok((
+                    s.address(),
+                    ProviderBuilder::new()
+                        .wallet(EthereumWallet::from(s))
+                        .connect_http(rpc.parse()?)
+                        .erased(),
+                ))
             })
             .collect::<eyre::Result<_>>()?;
         // Commits, then reveals: one transaction per label, pipelined per annotator.
@@ -237,10 +311,15 @@ impl Gas {
                     let label = truth[item as usize];
                     let salt = keccak256((U256::from(item), *addr).abi_encode());
                     let tx = if phase == 0 {
-                        let h = keccak256((U256::ZERO, U256::from(item), *addr, U256::from(label), salt).abi_encode_params());
+                        let h = keccak256(
+                            (U256::ZERO, U256::from(item), *addr, U256::from(label), salt)
+                                .abi_encode_params(),
+                        );
                         m.commit(U256::ZERO, U256::from(item), h).send().await?
                     } else {
-                        m.reveal(U256::ZERO, U256::from(item), label, salt).send().await?
+                        m.reveal(U256::ZERO, U256::from(item), label, salt)
+                            .send()
+                            .await?
                     };
                     pending.push(tx);
                 }

@@ -48,6 +48,20 @@ enum Cmd {
     Refund(BatchArg),
     /// Write the labeled dataset (JSONL), rebuilt from chain events.
     Export(Export),
+    /// Sign a qualification attestation for an annotator (qualifier key).
+    Attest(Attest),
+}
+
+#[derive(Args)]
+struct Attest {
+    #[arg(long, short = 'b')]
+    batch: u64,
+    /// Annotator address being qualified.
+    #[arg(long)]
+    annotator: Address,
+    /// How long the attestation stays usable.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    valid_for: u32,
 }
 
 #[derive(Args)]
@@ -393,6 +407,25 @@ impl Cmd {
                         )
                     },
                 )
+            }
+            Cmd::Attest(a) => {
+                let client = connect(rpc, wallet, json).await?;
+                let signer = wallet.require_signer()?;
+                let deadline = client.chain_time().await? + u64::from(a.valid_for);
+                let att =
+                    requester::attest(&client, &signer, a.batch, a.annotator, deadline).await?;
+                emit(json, &att, |att| {
+                    println!(
+                        "attestation for {} on batch {} (valid until {}):",
+                        att.annotator,
+                        att.batch_id,
+                        fmt_unix(att.deadline)
+                    );
+                    println!(
+                        "concord-annotator qualify -b {} --deadline {} --signature {}",
+                        att.batch_id, att.deadline, att.signature
+                    );
+                })
             }
             Cmd::Export(e) => {
                 let client = connect(rpc, wallet, true).await?;

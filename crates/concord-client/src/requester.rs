@@ -690,3 +690,67 @@ pub async fn manifest_uri(c: &Concord, batch_id: u64) -> Result<String> {
         .map(|(e, _)| e.params.manifestURI)
         .ok_or_else(|| ClientError::Input(format!("no BatchCreated event for batch {batch_id}")))
 }
+
+/// A qualification attestation (EIP-712 `Qualification(batchId, annotator, deadline)`) signed by the batch's
+/// qualifier key; the annotator records it with `concord-annotator qualify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub batch_id: u64,
+    pub annotator: Address,
+    pub deadline: u64,
+    pub signature: alloy::primitives::Bytes,
+}
+
+/// Signs a qualification for `annotator` with `signer` (must be the batch's qualifier), valid until `deadline`.
+pub async fn attest(
+    c: &Concord,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    batch_id: u64,
+    annotator: Address,
+    deadline: u64,
+) -> Result<Attestation> {
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::SolValue;
+    let (cfg, _) = batch(c, batch_id).await?;
+    if cfg.qualifier != signer.address() {
+        return Err(ClientError::Input(format!(
+            "batch {batch_id}'s qualifier is {}, not {}; sign with the qualifier key",
+            cfg.qualifier,
+            signer.address()
+        )));
+    }
+    let domain = c
+        .market
+        .domainSeparator()
+        .call()
+        .await
+        .map_err(c.read_err("read EIP-712 domain"))?;
+    let typehash = c
+        .market
+        .QUALIFICATION_TYPEHASH()
+        .call()
+        .await
+        .map_err(c.read_err("read type hash"))?;
+    let struct_hash = alloy::primitives::keccak256(
+        (
+            typehash,
+            U256::from(batch_id),
+            annotator,
+            U256::from(deadline),
+        )
+            .abi_encode(),
+    );
+    let mut buf = vec![0x19, 0x01];
+    buf.extend_from_slice(domain.as_slice());
+    buf.extend_from_slice(struct_hash.as_slice());
+    let sig = signer
+        .sign_hash_sync(&alloy::primitives::keccak256(&buf))
+        .map_err(|e| ClientError::Wallet(format!("cannot sign: {e}")))?;
+    Ok(Attestation {
+        batch_id,
+        annotator,
+        deadline,
+        signature: sig.as_bytes().to_vec().into(),
+    })
+}
