@@ -11,7 +11,7 @@ export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
 NODE_STAMP := node_modules/.concord-installed
 
-.PHONY: help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+.PHONY: test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
         bench-gas bench demo coverage mutants clean
 
 help:
@@ -35,8 +35,19 @@ deps: $(NODE_STAMP)
 contracts: deps
 	forge build
 
-test: test-contracts bindings-check test-rust
+test: test-contracts bindings-check test-rust test-crowdkit
 	@echo "all tests passed"
+
+# Cross-check of majority vote and Dawid-Skene against crowd-kit (PyPI), pinned in tests/crowdkit.
+CROWDKIT_VENV := target/crowdkit-venv
+$(CROWDKIT_VENV)/.installed: tests/crowdkit/requirements.txt
+	python3 -m venv $(CROWDKIT_VENV)
+	$(CROWDKIT_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/crowdkit/requirements.txt
+	@touch $@
+
+test-crowdkit: $(CROWDKIT_VENV)/.installed
+	$(CARGO) build --locked -p concord-requester
+	$(CROWDKIT_VENV)/bin/python tests/crowdkit/crosscheck.py target/debug/concord-requester target/crowdkit
 
 test-contracts: deps
 	forge test

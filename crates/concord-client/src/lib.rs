@@ -19,6 +19,7 @@ pub mod deployment;
 pub mod labels;
 pub mod merkle;
 pub mod opts;
+pub mod quality;
 pub mod requester;
 pub mod revert;
 pub mod store;
