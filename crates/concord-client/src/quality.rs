@@ -128,19 +128,23 @@ fn m_step(r: &Responses, probas: &[Vec<f64>]) -> Vec<Vec<Vec<f64>>> {
             counts[w][l][c] += probas[t][c];
         }
     }
-    for (w, m) in counts.iter_mut().enumerate() {
-        for l in 0..k {
-            if used[w][l] {
-                for x in m[l].iter_mut() {
-                    *x = x.max(EPS);
-                }
+    for (m, used) in counts.iter_mut().zip(&used) {
+        for (row, _) in m.iter_mut().zip(used).filter(|(_, u)| **u) {
+            for x in row.iter_mut() {
+                *x = x.max(EPS);
             }
         }
+        #[allow(clippy::needless_range_loop)] // column-wise normalisation over a row-major matrix
         for c in 0..k {
-            let col: f64 = (0..k).filter(|&l| used[w][l]).map(|l| m[l][c]).sum();
-            for l in 0..k {
-                if used[w][l] && col > 0.0 {
-                    m[l][c] /= col;
+            let col: f64 = m
+                .iter()
+                .zip(used)
+                .filter(|(_, u)| **u)
+                .map(|(row, _)| row[c])
+                .sum();
+            if col > 0.0 {
+                for (row, _) in m.iter_mut().zip(used).filter(|(_, u)| **u) {
+                    row[c] /= col;
                 }
             }
         }
@@ -423,6 +427,72 @@ pub fn collusion(
     out
 }
 
+/// Reads a crowd-kit style `task,worker,label` CSV (header required, column order free).
+pub fn read_responses_csv(path: &std::path::Path) -> Result<Responses, crate::ClientError> {
+    let err = |line: usize, reason: String| crate::ClientError::Dataset {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let headers = rd
+        .headers()
+        .map_err(|e| err(1, format!("bad header: {e}")))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                err(
+                    1,
+                    format!("missing column `{name}` (need task,worker,label)"),
+                )
+            })
+    };
+    let (t, w, l) = (col("task")?, col("worker")?, col("label")?);
+    let mut triples = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
+        let get = |c: usize| {
+            rec.get(c)
+                .map(str::to_string)
+                .ok_or_else(|| err(i + 2, "missing field".into()))
+        };
+        triples.push((get(t)?, get(w)?, get(l)?));
+    }
+    if triples.is_empty() {
+        return Err(err(0, "no responses".into()));
+    }
+    Ok(Responses::from_triples(
+        triples
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        None,
+    ))
+}
+
+/// Reads a `task,truth` CSV into a map.
+pub fn read_truth_csv(
+    path: &std::path::Path,
+) -> Result<HashMap<String, String>, crate::ClientError> {
+    let err = |line: usize, reason: String| crate::ClientError::Dataset {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let mut out = HashMap::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
+        match (rec.get(0), rec.get(1)) {
+            (Some(t), Some(l)) => out.insert(t.to_string(), l.to_string()),
+            _ => return Err(err(i + 2, "expected task,truth".into())),
+        };
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,70 +607,4 @@ mod tests {
         let mv = majority_vote(&r).1;
         assert!((mv[0].iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
-}
-
-/// Reads a crowd-kit style `task,worker,label` CSV (header required, column order free).
-pub fn read_responses_csv(path: &std::path::Path) -> Result<Responses, crate::ClientError> {
-    let err = |line: usize, reason: String| crate::ClientError::Dataset {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
-    let headers = rd
-        .headers()
-        .map_err(|e| err(1, format!("bad header: {e}")))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                err(
-                    1,
-                    format!("missing column `{name}` (need task,worker,label)"),
-                )
-            })
-    };
-    let (t, w, l) = (col("task")?, col("worker")?, col("label")?);
-    let mut triples = Vec::new();
-    for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
-        let get = |c: usize| {
-            rec.get(c)
-                .map(str::to_string)
-                .ok_or_else(|| err(i + 2, "missing field".into()))
-        };
-        triples.push((get(t)?, get(w)?, get(l)?));
-    }
-    if triples.is_empty() {
-        return Err(err(0, "no responses".into()));
-    }
-    Ok(Responses::from_triples(
-        triples
-            .iter()
-            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
-        None,
-    ))
-}
-
-/// Reads a `task,truth` CSV into a map.
-pub fn read_truth_csv(
-    path: &std::path::Path,
-) -> Result<HashMap<String, String>, crate::ClientError> {
-    let err = |line: usize, reason: String| crate::ClientError::Dataset {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
-    let mut out = HashMap::new();
-    for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
-        match (rec.get(0), rec.get(1)) {
-            (Some(t), Some(l)) => out.insert(t.to_string(), l.to_string()),
-            _ => return Err(err(i + 2, "expected task,truth".into())),
-        };
-    }
-    Ok(out)
 }
