@@ -567,13 +567,11 @@ fn aggregate(a: Aggregate, json: bool) -> eyre::Result<()> {
             .wrap_err_with(|| format!("writing {}", a.out.display()))?;
     } else {
         let mut w = String::from("task,mv,ds,ds_confidence\n");
-        for t in 0..r.tasks.len() {
-            let conf = ds.probas[t][ds.labels[t]];
+        for (t, task) in r.tasks.iter().enumerate() {
+            let (m, d) = (name(mv[t]), name(ds.labels[t]));
             w.push_str(&format!(
-                "{},{},{},{conf:.6}\n",
-                r.tasks[t],
-                name(mv[t]),
-                name(ds.labels[t])
+                "{task},{m},{d},{:.6}\n",
+                ds.probas[t][ds.labels[t]]
             ));
         }
         std::fs::write(&a.out, w).wrap_err_with(|| format!("writing {}", a.out.display()))?;
