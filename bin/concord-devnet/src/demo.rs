@@ -321,6 +321,39 @@ impl Demo {
         )?;
         println!("7. review window over: {} CCD refunded to the requester; annotators collected; dataset exported to {}", r["refunded"].as_str().unwrap_or("?"), export.display());
 
+        let html = dir.join("report.html");
+        let report = cli.run(
+            "concord-requester",
+            req,
+            &["report", "-b", &b, "--html", &html.display().to_string()],
+        )?;
+        println!(
+            "8. quality report: Fleiss' kappa {:.3}, Krippendorff's alpha {:.3}, likely spammers {}, written to {}",
+            report["fleissKappa"].as_f64().unwrap_or(f64::NAN),
+            report["krippendorffAlpha"].as_f64().unwrap_or(f64::NAN),
+            report["likelySpammers"].as_array().map(Vec::len).unwrap_or(0),
+            html.display()
+        );
+        for (i, a) in accounts.annotators.iter().enumerate() {
+            let line = report["annotators"].as_array().and_then(|v| {
+                v.iter()
+                    .find(|x| x["worker"].as_str() == Some(&a.address.to_string()))
+            });
+            if let Some(l) = line {
+                let flags: Vec<&str> = l["flags"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                println!(
+                    "   annotator {i} ({:<14}) gold accuracy {:>5.1}%  agreement {:>5.1}%  {}",
+                    kinds[i].name(),
+                    100.0 * l["goldAccuracy"].as_f64().unwrap_or(0.0),
+                    100.0 * l["agreement"].as_f64().unwrap_or(0.0),
+                    flags.join(", ")
+                );
+            }
+        }
+
         self.summary(
             &rpc, &d, &accounts, &kinds, &export, &truth_map, batch, started,
         )

@@ -46,8 +46,10 @@ enum Cmd {
     Resolve(Resolve),
     /// Return unspent escrow after the review window (every task must be settled).
     Refund(BatchArg),
-    /// Write the labeled dataset (JSONL), rebuilt from chain events.
+    /// Write the labeled dataset (JSONL, CSV, crowd-kit CSV or Label Studio JSON), rebuilt from chain events.
     Export(Export),
+    /// Quality report of a settled batch: text, --json, or a self-contained HTML page with plots.
+    Report(ReportArgs),
     /// Sign a qualification attestation for an annotator (qualifier key).
     Attest(Attest),
     /// Aggregate labels you already have (crowd-kit `task,worker,label` CSV): majority vote and Dawid-Skene.
@@ -211,6 +213,21 @@ struct Export {
     /// Output file (default: stdout).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
+    /// Manifest (default: the batch's manifest URI).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: requester::ExportFormat,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[arg(long, short = 'b')]
+    batch: u64,
+    /// Also write a self-contained HTML page with plots.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Manifest (default: the batch's manifest URI).
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -452,22 +469,18 @@ impl Cmd {
             Cmd::Export(e) => {
                 let client = connect(rpc, wallet, true).await?;
                 let rows = requester::export(&client, e.batch, e.manifest.as_deref()).await?;
-                let mut text = String::new();
-                for r in &rows {
-                    text.push_str(&serde_json::to_string(&serde_json::to_value(r)?)?);
-                    text.push('\n');
-                }
+                let text = requester::render_export(&rows, e.format)?;
                 match &e.out {
                     Some(p) => {
                         std::fs::write(p, &text)
                             .wrap_err_with(|| format!("writing {}", p.display()))?;
-                        let accepted = rows.iter().filter(|r| r.label.is_some()).count();
+                        let labeled = rows.iter().filter(|r| r.label.is_some()).count();
                         emit(
                             json,
-                            &serde_json::json!({ "batch": e.batch, "items": rows.len(), "labeled": accepted, "out": p }),
+                            &serde_json::json!({ "batch": e.batch, "items": rows.len(), "labeled": labeled, "out": p }),
                             |_| {
                                 println!(
-                                    "wrote {} items ({accepted} with a label) to {}",
+                                    "wrote {} items ({labeled} with a label) to {}",
                                     rows.len(),
                                     p.display()
                                 )
@@ -479,6 +492,21 @@ impl Cmd {
                         Ok(())
                     }
                 }
+            }
+            Cmd::Report(r) => {
+                let client = connect(rpc, wallet, json).await?;
+                let report =
+                    concord_client::report::build(&client, r.batch, r.manifest.as_deref()).await?;
+                if let Some(p) = &r.html {
+                    std::fs::write(p, concord_client::report::render_html(&report))
+                        .wrap_err_with(|| format!("writing {}", p.display()))?;
+                }
+                emit(json, &report, |rep| {
+                    print!("{}", concord_client::report::render_text(rep));
+                    if let Some(p) = &r.html {
+                        println!("\nwrote {}", p.display());
+                    }
+                })
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod labels;
 pub mod merkle;
 pub mod opts;
 pub mod quality;
+pub mod report;
 pub mod requester;
 pub mod revert;
 pub mod store;

@@ -623,6 +623,10 @@ pub struct ExportRow {
     pub agreement: f64,
     pub num_labels: u32,
     pub annotators: Vec<Address>,
+    /// Label of each annotator, in the order of `annotators`.
+    pub annotator_labels: Vec<String>,
+    pub ds_label: Option<String>,
+    pub ds_posterior: Option<f64>,
     pub provenance: Provenance,
 }
 
@@ -636,43 +640,152 @@ pub struct Provenance {
     pub settled_block: Option<u64>,
 }
 
-/// Joins chain outcomes with the manifest (verified against the on-chain root) into export rows.
+/// Joins chain outcomes with the manifest (verified against the on-chain root) and the Dawid–Skene fit into
+/// export rows. Needs no local state: everything comes from chain events and the published manifest.
 pub async fn export(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Result<Vec<ExportRow>> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    let manifest_uri = match manifest {
-        Some(p) => p.display().to_string(),
-        None => manifest_uri(c, batch_id).await?,
-    };
-    let m = Manifest::load(&manifest_uri)?;
-    m.verify(cfg.manifestRoot)?;
-    let outcomes = outcomes(c, batch_id).await?;
-    Ok(outcomes
-        .into_iter()
-        .zip(m.items.iter())
-        .map(|(o, item)| ExportRow {
-            id: item.id.clone(),
-            index: o.index,
-            uri: item.uri.clone(),
-            text: item.text.clone(),
-            label: o.label.and_then(|l| m.classes.get(usize::from(l)).cloned()),
-            status: o.status,
-            votes: m
-                .classes
-                .iter()
-                .cloned()
-                .zip(o.votes.iter().copied())
-                .collect(),
-            agreement: o.agreement,
-            num_labels: o.num_labels,
-            annotators: o.annotators,
-            provenance: Provenance {
-                chain_id: c.chain_id(),
-                market: c.market_address(),
-                batch_id,
-                settled_block: o.settled_block,
-            },
+    let q = crate::report::batch_quality(c, batch_id, manifest).await?;
+    let m = &q.manifest;
+    Ok(q.outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let item = &m.items[i];
+            let ds = q.ds_of(i);
+            ExportRow {
+                id: item.id.clone(),
+                index: o.index,
+                uri: item.uri.clone(),
+                text: item.text.clone(),
+                label: o.label.and_then(|l| m.classes.get(usize::from(l)).cloned()),
+                status: o.status.clone(),
+                votes: m
+                    .classes
+                    .iter()
+                    .cloned()
+                    .zip(o.votes.iter().copied())
+                    .collect(),
+                agreement: o.agreement,
+                num_labels: o.num_labels,
+                annotators: o.annotators.clone(),
+                annotator_labels: o
+                    .annotator_labels
+                    .iter()
+                    .filter_map(|l| m.classes.get(usize::from(*l)).cloned())
+                    .collect(),
+                ds_label: ds.and_then(|(l, _)| m.classes.get(usize::from(l)).cloned()),
+                ds_posterior: ds.map(|(_, p)| p),
+                provenance: Provenance {
+                    chain_id: c.chain_id(),
+                    market: c.market_address(),
+                    batch_id,
+                    settled_block: o.settled_block,
+                },
+            }
         })
         .collect())
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per item (Hugging Face style).
+    Jsonl,
+    /// id,uri,text,label,status,agreement,num_labels,ds_label,ds_posterior.
+    Csv,
+    /// crowd-kit's `task,worker,label` (every revealed label).
+    Crowdkit,
+    /// Label Studio tasks with one annotation (the final label) each.
+    Labelstudio,
+}
+
+fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let _ = w.write_record(fields);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Renders export rows in `format`.
+pub fn render_export(rows: &[ExportRow], format: ExportFormat) -> Result<String> {
+    let mut out = String::new();
+    match format {
+        ExportFormat::Jsonl => {
+            for r in rows {
+                let v = serde_json::to_value(r).map_err(|e| ClientError::Input(e.to_string()))?;
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        ExportFormat::Csv => {
+            out += &csv_line(
+                &[
+                    "id",
+                    "uri",
+                    "text",
+                    "label",
+                    "status",
+                    "agreement",
+                    "num_labels",
+                    "ds_label",
+                    "ds_posterior",
+                ]
+                .map(String::from),
+            );
+            for r in rows {
+                out += &csv_line(&[
+                    r.id.clone(),
+                    r.uri.clone(),
+                    r.text.clone().unwrap_or_default(),
+                    r.label.clone().unwrap_or_default(),
+                    r.status.clone(),
+                    format!("{:.4}", r.agreement),
+                    r.num_labels.to_string(),
+                    r.ds_label.clone().unwrap_or_default(),
+                    r.ds_posterior
+                        .map(|p| format!("{p:.6}"))
+                        .unwrap_or_default(),
+                ]);
+            }
+        }
+        ExportFormat::Crowdkit => {
+            out += "task,worker,label\n";
+            for r in rows {
+                for (a, l) in r.annotators.iter().zip(&r.annotator_labels) {
+                    out += &csv_line(&[r.id.clone(), a.to_string(), l.clone()]);
+                }
+            }
+        }
+        ExportFormat::Labelstudio => {
+            let tasks: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut data = serde_json::Map::new();
+                    data.insert("id".into(), r.id.clone().into());
+                    if let Some(t) = &r.text {
+                        data.insert("text".into(), t.clone().into());
+                    }
+                    if !r.uri.is_empty() {
+                        data.insert("uri".into(), r.uri.clone().into());
+                    }
+                    let result: Vec<serde_json::Value> = r
+                        .label
+                        .iter()
+                        .map(|l| serde_json::json!({ "from_name": "label", "to_name": if r.text.is_some() { "text" } else { "image" }, "type": "choices", "value": { "choices": [l] } }))
+                        .collect();
+                    serde_json::json!({
+                        "data": data,
+                        "annotations": [{ "result": result, "ground_truth": r.status == "gold" }],
+                        "meta": { "status": r.status, "agreement": r.agreement, "votes": r.votes, "provenance": r.provenance },
+                    })
+                })
+                .collect();
+            out = serde_json::to_string_pretty(&tasks)
+                .map_err(|e| ClientError::Input(e.to_string()))?
+                + "\n";
+        }
+    }
+    Ok(out)
 }
 
 /// The manifest URI a batch was created with (from its `BatchCreated` event).
