@@ -23,9 +23,10 @@ import {Leaves} from "./libraries/Leaves.sol";
 ///        settlement                      per task, as soon as its labels and the gold can no longer change
 ///        [settlement .. reviewDeadline]  reviewer decides items without consensus
 ///        after reviewDeadline            refund of unspent escrow once every task is settled
-///      Slashed stake is redistributed to the annotators of the same task whose labels agreed (Kleros-style
-///      coherence), pro rata to their agreeing labels; with no agreeing label it goes to the treasury. The
-///      requester never gains from a slash, so planting wrong gold answers earns them nothing.
+///      Stake slashed for disagreeing with consensus is redistributed to the annotators of the same task whose
+///      labels agreed with consensus (Kleros-style coherence), pro rata; slashes for disagreeing with gold and
+///      for never revealing go to the treasury. Neither the requester nor an annotator the requester controls
+///      can gain from planting wrong gold answers.
 contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using LabelPacking for uint256;
@@ -423,7 +424,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         if (slot >= MAX_REPLICAS || (_tasks[batchId][taskId].claimedMask >> slot) & 1 == 0) {
             revert NotClaimed(batchId, taskId, sl.annotator);
         }
-        if (sl.expiry >= block.timestamp) revert ClaimExpired(batchId, taskId, sl.expiry);
+        if (sl.expiry >= block.timestamp) revert ClaimNotExpired(batchId, taskId, sl.expiry);
         _release(batchId, taskId, slot);
     }
 
@@ -516,7 +517,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     function _settleable(Batch storage b, Task storage t) internal view returns (bool) {
         if (block.timestamp > b.config.revealDeadline) return true;
         uint256 full = (1 << b.config.replicas) - 1;
-        return b.state.goldRevealed == b.config.goldCount && t.committedMask == full && t.revealedMask == full;
+        return b.state.goldRevealed >= b.config.goldCount && t.committedMask == full && t.revealedMask == full;
     }
 
     /// @dev Scratch space of one settlement (keeps the stack shallow).
@@ -532,6 +533,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         address rewardToken;
         uint256 rewardsPaid;
         uint256 slashed;
+        uint256 pool;
         uint256 agreedTotal;
         uint256[] labels;
         uint256[] agreed;
@@ -544,9 +546,13 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         s.batchId = batchId;
         s.taskId = taskId;
         s.items = _itemsInTask(b, taskId);
-        s.gold = t.goldMask;
-        s.decided = s.gold;
-        s.result = t.resultLabels;
+        // Gold counts only when all of it was revealed: a requester revealing a chosen subset after seeing
+        // the annotators' reveals must not be able to pick which items are judged by gold.
+        if (b.state.goldRevealed >= b.config.goldCount) {
+            s.gold = t.goldMask;
+            s.decided = s.gold;
+            s.result = t.resultLabels;
+        }
         s.rewardPerLabel = b.config.rewardPerLabel;
         s.stakePerClaim = b.config.stakePerClaim;
         s.rewardToken = b.config.rewardToken;
@@ -606,15 +612,22 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         uint256 agreed;
         uint256 disagreed;
         if (!revealed) {
+            // A missing reveal says nothing about the others' quality: its penalty goes to the treasury.
             slash = b.config.noRevealPenalty;
             _reputation[annotator].unrevealed += 1;
         } else {
-            (agreed, disagreed) = _scoreRevealed(s, annotator, s.labels[slot]);
+            uint256 consensusAgreed;
+            uint256 consensusDisagreed;
+            (agreed, disagreed, consensusAgreed, consensusDisagreed) = _scoreRevealed(s, annotator, s.labels[slot]);
             reward = agreed * s.rewardPerLabel;
+            // No cap needed: _validate enforces taskSize * wrongLabelPenalty < noRevealPenalty <= stakePerClaim.
             slash = disagreed * b.config.wrongLabelPenalty;
-            if (slash > s.stakePerClaim) slash = s.stakePerClaim;
-            s.agreed[slot] = agreed;
-            s.agreedTotal += agreed;
+            // Only disagreement with an independent consensus feeds the coherence pool; disagreement with gold
+            // (a truth the requester set) goes to the treasury, so a requester-controlled annotator matching
+            // planted gold earns nothing from honest annotators' stake.
+            s.pool += consensusDisagreed * b.config.wrongLabelPenalty;
+            s.agreed[slot] = consensusAgreed;
+            s.agreedTotal += consensusAgreed;
             if (reward != 0) claimable[annotator][s.rewardToken] += reward;
             s.rewardsPaid += reward;
         }
@@ -624,10 +637,11 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Compares revealed labels with the decided items and updates reputation (gold weighs more through
-    ///      `reputationScore`). Returns all agreeing / disagreeing labels, gold included.
+    ///      `reputationScore`). Returns all agreeing / disagreeing labels (gold included), then the consensus-only
+    ///      counts.
     function _scoreRevealed(Settlement memory s, address annotator, uint256 labels)
         internal
-        returns (uint256 agreed, uint256 disagreed)
+        returns (uint256 agreed, uint256 disagreed, uint256 consensusAgreed, uint256 consensusDisagreed)
     {
         (uint256 a, uint256 d, uint256 goldA, uint256 goldD) = _compare(labels, s.result, s.decided, s.gold, s.items);
         Reputation storage rep = _reputation[annotator];
@@ -635,7 +649,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         rep.rejected += uint48(d);
         rep.goldCorrect += uint48(goldA);
         rep.goldWrong += uint48(goldD);
-        return (a + goldA, d + goldD);
+        return (a + goldA, d + goldD, a, d);
     }
 
     /// @dev Counts a slot's labels that agree / disagree with the decided items, split into non-gold and gold.
@@ -657,17 +671,18 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Slashed stake goes to the task's agreeing annotators pro rata to agreeing labels; rounding dust and
-    ///      everything when nobody agreed go to the treasury, so no token is stranded.
+    /// @dev The coherence pool (slashes for disagreeing with consensus) goes to the task's annotators pro rata to
+    ///      their labels that agreed with consensus; gold and no-reveal slashes, rounding dust, and the pool when
+    ///      nobody agreed go to the treasury, so no token is stranded.
     function _redistribute(Settlement memory s) internal {
         if (s.slashed == 0) return;
         address token = address(STAKE_TOKEN);
         uint256 distributed;
-        if (s.agreedTotal != 0) {
+        if (s.agreedTotal != 0 && s.pool != 0) {
             for (uint256 slot; slot < s.agreed.length; ++slot) {
                 uint256 a = s.agreed[slot];
                 if (a == 0) continue;
-                uint256 share = s.slashed * a / s.agreedTotal;
+                uint256 share = s.pool * a / s.agreedTotal;
                 if (share == 0) continue;
                 claimable[s.annotators[slot]][token] += share;
                 distributed += share;

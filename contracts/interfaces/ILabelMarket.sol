@@ -217,8 +217,11 @@ interface ILabelMarket {
     error InvalidQualification();
     /// @notice Thrown when a qualification's deadline has passed.
     error QualificationExpired(uint256 deadline);
-    /// @notice Thrown when the caller holds no live claim on the task.
+    /// @notice Thrown when the caller holds no live claim on the task (for `releaseExpired`: the slot holds no
+    ///         claim; `annotator` is the slot's last holder).
     error NotClaimed(uint256 batchId, uint256 taskId, address annotator);
+    /// @notice Thrown when releasing a claim that is still valid (until `expiry`).
+    error ClaimNotExpired(uint256 batchId, uint256 taskId, uint256 expiry);
     /// @notice Thrown when the caller's claim on the task expired before the commit.
     error ClaimExpired(uint256 batchId, uint256 taskId, uint256 expiry);
     /// @notice Thrown when committing twice.
@@ -297,7 +300,7 @@ interface ILabelMarket {
     );
     /// @notice The reviewer decided an item without consensus.
     event ItemResolved(uint256 indexed batchId, uint256 indexed item, uint256 label, uint256 rewardsPaid);
-    /// @notice Slashed stake was credited to an agreeing annotator (or the treasury).
+    /// @notice Slashed stake was credited to an annotator who agreed with consensus, or to the treasury.
     event SlashRedistributed(uint256 indexed batchId, uint256 indexed taskId, address indexed to, uint256 amount);
     /// @notice Unspent escrow went back to the requester.
     event Refunded(uint256 indexed batchId, address indexed requester, uint256 amount);

@@ -24,8 +24,12 @@ struct Cli {
     cmd: Cmd,
 }
 
+mod throughput;
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// End-to-end labels/s through the client vs a cast loop and a raw flood, same run.
+    Throughput(throughput::Throughput),
     /// Gas per accepted label: Concord vs a naive one-tx-per-label market.
     Gas(Gas),
 }
@@ -359,6 +363,7 @@ fn main() -> std::process::ExitCode {
     concord_client::cli::run(false, async move {
         match cli.cmd {
             Cmd::Gas(g) => g.run().await,
+            Cmd::Throughput(t) => t.run().await,
         }
     })
 }

@@ -168,6 +168,34 @@ pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
     Ok(claim)
 }
 
+/// Claims up to `n` tasks of a batch in one pipeline (submissions back to back, receipts awaited together).
+/// Stops at the first claim the market refuses (e.g. no task left) and returns what was claimed.
+pub async fn claim_many(c: &Concord, store: &Store, batch_id: u64, n: usize) -> Result<Vec<Claim>> {
+    let me = c.account()?;
+    let calls = vec![LabelMarket::claimCall { batchId: U256::from(batch_id) }; n];
+    let mut out = Vec::new();
+    let mut first_err = None;
+    for r in c.send_market_many("claim", calls).await {
+        match r {
+            Ok(receipt) => {
+                if let Some(ev) = receipt.logs().iter().find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok()) {
+                    let ev = ev.inner.data;
+                    let claim = Claim { batch: batch_id, task: ev.taskId.to(), slot: ev.slot.to(), expiry: ev.expiry.to() };
+                    store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
+                    out.push(claim);
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (out.is_empty(), first_err) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(out),
+    }
+}
+
 /// The verified manifest of a batch and the items of one task.
 pub async fn task_items(
     c: &Concord,

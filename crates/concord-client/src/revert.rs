@@ -85,6 +85,12 @@ pub fn explain_market(err: &LabelMarketErrors) -> String {
             e.batchId,
             fmt_ts(e.expiry)
         ),
+        E::ClaimNotExpired(e) => format!(
+            "the claim on task {} of batch {} is valid until {}; it can only be released after that",
+            e.taskId,
+            e.batchId,
+            fmt_ts(e.expiry)
+        ),
         E::AlreadyCommitted(e) => format!("labels for task {} of batch {} are already committed", e.taskId, e.batchId),
         E::NotCommitted(e) => format!("nothing committed for task {} of batch {}", e.taskId, e.batchId),
         E::AlreadyRevealed(e) => format!("labels for task {} of batch {} are already revealed", e.taskId, e.batchId),
