@@ -64,7 +64,14 @@ fn wei(x: u64, decimals_shift: u32) -> U256 {
     U256::from(x) * U256::from(10u64).pow(U256::from(18 - decimals_shift))
 }
 
-async fn fresh(annotators: u32) -> eyre::Result<(alloy::node_bindings::AnvilInstance, Accounts, Deployment, tempfile::TempDir)> {
+async fn fresh(
+    annotators: u32,
+) -> eyre::Result<(
+    alloy::node_bindings::AnvilInstance,
+    Accounts,
+    Deployment,
+    tempfile::TempDir,
+)> {
     let dir = tempfile::tempdir()?;
     let anvil = spawn_anvil(0, 3 + annotators, 0)?;
     let prov = Provision {
@@ -86,12 +93,18 @@ impl Throughput {
         let p: DynProvider = ProviderBuilder::new().connect_http(rpc.parse()?).erased();
         let items = labels.div_ceil(u64::from(self.replicas));
         let ds = dir.path().join("items.jsonl");
-        let text: String = (0..items).map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n")).collect();
+        let text: String = (0..items)
+            .map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n"))
+            .collect();
         std::fs::write(&ds, text)?;
-        let req = Concord::connect(&rpc, dep.clone(), Some(signer(&acc.requester.private_key)?)).await?.quiet(true);
+        let req = Concord::connect(&rpc, dep.clone(), Some(signer(&acc.requester.private_key)?))
+            .await?
+            .quiet(true);
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
-            let c = Concord::connect(&rpc, dep.clone(), Some(signer(&a.private_key)?)).await?.quiet(true);
+            let c = Concord::connect(&rpc, dep.clone(), Some(signer(&a.private_key)?))
+                .await?
+                .quiet(true);
             annotator::stake(&c, wei(100_000, 0)).await?;
             clients.push((c, Store::open(&dir.path().join(format!("a{i}.sqlite")))?));
         }
@@ -124,14 +137,26 @@ impl Throughput {
         let mut claimed = 0u64;
         // Rounds: every annotator claims a chunk, labels it and commits it, annotators in parallel.
         while claimed < slots {
-            let want = self.round.min((slots - claimed) as usize / clients.len() + 1);
+            let want = self
+                .round
+                .min((slots - claimed) as usize / clients.len() + 1);
             let results = futures::future::join_all(clients.iter().map(|(c, store)| async move {
-                let cl = annotator::claim_many(c, store, rec.batch_id, want).await.unwrap_or_default();
-                for claim in &cl {
-                    let n = k.min(rec.num_items - claim.task * k) as usize;
-                    let labels: Vec<u8> = (0..n).map(|j| ((claim.task * k + j as u64) % 3) as u8).collect();
-                    annotator::label(c, store, rec.batch_id, claim.task, &labels).await?;
-                }
+                let cl = annotator::claim_many(c, store, rec.batch_id, want)
+                    .await
+                    .unwrap_or_default();
+                let labeled: Vec<(u64, Vec<u8>)> = cl
+                    .iter()
+                    .map(|claim| {
+                        let n = k.min(rec.num_items - claim.task * k) as usize;
+                        (
+                            claim.task,
+                            (0..n)
+                                .map(|j| ((claim.task * k + j as u64) % 3) as u8)
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                annotator::label_many(c, store, rec.batch_id, &labeled).await?;
                 let r = annotator::commit(c, store, Some(rec.batch_id)).await?;
                 eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
                 Ok::<usize, eyre::Report>(cl.len())
@@ -141,16 +166,34 @@ impl Throughput {
             for r in results {
                 got += r?;
             }
-            eyre::ensure!(got > 0, "no annotator could claim ({claimed}/{slots} slots)");
+            eyre::ensure!(
+                got > 0,
+                "no annotator could claim ({claimed}/{slots} slots)"
+            );
             claimed += got as u64;
         }
-        let reveals = futures::future::join_all(clients.iter().map(|(c, store)| annotator::reveal(c, store, Some(rec.batch_id)))).await;
+        let reveals = futures::future::join_all(
+            clients
+                .iter()
+                .map(|(c, store)| annotator::reveal(c, store, Some(rec.batch_id))),
+        )
+        .await;
         for r in reveals {
             let r = r?;
-            eyre::ensure!(r.failed.is_empty() && r.waiting.is_empty(), "reveal incomplete: {:?} {:?}", r.failed, r.waiting);
+            eyre::ensure!(
+                r.failed.is_empty() && r.waiting.is_empty(),
+                "reveal incomplete: {:?} {:?}",
+                r.failed,
+                r.waiting
+            );
         }
         let s = requester::settle(&req, rec.batch_id, 20).await?;
-        eyre::ensure!(s.tasks_settled == rec.num_tasks, "settled {} of {}", s.tasks_settled, rec.num_tasks);
+        eyre::ensure!(
+            s.tasks_settled == rec.num_tasks,
+            "settled {} of {}",
+            s.tasks_settled,
+            rec.num_tasks
+        );
         let seconds = started.elapsed().as_secs_f64();
         let b1 = p.get_block_number().await?;
         let (mut gas, mut txs) = (0u64, 0u64);
@@ -162,7 +205,13 @@ impl Throughput {
         }
         let labels = rec.num_items * u64::from(self.replicas);
         drop(anvil);
-        Ok(Run { labels, transactions: txs, seconds, labels_per_s: labels as f64 / seconds, gas_per_label: gas / labels.max(1) })
+        Ok(Run {
+            labels,
+            transactions: txs,
+            seconds,
+            labels_per_s: labels as f64 / seconds,
+            gas_per_label: gas / labels.max(1),
+        })
     }
 
     /// Seconds per transaction of a sequential `cast send` loop (the real cast binary, one process per tx).
@@ -172,16 +221,35 @@ impl Throughput {
         let cast = if cast.is_file() {
             cast
         } else {
-            anvil_path().parent().and_then(|p| p.parent()).and_then(|p| p.parent()).map(|p| p.join("cast-linux-amd64/bin/cast")).unwrap_or_else(|| "cast".into())
+            anvil_path()
+                .parent()
+                .and_then(|p| p.parent())
+                .and_then(|p| p.parent())
+                .map(|p| p.join("cast-linux-amd64/bin/cast"))
+                .unwrap_or_else(|| "cast".into())
         };
         let started = Instant::now();
         for _ in 0..self.cast_sample {
             let st = std::process::Command::new(&cast)
-                .args(["send", "--rpc-url", &anvil.endpoint(), "--private-key", &acc.annotators[0].private_key])
+                .args([
+                    "send",
+                    "--rpc-url",
+                    &anvil.endpoint(),
+                    "--private-key",
+                    &acc.annotators[0].private_key,
+                ])
                 .arg(dep.token.to_string())
-                .args(["transfer(address,uint256)", &acc.requester.address.to_string(), "1"])
+                .args([
+                    "transfer(address,uint256)",
+                    &acc.requester.address.to_string(),
+                    "1",
+                ])
                 .output()?;
-            eyre::ensure!(st.status.success(), "cast send failed: {}", String::from_utf8_lossy(&st.stderr));
+            eyre::ensure!(
+                st.status.success(),
+                "cast send failed: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
         }
         Ok(started.elapsed().as_secs_f64() / self.cast_sample as f64)
     }
@@ -189,7 +257,9 @@ impl Throughput {
     /// Transactions per second anvil accepts and mines from pre-signed raw transfers sent concurrently.
     async fn flood(&self) -> eyre::Result<f64> {
         let (anvil, acc, _dep, _dir) = fresh(1).await?;
-        let p: DynProvider = ProviderBuilder::new().connect_http(anvil.endpoint().parse()?).erased();
+        let p: DynProvider = ProviderBuilder::new()
+            .connect_http(anvil.endpoint().parse()?)
+            .erased();
         let s = signer(&acc.annotators[0].private_key)?;
         let nonce = p.get_transaction_count(s.address()).await?;
         let chain_id = p.get_chain_id().await?;
@@ -206,7 +276,9 @@ impl Throughput {
                     value: U256::from(1u64),
                     ..Default::default()
                 };
-                let sig = s.sign_transaction_sync(&mut tx).map_err(|e| eyre::eyre!("{e}"))?;
+                let sig = s
+                    .sign_transaction_sync(&mut tx)
+                    .map_err(|e| eyre::eyre!("{e}"))?;
                 Ok(tx.into_signed(sig).encoded_2718())
             })
             .collect::<eyre::Result<_>>()?;
@@ -214,7 +286,11 @@ impl Throughput {
         let started = Instant::now();
         // In order (nonces), 64 in flight: anvil mines each on arrival.
         use futures::StreamExt;
-        let results: Vec<_> = futures::stream::iter(raws.iter()).map(|raw| p.send_raw_transaction(raw)).buffered(64).collect().await;
+        let results: Vec<_> = futures::stream::iter(raws.iter())
+            .map(|raw| p.send_raw_transaction(raw))
+            .buffered(64)
+            .collect()
+            .await;
         for r in results {
             let _accepted = r?; // mined on arrival; completion is checked by nonce below
         }
@@ -240,7 +316,10 @@ impl Throughput {
             );
             runs.push(r);
         }
-        let head = runs.last().cloned().ok_or_else(|| eyre::eyre!("--sizes is empty"))?;
+        let head = runs
+            .last()
+            .cloned()
+            .ok_or_else(|| eyre::eyre!("--sizes is empty"))?;
         let tx_per_label = head.transactions as f64 / head.labels as f64;
         let cast_s = self.cast_latency().await?;
         let cast_lps = 1.0 / (cast_s * tx_per_label);
@@ -248,11 +327,31 @@ impl Throughput {
         let flood_lps = flood_tps / tx_per_label;
         let peak_mb = peak_rss_mb();
         println!();
-        println!("{:<34} {:>12} {:>10}", "driver (same run, same anvil build)", "labels/s", "vs client");
-        println!("{:<34} {:>12.1} {:>9.2}x", "Concord Rust client (pipelined)", head.labels_per_s, 1.0);
-        println!("{:<34} {:>12.1} {:>9.2}x", format!("cast send loop ({:.0} ms/tx)", cast_s * 1000.0), cast_lps, cast_lps / head.labels_per_s);
-        println!("{:<34} {:>12.1} {:>9.2}x", format!("raw tx flood ({flood_tps:.0} tx/s)"), flood_lps, flood_lps / head.labels_per_s);
-        println!("client / cast loop = {:.1}x, client / anvil limit = {:.2}", head.labels_per_s / cast_lps, head.labels_per_s / flood_lps);
+        println!(
+            "{:<34} {:>12} {:>10}",
+            "driver (same run, same anvil build)", "labels/s", "vs client"
+        );
+        println!(
+            "{:<34} {:>12.1} {:>9.2}x",
+            "Concord Rust client (pipelined)", head.labels_per_s, 1.0
+        );
+        println!(
+            "{:<34} {:>12.1} {:>9.2}x",
+            format!("cast send loop ({:.0} ms/tx)", cast_s * 1000.0),
+            cast_lps,
+            cast_lps / head.labels_per_s
+        );
+        println!(
+            "{:<34} {:>12.1} {:>9.2}x",
+            format!("raw tx flood ({flood_tps:.0} tx/s)"),
+            flood_lps,
+            flood_lps / head.labels_per_s
+        );
+        println!(
+            "client / cast loop = {:.1}x, client / anvil limit = {:.2}",
+            head.labels_per_s / cast_lps,
+            head.labels_per_s / flood_lps
+        );
         println!("transactions per label {tx_per_label:.3}; peak memory of the benchmark process {peak_mb:.0} MiB");
         let growth: Vec<_> = runs.iter().map(|r| serde_json::json!({ "labels": r.labels, "seconds": r.seconds, "gasPerLabel": r.gas_per_label, "secondsPerKLabel": 1000.0 * r.seconds / r.labels as f64 })).collect();
         let json = serde_json::json!({
@@ -276,7 +375,12 @@ impl Throughput {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }

@@ -4,6 +4,7 @@
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::SolValue;
 use concord_bindings::{ConcordToken, LabelMarket};
+use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -172,15 +173,29 @@ pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
 /// Stops at the first claim the market refuses (e.g. no task left) and returns what was claimed.
 pub async fn claim_many(c: &Concord, store: &Store, batch_id: u64, n: usize) -> Result<Vec<Claim>> {
     let me = c.account()?;
-    let calls = vec![LabelMarket::claimCall { batchId: U256::from(batch_id) }; n];
+    let calls = vec![
+        LabelMarket::claimCall {
+            batchId: U256::from(batch_id)
+        };
+        n
+    ];
     let mut out = Vec::new();
     let mut first_err = None;
     for r in c.send_market_many("claim", calls).await {
         match r {
             Ok(receipt) => {
-                if let Some(ev) = receipt.logs().iter().find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok()) {
+                if let Some(ev) = receipt
+                    .logs()
+                    .iter()
+                    .find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok())
+                {
                     let ev = ev.inner.data;
-                    let claim = Claim { batch: batch_id, task: ev.taskId.to(), slot: ev.slot.to(), expiry: ev.expiry.to() };
+                    let claim = Claim {
+                        batch: batch_id,
+                        task: ev.taskId.to(),
+                        slot: ev.slot.to(),
+                        expiry: ev.expiry.to(),
+                    };
                     store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
                     out.push(claim);
                 }
@@ -253,6 +268,29 @@ pub async fn label(
         )));
     }
     store.set_labels(&key(c, me, batch_id, task), labels)
+}
+
+/// Stores labels of many claimed tasks of one batch (one batch read for all).
+pub async fn label_many(
+    c: &Concord,
+    store: &Store,
+    batch_id: u64,
+    tasks: &[(u64, Vec<u8>)],
+) -> Result<()> {
+    let me = c.account()?;
+    let (cfg, _) = batch(c, batch_id).await?;
+    let k = u64::from(cfg.taskSize);
+    for (task, labels) in tasks {
+        let expected = k.min(u64::from(cfg.numItems).saturating_sub(task * k));
+        if labels.len() as u64 != expected || labels.iter().any(|&l| l >= cfg.numClasses) {
+            return Err(ClientError::Input(format!(
+                "task {task}: {} labels given for {expected} items, or a label out of range",
+                labels.len()
+            )));
+        }
+        store.set_labels(&key(c, me, batch_id, *task), labels)?;
+    }
+    Ok(())
 }
 
 /// What a commit or reveal run did.
@@ -396,24 +434,38 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         ..Default::default()
     };
     let now = c.chain_time().await?;
+    let candidates: Vec<_> = store
+        .list(c.chain_id(), c.market_address(), me, batch_filter)?
+        .into_iter()
+        .filter(|r| {
+            matches!(r.status, LocalStatus::Committing | LocalStatus::Committed)
+                && r.labels.is_some()
+                && r.salt.is_some()
+        })
+        .collect();
+    let mut configs = std::collections::HashMap::new();
+    for b in candidates.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
+        configs.insert(b, batch(c, b).await?.0);
+    }
+    // Assignment status and task masks of every candidate, read concurrently.
+    let reads: Vec<(u8, u16)> = stream::iter(&candidates)
+        .map(|rec| async move {
+            let (b, t) = (U256::from(rec.batch), U256::from(rec.task));
+            let (assignment, task) = (c.market.assignmentOf(b, t, me), c.market.getTask(b, t));
+            let (a, task) = tokio::try_join!(assignment.call(), task.call())?;
+            Ok::<_, alloy::contract::Error>((a.status, task.committedMask))
+        })
+        .buffered(32)
+        .try_collect()
+        .await
+        .map_err(c.read_err("read assignments"))?;
     let mut calls = Vec::new();
     let mut keys = Vec::new();
-    let mut configs = std::collections::HashMap::new();
-    for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
-        if !matches!(rec.status, LocalStatus::Committing | LocalStatus::Committed) {
-            continue;
-        }
+    for (rec, (onchain, committed_mask)) in candidates.iter().zip(reads) {
         let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else {
             continue;
         };
         let k = key(c, me, rec.batch, rec.task);
-        let onchain = c
-            .market
-            .assignmentOf(U256::from(rec.batch), U256::from(rec.task), me)
-            .call()
-            .await
-            .map_err(c.read_err("read assignment"))?
-            .status;
         match onchain {
             status::REVEALED => {
                 store.set_status(&k, LocalStatus::Revealed)?;
@@ -422,21 +474,11 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
             status::COMMITTED => {}
             _ => continue, // the commit never landed: `commit` re-sends it
         }
-        let cfg = match configs.get(&rec.batch) {
-            Some(cfg) => cfg,
-            None => {
-                let cfg = batch(c, rec.batch).await?.0;
-                configs.entry(rec.batch).or_insert(cfg)
-            }
+        let Some(cfg) = configs.get(&rec.batch) else {
+            continue;
         };
-        let task = c
-            .market
-            .getTask(U256::from(rec.batch), U256::from(rec.task))
-            .call()
-            .await
-            .map_err(c.read_err("read task"))?;
         let full = (1u32 << cfg.replicas) - 1;
-        let open = u32::from(task.committedMask) == full || now > cfg.commitDeadline.to::<u64>();
+        let open = u32::from(committed_mask) == full || now > cfg.commitDeadline.to::<u64>();
         if !open || now > cfg.revealDeadline.to::<u64>() {
             report.waiting.push((rec.batch, rec.task));
             continue;

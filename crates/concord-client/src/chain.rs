@@ -9,6 +9,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use concord_bindings::{ConcordToken, LabelMarket};
 use futures::future::join_all;
+use futures::{stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub type Token = ConcordToken::ConcordTokenInstance<DynProvider>;
 
 /// How long to wait for the RPC to answer the first request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Calls estimated concurrently in a pipeline.
+const PIPELINE_DEPTH: usize = 32;
 /// Gas headroom over the estimate (estimates can be tight when state moves between estimate and inclusion).
 const GAS_HEADROOM_PCT: u64 = 25;
 
@@ -203,6 +206,17 @@ impl Concord {
         to: Address,
         input: alloy::primitives::Bytes,
     ) -> Result<PendingTransactionBuilder<Ethereum>> {
+        let tx = self.prepare(action, to, input).await?;
+        self.send_prepared(action, tx).await
+    }
+
+    /// Estimates gas for a call (a revert surfaces here, decoded) and returns the request with its gas limit.
+    pub async fn prepare(
+        &self,
+        action: &str,
+        to: Address,
+        input: alloy::primitives::Bytes,
+    ) -> Result<TransactionRequest> {
         let from = self.account()?;
         let input_selector: [u8; 4] = input
             .get(..4)
@@ -222,8 +236,15 @@ impl Concord {
                 None => transport_error(action, &self.rpc_url, &e.to_string()),
             }
         })?;
-        let tx =
-            tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector)));
+        Ok(tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector))))
+    }
+
+    /// Signs (nonce from the local cache) and submits a prepared request.
+    pub async fn send_prepared(
+        &self,
+        action: &str,
+        tx: TransactionRequest,
+    ) -> Result<PendingTransactionBuilder<Ethereum>> {
         self.provider
             .send_transaction(tx)
             .await
@@ -301,20 +322,43 @@ impl Concord {
         calls: Vec<C>,
     ) -> Vec<Result<TransactionReceipt>> {
         let bar = self.progress(calls.len() as u64, action);
-        let mut pendings = Vec::with_capacity(calls.len());
+        // 1. Estimate every call concurrently (reverts are caught here, before any nonce is used).
+        let market = self.deployment.market;
+        let prepared: Vec<Result<TransactionRequest>> = stream::iter(calls)
+            .map(|call| self.prepare(action, market, call.abi_encode().into()))
+            .buffered(PIPELINE_DEPTH)
+            .collect()
+            .await;
+        // 2. One fee quote for the whole pipeline instead of one per transaction.
+        let fees = self.provider.estimate_eip1559_fees().await.ok();
+        // 3. Submit back to back (nonces assigned locally), then 4. await all receipts concurrently.
+        let mut pendings = Vec::with_capacity(prepared.len());
         let mut stopped = false;
-        for call in calls {
-            if stopped {
-                pendings.push(Err(ClientError::Input(format!(
-                    "{action}: skipped after an earlier failure; run again"
-                ))));
-                continue;
-            }
-            match self.submit_market(action, call).await {
+        for p in prepared {
+            let tx = match p {
+                Ok(tx) if !stopped => tx,
+                Ok(_) => {
+                    pendings.push(Err(ClientError::Input(format!(
+                        "{action}: skipped after an earlier failure; run again"
+                    ))));
+                    continue;
+                }
+                Err(e) => {
+                    pendings.push(Err(e));
+                    continue;
+                }
+            };
+            let tx = match &fees {
+                Some(f) => tx
+                    .with_max_fee_per_gas(f.max_fee_per_gas)
+                    .with_max_priority_fee_per_gas(f.max_priority_fee_per_gas),
+                None => tx,
+            };
+            match self.send_prepared(action, tx).await {
                 Ok(p) => pendings.push(Ok(p)),
                 Err(e) => {
-                    // A revert is specific to this call; a transport failure likely hits the rest too.
-                    stopped = !matches!(e, ClientError::Revert { .. });
+                    // A transport failure likely hits the rest too: stop submitting.
+                    stopped = true;
                     pendings.push(Err(e));
                 }
             }
