@@ -194,3 +194,61 @@ pub async fn provision(
     let _ = provider.get_block_number().await?;
     Ok(accounts)
 }
+
+/// A throwaway local chain with Concord deployed and accounts funded (benchmarks, simulations, tests).
+pub struct LocalChain {
+    pub anvil: AnvilInstance,
+    pub accounts: Accounts,
+    pub deployment: Deployment,
+    pub dir: tempfile::TempDir,
+}
+
+impl LocalChain {
+    /// Starts anvil on a free port and provisions `annotators` accounts with `annotator_tokens` CCD each.
+    pub async fn start(
+        annotators: u32,
+        annotator_tokens: &str,
+        requester_tokens: &str,
+    ) -> eyre::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let anvil = spawn_anvil(0, 3 + annotators, 0)?;
+        let prov = Provision {
+            annotators,
+            out: dir.path().join("local.json"),
+            annotator_tokens: annotator_tokens.into(),
+            requester_tokens: requester_tokens.into(),
+            cooldown: 3600,
+        };
+        let accounts = provision(&prov, &anvil.endpoint(), anvil.keys()).await?;
+        let deployment = Deployment::load(&prov.out)?;
+        Ok(Self {
+            anvil,
+            accounts,
+            deployment,
+            dir,
+        })
+    }
+
+    /// RPC URL.
+    pub fn rpc(&self) -> String {
+        self.anvil.endpoint()
+    }
+
+    /// A connected client signing with `private_key`.
+    pub async fn client(&self, private_key: &str) -> eyre::Result<crate::Concord> {
+        let signer: PrivateKeySigner = private_key.parse()?;
+        Ok(
+            crate::Concord::connect(&self.rpc(), self.deployment.clone(), Some(signer))
+                .await?
+                .quiet(true),
+        )
+    }
+
+    /// Moves chain time forward by `secs` and mines a block (anvil only).
+    pub async fn advance(&self, secs: u64) -> eyre::Result<()> {
+        let p = ProviderBuilder::new().connect_http(self.rpc().parse()?);
+        let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (secs,)).await?;
+        let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await?;
+        Ok(())
+    }
+}

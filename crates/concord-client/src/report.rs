@@ -414,7 +414,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
+/// An inline SVG bar chart (negative values are drawn as zero-height bars with their value printed).
+pub fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
     let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1.0);
     let (w, h, pad) = (40.0 * bars.len() as f64 + 60.0, 200.0, 30.0);
     let mut svg = format!(

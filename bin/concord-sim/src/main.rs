@@ -1,0 +1,500 @@
+//! `concord-sim`: runs whole batches through the real contracts on a local anvil with a configurable
+//! population — careful annotators, random clickers, constant answerers, colluders sharing one answer
+//! sheet, and annotators who commit but never reveal — and reports label accuracy and who earned what.
+//! Ground truth is known to the simulator only. `concord-sim sweep` varies the adversary share and r.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use clap::{Parser, Subcommand};
+use concord_client::deploy::LocalChain;
+use concord_client::opts::parse_tokens;
+use concord_client::quality::{dawid_skene, Responses};
+use concord_client::requester::{self, CreateOptions};
+use concord_client::store::Store;
+use concord_client::{annotator, Concord};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "concord-sim",
+    version,
+    about = "Simulate labeling populations through the real Concord contracts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One batch with one population.
+    Run(Params),
+    /// Adversary share 0..50% x r in {3,5,7}: a table for the README (Markdown) and JSON.
+    Sweep(Sweep),
+}
+
+#[derive(Parser, Clone)]
+struct Params {
+    /// Items in the batch.
+    #[arg(long, default_value_t = 300)]
+    items: u32,
+    /// Labels per item.
+    #[arg(long, short = 'r', default_value_t = 5)]
+    replicas: u8,
+    #[arg(long, default_value_t = 10)]
+    task_size: u16,
+    #[arg(long, default_value_t = 3)]
+    classes: u8,
+    /// Annotators in the population.
+    #[arg(long, default_value_t = 20)]
+    annotators: u32,
+    /// Mean accuracy of careful annotators (each draws from ±0.1 around it).
+    #[arg(long, default_value_t = 0.8)]
+    honest_accuracy: f64,
+    /// Share of adversaries, split evenly among random, constant, colluder and silent (never reveals).
+    #[arg(long, default_value_t = 0.3)]
+    adversary_share: f64,
+    /// Share of items that are gold questions.
+    #[arg(long, default_value_t = 0.1)]
+    gold_share: f64,
+    /// Agreement threshold.
+    #[arg(long, default_value_t = 0.6)]
+    threshold: f64,
+    /// Reward per accepted label (tokens).
+    #[arg(long, default_value = "1")]
+    reward: String,
+    /// Stake slashed per wrong label (tokens).
+    #[arg(long, default_value = "2")]
+    wrong_penalty: String,
+    /// Stake slashed per unrevealed commit (tokens).
+    #[arg(long, default_value = "25")]
+    no_reveal_penalty: String,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write an SVG chart of net return per annotator type.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Parser)]
+struct Sweep {
+    #[command(flatten)]
+    base: Params,
+    /// Adversary shares to run.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.2,0.3,0.4,0.5")]
+    shares: Vec<f64>,
+    /// Replication factors to run.
+    #[arg(long, value_delimiter = ',', default_value = "3,5,7")]
+    rs: Vec<u8>,
+    /// JSON output.
+    #[arg(long, default_value = "target/bench/sweep.json")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    Careful,
+    Random,
+    Constant,
+    Colluder,
+    Silent,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeOutcome {
+    annotators: u32,
+    labels: u64,
+    rewards: f64,
+    slashed: f64,
+    net: f64,
+    net_per_annotator: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome {
+    replicas: u8,
+    adversary_share: f64,
+    accepted_items: u64,
+    accepted_accuracy: f64,
+    dawid_skene_accuracy: f64,
+    acceptance_rate: f64,
+    gas_per_accepted_label: u64,
+    wall_seconds: f64,
+    by_type: BTreeMap<Kind, TypeOutcome>,
+}
+
+fn population(n: u32, share: f64) -> Vec<Kind> {
+    let adversaries = (f64::from(n) * share).round() as u32;
+    let order = [Kind::Random, Kind::Constant, Kind::Colluder, Kind::Silent];
+    (0..n)
+        .map(|i| {
+            if i < adversaries {
+                order[(i % 4) as usize]
+            } else {
+                Kind::Careful
+            }
+        })
+        .collect()
+}
+
+fn to_f(x: U256) -> f64 {
+    x.to_string().parse::<f64>().unwrap_or(0.0) / 1e18
+}
+
+async fn run(p: &Params) -> eyre::Result<Outcome> {
+    let started = Instant::now();
+    let kinds = population(p.annotators, p.adversary_share);
+    let chain = LocalChain::start(p.annotators, "100000", "10000000").await?;
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let c = usize::from(p.classes);
+    let truth: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
+    let sheet: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
+    let accuracy: Vec<f64> = kinds
+        .iter()
+        .map(|_| (p.honest_accuracy + rng.gen_range(-0.1..=0.1)).clamp(0.0, 1.0))
+        .collect();
+    let classes: Vec<String> = (0..c).map(|i| format!("c{i}")).collect();
+
+    // Dataset with gold answers on a random subset.
+    let ds = chain.dir.path().join("items.jsonl");
+    let mut text = String::new();
+    for (i, t) in truth.iter().enumerate() {
+        let gold = if rng.gen_bool(p.gold_share) {
+            format!(",\"gold\":\"c{t}\"")
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "{{\"id\":\"i{i}\",\"text\":\"item {i}\"{gold}}}\n"
+        ));
+    }
+    std::fs::write(&ds, text)?;
+    let provider = ProviderBuilder::new().connect_http(chain.rpc().parse()?);
+    let req = chain.client(&chain.accounts.requester.private_key).await?;
+    let b0 = provider.get_block_number().await?;
+    let o = CreateOptions {
+        classes: classes.clone(),
+        task_size: p.task_size,
+        replicas: p.replicas,
+        threshold_bps: (p.threshold * 10_000.0).round() as u16,
+        reward_per_label: parse_tokens(&p.reward)?,
+        stake_per_claim: parse_tokens(&p.no_reveal_penalty)?,
+        wrong_label_penalty: parse_tokens(&p.wrong_penalty)?,
+        no_reveal_penalty: parse_tokens(&p.no_reveal_penalty)?,
+        min_stake: U256::ZERO,
+        min_reputation: -1_000_000,
+        commit_period: 3600,
+        reveal_period: 3600,
+        review_period: 60,
+        claim_timeout: 3600,
+        reviewer: chain.accounts.requester.address,
+        qualifier: Address::ZERO,
+        reward_token: None,
+        out_dir: Some(chain.dir.path().join("req")),
+        manifest_uri: None,
+    };
+    let rec = requester::create_batch(&req, &ds, &o).await?;
+
+    let mut clients: Vec<(Concord, Store)> = Vec::new();
+    let mut start_holdings = Vec::new();
+    for (i, a) in chain.accounts.annotators.iter().enumerate() {
+        let cl = chain.client(&a.private_key).await?;
+        annotator::stake(&cl, parse_tokens("50000")?).await?;
+        start_holdings.push(parse_tokens("100000")?);
+        clients.push((
+            cl,
+            Store::open(&chain.dir.path().join(format!("a{i}.sqlite")))?,
+        ));
+    }
+    let k = u64::from(p.task_size);
+    // Everyone claims and labels until no task is left.
+    let mut active = vec![true; clients.len()];
+    let mut seeds: Vec<StdRng> = (0..clients.len())
+        .map(|i| StdRng::seed_from_u64(p.seed * 1000 + i as u64))
+        .collect();
+    while active.iter().any(|a| *a) {
+        let results =
+            futures::future::join_all(clients.iter().enumerate().filter(|(i, _)| active[*i]).map(
+                |(i, (cl, store))| {
+                    let mut r = seeds[i].clone();
+                    let (kind, acc, truth, sheet) = (kinds[i], accuracy[i], &truth, &sheet);
+                    async move {
+                        let claims = annotator::claim_many(cl, store, rec.batch_id, 5)
+                            .await
+                            .unwrap_or_default();
+                        let labeled: Vec<(u64, Vec<u8>)> = claims
+                            .iter()
+                            .map(|claim| {
+                                let n = k.min(rec.num_items - claim.task * k);
+                                let labels = (0..n)
+                                    .map(|j| {
+                                        let item = (claim.task * k + j) as usize;
+                                        match kind {
+                                            Kind::Careful | Kind::Silent => {
+                                                if r.gen_bool(acc) {
+                                                    truth[item]
+                                                } else {
+                                                    let wrong = r.gen_range(1..c as u8);
+                                                    (truth[item] + wrong) % c as u8
+                                                }
+                                            }
+                                            Kind::Random => r.gen_range(0..c as u8),
+                                            Kind::Constant => 0,
+                                            Kind::Colluder => sheet[item],
+                                        }
+                                    })
+                                    .collect();
+                                (claim.task, labels)
+                            })
+                            .collect();
+                        annotator::label_many(cl, store, rec.batch_id, &labeled).await?;
+                        let rep = annotator::commit(cl, store, Some(rec.batch_id)).await?;
+                        eyre::ensure!(rep.failed.is_empty(), "commit failed: {:?}", rep.failed);
+                        Ok::<(usize, usize, StdRng), eyre::Report>((i, claims.len(), r))
+                    }
+                },
+            ))
+            .await;
+        for res in results {
+            let (i, n, r) = res?;
+            seeds[i] = r;
+            if n == 0 {
+                active[i] = false;
+            }
+        }
+    }
+    for (i, (cl, store)) in clients.iter().enumerate() {
+        if kinds[i] != Kind::Silent {
+            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+        }
+    }
+    chain.advance(3601).await?;
+    for (i, (cl, store)) in clients.iter().enumerate() {
+        if kinds[i] != Kind::Silent {
+            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+        }
+    }
+    if let Some(g) = &rec.gold_path {
+        requester::reveal_gold(&req, rec.batch_id, g, 40).await?;
+    }
+    chain.advance(3601).await?;
+    requester::settle(&req, rec.batch_id, 10).await?;
+    let b1 = provider.get_block_number().await?;
+    chain.advance(120).await?;
+    requester::refund(&req, rec.batch_id).await?;
+
+    // Measure.
+    let outcomes = requester::outcomes(&req, rec.batch_id).await?;
+    let (mut acc_ok, mut acc_n) = (0u64, 0u64);
+    let mut triples = Vec::new();
+    for o in &outcomes {
+        if o.status == "accepted" {
+            acc_n += 1;
+            acc_ok += u64::from(o.label == Some(truth[o.index as usize]));
+        }
+        for (a, l) in o.annotators.iter().zip(&o.annotator_labels) {
+            triples.push((
+                o.index.to_string(),
+                a.to_string(),
+                classes[usize::from(*l)].clone(),
+            ));
+        }
+    }
+    let r = Responses::from_triples(
+        triples
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        Some(classes.clone()),
+    );
+    let ds = dawid_skene(&r, 100, 1e-5);
+    let ds_ok = r
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(t, name)| {
+            name.parse::<usize>()
+                .map(|i| ds.labels[*t] == usize::from(truth[i]))
+                .unwrap_or(false)
+        })
+        .count();
+    let scored = req
+        .market
+        .LabelsScored_filter()
+        .from_block(0)
+        .topic1(U256::from(rec.batch_id))
+        .query()
+        .await?;
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    let index: BTreeMap<Address, usize> = chain
+        .accounts
+        .annotators
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.address, i))
+        .collect();
+    let mut by_type: BTreeMap<Kind, TypeOutcome> = BTreeMap::new();
+    for (e, _) in &scored {
+        accepted += e.agreed.to::<u64>();
+        rejected += e.disagreed.to::<u64>();
+        if let Some(&i) = index.get(&e.annotator) {
+            let t = by_type.entry(kinds[i]).or_default();
+            t.labels += e.agreed.to::<u64>() + e.disagreed.to::<u64>();
+            t.rewards += to_f(e.reward);
+            t.slashed += to_f(e.slashed);
+        }
+    }
+    for (i, (cl, _)) in clients.iter().enumerate() {
+        let me = chain.accounts.annotators[i].address;
+        let bal = cl.token.balanceOf(me).call().await?;
+        let st = cl.market.stakeOf(me).call().await?;
+        let claimable = cl
+            .market
+            .claimable(me, chain.deployment.token)
+            .call()
+            .await?;
+        let now = bal + U256::from(st.amount) + U256::from(st.pending) + claimable;
+        let t = by_type.entry(kinds[i]).or_default();
+        t.annotators += 1;
+        t.net += to_f(now) - to_f(start_holdings[i]);
+    }
+    for t in by_type.values_mut() {
+        t.net_per_annotator = t.net / f64::from(t.annotators.max(1));
+    }
+    let mut gas = 0u64;
+    for n in b0 + 1..=b1 {
+        if let Some(b) = provider.get_block_by_number(n.into()).await? {
+            gas += b.header.gas_used;
+        }
+    }
+    Ok(Outcome {
+        replicas: p.replicas,
+        adversary_share: p.adversary_share,
+        accepted_items: acc_n,
+        accepted_accuracy: acc_ok as f64 / acc_n.max(1) as f64,
+        dawid_skene_accuracy: ds_ok as f64 / r.tasks.len().max(1) as f64,
+        acceptance_rate: accepted as f64 / (accepted + rejected).max(1) as f64,
+        gas_per_accepted_label: gas / accepted.max(1),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        by_type,
+    })
+}
+
+fn print(o: &Outcome) {
+    println!(
+        "r={} adversaries {:.0}%: accepted items {} with {:.1}% correct, Dawid-Skene {:.1}% correct, acceptance {:.1}%, {} gas per accepted label, {:.1}s",
+        o.replicas,
+        100.0 * o.adversary_share,
+        o.accepted_items,
+        100.0 * o.accepted_accuracy,
+        100.0 * o.dawid_skene_accuracy,
+        100.0 * o.acceptance_rate,
+        o.gas_per_accepted_label,
+        o.wall_seconds
+    );
+    println!(
+        "  {:<10} {:>4} {:>7} {:>9} {:>9} {:>12}",
+        "type", "n", "labels", "rewards", "slashed", "net/annot."
+    );
+    for (k, t) in &o.by_type {
+        println!(
+            "  {:<10} {:>4} {:>7} {:>9.1} {:>9.1} {:>+12.2}",
+            serde_json::to_value(k)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            t.annotators,
+            t.labels,
+            t.rewards,
+            t.slashed,
+            t.net_per_annotator
+        );
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let json = matches!(&cli.cmd, Cmd::Run(p) if p.json);
+    concord_client::cli::run(json, async move {
+        match cli.cmd {
+            Cmd::Run(p) => {
+                let o = run(&p).await?;
+                if let Some(svg) = &p.svg {
+                    let bars: Vec<(String, f64)> = o
+                        .by_type
+                        .iter()
+                        .map(|(k, t)| {
+                            (
+                                format!("{k:?}"),
+                                (t.net_per_annotator * 100.0).round() / 100.0,
+                            )
+                        })
+                        .collect();
+                    let chart =
+                        concord_client::report::bar_chart("net return per annotator (CCD)", &bars);
+                    std::fs::write(
+                        svg,
+                        chart
+                            .replace(
+                                "<figure><figcaption>net return per annotator (CCD)</figcaption>",
+                                "",
+                            )
+                            .replace("</figure>", ""),
+                    )?;
+                }
+                concord_client::cli::emit(p.json, &o, print)
+            }
+            Cmd::Sweep(s) => {
+                let mut all = Vec::new();
+                println!("| r | adversaries | accepted items | accepted correct | Dawid-Skene correct | acceptance | careful net | random | constant | colluder | silent |");
+                println!("|---|---|---|---|---|---|---|---|---|---|---|");
+                for &r in &s.rs {
+                    for &share in &s.shares {
+                        let p = Params {
+                            replicas: r,
+                            adversary_share: share,
+                            ..s.base.clone()
+                        };
+                        let o = run(&p).await?;
+                        let net = |k: Kind| {
+                            o.by_type
+                                .get(&k)
+                                .map(|t| format!("{:+.1}", t.net_per_annotator))
+                                .unwrap_or_else(|| "–".into())
+                        };
+                        println!(
+                            "| {r} | {:.0}% | {} | {:.1}% | {:.1}% | {:.1}% | {} | {} | {} | {} | {} |",
+                            100.0 * share,
+                            o.accepted_items,
+                            100.0 * o.accepted_accuracy,
+                            100.0 * o.dawid_skene_accuracy,
+                            100.0 * o.acceptance_rate,
+                            net(Kind::Careful),
+                            net(Kind::Random),
+                            net(Kind::Constant),
+                            net(Kind::Colluder),
+                            net(Kind::Silent)
+                        );
+                        all.push(o);
+                    }
+                }
+                if let Some(d) = s.out.parent() {
+                    std::fs::create_dir_all(d)?;
+                }
+                std::fs::write(&s.out, serde_json::to_string_pretty(&all)? + "\n")?;
+                println!("wrote {}", s.out.display());
+                Ok(())
+            }
+        }
+    })
+}
