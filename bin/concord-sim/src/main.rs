@@ -62,8 +62,8 @@ struct Params {
     /// Share of items that are gold questions.
     #[arg(long, default_value_t = 0.1)]
     gold_share: f64,
-    /// Agreement threshold.
-    #[arg(long, default_value_t = 0.6)]
+    /// Agreement threshold (the requester CLI's default: 2 of 3, 4 of 5, 5 of 7).
+    #[arg(long, default_value_t = 0.66)]
     threshold: f64,
     /// Reward per accepted label (tokens).
     #[arg(long, default_value = "1")]

@@ -119,12 +119,24 @@ pub async fn connect(rpc: &RpcOpts, wallet: &WalletOpts, quiet: bool) -> Result<
 
 /// Parses a token amount in whole tokens with up to 18 decimals (`1.5` -> 1.5e18 wei).
 pub fn parse_tokens(s: &str) -> Result<alloy::primitives::U256> {
-    if s.trim().starts_with('-') {
+    let t = s.trim();
+    if t.starts_with('-') {
         return Err(ClientError::Input(format!(
             "`{s}` is negative; amounts are positive token counts"
         )));
     }
-    alloy::primitives::utils::parse_units(s.trim(), 18)
+    // alloy's parse_units slices by byte offset and panics on non-ASCII input: accept only plain decimals
+    // (found by the property test `class_lists_and_amounts_never_panic`).
+    let well_formed = !t.is_empty()
+        && t.len() <= 60
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.matches('.').count() <= 1;
+    if !well_formed {
+        return Err(ClientError::Input(format!(
+            "`{s}` is not a token amount (e.g. 100 or 0.5)"
+        )));
+    }
+    alloy::primitives::utils::parse_units(t, 18)
         .map(|u| u.get_absolute())
         .map_err(|_| ClientError::Input(format!("`{s}` is not a token amount (e.g. 100 or 0.5)")))
 }
