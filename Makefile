@@ -11,7 +11,7 @@ export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
 NODE_STAMP := node_modules/.concord-installed
 
-.PHONY: test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+.PHONY: test-web test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
         bench-gas bench demo coverage mutants clean
 
 help:
@@ -35,8 +35,18 @@ deps: $(NODE_STAMP)
 contracts: deps
 	forge build
 
-test: test-contracts bindings-check test-rust test-crowdkit
+test: test-contracts bindings-check test-rust test-crowdkit test-web
 	@echo "all tests passed"
+
+# Browser end-to-end test of `concord-annotator serve`: Debian's Chromium (installed here if missing) driven
+# by playwright-core from package-lock.json, against a real devnet. Screenshot in target/web/annotator.png.
+CHROMIUM ?= /usr/bin/chromium
+test-web: deps
+	@test -x $(CHROMIUM) || { echo "installing Debian chromium for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	$(CARGO) build --locked --bins
+	CHROMIUM=$(CHROMIUM) node tests/web/annotator.e2e.mjs
 
 # Cross-check of majority vote and Dawid-Skene against crowd-kit (PyPI), pinned in tests/crowdkit.
 CROWDKIT_VENV := target/crowdkit-venv

@@ -60,6 +60,21 @@ enum Cmd {
     Status(OptBatch),
     /// Reputation counters and score.
     Reputation,
+    /// Label in the browser: a local page (127.0.0.1) backed by this CLI's key and store.
+    Serve(Serve),
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind. Anything other than loopback exposes the page (still token-protected) to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Reveal open tasks automatically every few seconds while the server runs.
+    #[arg(long)]
+    auto_reveal: bool,
 }
 
 #[derive(Args)]
@@ -386,6 +401,28 @@ impl Cmd {
                         }
                     },
                 )
+            }
+            Cmd::Serve(sv) => {
+                let store = open_store(&c, store_path)?;
+                if !sv.host.is_loopback() {
+                    eprintln!("warning: serving on {} makes the page reachable from the network (the session token still guards it)", sv.host);
+                }
+                let app = concord_client::web::App {
+                    client: c,
+                    store,
+                    token: concord_client::web::new_token(),
+                };
+                concord_client::web::serve(
+                    app,
+                    std::net::SocketAddr::new(sv.host, sv.port),
+                    sv.auto_reveal,
+                    |addr, token| {
+                        println!("open http://{addr}/?token={token}");
+                        println!("(Ctrl-C to stop)");
+                        let _ = std::io::stdout().flush();
+                    },
+                )
+                .await
             }
             Cmd::Reputation => {
                 let s = annotator::standing(&c, c.account()?).await?;

@@ -448,9 +448,10 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         configs.insert(b, batch(c, b).await?.0);
     }
     // Assignment status and task masks of every candidate, read concurrently.
-    let reads: Vec<(u8, u16)> = stream::iter(&candidates)
-        .map(|rec| async move {
-            let (b, t) = (U256::from(rec.batch), U256::from(rec.task));
+    let keys_to_read: Vec<(u64, u64)> = candidates.iter().map(|r| (r.batch, r.task)).collect();
+    let reads: Vec<(u8, u16)> = stream::iter(keys_to_read)
+        .map(|(batch_id, task_id)| async move {
+            let (b, t) = (U256::from(batch_id), U256::from(task_id));
             let (assignment, task) = (c.market.assignmentOf(b, t, me), c.market.getTask(b, t));
             let (a, task) = tokio::try_join!(assignment.call(), task.call())?;
             Ok::<_, alloy::contract::Error>((a.status, task.committedMask))

@@ -25,6 +25,7 @@ pub mod requester;
 pub mod revert;
 pub mod store;
 pub mod time;
+pub mod web;
 
 pub use chain::Concord;
 pub use concord_bindings as bindings;

@@ -70,9 +70,10 @@ pub struct TaskRecord {
     pub expiry: u64,
 }
 
-/// The SQLite store.
+/// The SQLite store. The connection sits behind a mutex so the store can be shared across tasks (the web
+/// server); every method holds it only for its own statement.
 pub struct Store {
-    conn: Connection,
+    conn: std::sync::Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -104,8 +105,17 @@ impl Store {
         )
         .map_err(db_err(path))?;
         Ok(Self {
-            conn,
+            conn: std::sync::Mutex::new(conn),
             path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, ClientError> {
+        self.conn.lock().map_err(|_| {
+            ClientError::Store(format!(
+                "{}: a previous operation panicked",
+                self.path.display()
+            ))
         })
     }
 
@@ -127,7 +137,7 @@ impl Store {
     /// Records a claim (no-op if the task is already known).
     pub fn record_claim(&self, k: &TaskKey, expiry: u64) -> Result<(), ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
-        self.conn
+        self.conn()?
             .execute(
                 "INSERT OR IGNORE INTO tasks (chain_id, market, batch, task, annotator, status, expiry, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'claimed', ?6, ?7)",
@@ -155,7 +165,7 @@ impl Store {
         }
         let (c, m, b, t, a) = Self::key_params(k);
         let json = serde_json::to_string(labels).map_err(|e| ClientError::Store(e.to_string()))?;
-        self.conn
+        self.conn()?
             .execute(
                 "UPDATE tasks SET labels = ?6, status = 'labeled', updated_at = ?7
                  WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5",
@@ -175,7 +185,7 @@ impl Store {
     ) -> Result<(), ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
         let json = serde_json::to_string(labels).map_err(|e| ClientError::Store(e.to_string()))?;
-        self.conn
+        self.conn()?
             .execute(
                 "INSERT INTO tasks (chain_id, market, batch, task, annotator, status, labels, salt, commit_hash, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'committing', ?6, ?7, ?8, ?9)
@@ -190,7 +200,7 @@ impl Store {
     /// Moves a task to `status`.
     pub fn set_status(&self, k: &TaskKey, status: LocalStatus) -> Result<(), ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
-        self.conn
+        self.conn()?
             .execute(
                 "UPDATE tasks SET status = ?6, updated_at = ?7
                  WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5",
@@ -203,7 +213,7 @@ impl Store {
     /// Removes a task that was lost on-chain (expired claim, never committed).
     pub fn forget(&self, k: &TaskKey) -> Result<(), ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
-        self.conn
+        self.conn()?
             .execute(
                 "DELETE FROM tasks WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5 AND salt IS NULL",
                 params![c, m, b, t, a],
@@ -231,7 +241,7 @@ impl Store {
     /// One task.
     pub fn get(&self, k: &TaskKey) -> Result<Option<TaskRecord>, ClientError> {
         let (c, m, b, t, a) = Self::key_params(k);
-        self.conn
+        self.conn()?
             .query_row(
                 "SELECT batch, task, status, labels, salt, commit_hash, expiry FROM tasks
                  WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5",
@@ -250,8 +260,8 @@ impl Store {
         annotator: Address,
         batch: Option<u64>,
     ) -> Result<Vec<TaskRecord>, ClientError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn()?;
+        let mut stmt = conn
             .prepare(
                 "SELECT batch, task, status, labels, salt, commit_hash, expiry FROM tasks
                  WHERE chain_id = ?1 AND market = ?2 AND annotator = ?3 AND (?4 < 0 OR batch = ?4) ORDER BY batch, task",

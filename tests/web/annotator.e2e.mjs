@@ -1,0 +1,133 @@
+// End-to-end browser test of `concord-annotator serve` (issue #7), run by `make test-web` / `make test`:
+// a real anvil devnet, the real CLIs, Debian's Chromium driven by playwright-core.
+// Claim a task in the page, label every item with the keyboard, submit, reveal, settle, and check the
+// on-chain result; a dataset item containing <script> must render as text; requests without the session
+// token are refused; the server listens on loopback only. Leaves a screenshot in target/web/.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir, networkInterfaces } from "node:os";
+import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const root = resolve(new URL("../..", import.meta.url).pathname);
+const bin = (name) => join(root, "target", "debug", name);
+const dir = mkdtempSync(join(tmpdir(), "concord-web-"));
+const deployment = join(dir, "local.json");
+const children = [];
+
+function cleanup() {
+  for (const c of children) {
+    try { c.kill("SIGTERM"); } catch { /* already gone */ }
+  }
+}
+process.on("exit", cleanup);
+
+function waitForLine(child, regex, what) {
+  return new Promise((ok, fail) => {
+    let buf = "";
+    const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what}: ${buf}`)), 60_000);
+    const on = (d) => {
+      buf += d.toString();
+      const m = buf.match(regex);
+      if (m) { clearTimeout(timer); ok(m); }
+    };
+    child.stdout.on("data", on);
+    child.stderr.on("data", on);
+    child.on("exit", (code) => fail(new Error(`${what} exited with ${code}: ${buf}`)));
+  });
+}
+
+async function main() {
+  // 1. Devnet.
+  const devnet = spawn(bin("concord-devnet"), ["--port", "0", "--annotators", "3", "--out", deployment], { cwd: root });
+  children.push(devnet);
+  const [, rpc] = await waitForLine(devnet, /anvil\s+(http:\/\/\S+)/, "devnet");
+  await waitForLine(devnet, /press Ctrl-C/, "devnet ready");
+  const accounts = JSON.parse(readFileSync(join(dir, "local.accounts.json"), "utf8"));
+  const env = { ...process.env, ETH_RPC_URL: rpc, CONCORD_DEPLOYMENT: deployment, CONCORD_HOME: join(dir, "home") };
+  const cli = (name, key, args) =>
+    JSON.parse(execFileSync(bin(name), [...args, "--json"], { cwd: root, env: { ...env, ETH_PRIVATE_KEY: key } }).toString().trim().split("\n").pop());
+
+  // 2. A one-task batch whose first item tries to inject a script.
+  const items = join(dir, "items.jsonl");
+  writeFileSync(items, [
+    JSON.stringify({ id: "x1", text: "<script>window.__pwned = 1</script> a cat on a mat" }),
+    JSON.stringify({ id: "x2", text: "a dog in the fog" }),
+    JSON.stringify({ id: "x3", text: "a bird on a wire" }),
+  ].join("\n") + "\n");
+  const batch = cli("concord-requester", accounts.requester.privateKey, ["create", items, "--classes", "cat,dog,bird", "--task-size", "3", "--out-dir", join(dir, "req")]).batchId;
+
+  // 3. Two annotators work through the CLI; annotator 0 works in the browser.
+  for (const a of accounts.annotators.slice(1)) {
+    cli("concord-annotator", a.privateKey, ["stake", "100"]);
+    const { task } = cli("concord-annotator", a.privateKey, ["claim", "-b", String(batch)]);
+    cli("concord-annotator", a.privateKey, ["label", "-b", String(batch), "-t", String(task), "--labels", "cat,dog,bird", "--commit"]);
+  }
+  const me = accounts.annotators[0];
+  cli("concord-annotator", me.privateKey, ["stake", "100"]);
+  const server = spawn(bin("concord-annotator"), ["serve"], { cwd: root, env: { ...env, ETH_PRIVATE_KEY: me.privateKey } });
+  children.push(server);
+  const [, url] = await waitForLine(server, /open (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/, "serve");
+  const base = url.split("/?")[0];
+
+  // 4. Security checks.
+  assert.equal((await fetch(`${base}/api/state`)).status, 401, "API without token refused");
+  assert.equal((await fetch(`${base}/`)).status, 401, "page without token refused");
+  assert.equal((await fetch(`${base}/api/state`, { headers: { "x-concord-token": "0".repeat(32) } })).status, 401, "wrong token refused");
+  const token = url.split("token=")[1];
+  assert.equal((await fetch(`${base}/api/state`, { headers: { "x-concord-token": token, origin: "http://evil.example" } })).status, 403, "other origins refused");
+  const port = new URL(base).port;
+  const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal);
+  if (external) {
+    await assert.rejects(fetch(`http://${external.address}:${port}/`), "not reachable on a non-loopback address");
+  }
+
+  // 5. The browser.
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.getByRole("button", { name: "Claim" }).first().click();
+    await page.waitForSelector("#labeler:not([hidden])");
+    const first = await page.textContent("#item");
+    assert.equal(first, "<script>window.__pwned = 1</script> a cat on a mat", "dataset text renders as text");
+    assert.equal(await page.evaluate(() => document.querySelectorAll("#item script").length), 0, "no script element injected");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, "the dataset script never ran");
+    assert.match(await page.textContent("#progress"), /item 1 of 3/);
+    assert.match(await page.textContent("#deadlines"), /commit before .* reveal before/);
+    // Label with the keyboard: 1 = cat, 2 = dog, 3 = bird (each key advances to the next item).
+    await page.keyboard.press("1");
+    await page.keyboard.press("2");
+    await page.keyboard.press("3");
+    assert.match(await page.textContent("#progress"), /item 3 of 3 .* labeled 3/);
+    await page.keyboard.press("ArrowLeft");
+    assert.match(await page.textContent("#progress"), /item 2 of 3/, "arrow keys move back");
+    mkdirSync(join(root, "target", "web"), { recursive: true });
+    await page.screenshot({ path: join(root, "target", "web", "annotator.png"), fullPage: true });
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.getElementById("msg").textContent.startsWith("committed"), null, { timeout: 30_000 });
+    // All three replicas are committed, so the reveal is open.
+    await page.getByRole("button", { name: "Reveal open tasks" }).click();
+    await page.waitForFunction(() => /revealed 1 task/.test(document.getElementById("msg").textContent), null, { timeout: 30_000 });
+    assert.deepEqual(errors, [], "no page errors");
+  } finally {
+    await browser.close();
+  }
+
+  // 6. Everyone else reveals; anyone settles; the chain shows the browser annotator's labels accepted.
+  for (const a of accounts.annotators.slice(1)) cli("concord-annotator", a.privateKey, ["reveal"]);
+  const settled = cli("concord-requester", accounts.requester.privateKey, ["settle", "-b", String(batch)]);
+  assert.equal(settled.tasksSettled, 1);
+  const status = cli("concord-annotator", me.privateKey, ["status"]);
+  assert.equal(status.standing.accepted, 3, "3 labels from the browser accepted on-chain");
+  assert.equal(status.tasks[0].status, "revealed");
+  console.log(`browser e2e ok: 3 labels committed and revealed from the page, settled on-chain; screenshot target/web/annotator.png`);
+}
+
+main().then(() => { cleanup(); process.exit(0); }, (e) => { console.error(e); cleanup(); process.exit(1); });
