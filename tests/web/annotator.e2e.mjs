@@ -127,6 +127,15 @@ async function main() {
   const status = cli("concord-annotator", me.privateKey, ["status"]);
   assert.equal(status.standing.accepted, 3, "3 labels from the browser accepted on-chain");
   assert.equal(status.tasks[0].status, "revealed");
+  // 7. The requester's read-only view shows progress and the quality report.
+  const view = spawn(bin("concord-requester"), ["serve", "-b", String(batch)], { cwd: root, env });
+  children.push(view);
+  const [, viewUrl] = await waitForLine(view, /open (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/, "requester serve");
+  assert.equal((await fetch(viewUrl.split("?")[0])).status, 401, "requester view without token refused");
+  const html = await (await fetch(viewUrl)).text();
+  assert.match(html, /tasks settled<\/th><td>1 \/ 1/);
+  assert.match(html, /Quality report/);
+  assert.doesNotMatch(html, /<script>window/, "no raw dataset script in the report");
   console.log(`browser e2e ok: 3 labels committed and revealed from the page, settled on-chain; screenshot target/web/annotator.png`);
 }
 

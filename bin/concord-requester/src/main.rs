@@ -52,8 +52,22 @@ enum Cmd {
     Report(ReportArgs),
     /// Sign a qualification attestation for an annotator (qualifier key).
     Attest(Attest),
+    /// Read-only web view of a batch: progress per phase and the quality report (127.0.0.1, token-guarded).
+    Serve(ServeArgs),
     /// Aggregate labels you already have (crowd-kit `task,worker,label` CSV): majority vote and Dawid-Skene.
     Aggregate(Aggregate),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, short = 'b')]
+    batch: u64,
+    /// Port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
 }
 
 #[derive(Args)]
@@ -447,6 +461,25 @@ impl Cmd {
                 )
             }
             Cmd::Aggregate(a) => aggregate(a, json),
+            Cmd::Serve(sv) => {
+                let client = connect(rpc, wallet, json).await?;
+                requester::batch(&client, sv.batch).await?;
+                let view = concord_client::web::RequesterView {
+                    client,
+                    batch: sv.batch,
+                    token: concord_client::web::new_token(),
+                };
+                concord_client::web::serve_requester(
+                    view,
+                    std::net::SocketAddr::new(sv.host, sv.port),
+                    |addr, token| {
+                        println!("open http://{addr}/?token={token}");
+                        println!("(Ctrl-C to stop)");
+                        let _ = std::io::stdout().flush();
+                    },
+                )
+                .await
+            }
             Cmd::Attest(a) => {
                 let client = connect(rpc, wallet, json).await?;
                 let signer = wallet.require_signer()?;

@@ -264,3 +264,146 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+/// State of the read-only requester view.
+pub struct RequesterView {
+    pub client: Concord,
+    pub batch: u64,
+    pub token: String,
+}
+
+async fn requester_page(
+    State(v): State<Arc<RequesterView>>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if q.token.as_deref() != Some(v.token.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "open the URL printed by `concord-requester serve` (it carries the session token)",
+        )
+            .into_response();
+    }
+    let c = &v.client;
+    let status = match requester::status(c, v.batch).await {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    let rows = [
+        ("phase", status.phase.clone()),
+        (
+            "commit until",
+            crate::time::fmt_unix(status.commit_deadline),
+        ),
+        (
+            "reveal until",
+            crate::time::fmt_unix(status.reveal_deadline),
+        ),
+        (
+            "review until",
+            crate::time::fmt_unix(status.review_deadline),
+        ),
+        (
+            "claimed slots",
+            format!(
+                "{} / {}",
+                status.slots_claimed,
+                status.num_tasks * status.replicas
+            ),
+        ),
+        (
+            "labels committed",
+            format!(
+                "{} ({:.1}%)",
+                status.labels_committed,
+                pct(status.labels_committed, status.labels_needed)
+            ),
+        ),
+        (
+            "labels revealed",
+            format!(
+                "{} ({:.1}%)",
+                status.labels_revealed,
+                pct(status.labels_revealed, status.labels_needed)
+            ),
+        ),
+        (
+            "tasks settled",
+            format!("{} / {}", status.tasks_settled, status.num_tasks),
+        ),
+        (
+            "items decided (accepted + gold + reviewed)",
+            status.items_decided.to_string(),
+        ),
+        (
+            "items in review / no consensus",
+            status.items_in_review.to_string(),
+        ),
+        (
+            "gold revealed",
+            format!("{} / {}", status.gold_revealed, status.gold_count),
+        ),
+        (
+            "escrow / paid",
+            format!(
+                "{} / {} tokens{}",
+                status.escrow,
+                status.paid,
+                if status.refunded { " (refunded)" } else { "" }
+            ),
+        ),
+    ];
+    let table: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v)))
+        .collect();
+    let report = if status.tasks_settled > 0 {
+        match crate::report::build(c, v.batch, None).await {
+            Ok(r) => crate::report::render_html(&r),
+            Err(e) => format!("<p>quality report unavailable: {}</p>", esc(&e.to_string())),
+        }
+    } else {
+        "<p>The quality report appears once tasks are settled.</p>".to_string()
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>Concord batch {b}</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}th{{text-align:left;padding-right:2em}}</style></head>\
+<body><h1>Batch {b} — requester view (read-only, refreshes every 5 s)</h1><table>{table}</table><hr>{report}</body></html>",
+        b = v.batch
+    );
+    ([(header::X_FRAME_OPTIONS, "DENY")], Html(body)).into_response()
+}
+
+/// Serves the read-only requester view of one batch until Ctrl-C.
+pub async fn serve_requester(
+    view: RequesterView,
+    addr: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr, &str),
+) -> eyre::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| eyre::eyre!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let view = Arc::new(view);
+    on_ready(local, &view.token);
+    let router = Router::new()
+        .route("/", get(requester_page))
+        .with_state(view);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
