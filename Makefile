@@ -11,7 +11,7 @@ export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
 NODE_STAMP := node_modules/.concord-installed
 
-.PHONY: test-web test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+.PHONY: test-halmos test-web test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
         bench-gas bench demo coverage mutants clean
 
 help:
@@ -35,7 +35,7 @@ deps: $(NODE_STAMP)
 contracts: deps
 	forge build
 
-test: test-contracts bindings-check test-rust test-crowdkit test-web
+test: test-contracts test-halmos bindings-check test-rust test-crowdkit test-web
 	@echo "all tests passed"
 
 # Browser end-to-end test of `concord-annotator serve`: Debian's Chromium (installed here if missing) driven
@@ -47,6 +47,16 @@ test-web: deps
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 	$(CARGO) build --locked --bins
 	CHROMIUM=$(CHROMIUM) node tests/web/annotator.e2e.mjs
+
+# Halmos symbolic checks (contracts/test/symbolic: packing, tally, consensus, payout arithmetic).
+HALMOS_VENV := target/halmos-venv
+$(HALMOS_VENV)/.installed: tests/halmos/requirements.txt
+	python3 -m venv $(HALMOS_VENV)
+	$(HALMOS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/halmos/requirements.txt
+	@touch $@
+
+test-halmos: deps $(HALMOS_VENV)/.installed
+	FOUNDRY_PROFILE=halmos $(HALMOS_VENV)/bin/halmos --forge-build-out out-halmos --contract PackingSymbolicTest --loop 8
 
 # Cross-check of majority vote and Dawid-Skene against crowd-kit (PyPI), pinned in tests/crowdkit.
 CROWDKIT_VENV := target/crowdkit-venv
