@@ -81,10 +81,12 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     mapping(uint256 batchId => mapping(uint256 taskId => mapping(address annotator => Assignment))) internal
         _assignments;
 
-    /// @dev Open-task set per batch: tasks that may still have a free slot. Stored lazily: an unset position p
-    ///      holds task p, so creating a batch costs O(1) whatever its size; removal is swap-and-pop.
+    /// @dev Open-task set per batch: tasks with at least one uncommitted slot. Stored lazily: an unset position p
+    ///      holds task p (and task t sits at position t), so creating a batch costs O(1) whatever its size; a
+    ///      task leaves by swap-and-pop when its last replica commits, so claims never probe full tasks.
     mapping(uint256 batchId => uint256) internal _openCount;
     mapping(uint256 batchId => mapping(uint256 position => uint256 taskPlusOne)) internal _openAt;
+    mapping(uint256 batchId => mapping(uint256 taskId => uint256 positionPlusOne)) internal _openPos;
 
     mapping(address annotator => Stake) internal _stakes;
     mapping(address annotator => Reputation) internal _reputation;
@@ -370,32 +372,33 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     ///      whose slots are all committed are dropped from the open set on the way. At most MAX_PROBES steps.
     function _pickTask(uint256 batchId, uint256 replicas) internal returns (uint256 taskId, uint256 slot) {
         uint256 n = _openCount[batchId];
-        uint256 n0 = n;
         uint256 full = (1 << replicas) - 1;
         if (n != 0) {
             uint256 pos = uint256(keccak256(abi.encode(block.prevrandao, block.timestamp, msg.sender, batchId, n))) % n;
-            for (uint256 probe; probe < MAX_PROBES && n != 0; ++probe) {
+            uint256 probes = n < MAX_PROBES ? n : MAX_PROBES;
+            for (uint256 probe; probe < probes; ++probe) {
                 taskId = _openTask(batchId, pos);
                 Task storage t = _tasks[batchId][taskId];
-                uint256 committed = t.committedMask;
-                if (committed == full) {
-                    // Swap-and-pop: the last open task moves into this position, which is probed next.
-                    --n;
-                    if (pos != n) _openAt[batchId][pos] = _openTask(batchId, n) + 1;
-                    if (n != 0 && pos >= n) pos = 0;
-                    continue;
-                }
                 bool found;
-                (found, slot) = _freeSlot(batchId, taskId, t.claimedMask, committed, full);
-                if (found) {
-                    if (n != n0) _openCount[batchId] = n;
-                    return (taskId, slot);
-                }
+                (found, slot) = _freeSlot(batchId, taskId, t.claimedMask, t.committedMask, full);
+                if (found) return (taskId, slot);
                 pos = pos + 1 == n ? 0 : pos + 1;
             }
         }
-        if (n != n0) _openCount[batchId] = n;
         revert NoTaskAvailable(batchId);
+    }
+
+    /// @dev Swap-and-pop removal of a fully committed task from the open set.
+    function _closeTask(uint256 batchId, uint256 taskId) internal {
+        uint256 last = _openCount[batchId] - 1;
+        uint256 stored = _openPos[batchId][taskId];
+        uint256 pos = stored == 0 ? taskId : stored - 1;
+        if (pos != last) {
+            uint256 moved = _openTask(batchId, last);
+            _openAt[batchId][pos] = moved + 1;
+            _openPos[batchId][moved] = pos + 1;
+        }
+        _openCount[batchId] = last;
     }
 
     /// @dev A slot of `taskId` the caller may take: never touched by the caller, and free or holding an expired
@@ -456,7 +459,9 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         Task storage t = _tasks[batchId][taskId];
         uint16 bit = uint16(1 << slot);
         t.claimedMask &= ~bit;
-        t.committedMask |= bit;
+        uint16 committed = t.committedMask | bit;
+        t.committedMask = committed;
+        if (committed == (1 << b.config.replicas) - 1) _closeTask(batchId, taskId);
         emit Committed(batchId, taskId, msg.sender, commitHash, backup);
     }
 

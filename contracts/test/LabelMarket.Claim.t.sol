@@ -183,50 +183,53 @@ contract LabelMarketClaimTest is MarketTest {
         p.replicas = 2;
         uint256 id = createBatch(p);
         assertEq(market.openTaskCount(id), 2, "both open");
-        // Four claims fill both tasks; commit all of them.
+        // Four claims fill both tasks.
         uint256[4] memory tasks;
         for (uint256 i; i < 4; ++i) {
             tasks[i] = claimAs(ann(i), id);
         }
+        assertEq(market.openTaskCount(id), 2, "claimed but uncommitted tasks stay open (claims can expire)");
+        // Commit the two holders of task 1 first: task 1 leaves and task 0 is swapped into its place.
         for (uint256 i; i < 4; ++i) {
-            commitAs(ann(i), id, tasks[i], pack(1, 1, 1, 1));
+            if (tasks[i] == 1) commitAs(ann(i), id, 1, pack(1, 1, 1, 1));
         }
-        assertEq(market.openTaskCount(id), 2, "removal is lazy");
+        assertEq(market.openTaskCount(id), 1, "task 1 left at its last commit");
+        for (uint256 i; i < 4; ++i) {
+            if (tasks[i] == 0) commitAs(ann(i), id, 0, pack(1, 1, 1, 1));
+        }
+        assertEq(market.openTaskCount(id), 0, "task 0 left too");
         vm.prank(ann(4));
         vm.expectRevert(abi.encodeWithSelector(ILabelMarket.NoTaskAvailable.selector, id));
         market.claim(id);
-        // The failed claim reverted, so the lazy removal it did is rolled back as well.
-        assertEq(market.openTaskCount(id), 2, "revert rolls back");
     }
 
-    /// @dev The contract's pseudo-random start position for `a` claiming in batch `id` with `n` open tasks.
-    function _startPos(address a, uint256 id, uint256 n) internal view returns (uint256) {
-        return uint256(keccak256(abi.encode(block.prevrandao, vm.getBlockTimestamp(), a, id, n))) % n;
-    }
-
-    function test_claim_skipsFullyCommittedTaskAndShrinksOpenSet() public {
+    function test_claim_findsTheLastOpenTasksInALargeBatch() public {
+        // 40 tasks, 2 replicas: everything but task 37 gets fully committed; a fresh annotator must still find
+        // task 37 although it started far from it (only open tasks are ever probed).
         ILabelMarket.BatchParams memory p = defaultParams();
-        p.numItems = 8; // 2 tasks, open positions 0 -> task 0, 1 -> task 1
+        p.numItems = 160;
         p.replicas = 2;
         uint256 id = createBatch(p);
-        // Find a prevrandao under which three annotators start probing at position 0 (task 0).
-        address[3] memory picked;
-        for (uint256 seed; picked[2] == address(0); ++seed) {
-            vm.prevrandao(bytes32(seed));
-            uint256 k;
-            for (uint256 i; i < NUM_ANNOTATORS && k < 3; ++i) {
-                if (_startPos(ann(i), id, 2) == 0) picked[k++] = ann(i);
+        for (uint256 round; round < 2; ++round) {
+            for (uint256 i; i < 40; ++i) {
+                address a = vm.addr(0xB000 + round * 100 + i);
+                vm.prank(treasury);
+                token.transfer(a, 100 * UNIT);
+                vm.prank(a);
+                token.approve(address(market), type(uint256).max);
+                stakeAs(a, 100 * UNIT);
+                uint256 t = claimAs(a, id);
+                if (t != 37 || round == 0) commitAs(a, id, t, pack(1, 1, 1, 1));
             }
-            if (k < 3) picked[0] = picked[1] = picked[2] = address(0);
         }
-        assertEq(claimAs(picked[0], id), 0, "starts at task 0");
-        assertEq(claimAs(picked[1], id), 0, "task 0 still has a free slot");
-        commitAs(picked[0], id, 0, pack(1, 1, 1, 1));
-        commitAs(picked[1], id, 0, pack(1, 1, 1, 1));
-        assertEq(market.openTaskCount(id), 2, "removal is lazy");
-        // The third probes the full task 0 first: it is swapped out and task 1 is handed out instead.
-        assertEq(claimAs(picked[2], id), 1, "full task skipped");
-        assertEq(market.openTaskCount(id), 1, "full task dropped from the open set");
+        assertLe(market.openTaskCount(id), 1, "only task 37 can still be open");
+        (, ILabelMarket.Status st) = market.assignmentOf(id, 37, ann(0));
+        assertEq(uint256(st), 0, "ann(0) never touched task 37");
+        if (market.openTaskCount(id) == 1) {
+            // Task 37's second slot is claimed but uncommitted; once that claim expires, ann(0) gets it.
+            vm.warp(vm.getBlockTimestamp() + 2 hours);
+            assertEq(claimAs(ann(0), id), 37, "the last open task is found");
+        }
     }
 
     // ------------------------------------------------------------------------------------------------

@@ -29,14 +29,18 @@ const PIPELINE_DEPTH: usize = 32;
 /// Gas headroom over the estimate (estimates can be tight when state moves between estimate and inclusion).
 const GAS_HEADROOM_PCT: u64 = 25;
 
-/// Minimum gas for calls whose cost depends on the block they land in: `claim` probes a pseudo-random
-/// position of the open-task set (seeded by prevrandao and timestamp), so the estimate made against the
-/// previous block can be too low for the block that includes it. 16 probes cost at most ~170k gas.
-fn gas_floor(selector: &[u8; 4]) -> u64 {
+/// Gas limit for calls whose cost depends on state that can change between estimate and inclusion:
+/// `claim` probes a pseudo-random position of the open-task set (seeded by prevrandao and timestamp), so it gets
+/// a floor covering 16 probes; the `commit` that completes a task also removes it from the open set, which a
+/// commit estimated while other replicas were still pending did not pay for.
+fn gas_limit(selector: &[u8; 4], estimate: u64) -> u64 {
+    let padded = estimate + estimate * GAS_HEADROOM_PCT / 100;
     if *selector == LabelMarket::claimCall::SELECTOR {
-        300_000
+        padded.max(300_000)
+    } else if *selector == LabelMarket::commitCall::SELECTOR {
+        padded + 40_000
     } else {
-        0
+        padded
     }
 }
 
@@ -236,7 +240,7 @@ impl Concord {
                 None => transport_error(action, &self.rpc_url, &e.to_string()),
             }
         })?;
-        Ok(tx.with_gas_limit((gas + gas * GAS_HEADROOM_PCT / 100).max(gas_floor(&input_selector))))
+        Ok(tx.with_gas_limit(gas_limit(&input_selector, gas)))
     }
 
     /// Signs (nonce from the local cache) and submits a prepared request.

@@ -10,7 +10,11 @@ where
     F: Future<Output = eyre::Result<()>>,
 {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CONCORD_LOG"))
+        .with_env_filter(
+            // Quiet unless asked (`CONCORD_LOG=debug`): errors reach the user as one line, not as library logs.
+            tracing_subscriber::EnvFilter::try_from_env("CONCORD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
