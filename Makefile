@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 FOUNDRY := $(CURDIR)/node_modules/@foundry-rs
-# The native binaries, never node_modules/.bin/forge: that launcher always exits 0 and hides failures.
+# The native binaries, never the npm launcher script in node_modules/.bin: it always exits 0 and hides failures.
 export PATH := $(FOUNDRY)/forge-linux-amd64/bin:$(FOUNDRY)/anvil-linux-amd64/bin:$(FOUNDRY)/cast-linux-amd64/bin:$(CURDIR)/target/release:$(PATH)
 export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
