@@ -42,8 +42,8 @@ async function main() {
   // 1. Devnet.
   const devnet = spawn(bin("concord-devnet"), ["--port", "0", "--annotators", "3", "--out", deployment], { cwd: root });
   children.push(devnet);
-  const [, rpc] = await waitForLine(devnet, /anvil\s+(http:\/\/\S+)/, "devnet");
-  await waitForLine(devnet, /press Ctrl-C/, "devnet ready");
+  // One wait for the whole banner: the lines may arrive in a single chunk.
+  const [, rpc] = await waitForLine(devnet, /anvil\s+(http:\/\/\S+)[\s\S]*press Ctrl-C/, "devnet ready");
   const accounts = JSON.parse(readFileSync(join(dir, "local.accounts.json"), "utf8"));
   const env = { ...process.env, ETH_RPC_URL: rpc, CONCORD_DEPLOYMENT: deployment, CONCORD_HOME: join(dir, "home") };
   const cli = (name, key, args) =>
