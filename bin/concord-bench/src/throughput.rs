@@ -11,7 +11,7 @@ use alloy::primitives::{Address, TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use clap::Parser;
-use concord_client::deploy::{anvil_path, provision, spawn_anvil, Accounts, Provision};
+use concord_client::deploy::{anvil_path, Accounts, LocalChain};
 use concord_client::requester::CreateOptions;
 use concord_client::store::Store;
 use concord_client::{annotator, requester, Concord, Deployment};
@@ -72,18 +72,8 @@ async fn fresh(
     Deployment,
     tempfile::TempDir,
 )> {
-    let dir = tempfile::tempdir()?;
-    let anvil = spawn_anvil(0, 3 + annotators, 0)?;
-    let prov = Provision {
-        annotators,
-        out: dir.path().join("local.json"),
-        annotator_tokens: "1000000".into(),
-        requester_tokens: "100000000".into(),
-        cooldown: 3600,
-    };
-    let acc = provision(&prov, &anvil.endpoint(), anvil.keys()).await?;
-    let dep = Deployment::load(&prov.out)?;
-    Ok((anvil, acc, dep, dir))
+    let chain = LocalChain::start(annotators, "1000000", "100000000").await?;
+    Ok((chain.anvil, chain.accounts, chain.deployment, chain.dir))
 }
 
 impl Throughput {

@@ -372,10 +372,22 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         // local store records them (the worst moment: only the salt written beforehand survives).
         std::process::abort();
     }
+    record_outcomes(store, &keys, results, LocalStatus::Committed, &mut report)?;
+    Ok(report)
+}
+
+/// Records the outcome of a pipeline: confirmed tasks move to `status`, failures are reported per task.
+fn record_outcomes(
+    store: &Store,
+    keys: &[TaskKey],
+    results: Vec<Result<alloy::rpc::types::TransactionReceipt>>,
+    status: LocalStatus,
+    report: &mut RunReport,
+) -> Result<()> {
     for (k, r) in keys.iter().zip(results) {
         match r {
             Ok(_) => {
-                store.set_status(k, LocalStatus::Committed)?;
+                store.set_status(k, status)?;
                 report.done.push((k.batch, k.task));
             }
             Err(e) => report
@@ -383,7 +395,7 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
                 .push(format!("batch {} task {}: {e}", k.batch, k.task)),
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Restores commits missing from the local store from their encrypted backups in `Committed` events.
@@ -492,17 +504,8 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         });
         keys.push(k);
     }
-    for (k, r) in keys.iter().zip(c.send_market_many("reveal", calls).await) {
-        match r {
-            Ok(_) => {
-                store.set_status(k, LocalStatus::Revealed)?;
-                report.done.push((k.batch, k.task));
-            }
-            Err(e) => report
-                .failed
-                .push(format!("batch {} task {}: {e}", k.batch, k.task)),
-        }
-    }
+    let results = c.send_market_many("reveal", calls).await;
+    record_outcomes(store, &keys, results, LocalStatus::Revealed, &mut report)?;
     Ok(report)
 }
 
