@@ -1,17 +1,22 @@
 //! Connection to a chain with a Concord deployment: provider, typed contract instances, pipelined sends and
 //! revert decoding.
 
-use alloy::network::{Ethereum, EthereumWallet, TransactionBuilder};
-use alloy::primitives::{Address, TxHash, U256};
-use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::eips::eip1559::Eip1559Estimation;
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, TxHash, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
+use alloy::transports::layers::{OrRetryPolicyFn, RateLimitRetryPolicy, RetryBackoffLayer};
+use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use concord_bindings::{ConcordToken, LabelMarket};
-use futures::future::join_all;
 use futures::{stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::backup::BackupKey;
 use crate::revert::explain_revert_data;
@@ -26,6 +31,14 @@ pub type Token = ConcordToken::ConcordTokenInstance<DynProvider>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Calls estimated concurrently in a pipeline.
 const PIPELINE_DEPTH: usize = 32;
+/// Receipts read concurrently while waiting.
+const RECEIPT_DEPTH: usize = 64;
+/// A transaction without a receipt for this long is looked up in the node's pool (and re-broadcast if gone).
+const REBROADCAST_AFTER: Duration = Duration::from_secs(6);
+/// Nonces tried when the node reports them as taken by other transactions.
+const NONCE_ATTEMPTS: usize = 5;
+/// Retries of a request that could not reach the node (the node restarting), 500 ms apart.
+const CONNECT_RETRIES: u32 = 10;
 /// Gas headroom over the estimate (estimates can be tight when state moves between estimate and inclusion).
 const GAS_HEADROOM_PCT: u64 = 25;
 
@@ -44,6 +57,33 @@ fn gas_limit(selector: &[u8; 4], estimate: u64) -> u64 {
     }
 }
 
+/// How long to wait for the node.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// One JSON-RPC request.
+    pub rpc: Duration,
+    /// One transaction, from submission to receipt.
+    pub tx: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            rpc: Duration::from_secs(30),
+            tx: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A signed transaction the node accepted. The signed bytes are kept so the transaction can be re-broadcast
+/// unchanged (same nonce, same hash) if the node drops it.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub hash: TxHash,
+    pub nonce: u64,
+    raw: Bytes,
+}
+
 /// A connected client: chain checked against the deployment, contracts present, optional signer.
 #[derive(Clone)]
 pub struct Concord {
@@ -53,7 +93,45 @@ pub struct Concord {
     pub token: Token,
     pub rpc_url: String,
     signer: Option<PrivateKeySigner>,
+    /// Next nonce to use (None: ask the node). Shared by clones so concurrent pipelines never reuse one.
+    nonce: Arc<tokio::sync::Mutex<Option<u64>>>,
+    timeouts: Timeouts,
     quiet: bool,
+}
+
+fn with_fees(tx: TransactionRequest, fees: &Eip1559Estimation) -> TransactionRequest {
+    tx.with_max_fee_per_gas(fees.max_fee_per_gas)
+        .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+}
+
+/// Node messages meaning "this nonce is already used by another transaction".
+fn is_nonce_taken(lower_msg: &str) -> bool {
+    lower_msg.contains("nonce too low")
+        || lower_msg.contains("nonce has already been used")
+        || lower_msg.contains("replacement transaction underpriced")
+        || lower_msg.contains("already used")
+}
+
+/// The request never reached the node (refused, reset, closed): worth retrying while it restarts.
+fn is_unreachable(e: &TransportError) -> bool {
+    if let RpcError::Transport(TransportErrorKind::Custom(inner)) = e {
+        if let Some(re) = inner.downcast_ref::<alloy::transports::http::reqwest::Error>() {
+            return re.is_connect();
+        }
+    }
+    false
+}
+
+/// The error for a transaction whose fate is unknown because the node went away while we waited.
+fn lost_track(action: &str, s: &Sent, cause: &ClientError) -> ClientError {
+    ClientError::Transport {
+        action: action.to_string(),
+        reason: format!(
+            "lost the node while waiting for {} (nonce {}): {cause}; it may still land: run the command \
+             again when the node is back (nothing is lost)",
+            s.hash, s.nonce
+        ),
+    }
 }
 
 /// Maps a contract error into a [`ClientError`] with a sentence for the user.
@@ -70,8 +148,17 @@ pub fn contract_error(action: &str, url: &str, e: alloy::contract::Error) -> Cli
 /// Classifies a transport-level failure message.
 pub fn transport_error(action: &str, url: &str, msg: &str) -> ClientError {
     let lower = msg.to_ascii_lowercase();
+    if lower.contains("timed out") || lower.contains("timeout") {
+        return ClientError::Rpc {
+            url: url.to_string(),
+            reason: "the request timed out (raise --rpc-timeout if the node is just slow)".into(),
+        };
+    }
     if lower.contains("connection refused")
         || lower.contains("error sending request")
+        || lower.contains("connection closed")
+        || lower.contains("connection reset")
+        || lower.contains("max retries exceeded")
         || lower.contains("dns")
     {
         return ClientError::Rpc {
@@ -104,16 +191,34 @@ impl Concord {
         deployment: Deployment,
         signer: Option<PrivateKeySigner>,
     ) -> Result<Self> {
+        Self::connect_with(rpc_url, deployment, signer, Timeouts::default()).await
+    }
+
+    /// [`Concord::connect`] with explicit timeouts. Requests that cannot reach the node are retried for about
+    /// five seconds (a node restarting); a request the node does not answer within `timeouts.rpc` fails.
+    pub async fn connect_with(
+        rpc_url: &str,
+        deployment: Deployment,
+        signer: Option<PrivateKeySigner>,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         let url: alloy::transports::http::reqwest::Url = rpc_url.parse().map_err(|e| {
             ClientError::Input(format!("--rpc-url `{rpc_url}` is not a valid URL: {e}"))
         })?;
-        let provider = match &signer {
-            Some(s) => ProviderBuilder::new()
-                .wallet(EthereumWallet::from(s.clone()))
-                .connect_http(url)
-                .erased(),
-            None => ProviderBuilder::new().connect_http(url).erased(),
-        };
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(timeouts.rpc)
+            .build()
+            .map_err(|e| ClientError::Input(format!("cannot build the HTTP client: {e}")))?;
+        let retry = OrRetryPolicyFn::new(RateLimitRetryPolicy::default(), is_unreachable);
+        let client = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new_with_policy(
+                CONNECT_RETRIES,
+                500,
+                u64::MAX / 4,
+                retry,
+            ))
+            .http_with_client(http, url);
+        let provider = ProviderBuilder::new().connect_client(client).erased();
         let rpc_err = |e: String| ClientError::Rpc {
             url: rpc_url.to_string(),
             reason: e,
@@ -152,6 +257,8 @@ impl Concord {
             token,
             rpc_url: rpc_url.to_string(),
             signer,
+            nonce: Arc::new(tokio::sync::Mutex::new(None)),
+            timeouts,
             quiet: false,
         })
     }
@@ -202,16 +309,25 @@ impl Concord {
         move |e| contract_error(&action, &self.rpc_url, e)
     }
 
-    /// Estimates gas (a revert surfaces here, decoded, before any nonce is used) and submits the transaction.
-    /// Returns as soon as the node accepted it; await [`Concord::confirm`] for the receipt.
+    /// Estimates gas (a revert surfaces here, decoded, before any nonce is used), signs and submits the
+    /// transaction. Returns as soon as the node accepted it; await [`Concord::confirm`] for the receipt.
     pub async fn submit(
         &self,
         action: &str,
         to: Address,
         input: alloy::primitives::Bytes,
-    ) -> Result<PendingTransactionBuilder<Ethereum>> {
+    ) -> Result<Sent> {
         let tx = self.prepare(action, to, input).await?;
-        self.send_prepared(action, tx).await
+        let fees = self.fees(action).await?;
+        self.send_prepared(action, with_fees(tx, &fees)).await
+    }
+
+    /// Current EIP-1559 fee quote.
+    async fn fees(&self, action: &str) -> Result<Eip1559Estimation> {
+        self.provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
     }
 
     /// Estimates gas for a call (a revert surfaces here, decoded) and returns the request with its gas limit.
@@ -243,24 +359,92 @@ impl Concord {
         Ok(tx.with_gas_limit(gas_limit(&input_selector, gas)))
     }
 
-    /// Signs (nonce from the local cache) and submits a prepared request.
-    pub async fn send_prepared(
-        &self,
-        action: &str,
-        tx: TransactionRequest,
-    ) -> Result<PendingTransactionBuilder<Ethereum>> {
+    /// The next nonce the node has not seen for this account (pending transactions included).
+    async fn pending_nonce(&self, action: &str) -> Result<u64> {
+        let me = self.account()?;
         self.provider
-            .send_transaction(tx)
+            .get_transaction_count(me)
+            .pending()
             .await
             .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
     }
 
+    /// Signs a prepared request with the next local nonce and submits it. Nonces are handed out under a lock so
+    /// a pipeline's transactions reach the node in order. If the node says the nonce is taken (another process
+    /// sent with this key) the transaction is re-signed with the next free nonce; a resubmission of a
+    /// transaction the node already has counts as sent.
+    pub async fn send_prepared(&self, action: &str, tx: TransactionRequest) -> Result<Sent> {
+        let signer = self.signer.clone().ok_or_else(|| {
+            ClientError::Wallet(
+                "this command sends transactions: pass --private-key, --keystore or --account"
+                    .into(),
+            )
+        })?;
+        let wallet = EthereumWallet::from(signer);
+        let mut next = self.nonce.lock().await;
+        let mut nonce = match *next {
+            Some(n) => n,
+            None => self.pending_nonce(action).await?,
+        };
+        for _ in 0..NONCE_ATTEMPTS {
+            let envelope = tx
+                .clone()
+                .with_nonce(nonce)
+                .with_chain_id(self.chain_id())
+                .build(&wallet)
+                .await
+                .map_err(|e| ClientError::Transport {
+                    action: action.to_string(),
+                    reason: format!("cannot sign the transaction: {e}"),
+                })?;
+            let raw = Bytes::from(envelope.encoded_2718());
+            let sent = Sent {
+                hash: *envelope.tx_hash(),
+                nonce,
+                raw,
+            };
+            match self.provider.send_raw_transaction(&sent.raw).await {
+                Ok(_) => {
+                    *next = Some(nonce + 1);
+                    return Ok(sent);
+                }
+                Err(e) => {
+                    let msg = e.to_string().to_ascii_lowercase();
+                    if msg.contains("already known") || msg.contains("already imported") {
+                        *next = Some(nonce + 1);
+                        return Ok(sent);
+                    }
+                    if !is_nonce_taken(&msg) {
+                        *next = None; // unknown state: ask the node next time
+                        return Err(transport_error(action, &self.rpc_url, &e.to_string()));
+                    }
+                    // Our own transaction may have landed already (a retried request whose answer was lost).
+                    if let Ok(Some(_)) = self.provider.get_transaction_receipt(sent.hash).await {
+                        *next = Some(nonce + 1);
+                        return Ok(sent);
+                    }
+                    let fresh = self.pending_nonce(action).await?;
+                    tracing::warn!(
+                        nonce,
+                        fresh,
+                        "nonce taken by another transaction; re-signing"
+                    );
+                    nonce = fresh.max(nonce + 1);
+                }
+            }
+        }
+        *next = None;
+        Err(ClientError::Transport {
+            action: action.to_string(),
+            reason: format!(
+                "the node refused {NONCE_ATTEMPTS} nonces in a row as already used; \
+                 is another process sending with this key? Stop it and run again"
+            ),
+        })
+    }
+
     /// Submits a typed call to the market.
-    pub async fn submit_market<C: SolCall>(
-        &self,
-        action: &str,
-        call: C,
-    ) -> Result<PendingTransactionBuilder<Ethereum>> {
+    pub async fn submit_market<C: SolCall>(&self, action: &str, call: C) -> Result<Sent> {
         self.submit(action, self.deployment.market, call.abi_encode().into())
             .await
     }
@@ -271,40 +455,195 @@ impl Concord {
         action: &str,
         token: Address,
         call: C,
-    ) -> Result<PendingTransactionBuilder<Ethereum>> {
+    ) -> Result<Sent> {
         self.submit(action, token, call.abi_encode().into()).await
     }
 
     /// Waits for the receipt and fails on a reverted status.
-    pub async fn confirm(
+    pub async fn confirm(&self, action: &str, sent: Sent) -> Result<TransactionReceipt> {
+        let bar = ProgressBar::hidden();
+        self.confirm_all(action, vec![Ok(sent)], &bar)
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(ClientError::Input(format!(
+                    "{action}: no transaction to wait for"
+                )))
+            })
+    }
+
+    /// Waits for many receipts. Receipts are read once per new block, for the still-pending transactions only,
+    /// with bounded concurrency. A transaction the node no longer knows is re-broadcast unchanged (same nonce,
+    /// same hash); one whose nonce was consumed by a different transaction fails with a message saying so.
+    /// Every transaction gets its own result, in input order.
+    pub async fn confirm_all(
         &self,
         action: &str,
-        pending: PendingTransactionBuilder<Ethereum>,
-    ) -> Result<TransactionReceipt> {
-        let hash: TxHash = *pending.tx_hash();
-        let receipt = pending
-            .with_timeout(Some(Duration::from_secs(300)))
-            .get_receipt()
-            .await
-            .map_err(|e| {
-                transport_error(action, &self.rpc_url, &format!("waiting for {hash}: {e}"))
-            })?;
-        if !receipt.status() {
-            let limit = match self.provider.get_transaction_by_hash(hash).await {
-                Ok(Some(tx)) => alloy::consensus::Transaction::gas_limit(&tx),
-                _ => 0,
-            };
-            let tx = if limit > 0 && receipt.gas_used >= limit {
-                format!("{hash} (out of gas: used all {limit})")
-            } else {
-                format!("{hash} (used {} gas)", receipt.gas_used)
-            };
-            return Err(ClientError::Reverted {
-                action: action.to_string(),
-                tx,
-            });
+        sents: Vec<Result<Sent>>,
+        bar: &ProgressBar,
+    ) -> Vec<Result<TransactionReceipt>> {
+        let mut results: Vec<Option<Result<TransactionReceipt>>> = Vec::with_capacity(sents.len());
+        let mut pending: Vec<(usize, Sent, Instant)> = Vec::new();
+        for (i, s) in sents.into_iter().enumerate() {
+            match s {
+                Ok(s) => {
+                    results.push(None);
+                    pending.push((i, s, Instant::now()));
+                }
+                Err(e) => {
+                    bar.inc(1);
+                    results.push(Some(Err(e)));
+                }
+            }
         }
-        Ok(receipt)
+        let deadline = Instant::now() + self.timeouts.tx;
+        let mut last_block = None;
+        let mut pause = Duration::from_millis(5);
+        while !pending.is_empty() {
+            let block = match self.provider.get_block_number().await {
+                Ok(b) => b,
+                Err(e) => {
+                    let err = transport_error(action, &self.rpc_url, &e.to_string());
+                    for (i, s, _) in pending.drain(..) {
+                        results[i] = Some(Err(lost_track(action, &s, &err)));
+                    }
+                    break;
+                }
+            };
+            if last_block != Some(block) {
+                last_block = Some(block);
+                pause = Duration::from_millis(5);
+                let hashes: Vec<TxHash> = pending.iter().map(|(_, s, _)| s.hash).collect();
+                let found: Vec<_> = stream::iter(hashes.into_iter().enumerate())
+                    .map(
+                        |(j, h)| async move { (j, self.provider.get_transaction_receipt(h).await) },
+                    )
+                    .buffer_unordered(RECEIPT_DEPTH)
+                    .collect()
+                    .await;
+                let mut done = vec![false; pending.len()];
+                for (j, r) in found {
+                    if let Ok(Some(receipt)) = r {
+                        let (i, s, _) = &pending[j];
+                        results[*i] = Some(self.check_status(action, s, receipt).await);
+                        done[j] = true;
+                        bar.inc(1);
+                    }
+                }
+                let mut j = 0;
+                pending.retain(|_| {
+                    j += 1;
+                    !done[j - 1]
+                });
+                continue;
+            }
+            if Instant::now() >= deadline {
+                for (i, s, _) in pending.drain(..) {
+                    results[i] = Some(Err(ClientError::Transport {
+                        action: action.to_string(),
+                        reason: format!(
+                            "transaction {} (nonce {}) was not mined within {}s; it may still land: \
+                             run the command again to check (nothing is lost)",
+                            s.hash,
+                            s.nonce,
+                            self.timeouts.tx.as_secs()
+                        ),
+                    }));
+                }
+                break;
+            }
+            self.rebroadcast_stale(action, &mut pending, &mut results)
+                .await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+        bar.finish_and_clear();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ClientError::Input(format!("{action}: lost")))))
+            .collect()
+    }
+
+    /// For transactions pending longer than [`REBROADCAST_AFTER`]: still in the node's pool → keep waiting;
+    /// gone and their nonce still free → send the same signed bytes again; gone and the nonce used by
+    /// another transaction → fail.
+    async fn rebroadcast_stale(
+        &self,
+        action: &str,
+        pending: &mut Vec<(usize, Sent, Instant)>,
+        results: &mut [Option<Result<TransactionReceipt>>],
+    ) {
+        let now = Instant::now();
+        if !pending
+            .iter()
+            .any(|(_, _, t)| now.duration_since(*t) >= REBROADCAST_AFTER)
+        {
+            return;
+        }
+        let Ok(me) = self.account() else { return };
+        let Ok(mined) = self.provider.get_transaction_count(me).latest().await else {
+            return;
+        };
+        let mut taken = Vec::new();
+        for (j, (i, s, t)) in pending.iter_mut().enumerate() {
+            if now.duration_since(*t) < REBROADCAST_AFTER {
+                continue;
+            }
+            *t = now;
+            if let Ok(Some(_)) = self.provider.get_transaction_by_hash(s.hash).await {
+                continue; // still pending in the node: wait
+            }
+            if s.nonce < mined {
+                // Re-check: it may have been mined between the two reads.
+                if let Ok(Some(r)) = self.provider.get_transaction_receipt(s.hash).await {
+                    results[*i] = Some(self.check_status(action, s, r).await);
+                } else {
+                    self.nonce.lock().await.take();
+                    results[*i] = Some(Err(ClientError::Transport {
+                        action: action.to_string(),
+                        reason: format!(
+                            "nonce {} was used by another transaction (is another process sending with this \
+                             key?); {} will never be mined: run the command again to re-send",
+                            s.nonce, s.hash
+                        ),
+                    }));
+                }
+                taken.push(j);
+                continue;
+            }
+            tracing::warn!(hash = %s.hash, nonce = s.nonce, "the node dropped the transaction; re-broadcasting it");
+            if let Err(e) = self.provider.send_raw_transaction(&s.raw).await {
+                tracing::warn!(hash = %s.hash, "re-broadcast failed: {e}");
+            }
+        }
+        for j in taken.into_iter().rev() {
+            pending.remove(j);
+        }
+    }
+
+    /// Turns a receipt into success or a `Reverted` error that says whether the transaction ran out of gas.
+    async fn check_status(
+        &self,
+        action: &str,
+        sent: &Sent,
+        receipt: TransactionReceipt,
+    ) -> Result<TransactionReceipt> {
+        if receipt.status() {
+            return Ok(receipt);
+        }
+        let limit = match self.provider.get_transaction_by_hash(sent.hash).await {
+            Ok(Some(tx)) => alloy::consensus::Transaction::gas_limit(&tx),
+            _ => 0,
+        };
+        let tx = if limit > 0 && receipt.gas_used >= limit {
+            format!("{} (out of gas: used all {limit})", sent.hash)
+        } else {
+            format!("{} (used {} gas)", sent.hash, receipt.gas_used)
+        };
+        Err(ClientError::Reverted {
+            action: action.to_string(),
+            tx,
+        })
     }
 
     /// Submits and confirms one market call.
@@ -313,13 +652,14 @@ impl Concord {
         action: &str,
         call: C,
     ) -> Result<TransactionReceipt> {
-        let pending = self.submit_market(action, call).await?;
-        self.confirm(action, pending).await
+        let sent = self.submit_market(action, call).await?;
+        self.confirm(action, sent).await
     }
 
-    /// Pipelines many market calls: each is estimated and submitted back to back (nonces assigned locally),
-    /// then all receipts are awaited concurrently. Results keep the input order; a failure of one call does
-    /// not stop the others that were already submitted, but no call is submitted after a failed submission.
+    /// Pipelines many market calls: each is estimated (concurrently), then signed and submitted back to back
+    /// (nonces assigned locally), then all receipts are awaited together. Results keep the input order; a
+    /// failure of one call does not stop the others that were already submitted, but no call is submitted after
+    /// a failed submission.
     pub async fn send_market_many<C: SolCall>(
         &self,
         action: &str,
@@ -334,53 +674,44 @@ impl Concord {
             .collect()
             .await;
         // 2. One fee quote for the whole pipeline instead of one per transaction.
-        let fees = self.provider.estimate_eip1559_fees().await.ok();
-        // 3. Submit back to back (nonces assigned locally), then 4. await all receipts concurrently.
-        let mut pendings = Vec::with_capacity(prepared.len());
+        let fees = match self.fees(action).await {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = e.to_string();
+                return prepared
+                    .into_iter()
+                    .map(|_| {
+                        Err(ClientError::Transport {
+                            action: action.to_string(),
+                            reason: msg.clone(),
+                        })
+                    })
+                    .collect();
+            }
+        };
+        // 3. Sign and submit back to back, then 4. await all receipts.
+        let mut sents = Vec::with_capacity(prepared.len());
         let mut stopped = false;
         for p in prepared {
             let tx = match p {
                 Ok(tx) if !stopped => tx,
                 Ok(_) => {
-                    pendings.push(Err(ClientError::Input(format!(
-                        "{action}: skipped after an earlier failure; run again"
+                    sents.push(Err(ClientError::Input(format!(
+                        "{action}: not sent after an earlier failure; run again"
                     ))));
                     continue;
                 }
                 Err(e) => {
-                    pendings.push(Err(e));
+                    sents.push(Err(e));
                     continue;
                 }
             };
-            let tx = match &fees {
-                Some(f) => tx
-                    .with_max_fee_per_gas(f.max_fee_per_gas)
-                    .with_max_priority_fee_per_gas(f.max_priority_fee_per_gas),
-                None => tx,
-            };
-            match self.send_prepared(action, tx).await {
-                Ok(p) => pendings.push(Ok(p)),
-                Err(e) => {
-                    // A transport failure likely hits the rest too: stop submitting.
-                    stopped = true;
-                    pendings.push(Err(e));
-                }
-            }
+            let r = self.send_prepared(action, with_fees(tx, &fees)).await;
+            // A transport failure likely hits the rest too: stop submitting.
+            stopped |= r.is_err();
+            sents.push(r);
         }
-        let results = join_all(pendings.into_iter().map(|p| {
-            let bar = bar.clone();
-            async move {
-                let r = match p {
-                    Ok(p) => self.confirm(action, p).await,
-                    Err(e) => Err(e),
-                };
-                bar.inc(1);
-                r
-            }
-        }))
-        .await;
-        bar.finish_and_clear();
-        results
+        self.confirm_all(action, sents, &bar).await
     }
 
     /// A progress bar (hidden when quiet).

@@ -28,6 +28,34 @@ pub struct RpcOpts {
         global = true
     )]
     pub deployment: PathBuf,
+    /// Seconds to wait for the node to answer one request.
+    #[arg(
+        long,
+        env = "ETH_RPC_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECS",
+        global = true
+    )]
+    pub rpc_timeout: u64,
+    /// Seconds to wait for a submitted transaction to be mined (it may still land later; run again to check).
+    #[arg(
+        long,
+        env = "CONCORD_TX_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECS",
+        global = true
+    )]
+    pub tx_timeout: u64,
+}
+
+impl RpcOpts {
+    /// The timeouts these options ask for.
+    pub fn timeouts(&self) -> crate::chain::Timeouts {
+        crate::chain::Timeouts {
+            rpc: std::time::Duration::from_secs(self.rpc_timeout.max(1)),
+            tx: std::time::Duration::from_secs(self.tx_timeout.max(1)),
+        }
+    }
 }
 
 /// Who signs.
@@ -112,9 +140,11 @@ impl WalletOpts {
 pub async fn connect(rpc: &RpcOpts, wallet: &WalletOpts, quiet: bool) -> Result<Concord> {
     let deployment = Deployment::load(&rpc.deployment)?;
     let signer = wallet.signer()?;
-    Ok(Concord::connect(&rpc.rpc_url, deployment, signer)
-        .await?
-        .quiet(quiet))
+    Ok(
+        Concord::connect_with(&rpc.rpc_url, deployment, signer, rpc.timeouts())
+            .await?
+            .quiet(quiet),
+    )
 }
 
 /// Parses a token amount in whole tokens with up to 18 decimals (`1.5` -> 1.5e18 wei).
