@@ -12,6 +12,8 @@ use concord_client::Deployment;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod proxy;
+
 /// A running devnet with its files in a temp dir.
 pub struct Devnet {
     pub anvil: AnvilInstance,

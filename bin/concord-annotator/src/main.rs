@@ -44,8 +44,8 @@ enum Cmd {
     Withdraw,
     /// Record a qualification attestation signed by the batch's qualifier.
     Qualify(Qualify),
-    /// Claim the next task of a batch (you cannot choose the items).
-    Claim(Batch),
+    /// Claim the next task of a batch (you cannot choose the items); --count claims several in one pipeline.
+    Claim(ClaimArgs),
     /// Show the items of a claimed task, verified against the batch's manifest root.
     Show(Task),
     /// Label a claimed task: --labels, --from a file of answers, or interactively.
@@ -115,6 +115,15 @@ struct Qualify {
     /// Qualifier's EIP-712 signature (hex).
     #[arg(long)]
     signature: String,
+}
+
+#[derive(Args)]
+struct ClaimArgs {
+    #[arg(long, short = 'b')]
+    batch: u64,
+    /// How many tasks to claim (stops early when the batch has no open task left for you).
+    #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    count: u32,
 }
 
 #[derive(Args)]
@@ -274,6 +283,28 @@ impl Cmd {
                     &serde_json::json!({ "batch": q.batch, "qualified": true }),
                     |_| println!("qualified for batch {}", q.batch),
                 )
+            }
+            Cmd::Claim(b) if b.count > 1 => {
+                let store = open_store(&c, store_path)?;
+                let (claims, stopped) =
+                    annotator::claim_up_to(&c, &store, b.batch, b.count as usize).await?;
+                if let (true, Some(e)) = (claims.is_empty(), &stopped) {
+                    eyre::bail!("{e}");
+                }
+                emit(json, &claims, |cls| {
+                    for cl in cls {
+                        println!(
+                            "claimed task {} of batch {} (slot {}); commit before {}",
+                            cl.task,
+                            cl.batch,
+                            cl.slot,
+                            fmt_unix(cl.expiry)
+                        );
+                    }
+                    if let Some(e) = &stopped {
+                        println!("{} of {} claimed; the rest failed: {e}", cls.len(), b.count);
+                    }
+                })
             }
             Cmd::Claim(b) => {
                 let store = open_store(&c, store_path)?;
@@ -473,7 +504,17 @@ fn print_run(verb: &str, r: &annotator::RunReport) {
 
 fn fail_if_any(r: &Option<annotator::RunReport>) -> eyre::Result<()> {
     match r {
-        Some(r) if !r.failed.is_empty() => eyre::bail!("{}", r.failed.join("; ")),
+        Some(r) if !r.failed.is_empty() => {
+            let more = match r.failed.len() {
+                1 => String::new(),
+                n => format!(" (and {} more tasks)", n - 1),
+            };
+            eyre::bail!(
+                "{}{more}; {} tasks confirmed; labels and salts are stored: run the same command again",
+                r.failed[0],
+                r.done.len()
+            )
+        }
         _ => Ok(()),
     }
 }

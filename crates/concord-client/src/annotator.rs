@@ -170,8 +170,21 @@ pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
 }
 
 /// Claims up to `n` tasks of a batch in one pipeline (submissions back to back, receipts awaited together).
-/// Stops at the first claim the market refuses (e.g. no task left) and returns what was claimed.
+/// Returns what was claimed; fails only if nothing was.
 pub async fn claim_many(c: &Concord, store: &Store, batch_id: u64, n: usize) -> Result<Vec<Claim>> {
+    match claim_up_to(c, store, batch_id, n).await? {
+        (claims, Some(e)) if claims.is_empty() => Err(e),
+        (claims, _) => Ok(claims),
+    }
+}
+
+/// Like [`claim_many`], also returning why fewer than `n` tasks were claimed (the first failure).
+pub async fn claim_up_to(
+    c: &Concord,
+    store: &Store,
+    batch_id: u64,
+    n: usize,
+) -> Result<(Vec<Claim>, Option<ClientError>)> {
     let me = c.account()?;
     let calls = vec![
         LabelMarket::claimCall {
@@ -205,10 +218,7 @@ pub async fn claim_many(c: &Concord, store: &Store, batch_id: u64, n: usize) -> 
             }
         }
     }
-    match (out.is_empty(), first_err) {
-        (true, Some(e)) => Err(e),
-        _ => Ok(out),
-    }
+    Ok((out, first_err))
 }
 
 /// The verified manifest of a batch and the items of one task.

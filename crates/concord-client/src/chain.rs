@@ -127,8 +127,7 @@ fn lost_track(action: &str, s: &Sent, cause: &ClientError) -> ClientError {
     ClientError::Transport {
         action: action.to_string(),
         reason: format!(
-            "lost the node while waiting for {} (nonce {}): {cause}; it may still land: run the command \
-             again when the node is back (nothing is lost)",
+            "lost the node while waiting for {} (nonce {}) to be mined: {cause}",
             s.hash, s.nonce
         ),
     }
@@ -411,6 +410,14 @@ impl Concord {
                 Err(e) => {
                     let msg = e.to_string().to_ascii_lowercase();
                     if msg.contains("already known") || msg.contains("already imported") {
+                        *next = Some(nonce + 1);
+                        return Ok(sent);
+                    }
+                    if e.as_error_resp().is_none() && !msg.contains("max retries exceeded") {
+                        // No answer (timeout, connection dropped mid-request): the node may or may not have the
+                        // transaction. Count it as sent; waiting for its receipt re-broadcasts the same bytes if
+                        // the node does not know it.
+                        tracing::warn!(hash = %sent.hash, "no answer to the submission: {e}");
                         *next = Some(nonce + 1);
                         return Ok(sent);
                     }
