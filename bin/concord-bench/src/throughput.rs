@@ -162,6 +162,7 @@ impl Throughput {
             );
             claimed += got as u64;
         }
+        let t_commit = started.elapsed().as_secs_f64();
         let reveals = futures::future::join_all(
             clients
                 .iter()
@@ -177,6 +178,7 @@ impl Throughput {
                 r.waiting
             );
         }
+        let t_reveal = started.elapsed().as_secs_f64();
         let s = requester::settle(&req, rec.batch_id, 20).await?;
         eyre::ensure!(
             s.tasks_settled == rec.num_tasks,
@@ -185,6 +187,11 @@ impl Throughput {
             rec.num_tasks
         );
         let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "  phases: claim+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",
+            t_reveal - t_commit,
+            seconds - t_reveal
+        );
         let b1 = p.get_block_number().await?;
         let (mut gas, mut txs) = (0u64, 0u64);
         for n in b0 + 1..=b1 {
@@ -246,54 +253,71 @@ impl Throughput {
 
     /// Transactions per second anvil accepts and mines from pre-signed raw transfers sent concurrently.
     async fn flood(&self) -> eyre::Result<f64> {
-        let (anvil, acc, _dep, _dir) = fresh(1).await?;
+        // As many senders as the client run has annotators, each sending its pre-signed transfers back to back
+        // in nonce order, all senders at once: the shape of the client's load minus all of its work (no
+        // estimates, no reads, 21k-gas transfers instead of market calls).
+        let senders = self.annotators.max(1);
+        let (anvil, acc, _dep, _dir) = fresh(senders).await?;
         let p: DynProvider = ProviderBuilder::new()
             .connect_http(anvil.endpoint().parse()?)
             .erased();
-        let s = signer(&acc.annotators[0].private_key)?;
-        let nonce = p.get_transaction_count(s.address()).await?;
         let chain_id = p.get_chain_id().await?;
         let fee = p.get_gas_price().await? * 2;
-        let raws: Vec<Vec<u8>> = (0..self.flood as u64)
-            .map(|i| {
-                let mut tx = TxEip1559 {
-                    chain_id,
-                    nonce: nonce + i,
-                    gas_limit: 21_000,
-                    max_fee_per_gas: fee,
-                    max_priority_fee_per_gas: 1,
-                    to: TxKind::Call(acc.requester.address),
-                    value: U256::from(1u64),
-                    ..Default::default()
-                };
-                let sig = s
-                    .sign_transaction_sync(&mut tx)
-                    .map_err(|e| eyre::eyre!("{e}"))?;
-                Ok(tx.into_signed(sig).encoded_2718())
-            })
-            .collect::<eyre::Result<_>>()?;
-        let b0 = p.get_block_number().await?;
+        let per = (self.flood as u64).div_ceil(u64::from(senders));
+        let mut plans = Vec::new();
+        for a in &acc.annotators {
+            let s = signer(&a.private_key)?;
+            let nonce = p.get_transaction_count(s.address()).await?;
+            let raws: Vec<Vec<u8>> = (0..per)
+                .map(|i| {
+                    let mut tx = TxEip1559 {
+                        chain_id,
+                        nonce: nonce + i,
+                        gas_limit: 21_000,
+                        max_fee_per_gas: fee,
+                        max_priority_fee_per_gas: 1,
+                        to: TxKind::Call(acc.requester.address),
+                        value: U256::from(1u64),
+                        ..Default::default()
+                    };
+                    let sig = s
+                        .sign_transaction_sync(&mut tx)
+                        .map_err(|e| eyre::eyre!("{e}"))?;
+                    Ok(tx.into_signed(sig).encoded_2718())
+                })
+                .collect::<eyre::Result<_>>()?;
+            plans.push((s.address(), nonce + per, raws));
+        }
         let started = Instant::now();
-        // In order (nonces), 64 in flight: anvil mines each on arrival.
-        use futures::StreamExt;
-        let results: Vec<_> = futures::stream::iter(raws.iter())
-            .map(|raw| p.send_raw_transaction(raw))
-            .buffered(64)
-            .collect()
-            .await;
-        for r in results {
-            let _accepted = r?; // mined on arrival; completion is checked by nonce below
-        }
-        loop {
-            let n = p.get_transaction_count(s.address()).await?;
-            if n >= nonce + self.flood as u64 {
-                break;
+        let runs = plans.iter().map(|(who, last, raws)| {
+            let p = p.clone();
+            async move {
+                let first = last - raws.len() as u64;
+                let mut sent = 0u64;
+                // Windows of 64 like the client's pipelines: anvil slows to a crawl with thousands pending.
+                for window in raws.chunks(64) {
+                    for raw in window {
+                        let _accepted = p.send_raw_transaction(raw).await?;
+                    }
+                    sent += window.len() as u64;
+                    let waiting = Instant::now();
+                    while p.get_transaction_count(*who).await? < first + sent {
+                        eyre::ensure!(
+                            waiting.elapsed().as_secs() < 120,
+                            "anvil did not mine the flood's transactions within 120 s"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                }
+                Ok::<(), eyre::Report>(())
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        });
+        for r in futures::future::join_all(runs).await {
+            r?;
         }
+        let total = per * u64::from(senders);
         let secs = started.elapsed().as_secs_f64();
-        let _ = b0;
-        Ok(self.flood as f64 / secs)
+        Ok(total as f64 / secs)
     }
 
     pub async fn run(self) -> eyre::Result<()> {

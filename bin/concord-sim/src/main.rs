@@ -134,18 +134,20 @@ struct Outcome {
     by_type: BTreeMap<Kind, TypeOutcome>,
 }
 
+/// `n` annotators, `share` of them adversaries split as evenly as possible among the four adversary types.
+/// Colluders come first in the split: one colluder alone is just a random clicker, a ring needs two or more.
 fn population(n: u32, share: f64) -> Vec<Kind> {
     let adversaries = (f64::from(n) * share).round() as u32;
-    let order = [Kind::Random, Kind::Constant, Kind::Colluder, Kind::Silent];
-    (0..n)
-        .map(|i| {
-            if i < adversaries {
-                order[(i % 4) as usize]
-            } else {
-                Kind::Careful
-            }
-        })
-        .collect()
+    let order = [Kind::Colluder, Kind::Random, Kind::Constant, Kind::Silent];
+    let mut kinds: Vec<Kind> = (0..adversaries).map(|i| order[(i % 4) as usize]).collect();
+    match adversaries {
+        1 => kinds[0] = Kind::Random,
+        2 | 3 => kinds[1] = Kind::Colluder,
+        _ => {}
+    }
+    kinds.sort();
+    kinds.resize(n as usize, Kind::Careful);
+    kinds
 }
 
 fn to_f(x: U256) -> f64 {
@@ -497,4 +499,32 @@ fn main() -> std::process::ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(k: &[Kind], kind: Kind) -> usize {
+        k.iter().filter(|x| **x == kind).count()
+    }
+
+    #[test]
+    fn population_splits_adversaries_and_never_has_a_lone_colluder() {
+        let p = population(20, 0.3);
+        assert_eq!(p.len(), 20);
+        assert_eq!(count(&p, Kind::Careful), 14);
+        assert_eq!(count(&p, Kind::Colluder), 2);
+        assert_eq!(count(&p, Kind::Random), 2);
+        assert_eq!(count(&p, Kind::Constant), 1);
+        assert_eq!(count(&p, Kind::Silent), 1);
+        for n in 1..60 {
+            for share in [0.0, 0.05, 0.1, 0.2, 0.3, 0.5] {
+                let p = population(n, share);
+                assert_eq!(p.len(), n as usize);
+                assert_ne!(count(&p, Kind::Colluder), 1, "n={n} share={share}");
+            }
+        }
+        assert_eq!(population(10, 0.0), vec![Kind::Careful; 10]);
+    }
 }

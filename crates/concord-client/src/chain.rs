@@ -31,6 +31,10 @@ pub type Token = ConcordToken::ConcordTokenInstance<DynProvider>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Calls estimated concurrently in a pipeline.
 const PIPELINE_DEPTH: usize = 32;
+/// Transactions of one pipeline in flight at once (submitted, not yet confirmed). Bounded because nodes slow
+/// down or evict with deep per-sender queues (anvil stalls with a few thousand pending; geth keeps 16
+/// executable slots per account guaranteed, 64 queued by default).
+const SEND_WINDOW: usize = 64;
 /// Receipts read concurrently while waiting.
 const RECEIPT_DEPTH: usize = 64;
 /// A transaction without a receipt for this long is looked up in the node's pool (and re-broadcast if gone).
@@ -504,7 +508,9 @@ impl Concord {
             }
         }
         let deadline = Instant::now() + self.timeouts.tx;
-        let mut last_block = None;
+        // Blocks up to `scanned` were looked at: later rounds only read the new blocks' transaction hashes and
+        // fetch receipts for our transactions among them (linear in blocks + ours, not pending × blocks).
+        let mut scanned: Option<u64> = None;
         let mut pause = Duration::from_millis(5);
         while !pending.is_empty() {
             let block = match self.provider.get_block_number().await {
@@ -517,11 +523,19 @@ impl Concord {
                     break;
                 }
             };
-            if last_block != Some(block) {
-                last_block = Some(block);
+            if scanned != Some(block) {
                 pause = Duration::from_millis(5);
-                let hashes: Vec<TxHash> = pending.iter().map(|(_, s, _)| s.hash).collect();
-                let found: Vec<_> = stream::iter(hashes.into_iter().enumerate())
+                let candidates = match scanned {
+                    Some(from) if block > from => self.mined_among(&pending, from + 1, block).await,
+                    _ => None, // first look, or the node went back (restart, reorg)
+                }
+                .unwrap_or_else(|| (0..pending.len()).collect());
+                scanned = Some(block);
+                let hashes: Vec<(usize, TxHash)> = candidates
+                    .into_iter()
+                    .map(|j| (j, pending[j].1.hash))
+                    .collect();
+                let found: Vec<_> = stream::iter(hashes)
                     .map(
                         |(j, h)| async move { (j, self.provider.get_transaction_receipt(h).await) },
                     )
@@ -542,8 +556,14 @@ impl Concord {
                     j += 1;
                     !done[j - 1]
                 });
-                continue;
+                if pending.is_empty() {
+                    break;
+                }
+            } else {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
             }
+            // Checked every round, also while other senders keep producing blocks.
             if Instant::now() >= deadline {
                 for (i, s, _) in pending.drain(..) {
                     results[i] = Some(Err(ClientError::Transport {
@@ -561,14 +581,40 @@ impl Concord {
             }
             self.rebroadcast_stale(action, &mut pending, &mut results)
                 .await;
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
         }
-        bar.finish_and_clear();
         results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ClientError::Input(format!("{action}: lost")))))
             .collect()
+    }
+
+    /// Indices of `pending` whose hashes appear in blocks `from..=to` (None if a block could not be read).
+    async fn mined_among(
+        &self,
+        pending: &[(usize, Sent, Instant)],
+        from: u64,
+        to: u64,
+    ) -> Option<Vec<usize>> {
+        let wanted: std::collections::HashMap<TxHash, usize> = pending
+            .iter()
+            .enumerate()
+            .map(|(j, (_, s, _))| (s.hash, j))
+            .collect();
+        let blocks: Vec<_> = stream::iter(from..=to)
+            .map(|n| async move { self.provider.get_block_by_number(n.into()).await })
+            .buffered(RECEIPT_DEPTH)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for b in blocks {
+            let b = b.ok()??;
+            out.extend(
+                b.transactions
+                    .hashes()
+                    .filter_map(|h| wanted.get(&h).copied()),
+            );
+        }
+        Some(out)
     }
 
     /// For transactions pending longer than [`REBROADCAST_AFTER`]: still in the node's pool → keep waiting;
@@ -597,8 +643,14 @@ impl Concord {
                 continue;
             }
             *t = now;
-            if let Ok(Some(_)) = self.provider.get_transaction_by_hash(s.hash).await {
-                continue; // still pending in the node: wait
+            if let Ok(Some(tx)) = self.provider.get_transaction_by_hash(s.hash).await {
+                if tx.block_number.is_some() {
+                    if let Ok(Some(r)) = self.provider.get_transaction_receipt(s.hash).await {
+                        results[*i] = Some(self.check_status(action, s, r).await);
+                        taken.push(j);
+                    }
+                }
+                continue; // mined (resolved above) or still pending in the node: wait
             }
             if s.nonce < mined {
                 // Re-check: it may have been mined between the two reads.
@@ -663,62 +715,77 @@ impl Concord {
         self.confirm(action, sent).await
     }
 
-    /// Pipelines many market calls: each is estimated (concurrently), then signed and submitted back to back
-    /// (nonces assigned locally), then all receipts are awaited together. Results keep the input order; a
-    /// failure of one call does not stop the others that were already submitted, but no call is submitted after
-    /// a failed submission.
+    /// Pipelines many market calls in windows of [`SEND_WINDOW`]: a window's calls are estimated concurrently
+    /// (reverts are caught here, before any nonce is used), signed and submitted back to back with local nonces,
+    /// and its receipts awaited together before the next window is estimated (so estimates see fresh state and
+    /// the node's pool never holds more than one window of ours). Results keep the input order; a failure of
+    /// one call does not stop the others, but nothing is submitted after a failed submission.
     pub async fn send_market_many<C: SolCall>(
         &self,
         action: &str,
         calls: Vec<C>,
     ) -> Vec<Result<TransactionReceipt>> {
         let bar = self.progress(calls.len() as u64, action);
-        // 1. Estimate every call concurrently (reverts are caught here, before any nonce is used).
         let market = self.deployment.market;
-        let prepared: Vec<Result<TransactionRequest>> = stream::iter(calls)
-            .map(|call| self.prepare(action, market, call.abi_encode().into()))
-            .buffered(PIPELINE_DEPTH)
-            .collect()
-            .await;
-        // 2. One fee quote for the whole pipeline instead of one per transaction.
-        let fees = match self.fees(action).await {
-            Ok(f) => f,
-            Err(e) => {
-                let msg = e.to_string();
-                return prepared
-                    .into_iter()
-                    .map(|_| {
+        let mut results = Vec::with_capacity(calls.len());
+        let mut stopped = false;
+        let mut calls = calls.into_iter().peekable();
+        while calls.peek().is_some() {
+            let window: Vec<C> = calls.by_ref().take(SEND_WINDOW).collect();
+            if stopped {
+                results.extend(window.iter().map(|_| {
+                    bar.inc(1);
+                    Err(ClientError::Input(format!(
+                        "{action}: not sent after an earlier failure; run again"
+                    )))
+                }));
+                continue;
+            }
+            let prepared: Vec<Result<TransactionRequest>> = stream::iter(window)
+                .map(|call| self.prepare(action, market, call.abi_encode().into()))
+                .buffered(PIPELINE_DEPTH)
+                .collect()
+                .await;
+            // One fee quote per window instead of one per transaction.
+            let fees = match self.fees(action).await {
+                Ok(f) => f,
+                Err(e) => {
+                    stopped = true;
+                    let msg = e.to_string();
+                    results.extend(prepared.iter().map(|_| {
+                        bar.inc(1);
                         Err(ClientError::Transport {
                             action: action.to_string(),
                             reason: msg.clone(),
                         })
-                    })
-                    .collect();
-            }
-        };
-        // 3. Sign and submit back to back, then 4. await all receipts.
-        let mut sents = Vec::with_capacity(prepared.len());
-        let mut stopped = false;
-        for p in prepared {
-            let tx = match p {
-                Ok(tx) if !stopped => tx,
-                Ok(_) => {
-                    sents.push(Err(ClientError::Input(format!(
-                        "{action}: not sent after an earlier failure; run again"
-                    ))));
-                    continue;
-                }
-                Err(e) => {
-                    sents.push(Err(e));
+                    }));
                     continue;
                 }
             };
-            let r = self.send_prepared(action, with_fees(tx, &fees)).await;
-            // A transport failure likely hits the rest too: stop submitting.
-            stopped |= r.is_err();
-            sents.push(r);
+            let mut sents = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                let tx = match p {
+                    Ok(tx) if !stopped => tx,
+                    Ok(_) => {
+                        sents.push(Err(ClientError::Input(format!(
+                            "{action}: not sent after an earlier failure; run again"
+                        ))));
+                        continue;
+                    }
+                    Err(e) => {
+                        sents.push(Err(e));
+                        continue;
+                    }
+                };
+                let r = self.send_prepared(action, with_fees(tx, &fees)).await;
+                // A transport failure likely hits the rest too: stop submitting.
+                stopped |= r.is_err();
+                sents.push(r);
+            }
+            results.extend(self.confirm_all(action, sents, &bar).await);
         }
-        self.confirm_all(action, sents, &bar).await
+        bar.finish_and_clear();
+        results
     }
 
     /// A progress bar (hidden when quiet).

@@ -76,7 +76,10 @@ pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> Result<AnvilIns
     let mut anvil = Anvil::at(anvil_path())
         .port(port)
         .arg("--accounts")
-        .arg(accounts.to_string());
+        .arg(accounts.to_string())
+        // Keep only recent states in memory: without it anvil keeps a state snapshot per block and slows down
+        // (and grows) with every block of a long session. Nothing in Concord reads historical state.
+        .args(["--prune-history", "256"]);
     if block_time > 0 {
         anvil = anvil.block_time(block_time);
     }
