@@ -49,7 +49,7 @@ async fn labeled_tasks() -> Setup {
     let batch = v["batchId"].as_u64().expect("batch id").to_string();
     let key = d.accounts.annotators[0].private_key.clone();
     let who = d.accounts.annotators[0].address;
-    d.json(ANN, Some(&key), &["stake", "300"]); // 8 claims x 30 CCD locked
+    d.json(ANN, Some(&key), &["stake", "400"]); // 8 claims x 40 CCD locked
     let claims = d.json(ANN, Some(&key), &["claim", "-b", &batch, "-n", "8"]);
     assert_eq!(claims.as_array().map(Vec::len), Some(TASKS), "{claims}");
     for t in 0..TASKS {

@@ -221,7 +221,7 @@ impl Demo {
 
         // 2. Annotators stake, then claim / label / commit until no task is left.
         for a in &accounts.annotators {
-            cli.run("concord-annotator", &a.private_key, &["stake", "300"])?;
+            cli.run("concord-annotator", &a.private_key, &["stake", "400"])?;
         }
         let mut done = vec![false; kinds.len()];
         let mut tasks_by: Vec<u32> = vec![0; kinds.len()];
@@ -249,7 +249,7 @@ impl Demo {
                 }
             }
         }
-        println!("2. 10 annotators staked 300 CCD each and claimed, labeled and committed {} tasks: {:?}", tasks_by.iter().sum::<u32>(), tasks_by);
+        println!("2. 10 annotators staked 400 CCD each and claimed, labeled and committed {} tasks: {:?}", tasks_by.iter().sum::<u32>(), tasks_by);
 
         // 3. Reveal (tasks whose replicas are all committed can reveal right away); one annotator never does.
         let mut revealed = 0;

@@ -137,14 +137,15 @@ struct Create {
     /// Reward per accepted label, in tokens.
     #[arg(long, default_value = "1")]
     reward: String,
-    /// Stake locked per claimed task.
-    #[arg(long, default_value = "30")]
+    /// Stake locked per claimed task (at least the no-reveal penalty).
+    #[arg(long, default_value = "40")]
     stake_per_claim: String,
-    /// Stake slashed per label that disagrees with consensus or gold (2x the reward makes random clicking lose).
-    #[arg(long, default_value = "2")]
+    /// Stake slashed per label that disagrees with consensus or gold. 3x the reward: a label must agree with
+    /// consensus 3 times in 4 to pay, so random, constant and copied answers lose (see `concord-sim`).
+    #[arg(long, default_value = "3")]
     wrong_penalty: String,
     /// Stake slashed for a commit never revealed (must exceed task size x wrong penalty).
-    #[arg(long, default_value = "25")]
+    #[arg(long, default_value = "40")]
     no_reveal_penalty: String,
     /// Minimum stake to claim.
     #[arg(long, default_value = "30")]

@@ -41,7 +41,7 @@ enum Cmd {
 #[derive(Parser, Clone)]
 struct Params {
     /// Items in the batch.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 600)]
     items: u32,
     /// Labels per item.
     #[arg(long, short = 'r', default_value_t = 5)]
@@ -51,7 +51,7 @@ struct Params {
     #[arg(long, default_value_t = 3)]
     classes: u8,
     /// Annotators in the population.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 40)]
     annotators: u32,
     /// Mean accuracy of careful annotators (each draws from ±0.1 around it).
     #[arg(long, default_value_t = 0.8)]
@@ -68,11 +68,11 @@ struct Params {
     /// Reward per accepted label (tokens).
     #[arg(long, default_value = "1")]
     reward: String,
-    /// Stake slashed per wrong label (tokens).
-    #[arg(long, default_value = "2")]
+    /// Stake slashed per wrong label (tokens; the requester CLI's default).
+    #[arg(long, default_value = "3")]
     wrong_penalty: String,
-    /// Stake slashed per unrevealed commit (tokens).
-    #[arg(long, default_value = "25")]
+    /// Stake slashed per unrevealed commit (tokens; the requester CLI's default).
+    #[arg(long, default_value = "40")]
     no_reveal_penalty: String,
     #[arg(long, default_value_t = 7)]
     seed: u64,
