@@ -229,7 +229,7 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
             "concord-annotator",
             Some(&fresh),
             &["claim", "-b", &b],
-            "your unlocked stake is 0 CCD but this needs 30 CCD",
+            "your unlocked stake is 0 CCD but this needs 40 CCD",
         ),
         case(
             "label outside the classes",
