@@ -140,10 +140,10 @@ fn population(n: u32, share: f64) -> Vec<Kind> {
     let adversaries = (f64::from(n) * share).round() as u32;
     let order = [Kind::Colluder, Kind::Random, Kind::Constant, Kind::Silent];
     let mut kinds: Vec<Kind> = (0..adversaries).map(|i| order[(i % 4) as usize]).collect();
-    match adversaries {
-        1 => kinds[0] = Kind::Random,
-        2 | 3 => kinds[1] = Kind::Colluder,
-        _ => {}
+    if adversaries == 1 {
+        kinds[0] = Kind::Random;
+    } else if kinds.iter().filter(|k| **k == Kind::Colluder).count() == 1 {
+        kinds[1] = Kind::Colluder;
     }
     kinds.sort();
     kinds.resize(n as usize, Kind::Careful);
