@@ -142,6 +142,22 @@ impl Devnet {
             .expect("claimable")
     }
 
+    /// Publishes a batch of `items` generated items (`dataset(items, None)`) with the requester's key and the
+    /// given `create` options; returns the batch id.
+    pub fn create_batch(&self, items: usize, options: &[&str]) -> String {
+        let ds = self.file("items.jsonl", &dataset(items, None));
+        let out = self.dir.path().join("req").display().to_string();
+        let mut args = vec!["create", ds.as_str()];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["--out-dir", &out]);
+        let v = self.json(
+            "concord-requester",
+            Some(&self.accounts.requester.private_key),
+            &args,
+        );
+        v["batchId"].as_u64().expect("batch id").to_string()
+    }
+
     /// Writes a file in the devnet's temp dir and returns its path.
     pub fn file(&self, name: &str, content: &str) -> String {
         let p = self.dir.path().join(name);

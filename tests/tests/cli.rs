@@ -1,30 +1,14 @@
 //! End-to-end: the real `concord-requester` / `concord-annotator` binaries against a real anvil chain.
 
 use alloy::primitives::U256;
-use concord_e2e::{dataset, Devnet};
+use concord_e2e::Devnet;
 
 const REQ: &str = "concord-requester";
 const ANN: &str = "concord-annotator";
 
 /// Publishes a 3-item batch (one task of 3, r = 3, classes a,b,c) and returns its id.
 fn one_task_batch(d: &Devnet) -> String {
-    let ds = d.file("items.jsonl", &dataset(3, None));
-    let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(
-        REQ,
-        Some(&d.accounts.requester.private_key),
-        &[
-            "create",
-            &ds,
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--out-dir",
-            &out,
-        ],
-    );
-    v["batchId"].as_u64().expect("batch id").to_string()
+    d.create_batch(3, &["--classes", "a,b,c", "--task-size", "3"])
 }
 
 fn stake_claim(d: &Devnet, i: usize, b: &str) {
@@ -184,26 +168,18 @@ fn demo_plays_a_full_round_and_careful_annotators_profit() {
 #[tokio::test]
 async fn qualification_gate_needs_the_qualifiers_attestation() {
     let d = Devnet::start(1, 0).await;
-    let ds = d.file("items.jsonl", &dataset(3, None));
-    let out = d.dir.path().join("req").display().to_string();
     let qualifier = d.accounts.reviewer.address.to_string();
-    let v = d.json(
-        REQ,
-        Some(&d.accounts.requester.private_key),
+    let b = d.create_batch(
+        3,
         &[
-            "create",
-            &ds,
             "--classes",
             "a,b",
             "--task-size",
             "3",
             "--qualifier",
             &qualifier,
-            "--out-dir",
-            &out,
         ],
     );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
     let key = d.accounts.annotators[0].private_key.clone();
     d.json(ANN, Some(&key), &["stake", "100"]);
     let denied = d.cli(ANN, Some(&key), &["claim", "-b", &b]);

@@ -6,7 +6,7 @@
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use concord_e2e::proxy::{Fault, Proxy};
-use concord_e2e::{dataset, Devnet};
+use concord_e2e::Devnet;
 use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -28,25 +28,10 @@ async fn labeled_tasks() -> Setup {
     let mut d = Devnet::start(1, 0).await;
     let proxy = Proxy::start(&d.rpc).await;
     d.rpc = proxy.url.clone();
-    let ds = d.file("items.jsonl", &dataset(TASKS, None));
-    let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(
-        "concord-requester",
-        Some(&d.accounts.requester.private_key),
-        &[
-            "create",
-            &ds,
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "1",
-            "--replicas",
-            "2",
-            "--out-dir",
-            &out,
-        ],
+    let batch = d.create_batch(
+        TASKS,
+        &["--classes", "a,b,c", "--task-size", "1", "--replicas", "2"],
     );
-    let batch = v["batchId"].as_u64().expect("batch id").to_string();
     let key = d.accounts.annotators[0].private_key.clone();
     let who = d.accounts.annotators[0].address;
     d.json(ANN, Some(&key), &["stake", "400"]); // 8 claims x 40 CCD locked
@@ -145,6 +130,31 @@ impl Setup {
         }
     }
 
+    /// One `commit` run finishes all tasks with exactly `extra_txs` transactions besides the 8 commits.
+    async fn commits_in_one_run(&self, options: &[&str], extra_txs: u64) {
+        let nonce = self.nonce().await;
+        assert_eq!(Setup::done(&self.commit(options)), TASKS);
+        assert_eq!(
+            self.nonce().await,
+            nonce + TASKS as u64 + extra_txs,
+            "8 commits plus {extra_txs} other transactions, no more"
+        );
+    }
+
+    /// The first `commit` run fails with a message containing every `expected` part; the fault is disarmed and a
+    /// second run re-sends only the one failed commit; nothing is lost or doubled.
+    async fn fails_then_the_next_run_finishes(&self, expected: &[&str]) {
+        let err = Setup::error_of(&self.commit(&[]));
+        assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+        self.proxy.arm(Fault::None);
+        assert_eq!(
+            Setup::done(&self.commit(&[])),
+            1,
+            "only the failed commit is re-sent"
+        );
+        self.assert_nothing_lost_nothing_doubled().await;
+    }
+
     /// Transactions the annotator's account has sent (its nonce).
     async fn nonce(&self) -> u64 {
         let p = ProviderBuilder::new().connect_http(self.proxy.url.parse().expect("url"));
@@ -179,15 +189,9 @@ async fn a_submission_that_times_out_is_not_sent_twice() {
     let s = labeled_tasks().await;
     // The 4th commit reaches the node, but its answer arrives after the client's 2 s request timeout.
     s.proxy.arm(Fault::Delay(3, Duration::from_secs(5)));
-    let nonce = s.nonce().await;
-    assert_eq!(Setup::done(&s.commit(&["--rpc-timeout", "2"])), TASKS);
+    s.commits_in_one_run(&["--rpc-timeout", "2"], 0).await;
     let sent = s.proxy.forwarded();
     assert_eq!(sent.len(), TASKS, "each commit submitted once: {sent:?}");
-    assert_eq!(
-        s.nonce().await,
-        nonce + TASKS as u64,
-        "8 transactions, no more"
-    );
     s.assert_nothing_lost_nothing_doubled().await;
 }
 
@@ -196,8 +200,7 @@ async fn a_dropped_transaction_is_re_broadcast_with_the_same_nonce() {
     let s = labeled_tasks().await;
     // The node accepts the 4th commit and then loses it from its pool.
     s.proxy.arm(Fault::Drop(3));
-    let nonce = s.nonce().await;
-    assert_eq!(Setup::done(&s.commit(&[])), TASKS);
+    s.commits_in_one_run(&[], 0).await;
     let lost = s.proxy.swallowed();
     assert_eq!(lost.len(), 1);
     let sent = s.proxy.forwarded();
@@ -205,11 +208,6 @@ async fn a_dropped_transaction_is_re_broadcast_with_the_same_nonce() {
         sent.iter().filter(|h| **h == lost[0]).count(),
         1,
         "the very same signed transaction (same nonce, same hash) was sent again"
-    );
-    assert_eq!(
-        s.nonce().await,
-        nonce + TASKS as u64,
-        "8 transactions, no more"
     );
     s.assert_nothing_lost_nothing_doubled().await;
 }
@@ -219,13 +217,7 @@ async fn a_nonce_taken_by_another_process_is_re_signed() {
     let s = labeled_tasks().await;
     // Another process with the same key sends a transaction with the nonce of the 4th commit, just before it.
     s.proxy.arm(Fault::Steal(3, s.key.clone()));
-    let nonce = s.nonce().await;
-    assert_eq!(Setup::done(&s.commit(&[])), TASKS);
-    assert_eq!(
-        s.nonce().await,
-        nonce + TASKS as u64 + 1,
-        "8 commits plus the other process's transaction"
-    );
+    s.commits_in_one_run(&[], 1).await;
     s.assert_nothing_lost_nothing_doubled().await;
 }
 
@@ -234,18 +226,8 @@ async fn a_dropped_transaction_whose_nonce_was_taken_fails_clearly_then_the_next
     let s = labeled_tasks().await;
     // The 4th commit is lost and another process spends its nonce: it can never be mined.
     s.proxy.arm(Fault::DropAndSteal(3, s.key.clone()));
-    let err = Setup::error_of(&s.commit(&[]));
-    assert!(
-        err.contains("was used by another transaction") && err.contains("7 tasks confirmed"),
-        "{err}"
-    );
-    s.proxy.arm(Fault::None);
-    assert_eq!(
-        Setup::done(&s.commit(&[])),
-        1,
-        "only the lost commit is re-sent"
-    );
-    s.assert_nothing_lost_nothing_doubled().await;
+    s.fails_then_the_next_run_finishes(&["was used by another transaction", "7 tasks confirmed"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,18 +235,6 @@ async fn a_transaction_reverting_mid_pipeline_leaves_the_rest_and_the_next_run_f
     let s = labeled_tasks().await;
     // One commit of the pipeline gets a stale (too low) gas estimate and runs out of gas on-chain.
     s.proxy.arm(Fault::LowEstimate(3));
-    let err = Setup::error_of(&s.commit(&[]));
-    assert!(
-        err.contains("reverted on-chain")
-            && err.contains("out of gas")
-            && err.contains("7 tasks confirmed"),
-        "{err}"
-    );
-    s.proxy.arm(Fault::None);
-    assert_eq!(
-        Setup::done(&s.commit(&[])),
-        1,
-        "only the failed commit is re-sent"
-    );
-    s.assert_nothing_lost_nothing_doubled().await;
+    s.fails_then_the_next_run_finishes(&["reverted on-chain", "out of gas", "7 tasks confirmed"])
+        .await;
 }

@@ -1,31 +1,23 @@
 //! Protocol paths end to end: an expired claim's slot is reused, and a whole batch driven with `cast` only
 //! (no Rust client) to show the ABI is usable by any EVM client.
 
-use concord_e2e::{dataset, repo_root, Devnet};
+use concord_e2e::{repo_root, Devnet};
 use std::process::Command;
 
 #[tokio::test]
 async fn an_expired_claim_frees_its_slot_for_another_annotator() {
     let d = Devnet::start(4, 0).await;
-    let ds = d.file("items.jsonl", &dataset(3, None));
-    let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(
-        "concord-requester",
-        Some(&d.accounts.requester.private_key),
+    let b = d.create_batch(
+        3,
         &[
-            "create",
-            &ds,
             "--classes",
             "a,b",
             "--task-size",
             "3",
             "--claim-timeout",
             "10m",
-            "--out-dir",
-            &out,
         ],
     );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
     for i in 0..4 {
         d.json(
             "concord-annotator",

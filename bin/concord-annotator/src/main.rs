@@ -292,15 +292,7 @@ impl Cmd {
                     eyre::bail!("{e}");
                 }
                 emit(json, &claims, |cls| {
-                    for cl in cls {
-                        println!(
-                            "claimed task {} of batch {} (slot {}); commit before {}",
-                            cl.task,
-                            cl.batch,
-                            cl.slot,
-                            fmt_unix(cl.expiry)
-                        );
-                    }
+                    cls.iter().for_each(print_claim);
                     if let Some(e) = &stopped {
                         println!("{} of {} claimed; the rest failed: {e}", cls.len(), b.count);
                     }
@@ -310,13 +302,7 @@ impl Cmd {
                 let store = open_store(&c, store_path)?;
                 let claim = annotator::claim(&c, &store, b.batch).await?;
                 emit(json, &claim, |cl| {
-                    println!(
-                        "claimed task {} of batch {} (slot {}); commit before {}",
-                        cl.task,
-                        cl.batch,
-                        cl.slot,
-                        fmt_unix(cl.expiry)
-                    );
+                    print_claim(cl);
                     println!(
                         "next: concord-annotator show -b {} -t {}",
                         cl.batch, cl.task
@@ -477,6 +463,16 @@ fn print_standing(s: &annotator::Standing) {
         s.gold_correct,
         s.gold_correct + s.gold_wrong,
         s.unrevealed
+    );
+}
+
+fn print_claim(cl: &annotator::Claim) {
+    println!(
+        "claimed task {} of batch {} (slot {}); commit before {}",
+        cl.task,
+        cl.batch,
+        cl.slot,
+        fmt_unix(cl.expiry)
     );
 }
 

@@ -643,7 +643,8 @@ impl Concord {
                 continue;
             }
             *t = now;
-            if let Ok(Some(tx)) = self.provider.get_transaction_by_hash(s.hash).await {
+            let known = self.provider.get_transaction_by_hash(s.hash).await;
+            if let Ok(Some(tx)) = &known {
                 if tx.block_number.is_some() {
                     if let Ok(Some(r)) = self.provider.get_transaction_receipt(s.hash).await {
                         results[*i] = Some(self.check_status(action, s, r).await);
@@ -653,7 +654,8 @@ impl Concord {
                 continue; // mined (resolved above) or still pending in the node: wait
             }
             if s.nonce < mined {
-                // Re-check: it may have been mined between the two reads.
+                // Gone from the node while its nonce is used: unless it was mined between the two reads,
+                // another transaction took the nonce.
                 if let Ok(Some(r)) = self.provider.get_transaction_receipt(s.hash).await {
                     results[*i] = Some(self.check_status(action, s, r).await);
                 } else {
