@@ -23,8 +23,8 @@ contract ConcordTokenTest is Base {
         assertEq(token.totalSupply(), token.MAX_SUPPLY(), "supply == cap");
         assertEq(token.balanceOf(treasury), 1_000_000_000e18, "all to treasury");
         assertEq(token.decimals(), 18, "decimals");
-        vm.assertEq(token.name(), "Concord", "name");
-        vm.assertEq(token.symbol(), "CCD", "symbol");
+        assertEqStr(token.name(), "Concord", "name");
+        assertEqStr(token.symbol(), "CCD", "symbol");
     }
 
     function test_constructor_revertsZeroTreasury() public {
@@ -43,7 +43,7 @@ contract ConcordTokenTest is Base {
         for (uint256 i; i < calls.length; ++i) {
             vm.prank(treasury);
             (bool ok,) = address(token).call(calls[i]);
-            vm.assertFalse(ok, "no such entry point");
+            assertFalse(ok, "no such entry point");
         }
         assertEq(token.totalSupply(), token.MAX_SUPPLY(), "supply unchanged");
         assertEq(token.balanceOf(address(this)), 0, "nothing minted");

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {MarketTest} from "./utils/MarketTest.sol";
+import {TestMerkle} from "./utils/TestMerkle.sol";
 import {MockERC20, FeeOnTransferToken} from "./utils/Mocks.sol";
 import {LabelMarket} from "../LabelMarket.sol";
 import {ILabelMarket} from "../interfaces/ILabelMarket.sol";
@@ -113,10 +114,7 @@ contract LabelMarketCreateTest is MarketTest {
     }
 
     function test_createBatch_inAnotherRewardToken() public {
-        MockERC20 usd = new MockERC20("USD", "USD", 6);
-        usd.mint(requester, 1_000e6);
-        vm.prank(requester);
-        usd.approve(address(market), type(uint256).max);
+        MockERC20 usd = fundedUsd(6, 1_000e6);
         ILabelMarket.BatchParams memory p = defaultParams();
         p.rewardToken = address(usd);
         p.rewardPerLabel = 5e5; // 0.5 USD
@@ -431,11 +429,11 @@ contract LabelMarketCreateTest is MarketTest {
             leaves[i] = Leaves.manifestLeaf(i, keccak256(bytes(uris[i])), uris[i]);
         }
         ILabelMarket.BatchParams memory p = defaultParams();
-        p.manifestRoot = merkleRoot(leaves);
+        p.manifestRoot = TestMerkle.root(leaves);
         p.numItems = 5;
         uint256 id = createBatch(p);
         for (uint256 i; i < 5; ++i) {
-            bytes32[] memory proof = merkleProof(leaves, i);
+            bytes32[] memory proof = TestMerkle.proof(leaves, i);
             assertTrue(market.verifyItem(id, i, keccak256(bytes(uris[i])), uris[i], proof), "item in manifest");
             assertFalse(market.verifyItem(id, i + 1, keccak256(bytes(uris[i])), uris[i], proof), "wrong index");
             assertFalse(market.verifyItem(id, i, keccak256("tampered"), uris[i], proof), "wrong content");

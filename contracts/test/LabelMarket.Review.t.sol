@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {MarketTest} from "./utils/MarketTest.sol";
+import {TestMerkle} from "./utils/TestMerkle.sol";
 import {MockERC20} from "./utils/Mocks.sol";
 import {ILabelMarket} from "../interfaces/ILabelMarket.sol";
 
@@ -131,7 +132,7 @@ contract LabelMarketReviewTest is MarketTest {
 
     function test_resolve_revertsItemNotInReview_goldItem() public {
         ILabelMarket.BatchParams memory p = oneTaskParams();
-        p.goldRoot = merkleRoot(goldLeaves(one(0), one(1)));
+        p.goldRoot = TestMerkle.root(goldLeaves(one(0), one(1)));
         p.goldCount = 1;
         uint256 id = createBatch(p);
         claimCommitReveal(id, three(pack(0, 1, 1, 1), ALL1, pack(2, 1, 1, 1)));
@@ -317,10 +318,7 @@ contract LabelMarketReviewTest is MarketTest {
     }
 
     function test_collect_rewardsAndSlashSharesArePerToken() public {
-        MockERC20 usd = new MockERC20("USD", "USD", 6);
-        usd.mint(requester, 1_000e6);
-        vm.prank(requester);
-        usd.approve(address(market), type(uint256).max);
+        MockERC20 usd = fundedUsd(6, 1_000e6);
         ILabelMarket.BatchParams memory p = oneTaskParams();
         p.rewardToken = address(usd);
         p.rewardPerLabel = 1e6;

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {MarketTest} from "./utils/MarketTest.sol";
+import {TestMerkle} from "./utils/TestMerkle.sol";
 import {ILabelMarket} from "../interfaces/ILabelMarket.sol";
 
 /// @notice settleTask / settleTasks (consensus, payouts, slashing, redistribution, reputation, timing) and
@@ -382,7 +383,7 @@ contract LabelMarketSettleTest is MarketTest {
     {
         ILabelMarket.BatchParams memory p = defaultParams();
         p.numItems = uint32(numItems);
-        p.goldRoot = merkleRoot(goldLeaves(items, labels));
+        p.goldRoot = TestMerkle.root(goldLeaves(items, labels));
         p.goldCount = uint32(items.length);
         id = createBatch(p);
     }
@@ -575,7 +576,7 @@ contract LabelMarketSettleTest is MarketTest {
         uint256[] memory items = two(0, 1);
         uint256[] memory labels = two(1, 1);
         ILabelMarket.BatchParams memory p = oneTaskParams();
-        p.goldRoot = merkleRoot(goldLeaves(items, labels));
+        p.goldRoot = TestMerkle.root(goldLeaves(items, labels));
         p.goldCount = 1;
         uint256 id = createBatch(p);
         ILabelMarket.GoldAnswer[] memory all = goldAnswers(items, labels);

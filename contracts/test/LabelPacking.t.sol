@@ -112,7 +112,7 @@ contract LabelPackingTest is Base {
         numClasses = bound(numClasses, 1, 16);
         (bool ok, uint256 pos, uint256 label) = labels.validate(count, numClasses);
         (bool rok, uint256 rpos, uint256 rlabel) = refValidate(labels, count, numClasses);
-        vm.assertEq(ok, rok, "ok");
+        assertEq(ok, rok, "ok");
         assertEq(pos, rpos, "position");
         assertEq(label, rlabel, "label");
     }
@@ -125,7 +125,7 @@ contract LabelPackingTest is Base {
             labels = labels.set(i, uint256(keccak256(abi.encode(seed, i))) % numClasses);
         }
         (bool ok, uint256 pos, uint256 label) = labels.validate(count, numClasses);
-        vm.assertTrue(ok, "valid labels pass");
+        assertTrue(ok, "valid labels pass");
         assertEq(pos, 0, "no position");
         assertEq(label, 0, "no label");
     }
@@ -145,7 +145,7 @@ contract LabelPackingTest is Base {
         uint256 bad = where < count ? bound(seed, numClasses, 15) : bound(seed, 1, 15);
         labels = labels.set(where, bad);
         (bool ok, uint256 pos, uint256 label) = labels.validate(count, numClasses);
-        vm.assertFalse(ok, "rejected");
+        assertFalse(ok, "rejected");
         assertEq(pos, where, "position of the bad field");
         assertEq(label, bad, "its value");
     }
@@ -153,9 +153,9 @@ contract LabelPackingTest is Base {
     function test_validate_fullWidth64Items() public pure {
         uint256 labels = type(uint256).max; // every field 15
         (bool ok,,) = labels.validate(64, 16);
-        vm.assertTrue(ok, "64 fields of class 15 with 16 classes");
+        assertTrue(ok, "64 fields of class 15 with 16 classes");
         (bool ok2, uint256 pos, uint256 l) = labels.validate(64, 15);
-        vm.assertFalse(ok2, "15 is not a class of 15");
+        assertFalse(ok2, "15 is not a class of 15");
         assertEq(pos, 0, "first");
         assertEq(l, 15, "label");
     }
@@ -212,7 +212,7 @@ contract LabelPackingTest is Base {
         (bool reached, uint256 label) = tally.consensus(numClasses, thresholdBps);
         (uint256 rb, uint256 rt, uint256 rr, uint256 rtot) = refPlurality(counts, numClasses);
         bool rReached = rtot >= 2 && rt > rr && rt * 10_000 >= thresholdBps * rtot;
-        vm.assertEq(reached, rReached, "reached");
+        assertEq(reached, rReached, "reached");
         if (reached) {
             assertEq(label, rb, "label");
             assertEq(counts[label], rt, "winner has the most votes");
@@ -222,21 +222,21 @@ contract LabelPackingTest is Base {
     function test_consensus_examples() public pure {
         uint64 twoOfThree = uint64(0).addVote(1).addVote(1).addVote(2);
         (bool r1, uint256 l1) = twoOfThree.consensus(3, 6600);
-        vm.assertTrue(r1, "2/3 >= 66 %");
+        assertTrue(r1, "2/3 >= 66 %");
         assertEq(l1, 1, "label 1");
         (bool r2,) = twoOfThree.consensus(3, 6700);
-        vm.assertFalse(r2, "2/3 < 67 %");
+        assertFalse(r2, "2/3 < 67 %");
         (bool r3,) = uint64(0).addVote(2).consensus(3, 1);
-        vm.assertFalse(r3, "one vote is never a consensus");
+        assertFalse(r3, "one vote is never a consensus");
         (bool r4,) = uint64(0).addVote(0).addVote(1).consensus(2, 1);
-        vm.assertFalse(r4, "tie");
+        assertFalse(r4, "tie");
         (bool r5,) = uint64(0).addVote(3).addVote(3).addVote(0).addVote(0).addVote(1).consensus(4, 1);
-        vm.assertFalse(r5, "2-2-1: tie at the top");
+        assertFalse(r5, "2-2-1: tie at the top");
         (bool r6, uint256 l6) = uint64(0).addVote(15).addVote(15).consensus(16, 10_000);
-        vm.assertTrue(r6, "class 15 unanimous");
+        assertTrue(r6, "class 15 unanimous");
         assertEq(l6, 15, "label 15");
         (bool r7,) = uint64(0).addVote(15).addVote(15).consensus(15, 1);
-        vm.assertFalse(r7, "votes outside numClasses are not counted");
+        assertFalse(r7, "votes outside numClasses are not counted");
     }
 
     function testFuzz_popcount16_matchesReference(uint16 mask) public pure {
@@ -266,6 +266,6 @@ contract LabelPackingTest is Base {
             keccak256(bytes.concat(keccak256(abi.encode(item, content, uri)))),
             "manifest leaf"
         );
-        vm.assertNotEq(Leaves.goldLeaf(item, label, salt), Leaves.goldLeaf(item, label ^ 1, salt), "label bound");
+        assertNotEq(Leaves.goldLeaf(item, label, salt), Leaves.goldLeaf(item, label ^ 1, salt), "label bound");
     }
 }

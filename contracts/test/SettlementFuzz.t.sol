@@ -17,10 +17,7 @@ contract SettlementFuzzTest is MarketTest {
     function setUp() public override {
         super.setUp();
         stakeAll(100 * UNIT);
-        usd = new MockERC20("USD", "USD", 18);
-        usd.mint(requester, 1e30);
-        vm.prank(requester);
-        usd.approve(address(market), type(uint256).max);
+        usd = fundedUsd(18, 1e30);
     }
 
     struct Case {

@@ -14,7 +14,6 @@ contract InvariantsTest is Base {
     /// @dev ds-test style log event; forge prints it with -vv.
     event log_named_uint(string key, uint256 val);
 
-    uint128 internal constant UNIT = 1e18;
     uint256 internal constant NUM_ANNOTATORS = 8;
 
     ConcordToken internal token;
@@ -140,8 +139,8 @@ contract InvariantsTest is Base {
 
     /// @notice Rule 9: token balance held >= all stakes + pending unstakes + credits + unspent escrow.
     function invariant_solvency() public view {
-        vm.assertGe(token.balanceOf(address(market)), _liabilities(address(token)), "CCD solvency");
-        vm.assertGe(usd.balanceOf(address(market)), _liabilities(address(usd)), "USD solvency");
+        assertGe(token.balanceOf(address(market)), _liabilities(address(token)), "CCD solvency");
+        assertGe(usd.balanceOf(address(market)), _liabilities(address(usd)), "USD solvency");
     }
 
     /// @notice Stronger: nothing else ever enters or leaves, so the balance is exactly what is owed (no token
@@ -154,8 +153,8 @@ contract InvariantsTest is Base {
     /// @notice Each (batch, task, slot, item) label is credited at most once, and every batch paid exactly the
     ///         labels the handler computed from revealed labels and results.
     function invariant_noLabelPaidTwice() public view {
-        vm.assertFalse(handler.doubleCredit(), "a label was credited twice");
-        vm.assertFalse(handler.paidMismatch(), "a settlement or review paid a different amount");
+        assertFalse(handler.doubleCredit(), "a label was credited twice");
+        assertFalse(handler.paidMismatch(), "a settlement or review paid a different amount");
         uint256 n = market.batchCount();
         for (uint256 id; id < n; ++id) {
             assertEq(market.getBatch(id).state.paid, handler.ghostPaid(id), "batch.paid == labels credited");
@@ -164,7 +163,7 @@ contract InvariantsTest is Base {
 
     /// @notice Everything credited (and collected since) equals what batches paid plus what was slashed.
     function invariant_creditsMatchPaidAndSlashed() public view {
-        vm.assertFalse(handler.creditMismatch(), "credit delta mismatch on some step");
+        assertFalse(handler.creditMismatch(), "credit delta mismatch on some step");
         (, uint256 paidUsd) = _escrow(address(usd));
         (, uint256 paidToken) = _escrow(address(token));
         assertEq(_credits(address(usd)) + handler.ghostCollected(address(usd)), paidUsd, "USD credited == paid");
@@ -185,14 +184,14 @@ contract InvariantsTest is Base {
 
     /// @notice Per batch: paid <= escrow == N * r * reward; refunds only after every task settled.
     function invariant_paidWithinEscrow() public view {
-        vm.assertFalse(handler.refundMismatch(), "refund paid a different amount");
+        assertFalse(handler.refundMismatch(), "refund paid a different amount");
         uint256 n = market.batchCount();
         for (uint256 id; id < n; ++id) {
             ILabelMarket.Batch memory b = market.getBatch(id);
             assertEq(
                 b.state.escrow, uint256(b.config.numItems) * b.config.replicas * b.config.rewardPerLabel, "escrow"
             );
-            vm.assertLe(b.state.paid, b.state.escrow, "paid <= escrow");
+            assertLe(b.state.paid, b.state.escrow, "paid <= escrow");
             if (b.state.refunded) assertEq(b.state.tasksSettled, b.config.numTasks, "refund after settlement");
         }
     }
@@ -202,7 +201,7 @@ contract InvariantsTest is Base {
         uint256 n = market.batchCount();
         for (uint256 id; id < n; ++id) {
             ILabelMarket.Batch memory b = market.getBatch(id);
-            vm.assertLe(b.state.tasksSettled, b.config.numTasks, "tasksSettled <= numTasks");
+            assertLe(b.state.tasksSettled, b.config.numTasks, "tasksSettled <= numTasks");
             uint256 settled;
             for (uint256 t; t < b.config.numTasks; ++t) {
                 if (market.getTask(id, t).settled) ++settled;
@@ -232,15 +231,15 @@ contract InvariantsTest is Base {
         }
         for (uint256 i; i < annotators.length; ++i) {
             ILabelMarket.Stake memory st = market.stakeOf(annotators[i]);
-            vm.assertLe(st.locked, st.amount, "locked <= amount");
+            assertLe(st.locked, st.amount, "locked <= amount");
             assertEq(st.locked, expected[i], "locked == stakePerClaim x open claims");
         }
     }
 
     /// @notice Rule 4: nobody is ever handed the same task twice, and claims land only on eligible tasks.
     function invariant_assignmentRules() public view {
-        vm.assertFalse(handler.sameTaskTwice(), "an annotator got the same task twice");
-        vm.assertFalse(handler.claimOutsidePrediction(), "a claim landed on a task that was not eligible");
+        assertFalse(handler.sameTaskTwice(), "an annotator got the same task twice");
+        assertFalse(handler.claimOutsidePrediction(), "a claim landed on a task that was not eligible");
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -293,7 +292,7 @@ contract InvariantsTest is Base {
             emit log_named_uint(names[i], handler.calls(names[i]));
         }
         for (uint256 i; i < names.length; ++i) {
-            vm.assertGt(handler.calls(names[i]), 0, names[i]);
+            assertGt(handler.calls(names[i]), 0, names[i]);
         }
         invariant_solvency();
         invariant_exactAccounting();

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Base} from "./Base.sol";
+import {TestMerkle} from "./TestMerkle.sol";
 import {ConcordToken} from "../../ConcordToken.sol";
 import {LabelMarket} from "../../LabelMarket.sol";
 import {ILabelMarket} from "../../interfaces/ILabelMarket.sol";
@@ -13,7 +14,6 @@ import {LabelPacking} from "../../libraries/LabelPacking.sol";
 abstract contract MarketFixture is Base {
     using LabelPacking for uint256;
 
-    uint128 internal constant UNIT = 1e18;
     uint256 internal constant COOLDOWN = 7 days;
     uint256 internal constant NUM_ANNOTATORS = 8;
 
@@ -108,53 +108,8 @@ abstract contract MarketFixture is Base {
         }
     }
 
-    /// @dev Sorted-pair Merkle root over `leaves` (odd node promoted), matching OpenZeppelin's MerkleProof.
-    function merkleRoot(bytes32[] memory leaves) internal pure returns (bytes32) {
-        uint256 n = leaves.length;
-        bytes32[] memory level = leaves;
-        while (n > 1) {
-            uint256 m = (n + 1) / 2;
-            bytes32[] memory next = new bytes32[](m);
-            for (uint256 i; i < m; ++i) {
-                if (2 * i + 1 < n) next[i] = hashPair(level[2 * i], level[2 * i + 1]);
-                else next[i] = level[2 * i];
-            }
-            level = next;
-            n = m;
-        }
-        return level[0];
-    }
-
-    /// @dev Proof of leaf `index` for `merkleRoot(leaves)`.
-    function merkleProof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory proof) {
-        bytes32[] memory tmp = new bytes32[](32);
-        uint256 depth;
-        uint256 n = leaves.length;
-        bytes32[] memory level = leaves;
-        while (n > 1) {
-            uint256 sibling = index ^ 1;
-            if (sibling < n) tmp[depth++] = level[sibling];
-            uint256 m = (n + 1) / 2;
-            bytes32[] memory next = new bytes32[](m);
-            for (uint256 i; i < m; ++i) {
-                if (2 * i + 1 < n) next[i] = hashPair(level[2 * i], level[2 * i + 1]);
-                else next[i] = level[2 * i];
-            }
-            level = next;
-            n = m;
-            index /= 2;
-        }
-        proof = new bytes32[](depth);
-        for (uint256 i; i < depth; ++i) {
-            proof[i] = tmp[i];
-        }
-    }
-
-    function hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
-        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
-    }
-
-    /// @dev Gold leaves for `items` with `labels`, salts derived from the item.
+    /// @dev Gold leaves for `items` with `labels`, salts derived from the item; the gold root is
+    ///      `TestMerkle.root(goldLeaves(items, labels))`.
     function goldLeaves(uint256[] memory items, uint256[] memory labels) internal pure returns (bytes32[] memory leaves) {
         leaves = new bytes32[](items.length);
         for (uint256 i; i < items.length; ++i) {
@@ -162,6 +117,7 @@ abstract contract MarketFixture is Base {
         }
     }
 
+    /// @dev The answers `goldLeaves(items, labels)` commits to, each with its proof against that root.
     function goldAnswers(uint256[] memory items, uint256[] memory labels)
         internal
         pure
@@ -174,7 +130,7 @@ abstract contract MarketFixture is Base {
                 item: uint32(items[i]),
                 label: uint8(labels[i]),
                 salt: keccak256(abi.encode("gold", items[i])),
-                proof: merkleProof(leaves, i)
+                proof: TestMerkle.proof(leaves, i)
             });
         }
     }

@@ -2,10 +2,12 @@
 pragma solidity 0.8.30;
 
 import {MarketFixture} from "./MarketFixture.sol";
+import {MockERC20} from "./Mocks.sol";
 import {ILabelMarket} from "../../interfaces/ILabelMarket.sol";
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
 
-/// @notice MarketFixture plus the assertions and step helpers the unit tests share.
+/// @notice MarketFixture plus the step helpers (and the market-state assertion) the unit tests share; the
+///         generic assertions are in Base.
 abstract contract MarketTest is MarketFixture {
     using LabelPacking for uint256;
 
@@ -13,41 +15,17 @@ abstract contract MarketTest is MarketFixture {
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
     bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    /// @dev Written out rather than read from `market.QUALIFICATION_TYPEHASH()`: the tests check the market's
+    ///      constant and its signature check against this independent copy of the EIP-712 type.
     bytes32 internal constant QUALIFICATION_TYPEHASH =
         keccak256("Qualification(uint256 batchId,address annotator,uint256 deadline)");
 
     // ------------------------------------------------------------------------------------------------
-    // Assertions not in Base
+    // Assertions on market state (the generic ones are in Base)
     // ------------------------------------------------------------------------------------------------
 
-    function assertEq(bool a, bool b, string memory err) internal pure {
-        vm.assertEq(a, b, err);
-    }
-
-    function assertFalse(bool c, string memory err) internal pure {
-        vm.assertFalse(c, err);
-    }
-
-    function assertGe(uint256 a, uint256 b, string memory err) internal pure {
-        vm.assertGe(a, b, err);
-    }
-
-    function assertLe(uint256 a, uint256 b, string memory err) internal pure {
-        vm.assertLe(a, b, err);
-    }
-
-    function assertGt(uint256 a, uint256 b, string memory err) internal pure {
-        vm.assertGt(a, b, err);
-    }
-
-    function assertLt(uint256 a, uint256 b, string memory err) internal pure {
-        vm.assertLt(a, b, err);
-    }
-
-    function assertEqStr(string memory a, string memory b, string memory err) internal pure {
-        vm.assertEq(a, b, err);
-    }
-
+    /// @notice Fails with `err` unless annotator `a` is at `expected` on (batch `id`, task `taskId`). Kept here,
+    ///         not in Base, because it reads the fixture's market.
     function assertStatus(uint256 id, uint256 taskId, address a, ILabelMarket.Status expected, string memory err)
         internal
         view
@@ -68,6 +46,15 @@ abstract contract MarketTest is MarketFixture {
 
     function escrowOf(ILabelMarket.BatchParams memory p) internal pure returns (uint256) {
         return uint256(p.numItems) * p.replicas * p.rewardPerLabel;
+    }
+
+    /// @notice A second reward token ("USD" with `decimals`), `amount` of it minted to the requester and the
+    ///         market approved: for batches paid in something other than the stake token.
+    function fundedUsd(uint8 decimals, uint256 amount) internal returns (MockERC20 usd) {
+        usd = new MockERC20("USD", "USD", decimals);
+        usd.mint(requester, amount);
+        vm.prank(requester);
+        usd.approve(address(market), type(uint256).max);
     }
 
     // ------------------------------------------------------------------------------------------------
