@@ -4,24 +4,24 @@
 //! The binaries are taken from the target folder this test binary lives in (`make test` builds them first
 //! with `cargo build --bins`).
 
-use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
-use concord_client::deploy::{provision, spawn_anvil, Accounts, Provision};
+use alloy::providers::ProviderBuilder;
 use concord_client::Deployment;
+use concord_testkit::{Accounts, LocalChain};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
-pub mod proxy;
+pub use concord_testkit::proxy;
 
-/// A running devnet with its files in a temp dir.
+/// A running devnet with its files in a temp dir; `rpc` is where the CLIs are pointed (a proxy may stand in
+/// front of the chain).
 pub struct Devnet {
-    pub anvil: AnvilInstance,
+    pub chain: LocalChain,
     pub rpc: String,
     pub accounts: Accounts,
     pub deployment: Deployment,
     pub deployment_path: PathBuf,
-    pub dir: tempfile::TempDir,
+    pub dir: PathBuf,
 }
 
 /// Folder holding the workspace's built binaries (`target/<profile>`).
@@ -45,26 +45,16 @@ pub fn repo_root() -> PathBuf {
 impl Devnet {
     /// Starts anvil (instant mining, or `block_time` seconds per block) and provisions `annotators` accounts.
     pub async fn start(annotators: u32, block_time: u64) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let deployment_path = dir.path().join("local.json");
-        let anvil = spawn_anvil(0, 3 + annotators, block_time).expect("anvil starts");
-        let rpc = anvil.endpoint();
-        let p = Provision {
-            annotators,
-            out: deployment_path.clone(),
-            annotator_tokens: "1000".into(),
-            requester_tokens: "100000".into(),
-            cooldown: 3600,
-        };
-        let accounts = provision(&p, &rpc, anvil.keys()).await.expect("provision");
-        let deployment = Deployment::load(&deployment_path).expect("deployment written");
+        let chain = LocalChain::start_with_block_time(annotators, "1000", "100000", block_time)
+            .await
+            .expect("anvil starts and Concord is provisioned");
         Self {
-            anvil,
-            rpc,
-            accounts,
-            deployment,
-            deployment_path,
-            dir,
+            rpc: chain.rpc(),
+            accounts: chain.accounts.clone(),
+            deployment: chain.deployment.clone(),
+            deployment_path: chain.deployment_path(),
+            dir: chain.dir.path().to_path_buf(),
+            chain,
         }
     }
 
@@ -81,20 +71,44 @@ impl Devnet {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Output {
+        self.command(bin, key, args, env)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
+            })
+    }
+
+    /// Starts `bin` without waiting for it (to stop it from outside).
+    pub fn spawn(&self, bin: &str, key: Option<&str>, args: &[&str]) -> Child {
+        self.command(bin, key, args, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
+            })
+    }
+
+    /// The command line of `bin` against this devnet, signing with `key` (if any).
+    fn command(
+        &self,
+        bin: &str,
+        key: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Command {
         let mut cmd = Command::new(bin_dir().join(bin));
         cmd.args(args)
             .current_dir(repo_root())
             .env("ETH_RPC_URL", &self.rpc)
             .env("CONCORD_DEPLOYMENT", &self.deployment_path)
-            .env("CONCORD_HOME", self.dir.path().join("home"))
+            .env("CONCORD_HOME", self.dir.join("home"))
             .env_remove("ETH_PRIVATE_KEY")
             .envs(env.iter().copied());
         if let Some(k) = key {
             cmd.env("ETH_PRIVATE_KEY", k);
         }
-        cmd.output().unwrap_or_else(|e| {
-            panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
-        })
+        cmd
     }
 
     /// Runs a CLI with `--json`, asserts success and parses the last stdout line.
@@ -113,12 +127,9 @@ impl Devnet {
 
     /// Moves chain time forward and mines a block (devnet only).
     pub async fn advance(&self, secs: u64) {
-        let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));
-        let _: serde_json::Value = p
-            .raw_request("evm_increaseTime".into(), (secs,))
+        concord_testkit::advance(&self.rpc, secs)
             .await
-            .expect("increaseTime");
-        let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.expect("mine");
+            .expect("evm_increaseTime + evm_mine");
     }
 
     /// Token balance + staked + pending of `who`: what must not move when a command fails.
@@ -146,21 +157,27 @@ impl Devnet {
     /// given `create` options; returns the batch id.
     pub fn create_batch(&self, items: usize, options: &[&str]) -> String {
         let ds = self.file("items.jsonl", &dataset(items, None));
-        let out = self.dir.path().join("req").display().to_string();
-        let mut args = vec!["create", ds.as_str()];
+        let v = self.create(&ds, options);
+        v["batchId"].as_u64().expect("batch id").to_string()
+    }
+
+    /// Publishes a batch of the dataset file `ds` with the requester's key and the given `create` options
+    /// (manifest and gold file under `<dir>/req`); returns `create --json`'s output.
+    pub fn create(&self, ds: &str, options: &[&str]) -> serde_json::Value {
+        let out = self.dir.join("req").display().to_string();
+        let mut args = vec!["create", ds];
         args.extend_from_slice(options);
         args.extend_from_slice(&["--out-dir", &out]);
-        let v = self.json(
+        self.json(
             "concord-requester",
             Some(&self.accounts.requester.private_key),
             &args,
-        );
-        v["batchId"].as_u64().expect("batch id").to_string()
+        )
     }
 
     /// Writes a file in the devnet's temp dir and returns its path.
     pub fn file(&self, name: &str, content: &str) -> String {
-        let p = self.dir.path().join(name);
+        let p = self.dir.join(name);
         std::fs::write(&p, content).expect("write file");
         p.display().to_string()
     }

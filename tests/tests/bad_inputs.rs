@@ -35,25 +35,11 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
     let req = d.accounts.requester.private_key.clone();
     let ann = d.accounts.annotators[0].private_key.clone();
     let fresh = d.accounts.annotators[1].private_key.clone();
-    let out = d.dir.path().join("req").display().to_string();
+    let out = d.dir.as_path().join("req").display().to_string();
 
     // A live batch (6 items, 2 tasks of 3) with annotator 0 staked and holding a claim.
+    let b = d.create_batch(6, &["--classes", "a,b,c", "--task-size", "3"]);
     let good = d.file("good.jsonl", &dataset(6, None));
-    let v = d.json(
-        "concord-requester",
-        Some(&req),
-        &[
-            "create",
-            &good,
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--out-dir",
-            &out,
-        ],
-    );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
     d.json("concord-annotator", Some(&ann), &["stake", "100"]);
     let claimed = d.json("concord-annotator", Some(&ann), &["claim", "-b", &b]);
     let t = claimed["task"].as_u64().expect("task").to_string();
@@ -81,7 +67,7 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
         "stale.json",
         &format!("{{\"chainId\":31337,\"token\":\"{}\",\"market\":\"0x000000000000000000000000000000000000dEaD\"}}", d.deployment.token),
     );
-    let missing_dep = d.dir.path().join("nope.json").display().to_string();
+    let missing_dep = d.dir.as_path().join("nope.json").display().to_string();
     let c = |a: &str| a.to_string();
 
     let mut cases = vec![

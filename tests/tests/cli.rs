@@ -1,6 +1,7 @@
 //! End-to-end: the real `concord-requester` / `concord-annotator` binaries against a real anvil chain.
 
 use alloy::primitives::U256;
+use concord_e2e::proxy::{Fault, Proxy};
 use concord_e2e::Devnet;
 
 const REQ: &str = "concord-requester";
@@ -18,9 +19,12 @@ fn stake_claim(d: &Devnet, i: usize, b: &str) {
     assert_eq!(c["task"], 0);
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy answers while this thread blocks on the CLI processes.
+#[tokio::test(flavor = "multi_thread")]
 async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
-    let d = Devnet::start(3, 0).await;
+    let mut d = Devnet::start(3, 0).await;
+    let proxy = Proxy::start(&d.rpc).await;
+    d.rpc = proxy.url.clone();
     let b = one_task_batch(&d);
     for i in 0..3 {
         stake_claim(&d, i, &b);
@@ -34,18 +38,30 @@ async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
             ],
         );
     }
-    // Annotator 2 dies right after its commit landed, before its store recorded it.
+    // Annotator 2 dies right after its commit landed, before its store recorded it: the proxy holds every
+    // request after the commit transaction, and the process is killed while it waits for the receipt.
     let key = d.accounts.annotators[2].private_key.clone();
-    let crashed = d.cli_env(
+    proxy.arm(Fault::HangAfterSend(0));
+    let mut child = d.spawn(
         ANN,
         Some(&key),
         &[
             "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit",
         ],
-        &[("CONCORD_FAULT", "crash-after-commit")],
     );
+    let started = std::time::Instant::now();
+    while !proxy.is_hanging() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the commit never reached the node"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill the annotator");
+    let crashed = child.wait().expect("wait for the annotator");
+    proxy.arm(Fault::None);
     assert!(
-        !crashed.status.success(),
+        !crashed.success(),
         "the injected crash must kill the process"
     );
     let status = d.json(ANN, Some(&key), &["status"]);
@@ -97,7 +113,12 @@ async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
     }
     // Annotator 0 loses its laptop: a fresh, empty store.
     let key = d.accounts.annotators[0].private_key.clone();
-    let fresh = d.dir.path().join("new-laptop.sqlite").display().to_string();
+    let fresh = d
+        .dir
+        .as_path()
+        .join("new-laptop.sqlite")
+        .display()
+        .to_string();
     let r = d.json(ANN, Some(&key), &["reveal", "--store", &fresh]);
     assert_eq!(r["recovered"], 1, "{r}");
     assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");

@@ -4,7 +4,7 @@
 use alloy::primitives::U256;
 use alloy::providers::ProviderBuilder;
 use concord_client::bindings::LabelMarket;
-use concord_client::dataset::{load_items, Manifest};
+use concord_client::dataset::{load_items, load_manifest, Manifest};
 use concord_e2e::{dataset, Devnet};
 
 const REQ: &str = "concord-requester";
@@ -14,21 +14,9 @@ const ANN: &str = "concord-annotator";
 async fn rust_merkle_proofs_verify_on_chain_and_tampering_fails() {
     let d = Devnet::start(0, 0).await;
     let ds = d.file("items.jsonl", &dataset(37, None));
-    let out = d.dir.path().join("req");
-    let v = d.json(
-        REQ,
-        Some(&d.accounts.requester.private_key),
-        &[
-            "create",
-            &ds,
-            "--classes",
-            "a,b",
-            "--out-dir",
-            &out.display().to_string(),
-        ],
-    );
+    let v = d.create(&ds, &["--classes", "a,b"]);
     let manifest =
-        Manifest::load(v["manifestPath"].as_str().expect("manifest path")).expect("manifest");
+        load_manifest(v["manifestPath"].as_str().expect("manifest path")).expect("manifest");
     let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
     let market = LabelMarket::new(d.deployment.market, &p);
     for item in &manifest.items {
@@ -72,21 +60,7 @@ async fn exports_and_report_come_from_chain_events_alone() {
     let d = Devnet::start(3, 0).await;
     let req = d.accounts.requester.private_key.clone();
     let ds = d.file("items.jsonl", &dataset(6, Some(3)));
-    let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(
-        REQ,
-        Some(&req),
-        &[
-            "create",
-            &ds,
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--out-dir",
-            &out,
-        ],
-    );
+    let v = d.create(&ds, &["--classes", "a,b,c", "--task-size", "3"]);
     let b = v["batchId"].as_u64().expect("batch").to_string();
     // Everyone labels item i as class i % 3 except annotator 2, who always says "c".
     for i in 0..3 {
@@ -133,17 +107,17 @@ async fn exports_and_report_come_from_chain_events_alone() {
     d.json(REQ, Some(&req), &["settle", "-b", &b]);
 
     // Export from a fresh CONCORD_HOME: no local state is needed.
-    let jsonl = d.dir.path().join("out.jsonl").display().to_string();
+    let jsonl = d.dir.as_path().join("out.jsonl").display().to_string();
     for (fmt, file) in [
         ("jsonl", jsonl.clone()),
-        ("csv", d.dir.path().join("out.csv").display().to_string()),
+        ("csv", d.dir.as_path().join("out.csv").display().to_string()),
         (
             "crowdkit",
-            d.dir.path().join("ck.csv").display().to_string(),
+            d.dir.as_path().join("ck.csv").display().to_string(),
         ),
         (
             "labelstudio",
-            d.dir.path().join("ls.json").display().to_string(),
+            d.dir.as_path().join("ls.json").display().to_string(),
         ),
     ] {
         let o = d.cli_env(
@@ -177,17 +151,18 @@ async fn exports_and_report_come_from_chain_events_alone() {
         assert_eq!(r["provenance"]["batchId"], 0);
         assert!(r["provenance"]["settledBlock"].as_u64().is_some());
     }
-    let ck = std::fs::read_to_string(d.dir.path().join("ck.csv")).expect("crowdkit csv");
+    let ck = std::fs::read_to_string(d.dir.as_path().join("ck.csv")).expect("crowdkit csv");
     assert_eq!(ck.lines().count(), 1 + 18, "header + 6 items x 3 labels");
-    let ls: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.dir.path().join("ls.json")).expect("ls"))
-            .expect("ls json");
+    let ls: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.dir.as_path().join("ls.json")).expect("ls"),
+    )
+    .expect("ls json");
     assert_eq!(
         ls[1]["annotations"][0]["result"][0]["value"]["choices"][0],
         "b"
     );
 
-    let html = d.dir.path().join("report.html").display().to_string();
+    let html = d.dir.as_path().join("report.html").display().to_string();
     let rep = d.json(REQ, None, &["report", "-b", &b, "--html", &html]);
     assert_eq!(
         rep["labelsAccepted"].as_u64().expect("accepted")

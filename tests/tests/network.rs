@@ -1,30 +1,14 @@
 //! Real-network behaviour: blocks every 2 seconds (no instant mining), and several CLI processes with
 //! different keys working on one batch at the same time. Nothing here uses anvil-only RPC methods.
 
-use concord_e2e::{dataset, Devnet};
+use concord_e2e::Devnet;
 use std::thread;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_annotators_and_requester_complete_a_batch_on_two_second_blocks() {
     let d = Devnet::start(3, 2).await;
     let req = d.accounts.requester.private_key.clone();
-    let ds = d.file("items.jsonl", &dataset(6, None));
-    let out = d.dir.path().join("req").display().to_string();
-    let v = d.json(
-        "concord-requester",
-        Some(&req),
-        &[
-            "create",
-            &ds,
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--out-dir",
-            &out,
-        ],
-    );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let b = d.create_batch(6, &["--classes", "a,b,c", "--task-size", "3"]);
 
     // Three annotator processes at once, each: stake, claim two tasks, label and commit them.
     thread::scope(|s| {

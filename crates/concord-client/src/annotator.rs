@@ -1,53 +1,23 @@
 //! The annotator's side: stake, claim, see verified items, label, commit (salt stored first), reveal (with
 //! recovery from the encrypted on-chain backup), collect.
 
-use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy::sol_types::SolValue;
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::{ConcordToken, LabelMarket};
+use concord_protocol::labels::{pack, unpack};
+use concord_protocol::units::fmt_tokens;
+use concord_protocol::AssignmentStatus;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
 use crate::dataset::{Manifest, ManifestItem};
-use crate::labels::pack;
-use crate::requester::{batch, manifest_uri};
+use crate::market::{self, batch};
 use crate::store::{LocalStatus, Store, TaskKey};
 use crate::{ClientError, Concord, Result};
 
-/// On-chain assignment status (mirrors `ILabelMarket.Status`).
-pub mod status {
-    pub const NONE: u8 = 0;
-    pub const CLAIMED: u8 = 1;
-    pub const COMMITTED: u8 = 2;
-    pub const REVEALED: u8 = 3;
-    pub const EXPIRED: u8 = 4;
-}
-
-/// The commit hash the market checks: keccak256(abi.encode(chainid, market, batch, task, annotator, labels, salt)).
-pub fn commit_hash(
-    chain_id: u64,
-    market: Address,
-    batch: u64,
-    task: u64,
-    annotator: Address,
-    labels: U256,
-    salt: B256,
-) -> B256 {
-    keccak256(
-        (
-            U256::from(chain_id),
-            market,
-            U256::from(batch),
-            U256::from(task),
-            annotator,
-            labels,
-            salt,
-        )
-            .abi_encode_params(),
-    )
-}
-
-fn key(c: &Concord, annotator: Address, batch: u64, task: u64) -> TaskKey {
+/// The store key of `annotator`'s assignment to `task` of `batch` on this client's market.
+pub fn task_key(c: &Concord, annotator: Address, batch: u64, task: u64) -> TaskKey {
     TaskKey {
         chain_id: c.chain_id(),
         market: c.market_address(),
@@ -69,8 +39,8 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
     if balance < amount {
         return Err(ClientError::Input(format!(
             "insufficient CCD balance: {me} holds {} but tries to stake {}",
-            crate::opts::fmt_tokens(balance),
-            crate::opts::fmt_tokens(amount)
+            fmt_tokens(balance),
+            fmt_tokens(amount)
         )));
     }
     let allowance = c
@@ -84,10 +54,8 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
             spender: c.market_address(),
             value: amount,
         };
-        let p = c
-            .submit_token("approve stake", c.deployment.token, approve)
+        c.send_token("approve stake", c.deployment.token, approve)
             .await?;
-        c.confirm("approve stake", p).await?;
     }
     c.send_market("stake", LabelMarket::stakeCall { amount })
         .await?;
@@ -99,10 +67,8 @@ pub async fn request_unstake(c: &Concord, amount: U256) -> Result<u64> {
     let r = c
         .send_market("unstake", LabelMarket::requestUnstakeCall { amount })
         .await?;
-    Ok(r.logs()
-        .iter()
-        .find_map(|l| l.log_decode::<LabelMarket::UnstakeRequested>().ok())
-        .map(|e| e.inner.data.unlockAt.to::<u64>())
+    Ok(market::receipt_event::<LabelMarket::UnstakeRequested>(&r)
+        .map(|e| e.unlockAt.to::<u64>())
         .unwrap_or_default())
 }
 
@@ -111,10 +77,8 @@ pub async fn withdraw(c: &Concord) -> Result<U256> {
     let r = c
         .send_market("withdraw", LabelMarket::withdrawCall {})
         .await?;
-    Ok(r.logs()
-        .iter()
-        .find_map(|l| l.log_decode::<LabelMarket::Withdrawn>().ok())
-        .map(|e| e.inner.data.amount)
+    Ok(market::receipt_event::<LabelMarket::Withdrawn>(&r)
+        .map(|e| e.amount)
         .unwrap_or_default())
 }
 
@@ -141,32 +105,37 @@ pub struct Claim {
     pub expiry: u64,
 }
 
-/// Claims the next task of a batch and records it locally.
-pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
-    let me = c.account()?;
-    let r = c
-        .send_market(
-            "claim",
-            LabelMarket::claimCall {
-                batchId: U256::from(batch_id),
-            },
-        )
-        .await?;
-    let ev = r
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok())
-        .ok_or_else(|| ClientError::Input("claim: no Claimed event in the receipt".into()))?
-        .inner
-        .data;
+/// Records the task a confirmed claim landed on (from its `Claimed` event) in the store.
+fn record_claim(
+    c: &Concord,
+    store: &Store,
+    batch_id: u64,
+    receipt: &TransactionReceipt,
+) -> Result<Option<Claim>> {
+    let Some(ev) = market::receipt_event::<LabelMarket::Claimed>(receipt) else {
+        return Ok(None);
+    };
     let claim = Claim {
         batch: batch_id,
         task: ev.taskId.to(),
         slot: ev.slot.to(),
         expiry: ev.expiry.to(),
     };
-    store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
-    Ok(claim)
+    store.record_claim(
+        &task_key(c, ev.annotator, batch_id, claim.task),
+        claim.expiry,
+    )?;
+    Ok(Some(claim))
+}
+
+/// Claims the next task of a batch and records it locally.
+pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
+    let call = LabelMarket::claimCall {
+        batchId: U256::from(batch_id),
+    };
+    let r = c.send_market("claim", call).await?;
+    record_claim(c, store, batch_id, &r)?
+        .ok_or_else(|| ClientError::Input("claim: no Claimed event in the receipt".into()))
 }
 
 /// Claims up to `n` tasks of a batch in one pipeline (submissions back to back, receipts awaited together).
@@ -185,34 +154,14 @@ pub async fn claim_up_to(
     batch_id: u64,
     n: usize,
 ) -> Result<(Vec<Claim>, Option<ClientError>)> {
-    let me = c.account()?;
-    let calls = vec![
-        LabelMarket::claimCall {
-            batchId: U256::from(batch_id)
-        };
-        n
-    ];
+    let call = LabelMarket::claimCall {
+        batchId: U256::from(batch_id),
+    };
     let mut out = Vec::new();
     let mut first_err = None;
-    for r in c.send_market_many("claim", calls).await {
+    for r in c.send_market_many("claim", vec![call; n]).await {
         match r {
-            Ok(receipt) => {
-                if let Some(ev) = receipt
-                    .logs()
-                    .iter()
-                    .find_map(|l| l.log_decode::<LabelMarket::Claimed>().ok())
-                {
-                    let ev = ev.inner.data;
-                    let claim = Claim {
-                        batch: batch_id,
-                        task: ev.taskId.to(),
-                        slot: ev.slot.to(),
-                        expiry: ev.expiry.to(),
-                    };
-                    store.record_claim(&key(c, me, batch_id, claim.task), claim.expiry)?;
-                    out.push(claim);
-                }
-            }
+            Ok(receipt) => out.extend(record_claim(c, store, batch_id, &receipt)?),
             Err(e) => {
                 first_err.get_or_insert(e);
             }
@@ -234,15 +183,7 @@ pub async fn task_items(
             cfg.numTasks
         )));
     }
-    let m = Manifest::load(&manifest_uri(c, batch_id).await?)?;
-    m.verify(cfg.manifestRoot)?;
-    if m.classes.len() != usize::from(cfg.numClasses) {
-        return Err(ClientError::Manifest(format!(
-            "the manifest names {} classes but batch {batch_id} has {} on-chain",
-            m.classes.len(),
-            cfg.numClasses
-        )));
-    }
+    let (_, m) = market::verified_manifest(c, batch_id, None).await?;
     let k = usize::from(cfg.taskSize);
     let start = task as usize * k;
     let items = m.items[start..(start + k).min(m.items.len())].to_vec();
@@ -257,30 +198,11 @@ pub async fn label(
     task: u64,
     labels: &[u8],
 ) -> Result<()> {
-    let me = c.account()?;
-    let (cfg, _) = batch(c, batch_id).await?;
-    let k = u64::from(cfg.taskSize);
-    let expected = k.min(u64::from(cfg.numItems).saturating_sub(task * k));
-    if labels.len() as u64 != expected {
-        return Err(ClientError::Input(format!(
-            "task {task} has {expected} items but {} labels were given",
-            labels.len()
-        )));
-    }
-    if let Some((i, l)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l >= cfg.numClasses)
-    {
-        return Err(ClientError::Input(format!(
-            "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
-            cfg.numClasses - 1
-        )));
-    }
-    store.set_labels(&key(c, me, batch_id, task), labels)
+    label_many(c, store, batch_id, &[(task, labels.to_vec())]).await
 }
 
-/// Stores labels of many claimed tasks of one batch (one batch read for all).
+/// Stores labels of many claimed tasks of one batch (one batch read for all), each checked first: one label
+/// per item of the task, every label a class of the batch.
 pub async fn label_many(
     c: &Concord,
     store: &Store,
@@ -289,16 +211,25 @@ pub async fn label_many(
 ) -> Result<()> {
     let me = c.account()?;
     let (cfg, _) = batch(c, batch_id).await?;
-    let k = u64::from(cfg.taskSize);
     for (task, labels) in tasks {
-        let expected = k.min(u64::from(cfg.numItems).saturating_sub(task * k));
-        if labels.len() as u64 != expected || labels.iter().any(|&l| l >= cfg.numClasses) {
+        let expected = market::task_len(&cfg, *task);
+        if labels.len() as u64 != expected {
             return Err(ClientError::Input(format!(
-                "task {task}: {} labels given for {expected} items, or a label out of range",
+                "task {task} has {expected} items but {} labels were given",
                 labels.len()
             )));
         }
-        store.set_labels(&key(c, me, batch_id, *task), labels)?;
+        if let Some((i, l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l >= cfg.numClasses)
+        {
+            return Err(ClientError::Input(format!(
+                "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
+                cfg.numClasses - 1
+            )));
+        }
+        store.set_labels(&task_key(c, me, batch_id, *task), labels)?;
     }
     Ok(())
 }
@@ -313,7 +244,7 @@ pub struct RunReport {
     pub recovered: usize,
 }
 
-/// Commits every labeled task (optionally of one batch). Salt and hash hit the disk (fsync) before the
+/// Commits every labeled task (optionally of one batch). Labels, salt and hash hit the disk (fsync) before the
 /// transaction is sent; a task left `committing` by a crash is checked on-chain and re-sent with the same salt.
 pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
@@ -322,66 +253,43 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     let mut calls = Vec::new();
     let mut keys = Vec::new();
     for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
-        let k = key(c, me, rec.batch, rec.task);
-        let (labels, salt) = match (rec.status, &rec.labels, rec.salt) {
-            (LocalStatus::Labeled, Some(labels), _) => {
-                let salt = B256::from(rand::random::<[u8; 32]>());
-                let packed = pack(labels);
-                let hash = commit_hash(
-                    c.chain_id(),
-                    c.market_address(),
-                    rec.batch,
-                    rec.task,
-                    me,
-                    packed,
-                    salt,
-                );
-                store.prepare_commit(&k, labels, salt, hash)?;
-                // Re-read: if a salt already existed, the store kept it.
-                let stored = store.get(&k)?.and_then(|r| r.salt).unwrap_or(salt);
-                (labels.clone(), stored)
+        let k = task_key(c, me, rec.batch, rec.task);
+        let rec = match (rec.status, &rec.labels) {
+            (LocalStatus::Labeled, Some(labels)) => {
+                store.prepare_commit(&k, labels, B256::from(rand::random::<[u8; 32]>()))?;
+                // Read back what was stored: an existing salt is kept.
+                store.get(&k)?.unwrap_or(rec)
             }
-            (LocalStatus::Committing, Some(labels), Some(salt)) => {
-                let (_, st) = c
+            (LocalStatus::Committing, Some(_)) => {
+                let a = c
                     .market
                     .assignmentOf(U256::from(rec.batch), U256::from(rec.task), me)
                     .call()
                     .await
-                    .map(|r| (r.slot, r.status))
                     .map_err(c.read_err("read assignment"))?;
-                if st >= status::COMMITTED && st != status::EXPIRED {
+                if AssignmentStatus::from_u8(a.status).is_some_and(AssignmentStatus::has_committed)
+                {
                     store.set_status(&k, LocalStatus::Committed)?;
                     report.done.push((rec.batch, rec.task));
                     continue;
                 }
-                (labels.clone(), salt)
+                rec
             }
             _ => continue,
         };
-        let packed = pack(&labels);
-        let hash = commit_hash(
-            c.chain_id(),
-            c.market_address(),
-            rec.batch,
-            rec.task,
-            me,
-            packed,
-            salt,
-        );
+        let (Some(labels), Some(salt), Some(hash)) = (&rec.labels, rec.salt, rec.commit_hash)
+        else {
+            continue;
+        };
         calls.push(LabelMarket::commitCall {
             batchId: U256::from(rec.batch),
             taskId: U256::from(rec.task),
             commitHash: hash,
-            backup: backup.seal(packed, salt).into(),
+            backup: backup.seal(pack(labels), salt).into(),
         });
         keys.push(k);
     }
     let results = c.send_market_many("commit", calls).await;
-    if std::env::var("CONCORD_FAULT").as_deref() == Ok("crash-after-commit") {
-        // Fault injection for the crash-recovery tests: die after the commits landed on-chain, before the
-        // local store records them (the worst moment: only the salt written beforehand survives).
-        std::process::abort();
-    }
     record_outcomes(store, &keys, results, LocalStatus::Committed, &mut report)?;
     Ok(report)
 }
@@ -390,7 +298,7 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
 fn record_outcomes(
     store: &Store,
     keys: &[TaskKey],
-    results: Vec<Result<alloy::rpc::types::TransactionReceipt>>,
+    results: Vec<Result<TransactionReceipt>>,
     status: LocalStatus,
     report: &mut RunReport,
 ) -> Result<()> {
@@ -412,36 +320,23 @@ fn record_outcomes(
 pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
     let me = c.account()?;
     let key_ = c.backup_key()?;
-    let mut filter = c
-        .market
-        .Committed_filter()
-        .from_block(c.deployment.deploy_block)
-        .topic3(me.into_word());
-    if let Some(b) = batch_filter {
-        filter = filter.topic1(U256::from(b));
-    }
-    let logs = filter
-        .query()
-        .await
-        .map_err(c.read_err("read Committed events"))?;
+    let commits = market::commits_of(c, me, batch_filter).await?;
     let mut recovered = 0;
-    for (ev, _) in logs {
+    for ev in commits {
         let (b, t) = (ev.batchId.to::<u64>(), ev.taskId.to::<u64>());
-        let k = key(c, me, b, t);
+        let k = task_key(c, me, b, t);
         if store.get(&k)?.and_then(|r| r.salt).is_some() {
             continue;
         }
         let Some((packed, salt)) = key_.open(&ev.backup) else {
             continue;
         };
-        if commit_hash(c.chain_id(), c.market_address(), b, t, me, packed, salt) != ev.commitHash {
+        if k.commit_hash(packed, salt) != ev.commitHash {
             continue;
         }
         let (cfg, _) = batch(c, b).await?;
-        let k_items =
-            u64::from(cfg.taskSize).min(u64::from(cfg.numItems) - t * u64::from(cfg.taskSize));
-        let labels = crate::labels::unpack(packed, k_items as usize);
-        store.prepare_commit(&k, &labels, salt, ev.commitHash)?;
+        let labels = unpack(packed, market::task_len(&cfg, t) as usize);
+        store.prepare_commit(&k, &labels, salt)?;
         store.set_status(&k, LocalStatus::Committed)?;
         recovered += 1;
     }
@@ -488,13 +383,13 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else {
             continue;
         };
-        let k = key(c, me, rec.batch, rec.task);
-        match onchain {
-            status::REVEALED => {
+        let k = task_key(c, me, rec.batch, rec.task);
+        match AssignmentStatus::from_u8(onchain) {
+            Some(AssignmentStatus::Revealed) => {
                 store.set_status(&k, LocalStatus::Revealed)?;
                 continue;
             }
-            status::COMMITTED => {}
+            Some(AssignmentStatus::Committed) => {}
             _ => continue, // the commit never landed: `commit` re-sends it
         }
         let Some(cfg) = configs.get(&rec.batch) else {
@@ -579,7 +474,7 @@ pub async fn standing(c: &Concord, who: Address) -> Result<Standing> {
         async { m.claimable(who, c.deployment.token).call().await },
     )
     .map_err(c.read_err("read standing"))?;
-    let f = crate::opts::fmt_tokens;
+    let f = fmt_tokens;
     Ok(Standing {
         address: who,
         balance: f(balance),

@@ -1,50 +1,18 @@
-//! Datasets in: JSONL, CSV and Label Studio task JSON, validated before any transaction; the item manifest
-//! (index, id, content hash, URI) and its Merkle root; gold answers with their salts.
+//! Datasets in: JSONL, CSV and Label Studio task JSON, validated with file:line reasons before any transaction;
+//! the published manifest read back from its URI; response tables (`task,worker,label`) for `aggregate`.
 
-use alloy::primitives::{keccak256, B256};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::merkle::{gold_leaf, manifest_leaf, MerkleTree};
+pub use concord_protocol::manifest::{
+    parse_classes, GoldFile, GoldSecret, Item, Manifest, ManifestItem,
+};
+
 use crate::ClientError;
 
 /// Longest accepted line / item, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// One item to label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Value>,
-    /// Gold answer (class name); never published in the manifest.
-    #[serde(default, skip_serializing)]
-    pub gold: Option<String>,
-}
-
-impl Item {
-    /// keccak256 of the canonical JSON (sorted keys, no whitespace) of id, text, uri and meta.
-    pub fn content_hash(&self) -> B256 {
-        let mut m = Map::new();
-        m.insert("id".into(), Value::String(self.id.clone()));
-        if let Some(t) = &self.text {
-            m.insert("text".into(), Value::String(t.clone()));
-        }
-        if let Some(u) = &self.uri {
-            m.insert("uri".into(), Value::String(u.clone()));
-        }
-        if let Some(meta) = &self.meta {
-            m.insert("meta".into(), meta.clone());
-        }
-        keccak256(Value::Object(m).to_string())
-    }
-}
 
 fn err(path: &Path, line: usize, reason: impl Into<String>) -> ClientError {
     ClientError::Dataset {
@@ -276,194 +244,77 @@ fn check_items(path: &Path, items: &[(usize, Item)]) -> Result<(), ClientError> 
     Ok(())
 }
 
-/// Parses a class list `a,b,c` (2..=16 distinct names).
-pub fn parse_classes(spec: &str) -> Result<Vec<String>, ClientError> {
-    let classes: Vec<String> = spec
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if classes.len() < 2 || classes.len() > crate::labels::MAX_CLASSES {
-        return Err(ClientError::Input(format!(
-            "need 2 to 16 classes, got {} in `{spec}`",
-            classes.len()
-        )));
-    }
-    let mut sorted = classes.clone();
-    sorted.sort();
-    sorted.dedup();
-    if sorted.len() != classes.len() {
-        return Err(ClientError::Input(format!(
-            "class names must be distinct: `{spec}`"
-        )));
-    }
-    Ok(classes)
+/// Loads a manifest from a path or a `file://` URI.
+pub fn load_manifest(uri: &str) -> Result<Manifest, ClientError> {
+    let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ClientError::Manifest(format!("cannot read manifest `{uri}`: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ClientError::Manifest(format!("manifest `{uri}` is malformed: {e}")))
 }
 
-/// An item as published in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestItem {
-    pub index: u64,
-    pub id: String,
-    pub content_hash: B256,
-    pub uri: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<Value>,
-}
-
-/// The public manifest annotators fetch: classes, items and the Merkle root that goes on-chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub version: u32,
-    pub classes: Vec<String>,
-    pub root: B256,
-    pub items: Vec<ManifestItem>,
-}
-
-impl Manifest {
-    /// Builds the manifest of `items` in order.
-    pub fn build(items: &[Item], classes: &[String]) -> Self {
-        let items: Vec<ManifestItem> = items
+/// Reads a crowd-kit style `task,worker,label` CSV (header required, column order free).
+pub fn read_responses_csv(path: &Path) -> Result<concord_quality::Responses, ClientError> {
+    let err = |line: usize, reason: String| ClientError::Dataset {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let headers = rd
+        .headers()
+        .map_err(|e| err(1, format!("bad header: {e}")))?
+        .clone();
+    let col = |name: &str| {
+        headers
             .iter()
-            .enumerate()
-            .map(|(i, it)| ManifestItem {
-                index: i as u64,
-                id: it.id.clone(),
-                content_hash: it.content_hash(),
-                uri: it.uri.clone().unwrap_or_default(),
-                text: it.text.clone(),
-                meta: it.meta.clone(),
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                err(
+                    1,
+                    format!("missing column `{name}` (need task,worker,label)"),
+                )
             })
-            .collect();
-        let root = Self::tree_of(&items).root();
-        Self {
-            version: 1,
-            classes: classes.to_vec(),
-            root,
-            items,
-        }
+    };
+    let (t, w, l) = (col("task")?, col("worker")?, col("label")?);
+    let mut triples = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
+        let get = |c: usize| {
+            rec.get(c)
+                .map(str::to_string)
+                .ok_or_else(|| err(i + 2, "missing field".into()))
+        };
+        triples.push((get(t)?, get(w)?, get(l)?));
     }
-
-    fn tree_of(items: &[ManifestItem]) -> MerkleTree {
-        MerkleTree::new(
-            items
-                .iter()
-                .map(|i| manifest_leaf(i.index, i.content_hash, &i.uri))
-                .collect(),
-        )
+    if triples.is_empty() {
+        return Err(err(0, "no responses".into()));
     }
-
-    /// Recomputes every content hash and the root; fails if anything was altered.
-    pub fn verify(&self, expected_root: B256) -> Result<(), ClientError> {
-        for (pos, item) in self.items.iter().enumerate() {
-            if item.index != pos as u64 {
-                return Err(ClientError::Manifest(format!(
-                    "item {} is out of order (position {pos})",
-                    item.index
-                )));
-            }
-            let recomputed = Item {
-                id: item.id.clone(),
-                text: item.text.clone(),
-                uri: Some(item.uri.clone()).filter(|u| !u.is_empty()),
-                meta: item.meta.clone(),
-                gold: None,
-            }
-            .content_hash();
-            if recomputed != item.content_hash {
-                return Err(ClientError::Manifest(format!(
-                    "item {} (`{}`) does not match its content hash",
-                    item.index, item.id
-                )));
-            }
-        }
-        let root = Self::tree_of(&self.items).root();
-        if root != expected_root {
-            return Err(ClientError::Manifest(format!(
-                "manifest root {root} does not match the batch's on-chain root {expected_root}: the items you were served are not the ones the requester committed"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Merkle proof of item `index` (for `LabelMarket.verifyItem`).
-    pub fn proof(&self, index: usize) -> Option<Vec<B256>> {
-        Self::tree_of(&self.items).proof(index)
-    }
-
-    /// Index of a class name.
-    pub fn class_index(&self, name: &str) -> Option<u8> {
-        self.classes.iter().position(|c| c == name).map(|i| i as u8)
-    }
-
-    /// Loads a manifest from a path or a `file://` URI.
-    pub fn load(uri: &str) -> Result<Self, ClientError> {
-        let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ClientError::Manifest(format!("cannot read manifest `{uri}`: {e}")))?;
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Manifest(format!("manifest `{uri}` is malformed: {e}")))
-    }
+    Ok(concord_quality::Responses::from_triples(
+        triples
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        None,
+    ))
 }
 
-/// One gold answer with the salt that hides it until revealed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GoldSecret {
-    pub item: u64,
-    pub label: u8,
-    pub salt: B256,
-}
-
-/// The requester's private gold file: answers, salts and the root committed on-chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GoldFile {
-    pub root: B256,
-    pub answers: Vec<GoldSecret>,
-}
-
-impl GoldFile {
-    /// Collects gold answers from the items, with fresh random salts. `None` when no item has gold.
-    pub fn from_items(items: &[Item], classes: &[String]) -> Result<Option<Self>, ClientError> {
-        let mut answers = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            if let Some(g) = &item.gold {
-                let label = classes.iter().position(|c| c == g).ok_or_else(|| {
-                    ClientError::Input(format!(
-                        "gold answer `{g}` of item `{}` is not one of the classes {classes:?}",
-                        item.id
-                    ))
-                })?;
-                answers.push(GoldSecret {
-                    item: i as u64,
-                    label: label as u8,
-                    salt: B256::from(rand::random::<[u8; 32]>()),
-                });
-            }
-        }
-        if answers.is_empty() {
-            return Ok(None);
-        }
-        let root = Self::tree(&answers).root();
-        Ok(Some(Self { root, answers }))
+/// Reads a `task,truth` CSV into a map.
+pub fn read_truth_csv(path: &Path) -> Result<HashMap<String, String>, ClientError> {
+    let err = |line: usize, reason: String| ClientError::Dataset {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let mut out = HashMap::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
+        match (rec.get(0), rec.get(1)) {
+            (Some(t), Some(l)) => out.insert(t.to_string(), l.to_string()),
+            _ => return Err(err(i + 2, "expected task,truth".into())),
+        };
     }
-
-    fn tree(answers: &[GoldSecret]) -> MerkleTree {
-        MerkleTree::new(
-            answers
-                .iter()
-                .map(|a| gold_leaf(a.item, a.label, a.salt))
-                .collect(),
-        )
-    }
-
-    /// Proof of the answer at position `i`.
-    pub fn proof(&self, i: usize) -> Option<Vec<B256>> {
-        Self::tree(&self.answers).proof(i)
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -543,38 +394,5 @@ mod tests {
         assert!(
             reason(load_items(&write("n.jsonl", b"{\"id\":\"a\"\n").1)).contains("not valid JSON")
         );
-    }
-
-    #[test]
-    fn unknown_gold_class_is_rejected() {
-        let items = vec![Item {
-            id: "a".into(),
-            text: Some("t".into()),
-            uri: None,
-            meta: None,
-            gold: Some("maybe".into()),
-        }];
-        let e =
-            GoldFile::from_items(&items, &["yes".into(), "no".into()]).expect_err("unknown class");
-        assert!(e.to_string().contains("`maybe`"));
-    }
-
-    #[test]
-    fn manifest_verifies_and_detects_tampering() {
-        let items: Vec<Item> = (0..10)
-            .map(|i| Item {
-                id: format!("i{i}"),
-                text: Some(format!("text {i}")),
-                uri: None,
-                meta: None,
-                gold: None,
-            })
-            .collect();
-        let m = Manifest::build(&items, &["a".into(), "b".into()]);
-        m.verify(m.root).expect("untouched manifest verifies");
-        let mut bad = m.clone();
-        bad.items[3].text = Some("changed".into());
-        assert!(bad.verify(m.root).is_err());
-        assert!(m.verify(B256::ZERO).is_err());
     }
 }

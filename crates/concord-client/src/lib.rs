@@ -1,36 +1,35 @@
-//! Concord client: everything the requester and annotator CLIs do, over typed bindings of the contracts.
+//! Concord client: chain I/O and the two roles' operations, over typed bindings of the contracts. The rules it
+//! shares with the contract are `concord-protocol`'s; quality metrics and renderers are `concord-quality`'s.
 //!
-//! - [`chain`]: connecting (RPC, chain id, deployment), sending pipelined transactions, decoding reverts
+//! - [`chain`]: connecting (RPC, chain id, deployment), the transaction pipeline, error classification and
+//!   revert sentences, progress reporting
+//! - [`market`]: market reads and event queries used by both roles
 //! - [`requester`] / [`annotator`]: the two roles' operations
-//! - [`dataset`], [`merkle`], [`labels`]: items, manifest, Merkle proofs, label packing
+//! - [`report`]: a batch's quality report and labeled dataset, fetched from chain events
 //! - [`store`], [`backup`]: the annotator's durable local store and encrypted on-chain backup
-//! - [`consensus`]: the contract's consensus rule, off-chain (export, review, tests)
+//! - [`dataset`]: dataset files in, the published manifest, response tables for `aggregate`
+//! - [`deploy`], [`deployment`]: deploying the contracts and the deployment file both CLIs read
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod annotator;
 pub mod backup;
 pub mod chain;
-pub mod cli;
-pub mod consensus;
 pub mod dataset;
 pub mod deploy;
 pub mod deployment;
-pub mod labels;
-pub mod merkle;
-pub mod opts;
-pub mod quality;
+pub mod market;
 pub mod report;
 pub mod requester;
-pub mod revert;
 pub mod store;
-pub mod time;
-pub mod web;
 
 pub use chain::Concord;
 pub use concord_bindings as bindings;
+pub use concord_protocol as protocol;
+pub use concord_quality as quality;
 pub use deployment::Deployment;
 
+use concord_protocol::ProtocolError;
 use std::path::PathBuf;
 
 /// Everything that can go wrong, each variant one line a user can act on.
@@ -64,6 +63,21 @@ pub enum ClientError {
     Wallet(String),
     #[error("{0}")]
     Input(String),
+}
+
+impl From<ProtocolError> for ClientError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::Manifest(m) => Self::Manifest(m),
+            ProtocolError::Input(m) => Self::Input(m),
+        }
+    }
+}
+
+impl From<concord_quality::RenderError> for ClientError {
+    fn from(e: concord_quality::RenderError) -> Self {
+        Self::Input(e.0)
+    }
 }
 
 /// Result alias of the client.

@@ -3,16 +3,15 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::ConcordToken;
-use concord_bindings::ILabelMarket::{BatchConfig, BatchParams, BatchState, GoldAnswer, Task};
+use concord_bindings::ILabelMarket::{BatchParams, GoldAnswer};
 use concord_bindings::LabelMarket::{self, TaskSettled};
-use futures::{stream, StreamExt, TryStreamExt};
+use concord_protocol::units::fmt_tokens;
+use concord_protocol::Phase;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::consensus::decide;
 use crate::dataset::{load_items, GoldFile, Manifest};
-use crate::labels::unpack;
+use crate::market::{self, batch, tasks};
 use crate::{ClientError, Concord, Result};
 
 /// Parameters of a new batch besides the dataset.
@@ -40,6 +39,62 @@ pub struct CreateOptions {
     pub out_dir: Option<PathBuf>,
     /// Public URI of the manifest (default: `file://` path of the written manifest).
     pub manifest_uri: Option<String>,
+}
+
+/// The defaults of `concord-requester create`, in one place for the CLI, the simulator and the benchmarks.
+pub mod defaults {
+    /// Items per task (one claim, one commit).
+    pub const TASK_SIZE: u16 = 10;
+    /// Independent labels per item.
+    pub const REPLICAS: u8 = 3;
+    /// Share of revealed labels the plurality needs, in basis points (2 of 3, 4 of 5, 5 of 7).
+    pub const THRESHOLD_BPS: u16 = 6600;
+    /// Reward per accepted label, in tokens.
+    pub const REWARD: &str = "1";
+    /// Stake locked per claimed task, in tokens (at least the no-reveal penalty).
+    pub const STAKE_PER_CLAIM: &str = "40";
+    /// Stake slashed per label that disagrees with consensus or gold, in tokens: 3x the reward, so a label must
+    /// agree 3 times in 4 to pay and random, constant and copied answers lose (see `concord-sim`).
+    pub const WRONG_LABEL_PENALTY: &str = "3";
+    /// Stake slashed for a commit never revealed, in tokens (must exceed task size x wrong penalty).
+    pub const NO_REVEAL_PENALTY: &str = "40";
+    /// Minimum stake to claim, in tokens.
+    pub const MIN_STAKE: &str = "30";
+    /// Minimum reputation score to claim.
+    pub const MIN_REPUTATION: i64 = -1000;
+    /// Commit, reveal and review windows, seconds.
+    pub const PERIOD: u32 = 3600;
+    /// How long a claim stays valid without a commit, seconds.
+    pub const CLAIM_TIMEOUT: u32 = 1800;
+}
+
+impl CreateOptions {
+    /// The CLI's defaults for `classes`, with `reviewer` deciding items without consensus, no qualifier, the
+    /// protocol token, the manifest next to the dataset.
+    pub fn new(classes: Vec<String>, reviewer: Address) -> Self {
+        let amount = |s: &str| concord_protocol::units::parse_tokens(s).unwrap_or_default();
+        Self {
+            classes,
+            task_size: defaults::TASK_SIZE,
+            replicas: defaults::REPLICAS,
+            threshold_bps: defaults::THRESHOLD_BPS,
+            reward_per_label: amount(defaults::REWARD),
+            stake_per_claim: amount(defaults::STAKE_PER_CLAIM),
+            wrong_label_penalty: amount(defaults::WRONG_LABEL_PENALTY),
+            no_reveal_penalty: amount(defaults::NO_REVEAL_PENALTY),
+            min_stake: amount(defaults::MIN_STAKE),
+            min_reputation: defaults::MIN_REPUTATION,
+            commit_period: defaults::PERIOD,
+            reveal_period: defaults::PERIOD,
+            review_period: defaults::PERIOD,
+            claim_timeout: defaults::CLAIM_TIMEOUT,
+            reviewer,
+            qualifier: Address::ZERO,
+            reward_token: None,
+            out_dir: None,
+            manifest_uri: None,
+        }
+    }
 }
 
 /// What `create` did.
@@ -175,11 +230,11 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
     if balance < escrow {
         return Err(ClientError::Input(format!(
             "insufficient reward-token balance: {from} holds {} but the escrow is {} ({} items x {} labels x {} per label)",
-            crate::opts::fmt_tokens(balance),
-            crate::opts::fmt_tokens(escrow),
+            fmt_tokens(balance),
+            fmt_tokens(escrow),
             n,
             o.replicas,
-            crate::opts::fmt_tokens(o.reward_per_label)
+            fmt_tokens(o.reward_per_label)
         )));
     }
     let allowance = token
@@ -192,22 +247,17 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
             spender: c.market_address(),
             value: escrow,
         };
-        let pending = c
-            .submit_token("approve escrow", reward_token, approve)
+        c.send_token("approve escrow", reward_token, approve)
             .await?;
-        c.confirm("approve escrow", pending).await?;
     }
     let receipt = c
         .send_market("create batch", LabelMarket::createBatchCall { params })
         .await?;
-    let created = receipt
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<LabelMarket::BatchCreated>().ok())
-        .ok_or_else(|| {
+    let created =
+        market::receipt_event::<LabelMarket::BatchCreated>(&receipt).ok_or_else(|| {
             ClientError::Input("create batch: no BatchCreated event in the receipt".into())
         })?;
-    let batch_id = created.inner.data.batchId.to::<u64>();
+    let batch_id = created.batchId.to::<u64>();
     let record = BatchRecord {
         chain_id: c.chain_id(),
         market: c.market_address(),
@@ -229,56 +279,12 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
     Ok(record)
 }
 
-/// A batch as stored on-chain.
-pub async fn batch(c: &Concord, batch: u64) -> Result<(BatchConfig, BatchState)> {
-    let b = c
-        .market
-        .getBatch(U256::from(batch))
-        .call()
-        .await
-        .map_err(c.read_err("read batch"))?;
-    Ok((b.config, b.state))
-}
-
-/// All tasks of a batch, read concurrently.
-pub async fn tasks(c: &Concord, batch: u64, num_tasks: u64) -> Result<Vec<Task>> {
-    stream::iter(0..num_tasks)
-        .map(|t| {
-            let market = c.market.clone();
-            async move {
-                market
-                    .getTask(U256::from(batch), U256::from(t))
-                    .call()
-                    .await
-            }
-        })
-        .buffered(64)
-        .map_err(c.read_err("read tasks"))
-        .try_collect()
-        .await
-}
-
-/// The phase a batch is in at `now`.
-pub fn phase(cfg: &BatchConfig, st: &BatchState, now: u64) -> &'static str {
-    if st.refunded {
-        "closed (refunded)"
-    } else if now <= cfg.commitDeadline.to::<u64>() {
-        "commit"
-    } else if now <= cfg.revealDeadline.to::<u64>() {
-        "reveal"
-    } else if now <= cfg.reviewDeadline.to::<u64>() {
-        "review"
-    } else {
-        "ended (refund open once settled)"
-    }
-}
-
 /// Progress of a batch.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub batch_id: u64,
-    pub phase: String,
+    pub phase: Phase,
     pub now: u64,
     pub commit_deadline: u64,
     pub reveal_deadline: u64,
@@ -311,7 +317,7 @@ pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
     let full = (1u32 << cfg.replicas) - 1;
     let mut s = Status {
         batch_id,
-        phase: phase(&cfg, &st, now).to_string(),
+        phase: market::phase(&cfg, &st, now),
         now,
         commit_deadline: cfg.commitDeadline.to(),
         reveal_deadline: cfg.revealDeadline.to(),
@@ -329,13 +335,12 @@ pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
         items_in_review: 0,
         gold_count: u64::from(cfg.goldCount),
         gold_revealed: u64::from(st.goldRevealed),
-        escrow: crate::opts::fmt_tokens(U256::from(st.escrow)),
-        paid: crate::opts::fmt_tokens(U256::from(st.paid)),
+        escrow: fmt_tokens(U256::from(st.escrow)),
+        paid: fmt_tokens(U256::from(st.paid)),
         refunded: st.refunded,
     };
-    let task_size = u64::from(cfg.taskSize);
     for (t, task) in all.iter().enumerate() {
-        let items = task_size.min(u64::from(cfg.numItems) - t as u64 * task_size);
+        let items = market::task_len(&cfg, t as u64);
         s.slots_claimed += pop(task.claimedMask) + pop(task.committedMask);
         s.labels_committed += pop(task.committedMask) * items;
         s.labels_revealed += pop(task.revealedMask) * items;
@@ -366,7 +371,7 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
             gold_path.display()
         ))
     })?;
-    let (cfg, _) = self::batch(c, batch).await?;
+    let (cfg, _) = market::batch(c, batch).await?;
     if cfg.goldRoot != gold.root {
         return Err(ClientError::Input(format!(
             "gold file root {} does not match batch {batch}'s gold root {}",
@@ -376,12 +381,7 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
     let mut answers = Vec::new();
     for (i, a) in gold.answers.iter().enumerate() {
         let t = a.item / u64::from(cfg.taskSize);
-        let task = c
-            .market
-            .getTask(U256::from(batch), U256::from(t))
-            .call()
-            .await
-            .map_err(c.read_err("read task"))?;
+        let task = market::task(c, batch, t).await?;
         if (task.goldMask >> (a.item % u64::from(cfg.taskSize))) & 1 == 1 {
             continue; // already revealed (idempotent re-run)
         }
@@ -460,119 +460,9 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
             }
         }
     }
-    report.rewards_paid = crate::opts::fmt_tokens(paid);
-    report.stake_slashed = crate::opts::fmt_tokens(slashed);
+    report.rewards_paid = fmt_tokens(paid);
+    report.stake_slashed = fmt_tokens(slashed);
     Ok(report)
-}
-
-/// Every revealed label of a batch, from `Revealed` events: (task, annotator, packed labels).
-pub async fn revealed_labels(c: &Concord, batch_id: u64) -> Result<Vec<(u64, Address, U256)>> {
-    let logs = c
-        .market
-        .Revealed_filter()
-        .from_block(c.deployment.deploy_block)
-        .topic1(U256::from(batch_id))
-        .query()
-        .await
-        .map_err(c.read_err("read Revealed events"))?;
-    Ok(logs
-        .into_iter()
-        .map(|(e, _)| (e.taskId.to::<u64>(), e.annotator, e.labels))
-        .collect())
-}
-
-/// One item's final outcome, rebuilt from chain events only.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemOutcome {
-    pub index: u64,
-    pub label: Option<u8>,
-    /// `accepted` (consensus), `gold`, `reviewed`, `no-consensus`, or `pending` (task not settled).
-    pub status: String,
-    pub votes: Vec<u32>,
-    pub agreement: f64,
-    pub num_labels: u32,
-    pub annotators: Vec<Address>,
-    pub annotator_labels: Vec<u8>,
-    pub settled_block: Option<u64>,
-}
-
-/// Rebuilds the outcome of every item of a batch from `Revealed`, `TaskSettled` and `ItemResolved` events.
-pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    let n = u64::from(cfg.numItems);
-    let k = u64::from(cfg.taskSize);
-    let classes = usize::from(cfg.numClasses);
-    let revealed = revealed_labels(c, batch_id).await?;
-    let settled = c
-        .market
-        .TaskSettled_filter()
-        .from_block(c.deployment.deploy_block)
-        .topic1(U256::from(batch_id))
-        .query()
-        .await
-        .map_err(c.read_err("read TaskSettled events"))?;
-    let resolved = c
-        .market
-        .ItemResolved_filter()
-        .from_block(c.deployment.deploy_block)
-        .topic1(U256::from(batch_id))
-        .query()
-        .await
-        .map_err(c.read_err("read ItemResolved events"))?;
-
-    let mut per_task: BTreeMap<u64, Vec<(Address, U256)>> = BTreeMap::new();
-    for (t, a, l) in revealed {
-        per_task.entry(t).or_default().push((a, l));
-    }
-    let settled: BTreeMap<u64, (TaskSettled, Option<u64>)> = settled
-        .into_iter()
-        .map(|(e, log)| (e.taskId.to::<u64>(), (e, log.block_number)))
-        .collect();
-    let resolved: BTreeMap<u64, u8> = resolved
-        .into_iter()
-        .map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>()))
-        .collect();
-
-    let mut out = Vec::with_capacity(n as usize);
-    for index in 0..n {
-        let t = index / k;
-        let pos = (index % k) as usize;
-        let labels = per_task.get(&t).cloned().unwrap_or_default();
-        let annotator_labels: Vec<u8> = labels
-            .iter()
-            .map(|(_, l)| unpack(*l, pos + 1)[pos])
-            .collect();
-        let v = decide(&annotator_labels, classes, u32::from(cfg.thresholdBps));
-        let (label, status, block) = match settled.get(&t) {
-            None => (None, "pending", None),
-            Some((ev, block)) => {
-                let bit = U256::from(1u64) << pos;
-                let result = unpack(ev.resultLabels, pos + 1)[pos];
-                if ev.goldMask & bit != U256::ZERO {
-                    (Some(result), "gold", *block)
-                } else if ev.decidedMask & bit != U256::ZERO {
-                    (Some(result), "accepted", *block)
-                } else if let Some(l) = resolved.get(&index) {
-                    (Some(*l), "reviewed", *block)
-                } else {
-                    (None, "no-consensus", *block)
-                }
-            }
-        };
-        out.push(ItemOutcome {
-            index,
-            label,
-            status: status.to_string(),
-            agreement: v.agreement,
-            num_labels: annotator_labels.len() as u32,
-            votes: v.votes,
-            annotators: labels.iter().map(|(a, _)| *a).collect(),
-            annotator_labels,
-            settled_block: block,
-        });
-    }
-    Ok(out)
 }
 
 /// Sends the reviewer's decisions `(item, label)`, pipelined.
@@ -599,209 +489,9 @@ pub async fn refund(c: &Concord, batch_id: u64) -> Result<U256> {
             },
         )
         .await?;
-    Ok(receipt
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<LabelMarket::Refunded>().ok())
-        .map(|e| e.inner.data.amount)
+    Ok(market::receipt_event::<LabelMarket::Refunded>(&receipt)
+        .map(|e| e.amount)
         .unwrap_or_default())
-}
-
-/// One exported row (JSONL).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExportRow {
-    pub id: String,
-    pub index: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    pub label: Option<String>,
-    pub status: String,
-    pub votes: BTreeMap<String, u32>,
-    pub agreement: f64,
-    pub num_labels: u32,
-    pub annotators: Vec<Address>,
-    /// Label of each annotator, in the order of `annotators`.
-    pub annotator_labels: Vec<String>,
-    pub ds_label: Option<String>,
-    pub ds_posterior: Option<f64>,
-    pub provenance: Provenance,
-}
-
-/// Where a label came from.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Provenance {
-    pub chain_id: u64,
-    pub market: Address,
-    pub batch_id: u64,
-    pub settled_block: Option<u64>,
-}
-
-/// Joins chain outcomes with the manifest (verified against the on-chain root) and the Dawid–Skene fit into
-/// export rows. Needs no local state: everything comes from chain events and the published manifest.
-pub async fn export(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Result<Vec<ExportRow>> {
-    let q = crate::report::batch_quality(c, batch_id, manifest).await?;
-    let m = &q.manifest;
-    Ok(q.outcomes
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let item = &m.items[i];
-            let ds = q.ds_of(i);
-            ExportRow {
-                id: item.id.clone(),
-                index: o.index,
-                uri: item.uri.clone(),
-                text: item.text.clone(),
-                label: o.label.and_then(|l| m.classes.get(usize::from(l)).cloned()),
-                status: o.status.clone(),
-                votes: m
-                    .classes
-                    .iter()
-                    .cloned()
-                    .zip(o.votes.iter().copied())
-                    .collect(),
-                agreement: o.agreement,
-                num_labels: o.num_labels,
-                annotators: o.annotators.clone(),
-                annotator_labels: o
-                    .annotator_labels
-                    .iter()
-                    .filter_map(|l| m.classes.get(usize::from(*l)).cloned())
-                    .collect(),
-                ds_label: ds.and_then(|(l, _)| m.classes.get(usize::from(l)).cloned()),
-                ds_posterior: ds.map(|(_, p)| p),
-                provenance: Provenance {
-                    chain_id: c.chain_id(),
-                    market: c.market_address(),
-                    batch_id,
-                    settled_block: o.settled_block,
-                },
-            }
-        })
-        .collect())
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON object per item (Hugging Face style).
-    Jsonl,
-    /// id,uri,text,label,status,agreement,num_labels,ds_label,ds_posterior.
-    Csv,
-    /// crowd-kit's `task,worker,label` (every revealed label).
-    Crowdkit,
-    /// Label Studio tasks with one annotation (the final label) each.
-    Labelstudio,
-}
-
-fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    let _ = w.write_record(fields);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-/// Renders export rows in `format`.
-pub fn render_export(rows: &[ExportRow], format: ExportFormat) -> Result<String> {
-    let mut out = String::new();
-    match format {
-        ExportFormat::Jsonl => {
-            for r in rows {
-                let v = serde_json::to_value(r).map_err(|e| ClientError::Input(e.to_string()))?;
-                out.push_str(&v.to_string());
-                out.push('\n');
-            }
-        }
-        ExportFormat::Csv => {
-            out += &csv_line(
-                &[
-                    "id",
-                    "uri",
-                    "text",
-                    "label",
-                    "status",
-                    "agreement",
-                    "num_labels",
-                    "ds_label",
-                    "ds_posterior",
-                ]
-                .map(String::from),
-            );
-            for r in rows {
-                out += &csv_line(&[
-                    r.id.clone(),
-                    r.uri.clone(),
-                    r.text.clone().unwrap_or_default(),
-                    r.label.clone().unwrap_or_default(),
-                    r.status.clone(),
-                    format!("{:.4}", r.agreement),
-                    r.num_labels.to_string(),
-                    r.ds_label.clone().unwrap_or_default(),
-                    r.ds_posterior
-                        .map(|p| format!("{p:.6}"))
-                        .unwrap_or_default(),
-                ]);
-            }
-        }
-        ExportFormat::Crowdkit => {
-            out += "task,worker,label\n";
-            for r in rows {
-                for (a, l) in r.annotators.iter().zip(&r.annotator_labels) {
-                    out += &csv_line(&[r.id.clone(), a.to_string(), l.clone()]);
-                }
-            }
-        }
-        ExportFormat::Labelstudio => {
-            let tasks: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    let mut data = serde_json::Map::new();
-                    data.insert("id".into(), r.id.clone().into());
-                    if let Some(t) = &r.text {
-                        data.insert("text".into(), t.clone().into());
-                    }
-                    if !r.uri.is_empty() {
-                        data.insert("uri".into(), r.uri.clone().into());
-                    }
-                    let result: Vec<serde_json::Value> = r
-                        .label
-                        .iter()
-                        .map(|l| serde_json::json!({ "from_name": "label", "to_name": if r.text.is_some() { "text" } else { "image" }, "type": "choices", "value": { "choices": [l] } }))
-                        .collect();
-                    serde_json::json!({
-                        "data": data,
-                        "annotations": [{ "result": result, "ground_truth": r.status == "gold" }],
-                        "meta": { "status": r.status, "agreement": r.agreement, "votes": r.votes, "provenance": r.provenance },
-                    })
-                })
-                .collect();
-            out = serde_json::to_string_pretty(&tasks)
-                .map_err(|e| ClientError::Input(e.to_string()))?
-                + "\n";
-        }
-    }
-    Ok(out)
-}
-
-/// The manifest URI a batch was created with (from its `BatchCreated` event).
-pub async fn manifest_uri(c: &Concord, batch_id: u64) -> Result<String> {
-    let logs = c
-        .market
-        .BatchCreated_filter()
-        .from_block(c.deployment.deploy_block)
-        .topic1(U256::from(batch_id))
-        .query()
-        .await
-        .map_err(c.read_err("read BatchCreated event"))?;
-    logs.into_iter()
-        .next()
-        .map(|(e, _)| e.params.manifestURI)
-        .ok_or_else(|| ClientError::Input(format!("no BatchCreated event for batch {batch_id}")))
 }
 
 /// A qualification attestation (EIP-712 `Qualification(batchId, annotator, deadline)`) signed by the batch's

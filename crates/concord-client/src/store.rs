@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ClientError;
 
+pub use concord_protocol::commit::TaskKey;
+
 /// Where an annotator's task is, locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,16 +48,6 @@ impl LocalStatus {
             _ => return None,
         })
     }
-}
-
-/// Identifies one task of one annotator on one market.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskKey {
-    pub chain_id: u64,
-    pub market: Address,
-    pub batch: u64,
-    pub task: u64,
-    pub annotator: Address,
 }
 
 /// One stored task.
@@ -141,7 +133,7 @@ impl Store {
             .execute(
                 "INSERT OR IGNORE INTO tasks (chain_id, market, batch, task, annotator, status, expiry, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'claimed', ?6, ?7)",
-                params![c, m, b, t, a, expiry as i64, crate::time::now_unix() as i64],
+                params![c, m, b, t, a, expiry as i64, concord_protocol::time::now_unix() as i64],
             )
             .map_err(db_err(&self.path))?;
         Ok(())
@@ -169,20 +161,21 @@ impl Store {
             .execute(
                 "UPDATE tasks SET labels = ?6, status = 'labeled', updated_at = ?7
                  WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5",
-                params![c, m, b, t, a, json, crate::time::now_unix() as i64],
+                params![c, m, b, t, a, json, concord_protocol::time::now_unix() as i64],
             )
             .map_err(db_err(&self.path))?;
         Ok(())
     }
 
-    /// Durably stores salt and commit hash *before* the commit is sent. Keeps an existing salt (idempotent).
+    /// Durably stores labels, salt and their commit hash *before* the commit is sent. Keeps an existing salt
+    /// (idempotent): read the record back for the salt and hash to send.
     pub fn prepare_commit(
         &self,
         k: &TaskKey,
         labels: &[u8],
         salt: B256,
-        hash: B256,
     ) -> Result<(), ClientError> {
+        let hash = k.commit_hash(concord_protocol::labels::pack(labels), salt);
         let (c, m, b, t, a) = Self::key_params(k);
         let json = serde_json::to_string(labels).map_err(|e| ClientError::Store(e.to_string()))?;
         self.conn()?
@@ -191,7 +184,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, 'committing', ?6, ?7, ?8, ?9)
                  ON CONFLICT DO UPDATE SET status = 'committing', labels = ?6, salt = ?7, commit_hash = ?8, updated_at = ?9
                  WHERE salt IS NULL",
-                params![c, m, b, t, a, json, salt.to_string(), hash.to_string(), crate::time::now_unix() as i64],
+                params![c, m, b, t, a, json, salt.to_string(), hash.to_string(), concord_protocol::time::now_unix() as i64],
             )
             .map_err(db_err(&self.path))?;
         Ok(())
@@ -204,7 +197,7 @@ impl Store {
             .execute(
                 "UPDATE tasks SET status = ?6, updated_at = ?7
                  WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND task = ?4 AND annotator = ?5",
-                params![c, m, b, t, a, status.as_str(), crate::time::now_unix() as i64],
+                params![c, m, b, t, a, status.as_str(), concord_protocol::time::now_unix() as i64],
             )
             .map_err(db_err(&self.path))?;
         Ok(())
@@ -306,22 +299,21 @@ mod tests {
             let s = Store::open(&path).expect("open");
             s.record_claim(&key(3), 100).expect("claim");
             s.set_labels(&key(3), &[1, 2, 0]).expect("labels");
-            s.prepare_commit(&key(3), &[1, 2, 0], salt, B256::repeat_byte(9))
+            s.prepare_commit(&key(3), &[1, 2, 0], salt)
                 .expect("prepare");
             // A second prepare (e.g. a retry with a fresh salt) must not overwrite the stored one.
-            s.prepare_commit(
-                &key(3),
-                &[0, 0, 0],
-                B256::repeat_byte(8),
-                B256::repeat_byte(8),
-            )
-            .expect("idempotent");
+            s.prepare_commit(&key(3), &[0, 0, 0], B256::repeat_byte(8))
+                .expect("idempotent");
         }
         let s = Store::open(&path).expect("reopen");
         let r = s.get(&key(3)).expect("get").expect("exists");
         assert_eq!(r.status, LocalStatus::Committing);
         assert_eq!(r.salt, Some(salt));
         assert_eq!(r.labels, Some(vec![1, 2, 0]));
+        assert_eq!(
+            r.commit_hash,
+            Some(key(3).commit_hash(concord_protocol::labels::pack(&[1, 2, 0]), salt))
+        );
         assert!(
             s.set_labels(&key(3), &[0, 0, 0]).is_err(),
             "committed labels are frozen"

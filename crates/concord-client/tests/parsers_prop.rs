@@ -1,9 +1,8 @@
 //! Property tests: everything that parses user input returns a value or a clear error, never panics.
 
-use concord_client::dataset::{load_items, parse_classes, Manifest};
+use concord_client::dataset::{load_items, parse_classes, read_responses_csv, Manifest};
 use concord_client::deployment::Deployment;
-use concord_client::opts::{parse_tokens, WalletOpts};
-use concord_client::quality::read_responses_csv;
+use concord_client::protocol::units::parse_tokens;
 use proptest::prelude::*;
 use std::io::Write;
 
@@ -66,18 +65,6 @@ proptest! {
     fn class_lists_and_amounts_never_panic(s in ".{0,80}") {
         let _ = parse_classes(&s);
         let _ = parse_tokens(&s);
-    }
-
-    #[test]
-    fn keystore_paths_never_panic(path in "[a-zA-Z0-9_./ -]{0,40}", account in prop::option::of("[a-z]{0,8}")) {
-        let w = WalletOpts { keystore: Some(path.into()), account, password_file: None, private_key: None };
-        prop_assert!(w.signer().is_err(), "no keystore exists at random paths");
-    }
-
-    #[test]
-    fn private_keys_never_panic(s in ".{0,80}") {
-        let w = WalletOpts { private_key: Some(s), ..Default::default() };
-        let _ = w.signer();
     }
 
     #[test]

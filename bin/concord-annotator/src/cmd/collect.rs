@@ -1,0 +1,44 @@
+//! `concord-annotator collect`: rewards and redistributed stake, in every token owed.
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator;
+use concord_client::protocol::units::fmt_tokens;
+
+use crate::args::AnnotatorArgs;
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {}
+
+impl CollectArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let store = args.open_store(&c)?;
+        let got = annotator::collect(&c, &store).await?;
+        let total: Vec<_> = got
+            .iter()
+            .map(|(t, a)| serde_json::json!({ "token": t, "amount": fmt_tokens(*a) }))
+            .collect();
+        emit(args.json(), &total, |_| {
+            if got.is_empty() {
+                println!("nothing to collect");
+            }
+            for (t, a) in &got {
+                println!("collected {} of token {t}", fmt_tokens(*a));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn takes_the_global_options() {
+        let cli = parse(&["collect", "--json", "--private-key", "0x01"]);
+        assert!(matches!(cli.cmd, Cmd::Collect(_)));
+        assert!(cli.args.json());
+        assert_eq!(cli.args.concord.wallet.private_key.as_deref(), Some("0x01"));
+    }
+}

@@ -1,0 +1,42 @@
+//! `concord-annotator commit`: commit every labeled task (salt stored locally first, encrypted backup on-chain).
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator;
+
+use crate::args::AnnotatorArgs;
+use crate::print;
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Only this batch (default: all).
+    #[arg(long, short = 'b')]
+    pub batch: Option<u64>,
+}
+
+impl CommitArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let store = args.open_store(&c)?;
+        let r = annotator::commit(&c, &store, self.batch).await?;
+        emit(args.json(), &r, |r| print::run("committed", r))?;
+        print::fail_if_any(Some(&r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn batch_is_optional() {
+        let Cmd::Commit(c) = parse(&["commit"]).cmd else {
+            panic!("not commit")
+        };
+        assert_eq!(c.batch, None);
+        let Cmd::Commit(c) = parse(&["commit", "-b", "3", "--json"]).cmd else {
+            panic!("not commit")
+        };
+        assert_eq!(c.batch, Some(3));
+    }
+}

@@ -1,0 +1,44 @@
+//! `concord-annotator reveal`: reveal every committed task whose reveal is open (lost salts are recovered from
+//! their encrypted on-chain backup first).
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator;
+
+use crate::args::AnnotatorArgs;
+use crate::print;
+
+#[derive(Debug, Args)]
+pub struct RevealArgs {
+    /// Only this batch (default: all).
+    #[arg(long, short = 'b')]
+    pub batch: Option<u64>,
+}
+
+impl RevealArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let store = args.open_store(&c)?;
+        let r = annotator::reveal(&c, &store, self.batch).await?;
+        emit(args.json(), &r, |r| print::run("revealed", r))?;
+        print::fail_if_any(Some(&r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn store_is_a_global_option() {
+        let cli = parse(&["reveal", "--store", "/tmp/s.sqlite", "-b", "1"]);
+        let Cmd::Reveal(r) = cli.cmd else {
+            panic!("not reveal")
+        };
+        assert_eq!(r.batch, Some(1));
+        assert_eq!(
+            cli.args.store.as_deref(),
+            Some(std::path::Path::new("/tmp/s.sqlite"))
+        );
+    }
+}

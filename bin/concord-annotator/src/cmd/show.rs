@@ -1,0 +1,51 @@
+//! `concord-annotator show`: the items of a task, verified against the batch's manifest root.
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator;
+
+use crate::args::AnnotatorArgs;
+use crate::print;
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(long, short = 'b')]
+    pub batch: u64,
+    #[arg(long, short = 't')]
+    pub task: u64,
+}
+
+impl ShowArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let (m, items) = annotator::task_items(&c, self.batch, self.task).await?;
+        emit(
+            args.json(),
+            &serde_json::json!({ "classes": m.classes, "items": items }),
+            |_| {
+                println!(
+                    "batch {} task {}: {} items, manifest verified against the on-chain root",
+                    self.batch,
+                    self.task,
+                    items.len()
+                );
+                for (i, it) in items.iter().enumerate() {
+                    print::item(&m, it, i + 1, items.len());
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn parses_batch_and_task() {
+        let Cmd::Show(s) = parse(&["show", "-b", "1", "-t", "7"]).cmd else {
+            panic!("not show")
+        };
+        assert_eq!((s.batch, s.task), (1, 7));
+    }
+}

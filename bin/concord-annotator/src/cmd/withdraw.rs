@@ -1,0 +1,34 @@
+//! `concord-annotator withdraw`: queued stake back after the cooldown.
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator;
+use concord_client::protocol::units::fmt_tokens;
+
+use crate::args::AnnotatorArgs;
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {}
+
+impl WithdrawArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let x = annotator::withdraw(&c).await?;
+        emit(
+            args.json(),
+            &serde_json::json!({ "withdrawn": fmt_tokens(x) }),
+            |_| println!("withdrew {} CCD", fmt_tokens(x)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, try_parse, Cmd};
+
+    #[test]
+    fn takes_no_argument() {
+        assert!(matches!(parse(&["withdraw"]).cmd, Cmd::Withdraw(_)));
+        assert!(try_parse(&["withdraw", "5"]).is_err());
+    }
+}

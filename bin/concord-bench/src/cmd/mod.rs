@@ -1,0 +1,4 @@
+//! One module per benchmark.
+
+pub mod gas;
+pub mod throughput;

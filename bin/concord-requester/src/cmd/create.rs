@@ -1,0 +1,178 @@
+//! `concord-requester create`: validate a dataset, escrow the rewards, publish the batch.
+
+use alloy::primitives::Address;
+use clap::Args;
+use concord_cli::{emit, parse_duration, ConcordArgs};
+use concord_client::dataset::parse_classes;
+use concord_client::protocol::units::{fmt_tokens, parse_tokens};
+use concord_client::requester::{self, defaults, CreateOptions};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Items: .jsonl, .csv or Label Studio .json (fields: id, text or uri, optional meta and gold).
+    pub dataset: PathBuf,
+    /// Class names, comma separated (2..16).
+    #[arg(long)]
+    pub classes: String,
+    /// Items per task (one claim, one commit).
+    #[arg(long, default_value_t = defaults::TASK_SIZE)]
+    pub task_size: u16,
+    /// Independent labels per item.
+    #[arg(long, short = 'k', default_value_t = defaults::REPLICAS)]
+    pub replicas: u8,
+    /// Share of revealed labels the plurality needs for consensus (0..1).
+    #[arg(long, default_value_t = 0.66)]
+    pub threshold: f64,
+    /// Reward per accepted label, in tokens.
+    #[arg(long, default_value = defaults::REWARD)]
+    pub reward: String,
+    /// Stake locked per claimed task (at least the no-reveal penalty).
+    #[arg(long, default_value = defaults::STAKE_PER_CLAIM)]
+    pub stake_per_claim: String,
+    /// Stake slashed per label that disagrees with consensus or gold. 3x the reward: a label must agree with
+    /// consensus 3 times in 4 to pay, so random, constant and copied answers lose (see `concord-sim`).
+    #[arg(long, default_value = defaults::WRONG_LABEL_PENALTY)]
+    pub wrong_penalty: String,
+    /// Stake slashed for a commit never revealed (must exceed task size x wrong penalty).
+    #[arg(long, default_value = defaults::NO_REVEAL_PENALTY)]
+    pub no_reveal_penalty: String,
+    /// Minimum stake to claim.
+    #[arg(long, default_value = defaults::MIN_STAKE)]
+    pub min_stake: String,
+    /// Minimum reputation score to claim.
+    #[arg(long, default_value_t = defaults::MIN_REPUTATION, allow_hyphen_values = true)]
+    pub min_reputation: i64,
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub commit_period: u32,
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub reveal_period: u32,
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub review_period: u32,
+    /// How long a claim stays valid without a commit.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub claim_timeout: u32,
+    /// Decides items without consensus (default: the requester).
+    #[arg(long)]
+    pub reviewer: Option<Address>,
+    /// Key whose EIP-712 attestation annotators need (default: none).
+    #[arg(long)]
+    pub qualifier: Option<Address>,
+    /// ERC-20 to pay rewards in (default: the protocol token).
+    #[arg(long)]
+    pub reward_token: Option<Address>,
+    /// Folder for the manifest and the private gold file (default: `<dataset>.concord/` next to it).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Public URI annotators fetch the manifest from (default: the local file).
+    #[arg(long)]
+    pub manifest_uri: Option<String>,
+}
+
+impl CreateArgs {
+    /// The batch these arguments ask for, with `requester` as the default reviewer.
+    pub fn options(&self, requester: Address) -> eyre::Result<CreateOptions> {
+        eyre::ensure!(
+            self.threshold > 0.0 && self.threshold <= 1.0,
+            "--threshold must be in (0, 1], got {}",
+            self.threshold
+        );
+        Ok(CreateOptions {
+            classes: parse_classes(&self.classes)?,
+            task_size: self.task_size,
+            replicas: self.replicas,
+            threshold_bps: (self.threshold * 10_000.0).round() as u16,
+            reward_per_label: parse_tokens(&self.reward)?,
+            stake_per_claim: parse_tokens(&self.stake_per_claim)?,
+            wrong_label_penalty: parse_tokens(&self.wrong_penalty)?,
+            no_reveal_penalty: parse_tokens(&self.no_reveal_penalty)?,
+            min_stake: parse_tokens(&self.min_stake)?,
+            min_reputation: self.min_reputation,
+            commit_period: self.commit_period,
+            reveal_period: self.reveal_period,
+            review_period: self.review_period,
+            claim_timeout: self.claim_timeout,
+            reviewer: self.reviewer.unwrap_or(requester),
+            qualifier: self.qualifier.unwrap_or(Address::ZERO),
+            reward_token: self.reward_token,
+            out_dir: self.out_dir.clone(),
+            manifest_uri: self.manifest_uri.clone(),
+        })
+    }
+
+    pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
+        let client = args.connect().await?;
+        let o = self.options(client.account()?)?;
+        let r = requester::create_batch(&client, &self.dataset, &o).await?;
+        emit(args.json(), &r, |r| {
+            println!("batch {} created (tx {})", r.batch_id, r.tx);
+            println!(
+                "  items {} in {} tasks of {}, {} labels each, {} gold",
+                r.num_items, r.num_tasks, self.task_size, self.replicas, r.gold_count
+            );
+            println!("  escrowed {} tokens", fmt_tokens(r.escrow));
+            println!("  manifest {} (root {})", r.manifest_uri, r.manifest_root);
+            if let Some(g) = &r.gold_path {
+                println!("  gold answers + salts kept privately in {}", g.display());
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn defaults_are_the_client_defaults() {
+        let Cmd::Create(c) = parse(&["create", "items.jsonl", "--classes", "a,b"]).cmd else {
+            panic!("not create")
+        };
+        let me = Address::repeat_byte(1);
+        let o = c.options(me).expect("valid");
+        let d = CreateOptions::new(vec!["a".into(), "b".into()], me);
+        assert_eq!(format!("{o:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn parses_every_option_and_checks_the_threshold() {
+        let Cmd::Create(c) = parse(&[
+            "create",
+            "d.csv",
+            "--classes",
+            "x,y,z",
+            "--task-size",
+            "32",
+            "-k",
+            "5",
+            "--threshold",
+            "0.8",
+            "--reward",
+            "0.5",
+            "--min-reputation",
+            "-5",
+            "--commit-period",
+            "2h",
+            "--claim-timeout",
+            "90s",
+        ])
+        .cmd
+        else {
+            panic!("not create")
+        };
+        let o = c.options(Address::ZERO).expect("valid");
+        assert_eq!((o.task_size, o.replicas, o.threshold_bps), (32, 5, 8000));
+        assert_eq!(o.reward_per_label, parse_tokens("0.5").expect("amount"));
+        assert_eq!(
+            (o.min_reputation, o.commit_period, o.claim_timeout),
+            (-5, 7200, 90)
+        );
+        let Cmd::Create(bad) =
+            parse(&["create", "d.csv", "--classes", "a,b", "--threshold", "1.5"]).cmd
+        else {
+            panic!("not create")
+        };
+        assert!(bad.options(Address::ZERO).is_err());
+    }
+}

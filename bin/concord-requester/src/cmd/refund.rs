@@ -1,0 +1,45 @@
+//! `concord-requester refund`: unspent escrow back after the review window.
+
+use clap::Args;
+use concord_cli::{emit, ConcordArgs};
+use concord_client::protocol::units::fmt_tokens;
+use concord_client::requester;
+
+#[derive(Debug, Args)]
+pub struct RefundArgs {
+    /// Batch id.
+    #[arg(long, short = 'b')]
+    pub batch: u64,
+}
+
+impl RefundArgs {
+    pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
+        let client = args.connect().await?;
+        let amount = requester::refund(&client, self.batch).await?;
+        emit(
+            args.json(),
+            &serde_json::json!({ "batch": self.batch, "refunded": fmt_tokens(amount) }),
+            |_| {
+                println!(
+                    "refunded {} unspent tokens of batch {}",
+                    fmt_tokens(amount),
+                    self.batch
+                )
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn needs_a_batch() {
+        let Cmd::Refund(r) = parse(&["refund", "--batch", "9"]).cmd else {
+            panic!("not refund")
+        };
+        assert_eq!(r.batch, 9);
+        assert!(crate::args::try_parse(&["refund"]).is_err());
+    }
+}

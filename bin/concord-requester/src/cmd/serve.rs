@@ -1,0 +1,55 @@
+//! `concord-requester serve`: the read-only web view of one batch.
+
+use clap::Args;
+use concord_cli::ConcordArgs;
+use concord_client::market;
+use concord_web::requester::{serve_requester, RequesterView};
+use std::io::Write;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, short = 'b')]
+    pub batch: u64,
+    /// Port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+}
+
+impl ServeArgs {
+    pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
+        let client = args.connect().await?;
+        market::batch(&client, self.batch).await?;
+        let view = RequesterView {
+            client,
+            batch: self.batch,
+            token: concord_web::new_token(),
+        };
+        serve_requester(
+            view,
+            std::net::SocketAddr::new(self.host, self.port),
+            |addr, token| {
+                println!("open http://{addr}/?token={token}");
+                println!("(Ctrl-C to stop)");
+                let _ = std::io::stdout().flush();
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{parse, Cmd};
+
+    #[test]
+    fn binds_loopback_on_a_free_port_by_default() {
+        let Cmd::Serve(s) = parse(&["serve", "-b", "1"]).cmd else {
+            panic!("not serve")
+        };
+        assert!(s.host.is_loopback());
+        assert_eq!(s.port, 0);
+    }
+}

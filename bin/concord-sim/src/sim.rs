@@ -1,0 +1,358 @@
+//! The simulation: whole batches through the real contracts on a local anvil with a configurable population —
+//! careful annotators, random clickers, constant answerers, colluders sharing one answer sheet, and annotators
+//! who commit but never reveal — measured against a ground truth only the simulator knows.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use clap::Parser;
+use concord_client::protocol::units::parse_tokens;
+use concord_client::protocol::ItemStatus;
+use concord_client::quality::batch::{responses_of, DS_ITERATIONS, DS_TOLERANCE};
+use concord_client::quality::dawid_skene;
+use concord_client::requester::{self, CreateOptions};
+use concord_client::store::Store;
+use concord_client::{annotator, market, Concord};
+use concord_testkit::LocalChain;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Parser, Clone)]
+pub struct Params {
+    /// Items in the batch.
+    #[arg(long, default_value_t = 600)]
+    pub items: u32,
+    /// Labels per item.
+    #[arg(long, short = 'r', default_value_t = 5)]
+    pub replicas: u8,
+    #[arg(long, default_value_t = 10)]
+    pub task_size: u16,
+    #[arg(long, default_value_t = 3)]
+    pub classes: u8,
+    /// Annotators in the population.
+    #[arg(long, default_value_t = 40)]
+    pub annotators: u32,
+    /// Mean accuracy of careful annotators (each draws from ±0.1 around it).
+    #[arg(long, default_value_t = 0.8)]
+    pub honest_accuracy: f64,
+    /// Share of adversaries, split evenly among random, constant, colluder and silent (never reveals).
+    #[arg(long, default_value_t = 0.3)]
+    pub adversary_share: f64,
+    /// Share of items that are gold questions.
+    #[arg(long, default_value_t = 0.1)]
+    pub gold_share: f64,
+    /// Agreement threshold (the requester CLI's default: 2 of 3, 4 of 5, 5 of 7).
+    #[arg(long, default_value_t = 0.66)]
+    pub threshold: f64,
+    /// Reward per accepted label (tokens).
+    #[arg(long, default_value = "1")]
+    pub reward: String,
+    /// Stake slashed per wrong label (tokens; the requester CLI's default).
+    #[arg(long, default_value = "3")]
+    pub wrong_penalty: String,
+    /// Stake slashed per unrevealed commit (tokens; the requester CLI's default).
+    #[arg(long, default_value = "40")]
+    pub no_reveal_penalty: String,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Careful,
+    Random,
+    Constant,
+    Colluder,
+    Silent,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeOutcome {
+    pub annotators: u32,
+    pub labels: u64,
+    pub rewards: f64,
+    pub slashed: f64,
+    pub net: f64,
+    pub net_per_annotator: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub replicas: u8,
+    pub adversary_share: f64,
+    pub accepted_items: u64,
+    pub accepted_accuracy: f64,
+    pub dawid_skene_accuracy: f64,
+    pub acceptance_rate: f64,
+    pub gas_per_accepted_label: u64,
+    pub wall_seconds: f64,
+    pub by_type: BTreeMap<Kind, TypeOutcome>,
+}
+
+/// `n` annotators, `share` of them adversaries split as evenly as possible among the four adversary types.
+/// Colluders come first in the split: one colluder alone is just a random clicker, a ring needs two or more.
+pub fn population(n: u32, share: f64) -> Vec<Kind> {
+    let adversaries = (f64::from(n) * share).round() as u32;
+    let order = [Kind::Colluder, Kind::Random, Kind::Constant, Kind::Silent];
+    let mut kinds: Vec<Kind> = (0..adversaries).map(|i| order[(i % 4) as usize]).collect();
+    if adversaries == 1 {
+        kinds[0] = Kind::Random;
+    } else if kinds.iter().filter(|k| **k == Kind::Colluder).count() == 1 {
+        kinds[1] = Kind::Colluder;
+    }
+    kinds.sort();
+    kinds.resize(n as usize, Kind::Careful);
+    kinds
+}
+
+fn to_f(x: U256) -> f64 {
+    x.to_string().parse::<f64>().unwrap_or(0.0) / 1e18
+}
+
+/// Runs one batch with the population `p` describes and measures it.
+pub async fn run(p: &Params) -> eyre::Result<Outcome> {
+    let started = Instant::now();
+    let kinds = population(p.annotators, p.adversary_share);
+    let chain = LocalChain::start(p.annotators, "100000", "10000000").await?;
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let c = usize::from(p.classes);
+    let truth: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
+    let sheet: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
+    let accuracy: Vec<f64> = kinds
+        .iter()
+        .map(|_| (p.honest_accuracy + rng.gen_range(-0.1..=0.1)).clamp(0.0, 1.0))
+        .collect();
+    let classes: Vec<String> = (0..c).map(|i| format!("c{i}")).collect();
+
+    // Dataset with gold answers on a random subset.
+    let ds = chain.dir.path().join("items.jsonl");
+    let mut text = String::new();
+    for (i, t) in truth.iter().enumerate() {
+        let gold = if rng.gen_bool(p.gold_share) {
+            format!(",\"gold\":\"c{t}\"")
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "{{\"id\":\"i{i}\",\"text\":\"item {i}\"{gold}}}\n"
+        ));
+    }
+    std::fs::write(&ds, text)?;
+    let provider = ProviderBuilder::new().connect_http(chain.rpc().parse()?);
+    let req = chain.client(&chain.accounts.requester.private_key).await?;
+    let b0 = provider.get_block_number().await?;
+    // The CLI's defaults but for the incentives under test, no entry bar, and short windows.
+    let o = CreateOptions {
+        task_size: p.task_size,
+        replicas: p.replicas,
+        threshold_bps: (p.threshold * 10_000.0).round() as u16,
+        reward_per_label: parse_tokens(&p.reward)?,
+        stake_per_claim: parse_tokens(&p.no_reveal_penalty)?,
+        wrong_label_penalty: parse_tokens(&p.wrong_penalty)?,
+        no_reveal_penalty: parse_tokens(&p.no_reveal_penalty)?,
+        min_stake: U256::ZERO,
+        min_reputation: -1_000_000,
+        review_period: 60,
+        claim_timeout: 3600,
+        out_dir: Some(chain.dir.path().join("req")),
+        ..CreateOptions::new(classes.clone(), chain.accounts.requester.address)
+    };
+    let rec = requester::create_batch(&req, &ds, &o).await?;
+
+    let mut clients: Vec<(Concord, Store)> = Vec::new();
+    let mut start_holdings = Vec::new();
+    for (i, a) in chain.accounts.annotators.iter().enumerate() {
+        let cl = chain.client(&a.private_key).await?;
+        annotator::stake(&cl, parse_tokens("50000")?).await?;
+        start_holdings.push(parse_tokens("100000")?);
+        clients.push((
+            cl,
+            Store::open(&chain.dir.path().join(format!("a{i}.sqlite")))?,
+        ));
+    }
+    let k = u64::from(p.task_size);
+    // Everyone claims and labels until no task is left.
+    let mut active = vec![true; clients.len()];
+    let mut seeds: Vec<StdRng> = (0..clients.len())
+        .map(|i| StdRng::seed_from_u64(p.seed * 1000 + i as u64))
+        .collect();
+    while active.iter().any(|a| *a) {
+        let results =
+            futures::future::join_all(clients.iter().enumerate().filter(|(i, _)| active[*i]).map(
+                |(i, (cl, store))| {
+                    let mut r = seeds[i].clone();
+                    let (kind, acc, truth, sheet) = (kinds[i], accuracy[i], &truth, &sheet);
+                    async move {
+                        let claims = annotator::claim_many(cl, store, rec.batch_id, 5)
+                            .await
+                            .unwrap_or_default();
+                        let labeled: Vec<(u64, Vec<u8>)> = claims
+                            .iter()
+                            .map(|claim| {
+                                let n = k.min(rec.num_items - claim.task * k);
+                                let labels = (0..n)
+                                    .map(|j| {
+                                        let item = (claim.task * k + j) as usize;
+                                        match kind {
+                                            Kind::Careful | Kind::Silent => {
+                                                if r.gen_bool(acc) {
+                                                    truth[item]
+                                                } else {
+                                                    let wrong = r.gen_range(1..c as u8);
+                                                    (truth[item] + wrong) % c as u8
+                                                }
+                                            }
+                                            Kind::Random => r.gen_range(0..c as u8),
+                                            Kind::Constant => 0,
+                                            Kind::Colluder => sheet[item],
+                                        }
+                                    })
+                                    .collect();
+                                (claim.task, labels)
+                            })
+                            .collect();
+                        annotator::label_many(cl, store, rec.batch_id, &labeled).await?;
+                        let rep = annotator::commit(cl, store, Some(rec.batch_id)).await?;
+                        eyre::ensure!(rep.failed.is_empty(), "commit failed: {:?}", rep.failed);
+                        Ok::<(usize, usize, StdRng), eyre::Report>((i, claims.len(), r))
+                    }
+                },
+            ))
+            .await;
+        for res in results {
+            let (i, n, r) = res?;
+            seeds[i] = r;
+            if n == 0 {
+                active[i] = false;
+            }
+        }
+    }
+    for (i, (cl, store)) in clients.iter().enumerate() {
+        if kinds[i] != Kind::Silent {
+            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+        }
+    }
+    chain.advance(3601).await?;
+    for (i, (cl, store)) in clients.iter().enumerate() {
+        if kinds[i] != Kind::Silent {
+            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+        }
+    }
+    if let Some(g) = &rec.gold_path {
+        requester::reveal_gold(&req, rec.batch_id, g, 40).await?;
+    }
+    chain.advance(3601).await?;
+    requester::settle(&req, rec.batch_id, 10).await?;
+    let b1 = provider.get_block_number().await?;
+    chain.advance(120).await?;
+    requester::refund(&req, rec.batch_id).await?;
+
+    // Measure.
+    let outcomes = market::outcomes(&req, rec.batch_id).await?;
+    let (mut acc_ok, mut acc_n) = (0u64, 0u64);
+    for o in &outcomes {
+        if o.status == ItemStatus::Accepted {
+            acc_n += 1;
+            acc_ok += u64::from(o.label == Some(truth[o.index as usize]));
+        }
+    }
+    let r = responses_of(&outcomes, &classes);
+    let ds = dawid_skene(&r, DS_ITERATIONS, DS_TOLERANCE);
+    let ds_ok = r
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(t, name)| {
+            name.parse::<usize>()
+                .map(|i| ds.labels[*t] == usize::from(truth[i]))
+                .unwrap_or(false)
+        })
+        .count();
+    let scored = market::labels_scored(&req, rec.batch_id).await?;
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    let index: BTreeMap<Address, usize> = chain
+        .accounts
+        .annotators
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.address, i))
+        .collect();
+    let mut by_type: BTreeMap<Kind, TypeOutcome> = BTreeMap::new();
+    for e in &scored {
+        accepted += e.agreed.to::<u64>();
+        rejected += e.disagreed.to::<u64>();
+        if let Some(&i) = index.get(&e.annotator) {
+            let t = by_type.entry(kinds[i]).or_default();
+            t.labels += e.agreed.to::<u64>() + e.disagreed.to::<u64>();
+            t.rewards += to_f(e.reward);
+            t.slashed += to_f(e.slashed);
+        }
+    }
+    for (i, (cl, _)) in clients.iter().enumerate() {
+        let me = chain.accounts.annotators[i].address;
+        let bal = cl.token.balanceOf(me).call().await?;
+        let st = cl.market.stakeOf(me).call().await?;
+        let claimable = cl
+            .market
+            .claimable(me, chain.deployment.token)
+            .call()
+            .await?;
+        let now = bal + U256::from(st.amount) + U256::from(st.pending) + claimable;
+        let t = by_type.entry(kinds[i]).or_default();
+        t.annotators += 1;
+        t.net += to_f(now) - to_f(start_holdings[i]);
+    }
+    for t in by_type.values_mut() {
+        t.net_per_annotator = t.net / f64::from(t.annotators.max(1));
+    }
+    let mut gas = 0u64;
+    for n in b0 + 1..=b1 {
+        if let Some(b) = provider.get_block_by_number(n.into()).await? {
+            gas += b.header.gas_used;
+        }
+    }
+    Ok(Outcome {
+        replicas: p.replicas,
+        adversary_share: p.adversary_share,
+        accepted_items: acc_n,
+        accepted_accuracy: acc_ok as f64 / acc_n.max(1) as f64,
+        dawid_skene_accuracy: ds_ok as f64 / r.tasks.len().max(1) as f64,
+        acceptance_rate: accepted as f64 / (accepted + rejected).max(1) as f64,
+        gas_per_accepted_label: gas / accepted.max(1),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        by_type,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(k: &[Kind], kind: Kind) -> usize {
+        k.iter().filter(|x| **x == kind).count()
+    }
+
+    #[test]
+    fn population_splits_adversaries_and_never_has_a_lone_colluder() {
+        let p = population(20, 0.3);
+        assert_eq!(p.len(), 20);
+        assert_eq!(count(&p, Kind::Careful), 14);
+        assert_eq!(count(&p, Kind::Colluder), 2);
+        assert_eq!(count(&p, Kind::Random), 2);
+        assert_eq!(count(&p, Kind::Constant), 1);
+        assert_eq!(count(&p, Kind::Silent), 1);
+        for n in 1..60 {
+            for share in [0.0, 0.05, 0.1, 0.2, 0.3, 0.5] {
+                let p = population(n, share);
+                assert_eq!(p.len(), n as usize);
+                assert_ne!(count(&p, Kind::Colluder), 1, "n={n} share={share}");
+            }
+        }
+        assert_eq!(population(10, 0.0), vec![Kind::Careful; 10]);
+    }
+}

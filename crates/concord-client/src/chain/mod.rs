@@ -1,0 +1,217 @@
+//! Chain I/O: the connection to a chain with a Concord deployment ([`Concord`]: provider, checked chain id,
+//! typed contract instances), the [`pipeline`] that sends transactions, the [`errors`] classifiers and the
+//! [`revert`] sentences, and [`progress`] reporting for long pipelines.
+
+pub mod errors;
+pub mod pipeline;
+pub mod progress;
+pub mod revert;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
+use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use alloy::transports::layers::{OrRetryPolicyFn, RateLimitRetryPolicy, RetryBackoffLayer};
+use concord_bindings::{ConcordToken, LabelMarket};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use errors::{contract_error, transport_error};
+pub use pipeline::{Sent, Timeouts, TxPipeline};
+pub use progress::{Progress, ProgressTracker, Silent};
+
+use crate::backup::BackupKey;
+use crate::{ClientError, Deployment, Result};
+
+/// Typed market instance over the erased provider.
+pub type Market = LabelMarket::LabelMarketInstance<DynProvider>;
+/// Typed token instance over the erased provider.
+pub type Token = ConcordToken::ConcordTokenInstance<DynProvider>;
+
+/// How long to wait for the RPC to answer the first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries of a request that could not reach the node (the node restarting), 500 ms apart.
+const CONNECT_RETRIES: u32 = 10;
+
+/// A connected client: chain checked against the deployment, contracts present, optional signer.
+#[derive(Clone)]
+pub struct Concord {
+    pub provider: DynProvider,
+    pub deployment: Deployment,
+    pub market: Market,
+    pub token: Token,
+    pub rpc_url: String,
+    /// Sends this client's transactions (shared nonce across clones).
+    pub tx: TxPipeline,
+}
+
+impl Concord {
+    /// Connects to `rpc_url`, checks the chain id against the deployment and that the market has code.
+    pub async fn connect(
+        rpc_url: &str,
+        deployment: Deployment,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<Self> {
+        Self::connect_with(rpc_url, deployment, signer, Timeouts::default()).await
+    }
+
+    /// [`Concord::connect`] with explicit timeouts. Requests that cannot reach the node are retried for about
+    /// five seconds (a node restarting); a request the node does not answer within `timeouts.rpc` fails.
+    pub async fn connect_with(
+        rpc_url: &str,
+        deployment: Deployment,
+        signer: Option<PrivateKeySigner>,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
+        let url: alloy::transports::http::reqwest::Url = rpc_url.parse().map_err(|e| {
+            ClientError::Input(format!("--rpc-url `{rpc_url}` is not a valid URL: {e}"))
+        })?;
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(timeouts.rpc)
+            .build()
+            .map_err(|e| ClientError::Input(format!("cannot build the HTTP client: {e}")))?;
+        let retry = OrRetryPolicyFn::new(RateLimitRetryPolicy::default(), errors::is_unreachable);
+        let client = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new_with_policy(
+                CONNECT_RETRIES,
+                500,
+                u64::MAX / 4,
+                retry,
+            ))
+            .http_with_client(http, url);
+        let provider = ProviderBuilder::new().connect_client(client).erased();
+        let rpc_err = |e: String| ClientError::Rpc {
+            url: rpc_url.to_string(),
+            reason: e,
+        };
+        let chain_id = tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id())
+            .await
+            .map_err(|_| rpc_err(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(
+                |e| match transport_error("connect", rpc_url, &e.to_string()) {
+                    ClientError::Rpc { .. } => rpc_err("connection refused".into()),
+                    _ => rpc_err(e.to_string()),
+                },
+            )?;
+        if chain_id != deployment.chain_id {
+            return Err(ClientError::WrongChain {
+                expected: deployment.chain_id,
+                actual: chain_id,
+            });
+        }
+        let code = provider
+            .get_code_at(deployment.market)
+            .await
+            .map_err(|e| rpc_err(e.to_string()))?;
+        if code.is_empty() {
+            return Err(ClientError::NoContract {
+                address: deployment.market.to_string(),
+                chain_id,
+            });
+        }
+        let market = LabelMarket::new(deployment.market, provider.clone());
+        let token = ConcordToken::new(deployment.token, provider.clone());
+        let tx = TxPipeline::new(provider.clone(), rpc_url, chain_id, signer, timeouts);
+        Ok(Self {
+            provider,
+            deployment,
+            market,
+            token,
+            rpc_url: rpc_url.to_string(),
+            tx,
+        })
+    }
+
+    /// Reports the progress of long pipelines to `progress` (the CLIs pass progress bars; silent by default).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.tx = self.tx.with_progress(progress);
+        self
+    }
+
+    /// The sending account.
+    pub fn account(&self) -> Result<Address> {
+        self.tx.account()
+    }
+
+    /// Key for the encrypted commit backups of this account.
+    pub fn backup_key(&self) -> Result<BackupKey> {
+        let s = self
+            .tx
+            .signer()
+            .ok_or_else(|| ClientError::Wallet("a signing key is needed to read backups".into()))?;
+        Ok(BackupKey::derive(&s.to_bytes().0))
+    }
+
+    /// Chain id (checked at connect).
+    pub fn chain_id(&self) -> u64 {
+        self.deployment.chain_id
+    }
+
+    /// Market address.
+    pub fn market_address(&self) -> Address {
+        self.deployment.market
+    }
+
+    /// Maps an error of a read call.
+    pub fn read_err(&self, action: &str) -> impl Fn(alloy::contract::Error) -> ClientError + '_ {
+        let action = action.to_string();
+        move |e| contract_error(&action, &self.rpc_url, e)
+    }
+
+    /// Submits and confirms one market call.
+    pub async fn send_market<C: SolCall>(
+        &self,
+        action: &str,
+        call: C,
+    ) -> Result<TransactionReceipt> {
+        self.tx
+            .send(action, self.deployment.market, call.abi_encode().into())
+            .await
+    }
+
+    /// Submits and confirms one call to a token (the protocol token or any ERC-20 with the same ABI).
+    pub async fn send_token<C: SolCall>(
+        &self,
+        action: &str,
+        token: Address,
+        call: C,
+    ) -> Result<TransactionReceipt> {
+        self.tx.send(action, token, call.abi_encode().into()).await
+    }
+
+    /// Pipelines many market calls (see [`TxPipeline::send_many`]).
+    pub async fn send_market_many<C: SolCall>(
+        &self,
+        action: &str,
+        calls: Vec<C>,
+    ) -> Vec<Result<TransactionReceipt>> {
+        self.tx
+            .send_many(action, self.deployment.market, calls)
+            .await
+    }
+
+    /// Balance of the protocol token.
+    pub async fn token_balance(&self, who: Address) -> Result<U256> {
+        self.token
+            .balanceOf(who)
+            .call()
+            .await
+            .map_err(self.read_err("read token balance"))
+    }
+
+    /// Latest block timestamp (deadlines are compared against chain time, not the local clock).
+    pub async fn chain_time(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| transport_error("read latest block", &self.rpc_url, &e.to_string()))?
+            .ok_or_else(|| ClientError::Transport {
+                action: "read latest block".into(),
+                reason: "no block".into(),
+            })?;
+        Ok(block.header.timestamp)
+    }
+}

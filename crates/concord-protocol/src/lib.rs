@@ -1,0 +1,36 @@
+//! Concord's protocol rules, shared with the contract and free of I/O: what the client computes must equal what
+//! `LabelMarket` computes, so these live in one place and are tested on their own.
+//!
+//! - [`labels`]: packing a task's labels into the uint256 the contract commits and reveals; task sizes
+//! - [`commit`]: the commit hash `LabelMarket.commit` checks
+//! - [`merkle`]: manifest and gold leaves and the OpenZeppelin-compatible tree over them
+//! - [`manifest`]: items, their content hash, the manifest and the private gold file
+//! - [`consensus`]: the per-item plurality rule (`LabelPacking.consensus`)
+//! - [`status`]: typed phases, assignment and item statuses
+//! - [`outcome`]: an item's final outcome from the batch's events (plain data in, no chain access)
+//! - [`units`], [`time`]: token amounts and timestamps for humans
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod commit;
+pub mod consensus;
+pub mod labels;
+pub mod manifest;
+pub mod merkle;
+pub mod outcome;
+pub mod status;
+pub mod time;
+pub mod units;
+
+pub use status::{AssignmentStatus, Deadlines, ItemStatus, Phase};
+
+/// A rule was broken by the input, one line a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The manifest does not match what was committed on-chain, or is malformed.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// A value the user gave is out of the protocol's range.
+    #[error("{0}")]
+    Input(String),
+}

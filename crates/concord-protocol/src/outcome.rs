@@ -1,0 +1,172 @@
+//! An item's final outcome, rebuilt from what a batch's events say (who revealed what, how each task settled,
+//! what the reviewer decided) — plain data in, so the rule is testable without a chain.
+
+use alloy_primitives::{Address, U256};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::consensus::decide;
+use crate::labels::unpack;
+use crate::status::ItemStatus;
+
+/// The shape of a batch, from its on-chain config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    pub num_items: u64,
+    pub task_size: u64,
+    pub num_classes: usize,
+    pub threshold_bps: u32,
+}
+
+/// A revealed label vector (`Revealed` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reveal {
+    pub task: u64,
+    pub annotator: Address,
+    pub labels: U256,
+}
+
+/// How a task settled (`TaskSettled` event): bit i of a mask is item i of the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub result_labels: U256,
+    pub decided_mask: U256,
+    pub gold_mask: U256,
+    pub block: Option<u64>,
+}
+
+/// One item's final outcome.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemOutcome {
+    pub index: u64,
+    pub label: Option<u8>,
+    pub status: ItemStatus,
+    pub votes: Vec<u32>,
+    pub agreement: f64,
+    pub num_labels: u32,
+    pub annotators: Vec<Address>,
+    pub annotator_labels: Vec<u8>,
+    pub settled_block: Option<u64>,
+}
+
+/// Every item's outcome: votes from the reveals, label and status from the task's settlement (gold first, then
+/// consensus), else the reviewer's decision `resolved[item]`, else no consensus; `Pending` while unsettled.
+pub fn outcomes(
+    shape: &BatchShape,
+    reveals: &[Reveal],
+    settled: &BTreeMap<u64, Settlement>,
+    resolved: &BTreeMap<u64, u8>,
+) -> Vec<ItemOutcome> {
+    let k = shape.task_size.max(1);
+    let mut per_task: BTreeMap<u64, Vec<(Address, U256)>> = BTreeMap::new();
+    for r in reveals {
+        per_task
+            .entry(r.task)
+            .or_default()
+            .push((r.annotator, r.labels));
+    }
+    (0..shape.num_items)
+        .map(|index| {
+            let t = index / k;
+            let pos = (index % k) as usize;
+            let labels = per_task.get(&t).map(Vec::as_slice).unwrap_or_default();
+            let annotator_labels: Vec<u8> = labels
+                .iter()
+                .map(|(_, l)| unpack(*l, pos + 1)[pos])
+                .collect();
+            let v = decide(&annotator_labels, shape.num_classes, shape.threshold_bps);
+            let (label, status, block) = match settled.get(&t) {
+                None => (None, ItemStatus::Pending, None),
+                Some(s) => {
+                    let bit = U256::from(1u64) << pos;
+                    let result = unpack(s.result_labels, pos + 1)[pos];
+                    if s.gold_mask & bit != U256::ZERO {
+                        (Some(result), ItemStatus::Gold, s.block)
+                    } else if s.decided_mask & bit != U256::ZERO {
+                        (Some(result), ItemStatus::Accepted, s.block)
+                    } else if let Some(l) = resolved.get(&index) {
+                        (Some(*l), ItemStatus::Reviewed, s.block)
+                    } else {
+                        (None, ItemStatus::NoConsensus, s.block)
+                    }
+                }
+            };
+            ItemOutcome {
+                index,
+                label,
+                status,
+                agreement: v.agreement,
+                num_labels: annotator_labels.len() as u32,
+                votes: v.votes,
+                annotators: labels.iter().map(|(a, _)| *a).collect(),
+                annotator_labels,
+                settled_block: block,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::pack;
+
+    const SHAPE: BatchShape = BatchShape {
+        num_items: 5,
+        task_size: 3,
+        num_classes: 3,
+        threshold_bps: 6600,
+    };
+
+    fn reveal(task: u64, who: u8, labels: &[u8]) -> Reveal {
+        Reveal {
+            task,
+            annotator: Address::repeat_byte(who),
+            labels: pack(labels),
+        }
+    }
+
+    #[test]
+    fn statuses_come_from_settlement_gold_first_then_consensus_then_review() {
+        let reveals = [
+            reveal(0, 1, &[1, 2, 0]),
+            reveal(0, 2, &[1, 0, 0]),
+            reveal(0, 3, &[1, 1, 2]),
+            reveal(1, 1, &[2, 2]),
+        ];
+        let settled = BTreeMap::from([(
+            0,
+            Settlement {
+                // item 0 by consensus (class 1), item 1 gold (class 2), item 2 undecided
+                result_labels: pack(&[1, 2, 0]),
+                decided_mask: U256::from(0b001u64),
+                gold_mask: U256::from(0b010u64),
+                block: Some(7),
+            },
+        )]);
+        let resolved = BTreeMap::from([(2, 0u8)]);
+        let out = outcomes(&SHAPE, &reveals, &settled, &resolved);
+        assert_eq!(out.len(), 5);
+        assert_eq!(
+            (out[0].status, out[0].label),
+            (ItemStatus::Accepted, Some(1))
+        );
+        assert_eq!(out[0].votes, vec![0, 3, 0]);
+        assert_eq!(out[0].annotator_labels, vec![1, 1, 1]);
+        assert_eq!((out[1].status, out[1].label), (ItemStatus::Gold, Some(2)));
+        assert_eq!(
+            (out[2].status, out[2].label),
+            (ItemStatus::Reviewed, Some(0))
+        );
+        assert_eq!(out[2].settled_block, Some(7));
+        // task 1 (items 3, 4) is not settled: pending, votes still counted from its reveal
+        assert_eq!((out[3].status, out[3].label), (ItemStatus::Pending, None));
+        assert_eq!(out[4].annotator_labels, vec![2]);
+        assert_eq!(out[4].num_labels, 1);
+
+        let unresolved = outcomes(&SHAPE, &reveals, &settled, &BTreeMap::new());
+        assert_eq!(unresolved[2].status, ItemStatus::NoConsensus);
+        assert_eq!(unresolved[2].label, None);
+    }
+}
