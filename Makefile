@@ -91,6 +91,8 @@ bindings-check: contracts
 test-rust: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# The layering the README's layout table describes: crate stack, pure crates, no module cycle.
+	python3 scripts/check-layers.py
 	# The end-to-end tests run the real CLI binaries: build them first.
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked

@@ -84,9 +84,7 @@ impl Devnet {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
-            })
+            .unwrap_or_else(|e| cannot_run(bin, e))
     }
 
     /// The command line of `bin` against this devnet, signing with `key` (if any).
@@ -181,6 +179,10 @@ impl Devnet {
         std::fs::write(&p, content).expect("write file");
         p.display().to_string()
     }
+}
+
+fn cannot_run(bin: &str, e: std::io::Error) -> ! {
+    panic!("cannot run {bin} (build the binaries first: cargo build --bins): {e}")
 }
 
 /// A small dataset: `n` text items, ids `it-<i>`.

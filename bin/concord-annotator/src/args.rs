@@ -1,57 +1,10 @@
-//! The command line: global options (the shared chain/wallet/JSON options plus the local store) and one
-//! subcommand per file in `cmd/`.
+//! The command line: the global options ([`AnnotatorArgs`]) and one subcommand per file in `cmd/`.
 
-use clap::{Args, Parser, Subcommand};
-use concord_cli::ConcordArgs;
-use concord_client::store::Store;
-use concord_client::Concord;
-use std::path::PathBuf;
+use clap::Subcommand;
+use concord_cli::Tool;
 
 use crate::cmd;
-
-#[derive(Parser)]
-#[command(
-    name = "concord-annotator",
-    version,
-    about = "Label data on Concord: stake, claim, label, commit, reveal, collect"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub cmd: Cmd,
-    #[command(flatten)]
-    pub args: AnnotatorArgs,
-}
-
-/// The options every annotator command takes.
-#[derive(Debug, Clone, Args)]
-pub struct AnnotatorArgs {
-    #[command(flatten)]
-    pub concord: ConcordArgs,
-    /// Local store of claims, labels and salts (default: $CONCORD_HOME/annotator-<address>.sqlite).
-    #[arg(long, global = true, env = "CONCORD_STORE")]
-    pub store: Option<PathBuf>,
-}
-
-impl AnnotatorArgs {
-    /// Whether `--json` was given.
-    pub fn json(&self) -> bool {
-        self.concord.json()
-    }
-
-    /// Connects with progress bars unless `--json`.
-    pub async fn connect(&self) -> eyre::Result<Concord> {
-        Ok(self.concord.connect().await?)
-    }
-
-    /// Opens the local store of the signing account.
-    pub fn open_store(&self, c: &Concord) -> eyre::Result<Store> {
-        let me = c.account()?;
-        let p = self.store.clone().unwrap_or_else(|| {
-            concord_client::concord_home().join(format!("annotator-{me}.sqlite"))
-        });
-        Ok(Store::open(&p)?)
-    }
-}
+use crate::opts::AnnotatorArgs;
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -83,44 +36,47 @@ pub enum Cmd {
     Serve(cmd::serve::ServeArgs),
 }
 
-impl Cli {
-    /// Parses the process arguments and runs the command; the exit code says whether it worked.
-    pub fn run_from_env() -> std::process::ExitCode {
-        let cli = Cli::parse();
-        let json = cli.args.json();
-        concord_cli::run(json, cli.cmd.run(cli.args))
+impl Tool for Cmd {
+    const NAME: &'static str = "concord-annotator";
+    const ABOUT: &'static str =
+        "Label data on Concord: stake, claim, label, commit, reveal, collect";
+    type Args = AnnotatorArgs;
+
+    fn json(args: &AnnotatorArgs) -> bool {
+        args.json()
+    }
+
+    async fn run(self, args: AnnotatorArgs) -> eyre::Result<()> {
+        match self {
+            Cmd::Stake(c) => c.run(&args).await,
+            Cmd::Unstake(c) => c.run(&args).await,
+            Cmd::Withdraw(c) => c.run(&args).await,
+            Cmd::Qualify(c) => c.run(&args).await,
+            Cmd::Claim(c) => c.run(&args).await,
+            Cmd::Show(c) => c.run(&args).await,
+            Cmd::Label(c) => c.run(&args).await,
+            Cmd::Commit(c) => c.run(&args).await,
+            Cmd::Reveal(c) => c.run(&args).await,
+            Cmd::Collect(c) => c.run(&args).await,
+            Cmd::Status(c) => c.run(&args).await,
+            Cmd::Reputation(c) => c.run(&args).await,
+            Cmd::Serve(c) => c.run(&args).await,
+        }
     }
 }
 
-impl Cmd {
-    async fn run(self, args: AnnotatorArgs) -> eyre::Result<()> {
-        let a = &args;
-        match self {
-            Cmd::Stake(c) => c.run(a).await,
-            Cmd::Unstake(c) => c.run(a).await,
-            Cmd::Withdraw(c) => c.run(a).await,
-            Cmd::Qualify(c) => c.run(a).await,
-            Cmd::Claim(c) => c.run(a).await,
-            Cmd::Show(c) => c.run(a).await,
-            Cmd::Label(c) => c.run(a).await,
-            Cmd::Commit(c) => c.run(a).await,
-            Cmd::Reveal(c) => c.run(a).await,
-            Cmd::Collect(c) => c.run(a).await,
-            Cmd::Status(c) => c.run(a).await,
-            Cmd::Reputation(c) => c.run(a).await,
-            Cmd::Serve(c) => c.run(a).await,
-        }
-    }
+/// The parsed command line.
+#[cfg(test)]
+pub type Cli = concord_cli::CommandLine<Cmd, AnnotatorArgs>;
+
+/// Parses a command line (the arguments after the binary's name) that must be valid.
+#[cfg(test)]
+pub fn parse(line: &[&str]) -> Cli {
+    Cmd::parse_line(line)
 }
 
 /// Parses a command line, keeping clap's error.
 #[cfg(test)]
 pub fn try_parse(line: &[&str]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("concord-annotator").chain(line.iter().copied()))
-}
-
-/// Parses a command line that must be valid.
-#[cfg(test)]
-pub fn parse(line: &[&str]) -> Cli {
-    try_parse(line).unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"))
+    Cmd::try_parse_line(line)
 }

@@ -71,6 +71,12 @@ pub fn run(verb: &str, r: &RunReport) {
     }
 }
 
+/// Prints a commit or reveal run (JSON or human) and fails if any task failed.
+pub fn finish_run(json: bool, verb: &str, r: &RunReport) -> eyre::Result<()> {
+    concord_cli::emit(json, r, |r| run(verb, r))?;
+    fail_if_any(Some(r))
+}
+
 /// A run that failed for some tasks ends with one line: the first failure, how many more, what to do.
 pub fn fail_if_any(r: Option<&RunReport>) -> eyre::Result<()> {
     match r {

@@ -20,19 +20,21 @@ pub enum Cmd {
 }
 
 impl Cli {
-    /// Parses the process arguments and runs the benchmark; the exit code says whether it worked.
-    pub fn run_from_env() -> std::process::ExitCode {
-        let cli = Cli::parse();
-        concord_cli::run(false, async move {
-            match cli.cmd {
-                Cmd::Gas(g) => g.run().await,
-                Cmd::Throughput(t) => t.run().await,
-            }
-        })
+    /// Parses the process arguments, runs, prints an error as one line and returns the exit code.
+    pub fn main() -> std::process::ExitCode {
+        let cli = <Cli as clap::Parser>::parse();
+        concord_cli::run(false, cli.run())
+    }
+
+    async fn run(self) -> eyre::Result<()> {
+        match self.cmd {
+            Cmd::Gas(g) => g.run().await,
+            Cmd::Throughput(t) => t.run().await,
+        }
     }
 }
 
-/// Parses a command line that must be valid.
+/// Parses a command line (the arguments after the binary's name) that must be valid.
 #[cfg(test)]
 pub fn parse(line: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("concord-bench").chain(line.iter().copied()))

@@ -6,5 +6,5 @@ mod args;
 mod cmd;
 
 fn main() -> std::process::ExitCode {
-    args::Cli::run_from_env()
+    args::Cli::main()
 }

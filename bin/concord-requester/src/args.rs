@@ -1,22 +1,10 @@
 //! The command line: global options and one subcommand per file in `cmd/`.
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use concord_cli::ConcordArgs;
+use concord_cli::Tool;
 
 use crate::cmd;
-
-#[derive(Parser)]
-#[command(
-    name = "concord-requester",
-    version,
-    about = "Publish labeling batches on Concord and get a labeled dataset back"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub cmd: Cmd,
-    #[command(flatten)]
-    pub args: ConcordArgs,
-}
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -48,45 +36,47 @@ pub enum Cmd {
     Aggregate(cmd::aggregate::AggregateArgs),
 }
 
-impl Cli {
-    /// Parses the process arguments and runs the command; the exit code says whether it worked.
-    pub fn run_from_env() -> std::process::ExitCode {
-        let cli = Cli::parse();
-        let json = cli.args.json();
-        concord_cli::run(json, cli.cmd.run(cli.args))
-    }
-}
+impl Tool for Cmd {
+    const NAME: &'static str = "concord-requester";
+    const ABOUT: &'static str =
+        "Publish labeling batches on Concord and get a labeled dataset back";
+    type Args = ConcordArgs;
 
-impl Cmd {
+    fn json(args: &ConcordArgs) -> bool {
+        args.json()
+    }
+
     async fn run(self, args: ConcordArgs) -> eyre::Result<()> {
-        let a = &args;
         match self {
-            Cmd::Deploy(c) => c.run(a).await,
-            Cmd::Create(c) => c.run(a).await,
-            Cmd::Status(c) => c.run(a).await,
-            Cmd::RevealGold(c) => c.run(a).await,
-            Cmd::Settle(c) => c.run(a).await,
-            Cmd::Review(c) => c.run(a).await,
-            Cmd::Resolve(c) => c.run(a).await,
-            Cmd::Refund(c) => c.run(a).await,
-            Cmd::Export(c) => c.run(a).await,
-            Cmd::Report(c) => c.run(a).await,
-            Cmd::Attest(c) => c.run(a).await,
-            Cmd::Serve(c) => c.run(a).await,
-            Cmd::Aggregate(c) => c.run(a),
+            Cmd::Deploy(c) => c.run(&args).await,
+            Cmd::Create(c) => c.run(&args).await,
+            Cmd::Status(c) => c.run(&args).await,
+            Cmd::RevealGold(c) => c.run(&args).await,
+            Cmd::Settle(c) => c.run(&args).await,
+            Cmd::Review(c) => c.run(&args).await,
+            Cmd::Resolve(c) => c.run(&args).await,
+            Cmd::Refund(c) => c.run(&args).await,
+            Cmd::Export(c) => c.run(&args).await,
+            Cmd::Report(c) => c.run(&args).await,
+            Cmd::Attest(c) => c.run(&args).await,
+            Cmd::Serve(c) => c.run(&args).await,
+            Cmd::Aggregate(c) => c.run(&args),
         }
     }
 }
 
-/// Parses a command line (for the commands' parse tests).
+/// The parsed command line.
+#[cfg(test)]
+pub type Cli = concord_cli::CommandLine<Cmd, ConcordArgs>;
+
+/// Parses a command line (the arguments after the binary's name) that must be valid.
 #[cfg(test)]
 pub fn parse(line: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("concord-requester").chain(line.iter().copied()))
-        .unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"))
+    Cmd::parse_line(line)
 }
 
-/// Parses a command line, keeping clap's error (for the parse tests of bad command lines).
+/// Parses a command line, keeping clap's error.
 #[cfg(test)]
 pub fn try_parse(line: &[&str]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("concord-requester").chain(line.iter().copied()))
+    Cmd::try_parse_line(line)
 }

@@ -5,5 +5,5 @@ mod args;
 mod cmd;
 
 fn main() -> std::process::ExitCode {
-    args::Cli::run_from_env()
+    <args::Cmd as concord_cli::Tool>::main()
 }

@@ -3,23 +3,10 @@
 //! The simulator shares `--json` with the other CLIs but not their chain and wallet options: it always starts
 //! its own anvil and funds its own accounts, so `--rpc-url` or `--private-key` would have nothing to do.
 
-use clap::{Parser, Subcommand};
-use concord_cli::OutputArgs;
+use clap::Subcommand;
+use concord_cli::{OutputArgs, Tool};
 
 use crate::cmd;
-
-#[derive(Parser)]
-#[command(
-    name = "concord-sim",
-    version,
-    about = "Simulate labeling populations through the real Concord contracts"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub cmd: Cmd,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -29,23 +16,25 @@ pub enum Cmd {
     Sweep(cmd::sweep::SweepArgs),
 }
 
-impl Cli {
-    /// Parses the process arguments and runs the command; the exit code says whether it worked.
-    pub fn run_from_env() -> std::process::ExitCode {
-        let cli = Cli::parse();
-        let json = cli.output.json;
-        concord_cli::run(json, async move {
-            match cli.cmd {
-                Cmd::Run(r) => r.run(json).await,
-                Cmd::Sweep(s) => s.run().await,
-            }
-        })
+impl Tool for Cmd {
+    const NAME: &'static str = "concord-sim";
+    const ABOUT: &'static str = "Simulate labeling populations through the real Concord contracts";
+    type Args = OutputArgs;
+
+    fn json(args: &OutputArgs) -> bool {
+        args.json
+    }
+
+    async fn run(self, args: OutputArgs) -> eyre::Result<()> {
+        match self {
+            Cmd::Run(r) => r.run(args.json).await,
+            Cmd::Sweep(s) => s.run().await,
+        }
     }
 }
 
-/// Parses a command line that must be valid.
+/// Parses a command line (the arguments after the binary's name) that must be valid.
 #[cfg(test)]
-pub fn parse(line: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("concord-sim").chain(line.iter().copied()))
-        .unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"))
+pub fn parse(line: &[&str]) -> concord_cli::CommandLine<Cmd, OutputArgs> {
+    Cmd::parse_line(line)
 }

@@ -7,5 +7,5 @@ mod cmd;
 mod sim;
 
 fn main() -> std::process::ExitCode {
-    args::Cli::run_from_env()
+    <args::Cmd as concord_cli::Tool>::main()
 }

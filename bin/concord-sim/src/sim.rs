@@ -9,7 +9,7 @@ use concord_client::protocol::units::parse_tokens;
 use concord_client::protocol::ItemStatus;
 use concord_client::quality::batch::{responses_of, DS_ITERATIONS, DS_TOLERANCE};
 use concord_client::quality::dawid_skene;
-use concord_client::requester::{self, CreateOptions};
+use concord_client::requester::{self, CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, market, Concord};
 use concord_testkit::LocalChain;
@@ -151,10 +151,13 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         task_size: p.task_size,
         replicas: p.replicas,
         threshold_bps: (p.threshold * 10_000.0).round() as u16,
-        reward_per_label: parse_tokens(&p.reward)?,
-        stake_per_claim: parse_tokens(&p.no_reveal_penalty)?,
-        wrong_label_penalty: parse_tokens(&p.wrong_penalty)?,
-        no_reveal_penalty: parse_tokens(&p.no_reveal_penalty)?,
+        // A claim stakes exactly what never revealing it costs.
+        incentives: Incentives::parse(
+            &p.reward,
+            &p.no_reveal_penalty,
+            &p.wrong_penalty,
+            &p.no_reveal_penalty,
+        )?,
         min_stake: U256::ZERO,
         min_reputation: -1_000_000,
         review_period: 60,

@@ -3,7 +3,7 @@
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
-use concord_bindings::{ConcordToken, LabelMarket};
+use concord_bindings::LabelMarket;
 use concord_protocol::labels::{pack, unpack};
 use concord_protocol::units::fmt_tokens;
 use concord_protocol::AssignmentStatus;
@@ -43,20 +43,8 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
             fmt_tokens(amount)
         )));
     }
-    let allowance = c
-        .token
-        .allowance(me, c.market_address())
-        .call()
-        .await
-        .map_err(c.read_err("read allowance"))?;
-    if allowance < amount {
-        let approve = ConcordToken::approveCall {
-            spender: c.market_address(),
-            value: amount,
-        };
-        c.send_token("approve stake", c.deployment.token, approve)
-            .await?;
-    }
+    c.ensure_allowance("approve stake", c.deployment.token, amount)
+        .await?;
     c.send_market("stake", LabelMarket::stakeCall { amount })
         .await?;
     Ok(())

@@ -38,6 +38,16 @@ pub async fn batch_count(c: &Concord) -> Result<u64> {
         .to::<u64>())
 }
 
+/// Tasks of a batch that still have a free slot.
+pub async fn open_task_count(c: &Concord, batch: u64) -> Result<u64> {
+    Ok(c.market
+        .openTaskCount(U256::from(batch))
+        .call()
+        .await
+        .map_err(c.read_err("read open tasks"))?
+        .to::<u64>())
+}
+
 /// All tasks of a batch, read concurrently.
 pub async fn tasks(c: &Concord, batch: u64, num_tasks: u64) -> Result<Vec<Task>> {
     stream::iter(0..num_tasks)

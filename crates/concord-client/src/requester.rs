@@ -5,7 +5,7 @@ use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::ConcordToken;
 use concord_bindings::ILabelMarket::{BatchParams, GoldAnswer};
 use concord_bindings::LabelMarket::{self, TaskSettled};
-use concord_protocol::units::fmt_tokens;
+use concord_protocol::units::{fmt_tokens, parse_tokens};
 use concord_protocol::Phase;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -21,10 +21,7 @@ pub struct CreateOptions {
     pub task_size: u16,
     pub replicas: u8,
     pub threshold_bps: u16,
-    pub reward_per_label: U256,
-    pub stake_per_claim: U256,
-    pub wrong_label_penalty: U256,
-    pub no_reveal_penalty: U256,
+    pub incentives: Incentives,
     pub min_stake: U256,
     pub min_reputation: i64,
     pub commit_period: u32,
@@ -68,21 +65,56 @@ pub mod defaults {
     pub const CLAIM_TIMEOUT: u32 = 1800;
 }
 
+/// What an accepted label earns and what backs a claim, in wei (18 decimals).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incentives {
+    pub reward_per_label: U256,
+    pub stake_per_claim: U256,
+    pub wrong_label_penalty: U256,
+    pub no_reveal_penalty: U256,
+}
+
+impl Incentives {
+    /// Parses amounts given in whole tokens (`1`, `0.5`).
+    pub fn parse(
+        reward_per_label: &str,
+        stake_per_claim: &str,
+        wrong_label_penalty: &str,
+        no_reveal_penalty: &str,
+    ) -> Result<Self> {
+        Ok(Self {
+            reward_per_label: parse_tokens(reward_per_label)?,
+            stake_per_claim: parse_tokens(stake_per_claim)?,
+            wrong_label_penalty: parse_tokens(wrong_label_penalty)?,
+            no_reveal_penalty: parse_tokens(no_reveal_penalty)?,
+        })
+    }
+}
+
+impl Default for Incentives {
+    /// The CLI's defaults.
+    fn default() -> Self {
+        let amount = |s: &str| parse_tokens(s).unwrap_or_default();
+        Self {
+            reward_per_label: amount(defaults::REWARD),
+            stake_per_claim: amount(defaults::STAKE_PER_CLAIM),
+            wrong_label_penalty: amount(defaults::WRONG_LABEL_PENALTY),
+            no_reveal_penalty: amount(defaults::NO_REVEAL_PENALTY),
+        }
+    }
+}
+
 impl CreateOptions {
     /// The CLI's defaults for `classes`, with `reviewer` deciding items without consensus, no qualifier, the
     /// protocol token, the manifest next to the dataset.
     pub fn new(classes: Vec<String>, reviewer: Address) -> Self {
-        let amount = |s: &str| concord_protocol::units::parse_tokens(s).unwrap_or_default();
         Self {
             classes,
             task_size: defaults::TASK_SIZE,
             replicas: defaults::REPLICAS,
             threshold_bps: defaults::THRESHOLD_BPS,
-            reward_per_label: amount(defaults::REWARD),
-            stake_per_claim: amount(defaults::STAKE_PER_CLAIM),
-            wrong_label_penalty: amount(defaults::WRONG_LABEL_PENALTY),
-            no_reveal_penalty: amount(defaults::NO_REVEAL_PENALTY),
-            min_stake: amount(defaults::MIN_STAKE),
+            incentives: Incentives::default(),
+            min_stake: parse_tokens(defaults::MIN_STAKE).unwrap_or_default(),
             min_reputation: defaults::MIN_REPUTATION,
             commit_period: defaults::PERIOD,
             reveal_period: defaults::PERIOD,
@@ -194,7 +226,7 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         .unwrap_or_else(|| format!("file://{}", manifest_path.display()));
 
     let reward_token = o.reward_token.unwrap_or(c.deployment.token);
-    let escrow = U256::from(n) * U256::from(o.replicas) * o.reward_per_label;
+    let escrow = U256::from(n) * U256::from(o.replicas) * o.incentives.reward_per_label;
     let params = BatchParams {
         rewardToken: reward_token,
         reviewer: o.reviewer,
@@ -204,10 +236,10 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         replicas: o.replicas,
         numClasses: o.classes.len() as u8,
         thresholdBps: o.threshold_bps,
-        rewardPerLabel: to_u128(o.reward_per_label, "reward per label")?,
-        stakePerClaim: to_u128(o.stake_per_claim, "stake per claim")?,
-        wrongLabelPenalty: to_u128(o.wrong_label_penalty, "wrong-label penalty")?,
-        noRevealPenalty: to_u128(o.no_reveal_penalty, "no-reveal penalty")?,
+        rewardPerLabel: to_u128(o.incentives.reward_per_label, "reward per label")?,
+        stakePerClaim: to_u128(o.incentives.stake_per_claim, "stake per claim")?,
+        wrongLabelPenalty: to_u128(o.incentives.wrong_label_penalty, "wrong-label penalty")?,
+        noRevealPenalty: to_u128(o.incentives.no_reveal_penalty, "no-reveal penalty")?,
         minStake: to_u128(o.min_stake, "minimum stake")?,
         minReputation: o.min_reputation,
         commitPeriod: o.commit_period,
@@ -234,22 +266,11 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
             fmt_tokens(escrow),
             n,
             o.replicas,
-            fmt_tokens(o.reward_per_label)
+            fmt_tokens(o.incentives.reward_per_label)
         )));
     }
-    let allowance = token
-        .allowance(from, c.market_address())
-        .call()
-        .await
-        .map_err(c.read_err("read allowance"))?;
-    if allowance < escrow {
-        let approve = ConcordToken::approveCall {
-            spender: c.market_address(),
-            value: escrow,
-        };
-        c.send_token("approve escrow", reward_token, approve)
-            .await?;
-    }
+    c.ensure_allowance("approve escrow", reward_token, escrow)
+        .await?;
     let receipt = c
         .send_market("create batch", LabelMarket::createBatchCall { params })
         .await?;

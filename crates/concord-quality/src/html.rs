@@ -119,3 +119,19 @@ pub fn render_html(r: &Report) -> String {
         s = scatter("per-annotator accuracy (gold, else agreement) vs volume", &points),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{assemble, Scores};
+
+    #[test]
+    fn html_escapes_every_dataset_string() {
+        let r = assemble(1, "m", 0, &crate::sample_batch(), Scores::default());
+        let html = render_html(&r);
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(!html.contains("<b>item"), "item text must be escaped");
+        assert!(html.contains("&lt;b&gt;item"));
+        assert!(!html.contains("<script"));
+    }
+}

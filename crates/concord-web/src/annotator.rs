@@ -61,14 +61,9 @@ async fn state(_: Authorized, State(app): State<Shared>) -> ApiResult {
     let mut batches = Vec::new();
     for b in 0..count {
         let (cfg, st) = market::batch(c, b).await?;
-        let open = c
-            .market
-            .openTaskCount(U256::from(b))
-            .call()
-            .await
-            .map_err(c.read_err("read open tasks"))?;
+        let open = market::open_task_count(c, b).await?;
         batches.push(json!({
-            "batch": b, "phase": market::phase(&cfg, &st, now), "openTasks": open.to::<u64>(),
+            "batch": b, "phase": market::phase(&cfg, &st, now), "openTasks": open,
             "numItems": cfg.numItems, "replicas": cfg.replicas, "commitDeadline": cfg.commitDeadline.to::<u64>(),
             "revealDeadline": cfg.revealDeadline.to::<u64>(), "reward": fmt_tokens(U256::from(cfg.rewardPerLabel)),
         }));

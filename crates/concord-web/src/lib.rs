@@ -47,6 +47,14 @@ fn page_token_ok(token: &str, q: &TokenQuery) -> bool {
         .is_some_and(|given| auth::same_token(given, token))
 }
 
+/// Prints the page's URL (with its session token) for the user to open: the usual `on_ready` of the servers.
+pub fn announce(addr: SocketAddr, token: &str) {
+    use std::io::Write;
+    println!("open http://{addr}/?token={token}");
+    println!("(Ctrl-C to stop)");
+    let _ = std::io::stdout().flush();
+}
+
 async fn bind(addr: SocketAddr) -> eyre::Result<(tokio::net::TcpListener, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await

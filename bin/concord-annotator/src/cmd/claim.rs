@@ -4,7 +4,7 @@ use clap::Args;
 use concord_cli::emit;
 use concord_client::annotator;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 use crate::print;
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use concord_cli::emit;
 use concord_client::annotator;
 use concord_client::protocol::units::fmt_tokens;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {}

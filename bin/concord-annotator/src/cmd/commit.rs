@@ -1,10 +1,9 @@
 //! `concord-annotator commit`: commit every labeled task (salt stored locally first, encrypted backup on-chain).
 
 use clap::Args;
-use concord_cli::emit;
 use concord_client::annotator;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 use crate::print;
 
 #[derive(Debug, Args)]
@@ -19,8 +18,7 @@ impl CommitArgs {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
         let r = annotator::commit(&c, &store, self.batch).await?;
-        emit(args.json(), &r, |r| print::run("committed", r))?;
-        print::fail_if_any(Some(&r))
+        print::finish_run(args.json(), "committed", &r)
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 use crate::print;
 
 #[derive(Debug, Args)]

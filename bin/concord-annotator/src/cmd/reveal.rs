@@ -2,10 +2,9 @@
 //! their encrypted on-chain backup first).
 
 use clap::Args;
-use concord_cli::emit;
 use concord_client::annotator;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 use crate::print;
 
 #[derive(Debug, Args)]
@@ -20,8 +19,7 @@ impl RevealArgs {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
         let r = annotator::reveal(&c, &store, self.batch).await?;
-        emit(args.json(), &r, |r| print::run("revealed", r))?;
-        print::fail_if_any(Some(&r))
+        print::finish_run(args.json(), "revealed", &r)
     }
 }
 

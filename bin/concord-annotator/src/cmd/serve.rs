@@ -2,9 +2,8 @@
 
 use clap::Args;
 use concord_web::annotator::{serve, App};
-use std::io::Write;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,11 +34,7 @@ impl ServeArgs {
             app,
             std::net::SocketAddr::new(self.host, self.port),
             self.auto_reveal,
-            |addr, token| {
-                println!("open http://{addr}/?token={token}");
-                println!("(Ctrl-C to stop)");
-                let _ = std::io::stdout().flush();
-            },
+            concord_web::announce,
         )
         .await
     }

@@ -5,7 +5,7 @@ use concord_cli::emit;
 use concord_client::annotator;
 use concord_client::protocol::time::relative;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 use crate::print;
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use concord_client::annotator;
 use concord_client::protocol::time::fmt_unix;
 use concord_client::protocol::units::parse_tokens;
 
-use crate::args::AnnotatorArgs;
+use crate::opts::AnnotatorArgs;
 
 #[derive(Debug, Args)]
 pub struct UnstakeArgs {

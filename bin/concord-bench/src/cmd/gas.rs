@@ -9,7 +9,7 @@ use alloy::sol_types::SolValue;
 use clap::Parser;
 use concord_client::bindings::{ConcordToken, NaiveLabelMarket};
 use concord_client::protocol::units::tokens;
-use concord_client::requester::CreateOptions;
+use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, requester, Deployment};
 use concord_testkit::{signer, Accounts, LocalChain};
@@ -133,9 +133,12 @@ impl GasArgs {
         let o = CreateOptions {
             task_size: self.task_size,
             replicas: self.replicas,
-            stake_per_claim: tokens(30),
-            wrong_label_penalty: tokens(2),
-            no_reveal_penalty: tokens(25),
+            incentives: Incentives {
+                stake_per_claim: tokens(30),
+                wrong_label_penalty: tokens(2),
+                no_reveal_penalty: tokens(25),
+                ..Incentives::default()
+            },
             min_stake: U256::ZERO,
             min_reputation: -1_000_000,
             claim_timeout: 3600,

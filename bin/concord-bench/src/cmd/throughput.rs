@@ -10,7 +10,7 @@ use alloy::network::TxSignerSync;
 use alloy::primitives::{TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use clap::Parser;
-use concord_client::requester::CreateOptions;
+use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, requester};
 use concord_testkit::{anvil_path, signer, LocalChain};
@@ -89,10 +89,12 @@ impl ThroughputArgs {
         let o = CreateOptions {
             task_size: self.task_size,
             replicas: self.replicas,
-            reward_per_label: wei(1, 2),
-            stake_per_claim: wei(1, 0),
-            wrong_label_penalty: wei(1, 2),
-            no_reveal_penalty: wei(5, 1),
+            incentives: Incentives {
+                reward_per_label: wei(1, 2),
+                stake_per_claim: wei(1, 0),
+                wrong_label_penalty: wei(1, 2),
+                no_reveal_penalty: wei(5, 1),
+            },
             min_stake: U256::ZERO,
             min_reputation: -1_000_000,
             commit_period: 86_400,

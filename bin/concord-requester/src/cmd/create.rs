@@ -5,7 +5,7 @@ use clap::Args;
 use concord_cli::{emit, parse_duration, ConcordArgs};
 use concord_client::dataset::parse_classes;
 use concord_client::protocol::units::{fmt_tokens, parse_tokens};
-use concord_client::requester::{self, defaults, CreateOptions};
+use concord_client::requester::{self, defaults, CreateOptions, Incentives};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -82,10 +82,12 @@ impl CreateArgs {
             task_size: self.task_size,
             replicas: self.replicas,
             threshold_bps: (self.threshold * 10_000.0).round() as u16,
-            reward_per_label: parse_tokens(&self.reward)?,
-            stake_per_claim: parse_tokens(&self.stake_per_claim)?,
-            wrong_label_penalty: parse_tokens(&self.wrong_penalty)?,
-            no_reveal_penalty: parse_tokens(&self.no_reveal_penalty)?,
+            incentives: Incentives::parse(
+                &self.reward,
+                &self.stake_per_claim,
+                &self.wrong_penalty,
+                &self.no_reveal_penalty,
+            )?,
             min_stake: parse_tokens(&self.min_stake)?,
             min_reputation: self.min_reputation,
             commit_period: self.commit_period,
@@ -163,7 +165,10 @@ mod tests {
         };
         let o = c.options(Address::ZERO).expect("valid");
         assert_eq!((o.task_size, o.replicas, o.threshold_bps), (32, 5, 8000));
-        assert_eq!(o.reward_per_label, parse_tokens("0.5").expect("amount"));
+        assert_eq!(
+            o.incentives.reward_per_label,
+            parse_tokens("0.5").expect("amount")
+        );
         assert_eq!(
             (o.min_reputation, o.commit_period, o.claim_timeout),
             (-5, 7200, 90)

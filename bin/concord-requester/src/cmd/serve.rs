@@ -4,7 +4,6 @@ use clap::Args;
 use concord_cli::ConcordArgs;
 use concord_client::market;
 use concord_web::requester::{serve_requester, RequesterView};
-use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -30,11 +29,7 @@ impl ServeArgs {
         serve_requester(
             view,
             std::net::SocketAddr::new(self.host, self.port),
-            |addr, token| {
-                println!("open http://{addr}/?token={token}");
-                println!("(Ctrl-C to stop)");
-                let _ = std::io::stdout().flush();
-            },
+            concord_web::announce,
         )
         .await
     }

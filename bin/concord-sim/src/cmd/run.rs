@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn defaults_are_the_readme_target_point() {
         let cli = parse(&["run", "--json"]);
-        assert!(cli.output.json);
+        assert!(cli.args.json);
         let Cmd::Run(r) = cli.cmd else {
             panic!("not run")
         };

@@ -3,7 +3,6 @@
 
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 
-use super::pipeline::Sent;
 use super::revert::explain_revert_data;
 use crate::ClientError;
 
@@ -23,17 +22,6 @@ pub(crate) fn is_unreachable(e: &TransportError) -> bool {
         }
     }
     false
-}
-
-/// The error for a transaction whose fate is unknown because the node went away while we waited.
-pub(crate) fn lost_track(action: &str, s: &Sent, cause: &ClientError) -> ClientError {
-    ClientError::Transport {
-        action: action.to_string(),
-        reason: format!(
-            "lost the node while waiting for {} (nonce {}) to be mined: {cause}",
-            s.hash, s.nonce
-        ),
-    }
 }
 
 /// Maps a contract error into a [`ClientError`] with a sentence for the user.

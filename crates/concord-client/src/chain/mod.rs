@@ -192,6 +192,25 @@ impl Concord {
             .await
     }
 
+    /// Approves the market to spend `amount` of `token` for this account, unless it already may (one
+    /// transaction at most; `action` names it in errors, e.g. "approve stake").
+    pub async fn ensure_allowance(&self, action: &str, token: Address, amount: U256) -> Result<()> {
+        let me = self.account()?;
+        let allowance = ConcordToken::new(token, self.provider.clone())
+            .allowance(me, self.market_address())
+            .call()
+            .await
+            .map_err(self.read_err("read allowance"))?;
+        if allowance < amount {
+            let approve = ConcordToken::approveCall {
+                spender: self.market_address(),
+                value: amount,
+            };
+            self.send_token(action, token, approve).await?;
+        }
+        Ok(())
+    }
+
     /// Balance of the protocol token.
     pub async fn token_balance(&self, who: Address) -> Result<U256> {
         self.token

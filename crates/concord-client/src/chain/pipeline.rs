@@ -15,7 +15,7 @@ use futures::{stream, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::errors::{is_nonce_taken, lost_track, transport_error};
+use super::errors::{is_nonce_taken, transport_error};
 use super::progress::{Progress, ProgressTracker, Silent};
 use super::revert::explain_revert_data;
 use crate::{ClientError, Result};
@@ -80,6 +80,17 @@ pub struct Sent {
 fn with_fees(tx: TransactionRequest, fees: &Eip1559Estimation) -> TransactionRequest {
     tx.with_max_fee_per_gas(fees.max_fee_per_gas)
         .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+}
+
+/// The error for a transaction whose fate is unknown because the node went away while we waited.
+fn lost_track(action: &str, s: &Sent, cause: &ClientError) -> ClientError {
+    ClientError::Transport {
+        action: action.to_string(),
+        reason: format!(
+            "lost the node while waiting for {} (nonce {}) to be mined: {cause}",
+            s.hash, s.nonce
+        ),
+    }
 }
 
 /// Sends transactions for one account on one chain. Clones share the nonce counter, so concurrent pipelines of
