@@ -6,5 +6,5 @@ mod args;
 mod cmd;
 
 fn main() -> std::process::ExitCode {
-    args::Cli::main()
+    concord_cli::parse_and_run(args::Cli::run)
 }

@@ -26,13 +26,8 @@ pub enum Cmd {
 }
 
 impl Cli {
-    /// Parses the process arguments, runs, prints an error as one line and returns the exit code.
-    pub fn main() -> std::process::ExitCode {
-        let cli = <Cli as clap::Parser>::parse();
-        concord_cli::run(false, cli.run())
-    }
-
-    async fn run(self) -> eyre::Result<()> {
+    /// Runs the parsed command line.
+    pub async fn run(self) -> eyre::Result<()> {
         match self.cmd {
             Some(Cmd::Up(u)) => u.run().await,
             Some(Cmd::Demo(d)) => d.run().await,

@@ -64,19 +64,3 @@ impl Tool for Cmd {
         }
     }
 }
-
-/// The parsed command line.
-#[cfg(test)]
-pub type Cli = concord_cli::CommandLine<Cmd, ConcordArgs>;
-
-/// Parses a command line (the arguments after the binary's name) that must be valid.
-#[cfg(test)]
-pub fn parse(line: &[&str]) -> Cli {
-    Cmd::parse_line(line)
-}
-
-/// Parses a command line, keeping clap's error.
-#[cfg(test)]
-pub fn try_parse(line: &[&str]) -> Result<Cli, clap::Error> {
-    Cmd::try_parse_line(line)
-}

@@ -32,9 +32,3 @@ impl Tool for Cmd {
         }
     }
 }
-
-/// Parses a command line (the arguments after the binary's name) that must be valid.
-#[cfg(test)]
-pub fn parse(line: &[&str]) -> concord_cli::CommandLine<Cmd, OutputArgs> {
-    Cmd::parse_line(line)
-}

@@ -66,6 +66,15 @@ pub trait Tool: Subcommand + Sized {
     }
 }
 
+/// `main` of a tool with a command line of its own (no global `--json`): parse `P`, run, exit with the code.
+pub fn parse_and_run<P, F>(run: impl FnOnce(P) -> F) -> ExitCode
+where
+    P: Parser,
+    F: Future<Output = eyre::Result<()>>,
+{
+    crate::run(false, run(P::parse()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

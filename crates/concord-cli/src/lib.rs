@@ -10,6 +10,6 @@ pub mod opts;
 pub mod output;
 pub mod progress;
 
-pub use app::{CommandLine, Tool};
+pub use app::{parse_and_run, CommandLine, Tool};
 pub use opts::{ConcordArgs, OutputArgs, RpcOpts, WalletOpts};
 pub use output::{emit, parse_duration, run};

@@ -50,19 +50,20 @@ impl ClaimArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn count_is_between_1_and_1000() {
-        let Cmd::Claim(c) = parse(&["claim", "-b", "2"]).cmd else {
+        let Cmd::Claim(c) = Cmd::parse_line(&["claim", "-b", "2"]).cmd else {
             panic!("not claim")
         };
         assert_eq!((c.batch, c.count), (2, 1));
-        let Cmd::Claim(c) = parse(&["claim", "-b", "2", "-n", "8"]).cmd else {
+        let Cmd::Claim(c) = Cmd::parse_line(&["claim", "-b", "2", "-n", "8"]).cmd else {
             panic!("not claim")
         };
         assert_eq!(c.count, 8);
-        assert!(try_parse(&["claim", "-b", "2", "-n", "0"]).is_err());
-        assert!(try_parse(&["claim", "-b", "2", "-n", "1001"]).is_err());
+        assert!(Cmd::try_parse_line(&["claim", "-b", "2", "-n", "0"]).is_err());
+        assert!(Cmd::try_parse_line(&["claim", "-b", "2", "-n", "1001"]).is_err());
     }
 }

@@ -32,11 +32,12 @@ impl CollectArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn takes_the_global_options() {
-        let cli = parse(&["collect", "--json", "--private-key", "0x01"]);
+        let cli = Cmd::parse_line(&["collect", "--json", "--private-key", "0x01"]);
         assert!(matches!(cli.cmd, Cmd::Collect(_)));
         assert!(cli.args.json());
         assert_eq!(cli.args.concord.wallet.private_key.as_deref(), Some("0x01"));

@@ -24,15 +24,16 @@ impl CommitArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn batch_is_optional() {
-        let Cmd::Commit(c) = parse(&["commit"]).cmd else {
+        let Cmd::Commit(c) = Cmd::parse_line(&["commit"]).cmd else {
             panic!("not commit")
         };
         assert_eq!(c.batch, None);
-        let Cmd::Commit(c) = parse(&["commit", "-b", "3", "--json"]).cmd else {
+        let Cmd::Commit(c) = Cmd::parse_line(&["commit", "-b", "3", "--json"]).cmd else {
             panic!("not commit")
         };
         assert_eq!(c.batch, Some(3));

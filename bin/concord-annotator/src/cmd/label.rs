@@ -177,22 +177,23 @@ fn interactive(m: &Manifest, items: &[ManifestItem]) -> eyre::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
     use concord_client::dataset::Item;
 
     #[test]
     fn labels_and_from_exclude_each_other() {
         let Cmd::Label(l) =
-            parse(&["label", "-b", "0", "-t", "1", "--labels", "a,b", "--commit"]).cmd
+            Cmd::parse_line(&["label", "-b", "0", "-t", "1", "--labels", "a,b", "--commit"]).cmd
         else {
             panic!("not label")
         };
         assert_eq!(l.labels.as_deref(), Some("a,b"));
         assert!(l.commit);
-        assert!(
-            try_parse(&["label", "-b", "0", "-t", "1", "--labels", "a", "--from", "x.csv"])
-                .is_err()
-        );
+        assert!(Cmd::try_parse_line(&[
+            "label", "-b", "0", "-t", "1", "--labels", "a", "--from", "x.csv"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -36,11 +36,12 @@ impl QualifyArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_what_attest_prints() {
-        let Cmd::Qualify(q) = parse(&[
+        let Cmd::Qualify(q) = Cmd::parse_line(&[
             "qualify",
             "-b",
             "0",

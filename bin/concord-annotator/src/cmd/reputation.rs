@@ -20,10 +20,14 @@ impl ReputationArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses() {
-        assert!(matches!(parse(&["reputation"]).cmd, Cmd::Reputation(_)));
+        assert!(matches!(
+            Cmd::parse_line(&["reputation"]).cmd,
+            Cmd::Reputation(_)
+        ));
     }
 }

@@ -25,11 +25,12 @@ impl RevealArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn store_is_a_global_option() {
-        let cli = parse(&["reveal", "--store", "/tmp/s.sqlite", "-b", "1"]);
+        let cli = Cmd::parse_line(&["reveal", "--store", "/tmp/s.sqlite", "-b", "1"]);
         let Cmd::Reveal(r) = cli.cmd else {
             panic!("not reveal")
         };

@@ -42,15 +42,17 @@ impl ServeArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn loopback_without_auto_reveal_by_default() {
-        let Cmd::Serve(s) = parse(&["serve"]).cmd else {
+        let Cmd::Serve(s) = Cmd::parse_line(&["serve"]).cmd else {
             panic!("not serve")
         };
         assert!(s.host.is_loopback() && !s.auto_reveal);
-        let Cmd::Serve(s) = parse(&["serve", "--port", "8080", "--auto-reveal"]).cmd else {
+        let Cmd::Serve(s) = Cmd::parse_line(&["serve", "--port", "8080", "--auto-reveal"]).cmd
+        else {
             panic!("not serve")
         };
         assert!(s.port == 8080 && s.auto_reveal);

@@ -39,11 +39,12 @@ impl ShowArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_batch_and_task() {
-        let Cmd::Show(s) = parse(&["show", "-b", "1", "-t", "7"]).cmd else {
+        let Cmd::Show(s) = Cmd::parse_line(&["show", "-b", "1", "-t", "7"]).cmd else {
             panic!("not show")
         };
         assert_eq!((s.batch, s.task), (1, 7));

@@ -30,12 +30,13 @@ impl StakeArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn a_negative_amount_reaches_the_amount_check() {
         // Parsed as the amount (not as a flag) so the user gets "is negative", not a clap usage error.
-        let Cmd::Stake(s) = parse(&["stake", "-5"]).cmd else {
+        let Cmd::Stake(s) = Cmd::parse_line(&["stake", "-5"]).cmd else {
             panic!("not stake")
         };
         assert_eq!(s.amount, "-5");

@@ -43,11 +43,12 @@ impl StatusArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn batch_filter_is_optional() {
-        let Cmd::Status(s) = parse(&["status", "-b", "0"]).cmd else {
+        let Cmd::Status(s) = Cmd::parse_line(&["status", "-b", "0"]).cmd else {
             panic!("not status")
         };
         assert_eq!(s.batch, Some(0));

@@ -31,14 +31,15 @@ impl UnstakeArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn takes_one_amount() {
-        let Cmd::Unstake(u) = parse(&["unstake", "2.5"]).cmd else {
+        let Cmd::Unstake(u) = Cmd::parse_line(&["unstake", "2.5"]).cmd else {
             panic!("not unstake")
         };
         assert_eq!(u.amount, "2.5");
-        assert!(try_parse(&["unstake"]).is_err());
+        assert!(Cmd::try_parse_line(&["unstake"]).is_err());
     }
 }

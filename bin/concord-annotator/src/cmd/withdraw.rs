@@ -24,11 +24,15 @@ impl WithdrawArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn takes_no_argument() {
-        assert!(matches!(parse(&["withdraw"]).cmd, Cmd::Withdraw(_)));
-        assert!(try_parse(&["withdraw", "5"]).is_err());
+        assert!(matches!(
+            Cmd::parse_line(&["withdraw"]).cmd,
+            Cmd::Withdraw(_)
+        ));
+        assert!(Cmd::try_parse_line(&["withdraw", "5"]).is_err());
     }
 }

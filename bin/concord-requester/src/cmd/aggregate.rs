@@ -97,11 +97,13 @@ impl AggregateArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn em_defaults_are_crowd_kits() {
-        let Cmd::Aggregate(a) = parse(&["aggregate", "--input", "r.csv", "-o", "out.json"]).cmd
+        let Cmd::Aggregate(a) =
+            Cmd::parse_line(&["aggregate", "--input", "r.csv", "-o", "out.json"]).cmd
         else {
             panic!("not aggregate")
         };

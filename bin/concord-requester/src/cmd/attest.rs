@@ -41,16 +41,19 @@ impl AttestArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn validity_defaults_to_a_week() {
         let who = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-        let Cmd::Attest(a) = parse(&["attest", "-b", "0", "--annotator", who]).cmd else {
+        let Cmd::Attest(a) = Cmd::parse_line(&["attest", "-b", "0", "--annotator", who]).cmd else {
             panic!("not attest")
         };
         assert_eq!(a.valid_for, 7 * 86_400);
         assert_eq!(a.annotator.to_string(), who);
-        assert!(try_parse(&["attest", "-b", "0", "--annotator", "not-an-address"]).is_err());
+        assert!(
+            Cmd::try_parse_line(&["attest", "-b", "0", "--annotator", "not-an-address"]).is_err()
+        );
     }
 }

@@ -124,11 +124,13 @@ impl CreateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn defaults_are_the_client_defaults() {
-        let Cmd::Create(c) = parse(&["create", "items.jsonl", "--classes", "a,b"]).cmd else {
+        let Cmd::Create(c) = Cmd::parse_line(&["create", "items.jsonl", "--classes", "a,b"]).cmd
+        else {
             panic!("not create")
         };
         let me = Address::repeat_byte(1);
@@ -139,7 +141,7 @@ mod tests {
 
     #[test]
     fn parses_every_option_and_checks_the_threshold() {
-        let Cmd::Create(c) = parse(&[
+        let Cmd::Create(c) = Cmd::parse_line(&[
             "create",
             "d.csv",
             "--classes",
@@ -174,7 +176,7 @@ mod tests {
             (-5, 7200, 90)
         );
         let Cmd::Create(bad) =
-            parse(&["create", "d.csv", "--classes", "a,b", "--threshold", "1.5"]).cmd
+            Cmd::parse_line(&["create", "d.csv", "--classes", "a,b", "--threshold", "1.5"]).cmd
         else {
             panic!("not create")
         };

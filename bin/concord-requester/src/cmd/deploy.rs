@@ -42,11 +42,12 @@ impl DeployArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_treasury_and_cooldown() {
-        let cli = parse(&[
+        let cli = Cmd::parse_line(&[
             "deploy",
             "--cooldown",
             "2h",

@@ -60,21 +60,23 @@ impl ExportArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{parse, try_parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn every_format_parses_by_name_and_jsonl_is_the_default() {
-        let Cmd::Export(e) = parse(&["export", "-b", "1"]).cmd else {
+        let Cmd::Export(e) = Cmd::parse_line(&["export", "-b", "1"]).cmd else {
             panic!("not export")
         };
         assert_eq!(e.format, ExportFormat::Jsonl);
         for (f, name, _) in ExportFormat::ALL {
-            let Cmd::Export(e) = parse(&["export", "-b", "1", "--format", name, "-o", "x"]).cmd
+            let Cmd::Export(e) =
+                Cmd::parse_line(&["export", "-b", "1", "--format", name, "-o", "x"]).cmd
             else {
                 panic!("not export")
             };
             assert_eq!(e.format, f);
         }
-        assert!(try_parse(&["export", "-b", "1", "--format", "xml"]).is_err());
+        assert!(Cmd::try_parse_line(&["export", "-b", "1", "--format", "xml"]).is_err());
     }
 }

@@ -32,14 +32,15 @@ impl RefundArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn needs_a_batch() {
-        let Cmd::Refund(r) = parse(&["refund", "--batch", "9"]).cmd else {
+        let Cmd::Refund(r) = Cmd::parse_line(&["refund", "--batch", "9"]).cmd else {
             panic!("not refund")
         };
         assert_eq!(r.batch, 9);
-        assert!(crate::args::try_parse(&["refund"]).is_err());
+        assert!(Cmd::try_parse_line(&["refund"]).is_err());
     }
 }

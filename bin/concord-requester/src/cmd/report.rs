@@ -39,11 +39,12 @@ impl ReportArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_html_and_manifest() {
-        let Cmd::Report(r) = parse(&[
+        let Cmd::Report(r) = Cmd::parse_line(&[
             "report",
             "-b",
             "0",

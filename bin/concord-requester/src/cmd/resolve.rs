@@ -71,12 +71,13 @@ impl ResolveArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
     use concord_client::dataset::Item;
 
     #[test]
     fn decisions_are_repeatable_and_required() {
-        let Cmd::Resolve(r) = parse(&[
+        let Cmd::Resolve(r) = Cmd::parse_line(&[
             "resolve", "-b", "1", "--decide", "0=a", "--decide", "it-2=1",
         ])
         .cmd
@@ -84,7 +85,7 @@ mod tests {
             panic!("not resolve")
         };
         assert_eq!(r.decisions, vec!["0=a", "it-2=1"]);
-        assert!(crate::args::try_parse(&["resolve", "-b", "1"]).is_err());
+        assert!(Cmd::try_parse_line(&["resolve", "-b", "1"]).is_err());
     }
 
     #[test]

@@ -39,12 +39,13 @@ impl RevealGoldArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_gold_file_and_chunk() {
         let Cmd::RevealGold(g) =
-            parse(&["reveal-gold", "-b", "1", "--gold", "g.json", "--chunk", "5"]).cmd
+            Cmd::parse_line(&["reveal-gold", "-b", "1", "--gold", "g.json", "--chunk", "5"]).cmd
         else {
             panic!("not reveal-gold")
         };

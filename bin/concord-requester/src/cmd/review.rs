@@ -47,11 +47,12 @@ impl ReviewArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn parses_the_batch() {
-        let Cmd::Review(r) = parse(&["review", "-b", "2"]).cmd else {
+        let Cmd::Review(r) = Cmd::parse_line(&["review", "-b", "2"]).cmd else {
             panic!("not review")
         };
         assert_eq!(r.batch, 2);

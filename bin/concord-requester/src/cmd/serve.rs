@@ -37,11 +37,12 @@ impl ServeArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn binds_loopback_on_a_free_port_by_default() {
-        let Cmd::Serve(s) = parse(&["serve", "-b", "1"]).cmd else {
+        let Cmd::Serve(s) = Cmd::parse_line(&["serve", "-b", "1"]).cmd else {
             panic!("not serve")
         };
         assert!(s.host.is_loopback());

@@ -28,11 +28,12 @@ impl SettleArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn chunk_defaults_to_ten_tasks() {
-        let Cmd::Settle(s) = parse(&["settle", "-b", "4"]).cmd else {
+        let Cmd::Settle(s) = Cmd::parse_line(&["settle", "-b", "4"]).cmd else {
             panic!("not settle")
         };
         assert_eq!((s.batch, s.chunk), (4, 10));

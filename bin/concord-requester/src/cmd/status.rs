@@ -96,15 +96,16 @@ fn print_status(s: &Status) {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn watch_defaults_to_two_seconds_when_given_bare() {
-        let Cmd::Status(s) = parse(&["status", "-b", "3", "--watch"]).cmd else {
+        let Cmd::Status(s) = Cmd::parse_line(&["status", "-b", "3", "--watch"]).cmd else {
             panic!("not status")
         };
         assert_eq!((s.batch, s.watch), (3, Some(2)));
-        let Cmd::Status(s) = parse(&["status", "--batch", "0", "--json"]).cmd else {
+        let Cmd::Status(s) = Cmd::parse_line(&["status", "--batch", "0", "--json"]).cmd else {
             panic!("not status")
         };
         assert_eq!(s.watch, None);

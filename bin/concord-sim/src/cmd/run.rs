@@ -79,11 +79,12 @@ fn print(o: &Outcome) {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn defaults_are_the_readme_target_point() {
-        let cli = parse(&["run", "--json"]);
+        let cli = Cmd::parse_line(&["run", "--json"]);
         assert!(cli.args.json);
         let Cmd::Run(r) = cli.cmd else {
             panic!("not run")

@@ -66,12 +66,13 @@ impl SweepArgs {
 
 #[cfg(test)]
 mod tests {
-    use crate::args::{parse, Cmd};
+    use crate::args::Cmd;
+    use concord_cli::Tool;
 
     #[test]
     fn shares_and_rs_are_comma_lists() {
         let Cmd::Sweep(s) =
-            parse(&["sweep", "--shares", "0,0.3", "--rs", "5", "--items", "60"]).cmd
+            Cmd::parse_line(&["sweep", "--shares", "0,0.3", "--rs", "5", "--items", "60"]).cmd
         else {
             panic!("not sweep")
         };
