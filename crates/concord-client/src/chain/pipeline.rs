@@ -646,6 +646,112 @@ mod tests {
         assert_eq!(tx.max_priority_fee_per_gas, Some(2));
     }
 
+    /// A pipeline over a scripted node: `asserter` answers each JSON-RPC request in turn.
+    fn scripted() -> (TxPipeline, alloy::transports::mock::Asserter) {
+        let asserter = alloy::transports::mock::Asserter::new();
+        let provider = alloy::providers::ProviderBuilder::new()
+            .connect_mocked_client(asserter.clone())
+            .erased();
+        let signer = PrivateKeySigner::random();
+        let p = TxPipeline::new(
+            provider,
+            "mock://node",
+            31337,
+            Some(signer),
+            Timeouts::default(),
+        );
+        (p, asserter)
+    }
+
+    fn transfer(p: &TxPipeline) -> TransactionRequest {
+        let fees = Eip1559Estimation {
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1,
+        };
+        let tx = TransactionRequest::default()
+            .with_from(p.account().unwrap())
+            .with_to(Address::repeat_byte(7))
+            .with_gas_limit(21_000);
+        with_fees(tx, &fees)
+    }
+
+    #[tokio::test]
+    async fn a_nonce_taken_by_another_sender_is_re_signed_with_the_next_free_one() {
+        let (p, node) = scripted();
+        node.push_success(&alloy::primitives::U64::from(5)); // pending nonce
+        node.push_failure_msg("nonce too low"); // someone else used 5
+        node.push_success(&Option::<()>::None); // and it is not our transaction
+        node.push_success(&alloy::primitives::U64::from(7)); // the next free one
+        node.push_success(&TxHash::ZERO); // accepted
+        let sent = p.send_prepared("stake", transfer(&p)).await.unwrap();
+        assert_eq!(sent.nonce, 7);
+        // The counter moved on: the next transaction takes 8 without asking the node.
+        node.push_success(&TxHash::ZERO);
+        let next = p.send_prepared("stake", transfer(&p)).await.unwrap();
+        assert_eq!(next.nonce, 8);
+        assert!(node.read_q().is_empty(), "every scripted answer was used");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_the_node_already_has_counts_as_sent() {
+        let (p, node) = scripted();
+        node.push_success(&alloy::primitives::U64::from(3));
+        node.push_failure_msg("already known");
+        let sent = p.send_prepared("commit", transfer(&p)).await.unwrap();
+        assert_eq!(sent.nonce, 3);
+        node.push_success(&TxHash::ZERO);
+        assert_eq!(
+            p.send_prepared("commit", transfer(&p)).await.unwrap().nonce,
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn any_other_refusal_fails_and_the_nonce_is_asked_again() {
+        let (p, node) = scripted();
+        node.push_success(&alloy::primitives::U64::from(3));
+        node.push_failure_msg("insufficient funds for gas * price + value");
+        let e = p.send_prepared("stake", transfer(&p)).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stake failed: the account has not enough ETH to pay for gas; fund it first"
+        );
+        // State unknown after a refusal: the next send asks the node for the nonce again.
+        node.push_success(&alloy::primitives::U64::from(3));
+        node.push_success(&TxHash::ZERO);
+        assert_eq!(
+            p.send_prepared("stake", transfer(&p)).await.unwrap().nonce,
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn clones_share_one_nonce_counter() {
+        let (p, node) = scripted();
+        let q = p.clone();
+        node.push_success(&alloy::primitives::U64::from(10));
+        node.push_success(&TxHash::ZERO);
+        node.push_success(&TxHash::ZERO);
+        assert_eq!(p.send_prepared("a", transfer(&p)).await.unwrap().nonce, 10);
+        assert_eq!(q.send_prepared("b", transfer(&q)).await.unwrap().nonce, 11);
+    }
+
+    #[tokio::test]
+    async fn without_a_key_nothing_is_sent() {
+        let asserter = alloy::transports::mock::Asserter::new();
+        let provider = alloy::providers::ProviderBuilder::new()
+            .connect_mocked_client(asserter)
+            .erased();
+        let p = TxPipeline::new(provider, "mock://node", 1, None, Timeouts::default());
+        let e = p
+            .send_prepared("stake", TransactionRequest::default())
+            .await
+            .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("pass --private-key, --keystore or --account"));
+    }
+
     #[test]
     fn default_timeouts_match_the_cli_defaults() {
         let t = Timeouts::default();
