@@ -440,6 +440,18 @@ pub struct SettleReport {
     pub gas_used: u64,
 }
 
+/// Contiguous `[from, to)` ranges of the (ascending) unsettled tasks, each at most `chunk` long.
+fn settle_ranges(unsettled: &[u64], chunk: u64) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for &t in unsettled {
+        match ranges.last_mut() {
+            Some((from, to)) if *to == t && t - *from < chunk.max(1) => *to = t + 1,
+            _ => ranges.push((t, t + 1)),
+        }
+    }
+    ranges
+}
+
 /// Settles every unsettled task of a batch, `chunk` tasks per transaction, pipelined. Permissionless.
 pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleReport> {
     let (cfg, _) = batch(c, batch_id).await?;
@@ -450,15 +462,7 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
         .filter(|(_, t)| !t.settled)
         .map(|(i, _)| i as u64)
         .collect();
-    // Contiguous ranges of unsettled tasks, at most `chunk` long.
-    let mut ranges: Vec<(u64, u64)> = Vec::new();
-    for t in pending {
-        match ranges.last_mut() {
-            Some((from, to)) if *to == t && t - *from < chunk.max(1) => *to = t + 1,
-            _ => ranges.push((t, t + 1)),
-        }
-    }
-    let calls: Vec<_> = ranges
+    let calls: Vec<_> = settle_ranges(&pending, chunk)
         .iter()
         .map(|&(from, to)| LabelMarket::settleTasksCall {
             batchId: U256::from(batch_id),
@@ -577,4 +581,41 @@ pub async fn attest(
         deadline,
         signature: sig.as_bytes().to_vec().into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settlement_covers_every_unsettled_task_in_bounded_contiguous_chunks() {
+        assert_eq!(settle_ranges(&[], 10), vec![]);
+        assert_eq!(
+            settle_ranges(&[0, 1, 2, 3, 4], 2),
+            vec![(0, 2), (2, 4), (4, 5)]
+        );
+        assert_eq!(settle_ranges(&[1, 2, 5, 6, 7], 10), vec![(1, 3), (5, 8)]);
+        assert_eq!(
+            settle_ranges(&[3, 4], 0),
+            vec![(3, 4), (4, 5)],
+            "chunk 0 acts as 1"
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_documented_cli_defaults() {
+        let o = CreateOptions::new(vec!["a".into(), "b".into()], Address::ZERO);
+        assert_eq!((o.task_size, o.replicas, o.threshold_bps), (10, 3, 6600));
+        assert_eq!(
+            o.incentives.wrong_label_penalty,
+            concord_protocol::units::tokens(3)
+        );
+        assert_eq!(
+            o.incentives.no_reveal_penalty,
+            concord_protocol::units::tokens(40)
+        );
+        assert_eq!(o.min_stake, concord_protocol::units::tokens(30));
+        assert_eq!((o.commit_period, o.claim_timeout), (3600, 1800));
+        assert!(Incentives::parse("1", "x", "3", "40").is_err());
+    }
 }
