@@ -11,7 +11,7 @@ export FOUNDRY_DISABLE_NIGHTLY_WARNING := 1
 CARGO ?= cargo
 NODE_STAMP := node_modules/.concord-installed
 
-.PHONY: test-halmos test-web test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
+.PHONY: test-halmos test-slither test-web test-crowdkit help deps release contracts test test-contracts test-rust lint gas-check bindings bindings-check \
         bench-gas bench demo coverage mutants clean
 
 help:
@@ -35,7 +35,7 @@ deps: $(NODE_STAMP)
 contracts: deps
 	forge build
 
-test: test-contracts test-halmos bindings-check test-rust test-crowdkit test-web
+test: test-contracts test-slither test-halmos bindings-check test-rust test-crowdkit test-web
 	@echo "all tests passed"
 
 # Browser end-to-end test of `concord-annotator serve`: Debian's Chromium (installed here if missing) driven
@@ -47,6 +47,20 @@ test-web: deps
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 	$(CARGO) build --locked --bins
 	CHROMIUM=$(CHROMIUM) node tests/web/annotator.e2e.mjs
+
+# Slither static analysis of the contracts (not tests, bench or scripts): any high or medium finding fails the
+# run; lower ones are printed. Each suppressed finding is a `slither-disable-next-line` with its reason in the
+# source, listed in SECURITY.md. Own out/cache folders: crytic-compile runs `forge clean` on the ones it uses.
+SLITHER_VENV := target/slither-venv
+$(SLITHER_VENV)/.installed: tests/slither/requirements.txt
+	python3 -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/slither/requirements.txt
+	@touch $@
+
+test-slither: deps $(SLITHER_VENV)/.installed
+	FOUNDRY_OUT=out-slither FOUNDRY_CACHE_PATH=cache-slither $(SLITHER_VENV)/bin/slither . \
+	  --compile-force-framework foundry --filter-paths "contracts/test|contracts/bench|node_modules|script" \
+	  --fail-medium
 
 # Halmos symbolic checks (contracts/test/symbolic: packing, tally, consensus, payout arithmetic).
 HALMOS_VENV := target/halmos-venv

@@ -73,6 +73,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     /// @notice Number of batches created; batch ids are 0..batchCount-1.
     uint256 public batchCount;
 
+    // slither-disable-next-line uninitialized-state (written through the storage pointer in _createBatch)
     mapping(uint256 batchId => Batch) internal _batches;
     mapping(uint256 batchId => mapping(uint256 taskId => Task)) internal _tasks;
     mapping(uint256 batchId => mapping(uint256 taskId => mapping(uint256 slot => Slot))) internal _slots;
@@ -321,6 +322,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         Batch storage b = _batch(batchId);
         if (block.timestamp > deadline) revert QualificationExpired(deadline);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(QUALIFICATION_TYPEHASH, batchId, annotator, deadline)));
+        // slither-disable-next-line unused-return (the third value only details a failure that `err` reports)
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
         if (err != ECDSA.RecoverError.NoError || signer == address(0) || signer != b.config.qualifier) {
             revert InvalidQualification();
@@ -547,6 +549,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
 
     function _settle(uint256 batchId, uint256 taskId, Batch storage b, Task storage t) internal {
         uint256 replicas = b.config.replicas;
+        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
         Settlement memory s;
         s.batchId = batchId;
         s.taskId = taskId;
@@ -574,6 +577,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
         uint256 threshold = b.config.thresholdBps;
         for (uint256 i; i < s.items; ++i) {
             if ((s.gold >> i) & 1 != 0) continue;
+            // slither-disable-next-line uninitialized-local (a zeroed vote tally is intended)
             uint64 tally;
             for (uint256 slot; slot < replicas; ++slot) {
                 if ((revealed >> slot) & 1 != 0) tally = tally.addVote(s.labels[slot].get(i));
@@ -613,8 +617,11 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
             return;
         }
         uint256 slash;
+        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
         uint256 reward;
+        // slither-disable-next-line uninitialized-local
         uint256 agreed;
+        // slither-disable-next-line uninitialized-local
         uint256 disagreed;
         if (!revealed) {
             // A missing reveal says nothing about the others' quality: its penalty goes to the treasury.
@@ -682,6 +689,7 @@ contract LabelMarket is ILabelMarket, EIP712, ReentrancyGuardTransient {
     function _redistribute(Settlement memory s) internal {
         if (s.slashed == 0) return;
         address token = address(STAKE_TOKEN);
+        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
         uint256 distributed;
         if (s.agreedTotal != 0 && s.pool != 0) {
             for (uint256 slot; slot < s.agreed.length; ++slot) {
