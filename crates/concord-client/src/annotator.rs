@@ -4,9 +4,10 @@
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::LabelMarket;
-use concord_protocol::labels::{pack, unpack};
+use concord_protocol::labels::{pack, task_len, unpack};
+use concord_protocol::outcome::BatchShape;
 use concord_protocol::units::fmt_tokens;
-use concord_protocol::AssignmentStatus;
+use concord_protocol::{reveal_open, AssignmentStatus};
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -199,25 +200,32 @@ pub async fn label_many(
 ) -> Result<()> {
     let me = c.account()?;
     let (cfg, _) = batch(c, batch_id).await?;
+    let shape = market::shape(&cfg);
     for (task, labels) in tasks {
-        let expected = market::task_len(&cfg, *task);
-        if labels.len() as u64 != expected {
-            return Err(ClientError::Input(format!(
-                "task {task} has {expected} items but {} labels were given",
-                labels.len()
-            )));
-        }
-        if let Some((i, l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, &l)| l >= cfg.numClasses)
-        {
-            return Err(ClientError::Input(format!(
-                "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
-                cfg.numClasses - 1
-            )));
-        }
+        check_labels(&shape, *task, labels)?;
         store.set_labels(&task_key(c, me, batch_id, *task), labels)?;
+    }
+    Ok(())
+}
+
+/// One label per item of the task, every label a class of the batch.
+fn check_labels(shape: &BatchShape, task: u64, labels: &[u8]) -> Result<()> {
+    let expected = task_len(shape.num_items, shape.task_size, task);
+    if labels.len() as u64 != expected {
+        return Err(ClientError::Input(format!(
+            "task {task} has {expected} items but {} labels were given",
+            labels.len()
+        )));
+    }
+    if let Some((i, l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= shape.num_classes)
+    {
+        return Err(ClientError::Input(format!(
+            "label {l} for item {i} of task {task} is out of range: this batch has classes 0..{}",
+            shape.num_classes - 1
+        )));
     }
     Ok(())
 }
@@ -383,9 +391,7 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         let Some(cfg) = configs.get(&rec.batch) else {
             continue;
         };
-        let full = (1u32 << cfg.replicas) - 1;
-        let open = u32::from(committed_mask) == full || now > cfg.commitDeadline.to::<u64>();
-        if !open || now > cfg.revealDeadline.to::<u64>() {
+        if !reveal_open(&market::deadlines(cfg), cfg.replicas, committed_mask, now) {
             report.waiting.push((rec.batch, rec.task));
             continue;
         }
@@ -478,4 +484,34 @@ pub async fn standing(c: &Concord, who: Address) -> Result<Standing> {
         gold_wrong: rep.goldWrong.to(),
         unrevealed: rep.unrevealed.to(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_checked_against_the_task_and_the_classes() {
+        let shape = BatchShape {
+            num_items: 25,
+            task_size: 10,
+            num_classes: 3,
+            threshold_bps: 6600,
+        };
+        assert!(check_labels(&shape, 0, &[0; 10]).is_ok());
+        assert!(
+            check_labels(&shape, 2, &[2; 5]).is_ok(),
+            "the last task is shorter"
+        );
+        assert_eq!(
+            check_labels(&shape, 2, &[0; 10]).unwrap_err().to_string(),
+            "task 2 has 5 items but 10 labels were given"
+        );
+        assert_eq!(
+            check_labels(&shape, 0, &[0, 1, 3, 0, 0, 0, 0, 0, 0, 0])
+                .unwrap_err()
+                .to_string(),
+            "label 3 for item 2 of task 0 is out of range: this batch has classes 0..2"
+        );
+    }
 }

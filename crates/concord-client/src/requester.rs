@@ -335,7 +335,6 @@ pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
     let all = tasks(c, batch_id, num_tasks).await?;
     let now = c.chain_time().await?;
     let pop = |m: u16| u64::from(m.count_ones());
-    let full = (1u32 << cfg.replicas) - 1;
     let mut s = Status {
         batch_id,
         phase: market::phase(&cfg, &st, now),
@@ -365,7 +364,7 @@ pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
         s.slots_claimed += pop(task.claimedMask) + pop(task.committedMask);
         s.labels_committed += pop(task.committedMask) * items;
         s.labels_revealed += pop(task.revealedMask) * items;
-        if u32::from(task.committedMask) == full {
+        if concord_protocol::all_committed(cfg.replicas, task.committedMask) {
             s.tasks_full += 1;
         }
         if task.settled {

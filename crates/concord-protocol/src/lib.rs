@@ -22,7 +22,7 @@ pub mod status;
 pub mod time;
 pub mod units;
 
-pub use status::{AssignmentStatus, Deadlines, ItemStatus, Phase};
+pub use status::{all_committed, reveal_open, AssignmentStatus, Deadlines, ItemStatus, Phase};
 
 /// A rule was broken by the input, one line a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

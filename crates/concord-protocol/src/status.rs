@@ -63,6 +63,18 @@ impl Serialize for Phase {
     }
 }
 
+/// Whether every one of a task's `replicas` slots has committed (bit s of `committed_mask` = slot s).
+pub fn all_committed(replicas: u8, committed_mask: u16) -> bool {
+    let full = (1u32 << replicas) - 1;
+    u32::from(committed_mask) == full
+}
+
+/// Whether a task's reveals are accepted at `now`: once every replica committed or the commit phase ended,
+/// until the reveal deadline (as `LabelMarket.reveal` checks).
+pub fn reveal_open(deadlines: &Deadlines, replicas: u8, committed_mask: u16, now: u64) -> bool {
+    (all_committed(replicas, committed_mask) || now > deadlines.commit) && now <= deadlines.reveal
+}
+
 /// An assignment's on-chain status (mirrors `ILabelMarket.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -161,6 +173,22 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Phase::Refunded).unwrap(),
             serde_json::json!("closed (refunded)")
+        );
+    }
+
+    #[test]
+    fn reveals_open_when_all_committed_or_after_the_commit_deadline() {
+        assert!(all_committed(3, 0b111) && !all_committed(3, 0b011) && !all_committed(2, 0b111));
+        assert!(reveal_open(&D, 3, 0b111, 50), "all replicas in: open early");
+        assert!(
+            !reveal_open(&D, 3, 0b101, 100),
+            "a replica missing: wait for the deadline"
+        );
+        assert!(reveal_open(&D, 3, 0b101, 101));
+        assert!(reveal_open(&D, 3, 0, 200));
+        assert!(
+            !reveal_open(&D, 3, 0b111, 201),
+            "closed after the reveal deadline"
         );
     }
 
