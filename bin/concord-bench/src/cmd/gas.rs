@@ -1,55 +1,117 @@
-//! `concord-bench gas`: gas per accepted label of Concord (create + claim + commit + reveal + settle,
-//! amortized) next to a naive one-transaction-per-label market, both measured in the same run on a fresh
-//! anvil. Prints a table and writes `target/bench/gas.json`.
+//! `concord-bench gas`: gas per accepted label of Concord next to a naive one-transaction-per-label market,
+//! both on the same fresh anvil in the same run, for each workload shape.
+//!
+//! Counted honestly: every transaction a user pays for (the requester's approve and create, each annotator's
+//! approve and stake, every claim, commit, reveal and settle, each annotator's collect, the requester's refund),
+//! from real receipts; divided by the labels the chain accepted (`LabelsScored.agreed`, and for the naive market
+//! its reward transfers); on a workload where about `--wrong-share` of the labels are wrong, so slashing,
+//! redistribution and items without consensus all happen. Prints a table and writes `target/bench/gas.json`.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolValue;
 use clap::Parser;
 use concord_client::bindings::{ConcordToken, NaiveLabelMarket};
+use concord_client::market;
 use concord_client::protocol::units::tokens;
 use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
-use concord_client::{annotator, requester, Deployment};
-use concord_testkit::{signer, Accounts, LocalChain};
+use concord_client::{annotator, requester};
+use concord_testkit::{signer, LocalChain};
 use eyre::WrapErr;
 use serde::Serialize;
 use std::path::PathBuf;
 
-#[derive(Parser)]
-pub struct GasArgs {
-    /// Items in the batch.
-    #[arg(long, default_value_t = 300)]
-    items: u32,
-    /// Items per task.
-    #[arg(long, default_value_t = 10)]
-    task_size: u16,
-    /// Labels per item.
-    #[arg(long, default_value_t = 3)]
-    replicas: u8,
-    /// Annotators.
-    #[arg(long, default_value_t = 9)]
-    annotators: u32,
-    /// Output JSON.
-    #[arg(long, default_value = "target/bench/gas.json")]
-    out: PathBuf,
+/// A workload shape: items per task x classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shape {
+    pub task_size: u16,
+    pub classes: u8,
 }
 
-#[derive(Serialize, Default, Clone)]
+impl std::str::FromStr for Shape {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a shape TASKSIZExCLASSES (e.g. 32x4)");
+        let (k, c) = s.split_once('x').ok_or_else(bad)?;
+        let shape = Shape {
+            task_size: k.trim().parse().map_err(|_| bad())?,
+            classes: c.trim().parse().map_err(|_| bad())?,
+        };
+        if !(1..=32).contains(&shape.task_size) || !(2..=16).contains(&shape.classes) {
+            return Err(format!("`{s}`: task size 1..32, classes 2..16"));
+        }
+        Ok(shape)
+    }
+}
+
+#[derive(Parser)]
+pub struct GasArgs {
+    /// Items per batch.
+    #[arg(long, default_value_t = 320)]
+    pub items: u32,
+    /// Workload shapes, TASKSIZExCLASSES (today's default shape, and the protocol v2 target shape).
+    #[arg(long, value_delimiter = ',', default_value = "10x3,32x4")]
+    pub shapes: Vec<Shape>,
+    /// Labels per item.
+    #[arg(long, default_value_t = 3)]
+    pub replicas: u8,
+    /// Share of labels that are wrong (a different class than the truth).
+    #[arg(long, default_value_t = 0.1)]
+    pub wrong_share: f64,
+    /// Annotators.
+    #[arg(long, default_value_t = 9)]
+    pub annotators: u32,
+    /// Seed of the wrong labels.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output JSON.
+    #[arg(long, default_value = "target/bench/gas.json")]
+    pub out: PathBuf,
+}
+
+/// Gas of one design on one workload, by phase (each phase: every transaction in it).
+#[derive(Serialize, Default, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
 struct Phases {
+    /// Requester: approve + create.
     create: u64,
+    /// Annotators: approve + stake.
+    stake: u64,
     claim: u64,
     commit: u64,
     reveal: u64,
     settle: u64,
+    /// Annotators' collects and the requester's refund.
+    collect: u64,
     total: u64,
+    transactions: u64,
+    labels_submitted: u64,
+    /// From the chain: `LabelsScored.agreed` (Concord), reward transfers (naive).
     accepted_labels: u64,
     gas_per_accepted_label: u64,
-    transactions: u64,
 }
 
-/// Sums gas of blocks (from, to] (anvil automine: one transaction per block).
+impl Phases {
+    fn finish(mut self, transactions: u64) -> Self {
+        self.total = self.create
+            + self.stake
+            + self.claim
+            + self.commit
+            + self.reveal
+            + self.settle
+            + self.collect;
+        self.transactions = transactions;
+        self.gas_per_accepted_label = self.total / self.accepted_labels.max(1);
+        self
+    }
+}
+
+/// Gas and transactions in blocks (from, to] (anvil automines one transaction per block).
 async fn gas_between(p: &DynProvider, from: u64, to: u64) -> eyre::Result<(u64, u64)> {
     let (mut gas, mut txs) = (0, 0);
     for n in from + 1..=to {
@@ -61,53 +123,115 @@ async fn gas_between(p: &DynProvider, from: u64, to: u64) -> eyre::Result<(u64, 
     Ok((gas, txs))
 }
 
+/// Measures the gas of the blocks a step mines.
+struct Meter<'a> {
+    p: &'a DynProvider,
+    at: u64,
+    txs: u64,
+}
+
+impl<'a> Meter<'a> {
+    async fn new(p: &'a DynProvider) -> eyre::Result<Self> {
+        Ok(Self {
+            p,
+            at: p.get_block_number().await?,
+            txs: 0,
+        })
+    }
+
+    /// Gas of everything mined since the last reading.
+    async fn read(&mut self) -> eyre::Result<u64> {
+        let now = self.p.get_block_number().await?;
+        let (gas, txs) = gas_between(self.p, self.at, now).await?;
+        self.at = now;
+        self.txs += txs;
+        Ok(gas)
+    }
+}
+
+/// The label annotator `who` gives item `item` of a batch whose truth is `truth`: the truth, except for a
+/// `wrong_share` of (item, annotator) pairs, chosen by hash, which get another class.
+fn label_of(truth: &[u8], classes: u8, wrong_share: f64, seed: u64, item: usize, who: usize) -> u8 {
+    let h = keccak256((U256::from(seed), U256::from(item), U256::from(who)).abi_encode());
+    let draw = u64::from_be_bytes(h[..8].try_into().unwrap_or_default());
+    let t = truth[item];
+    if (draw as f64) < wrong_share * u64::MAX as f64 {
+        (t + 1 + h[8] % (classes - 1)) % classes
+    } else {
+        t
+    }
+}
+
 impl GasArgs {
     pub async fn run(self) -> eyre::Result<()> {
-        let chain = LocalChain::start(self.annotators, "100000", "10000000").await?;
-        let (rpc, acc, dep, dir) = (chain.rpc(), &chain.accounts, &chain.deployment, &chain.dir);
-        let reader = ProviderBuilder::new().connect_http(rpc.parse()?).erased();
-        let truth: Vec<u8> = (0..self.items).map(|i| (i % 3) as u8).collect();
-
-        let concord = self
-            .concord(&chain, &reader, &truth, dir.path())
-            .await
-            .wrap_err("Concord run")?;
-        let naive = self
-            .naive(&rpc, dep, acc, &reader, &truth)
-            .await
-            .wrap_err("naive run")?;
-
-        let ratio =
-            naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
+        let mut rows = Vec::new();
         println!(
-            "gas per accepted label ({} items x {} labels, tasks of {}, same anvil, same run)",
-            self.items, self.replicas, self.task_size
+            "gas per accepted label: {} items x {} labels, ~{:.0}% wrong labels, every transaction counted; \
+             Concord and the naive market on the same anvil, same run",
+            self.items,
+            self.replicas,
+            100.0 * self.wrong_share
         );
         println!(
-            "{:<10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14} {:>8}",
-            "design", "create", "claim", "commit", "reveal", "settle", "per label", "txs"
+            "{:<7} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
+            "shape",
+            "design",
+            "create",
+            "stake",
+            "claim",
+            "commit",
+            "reveal",
+            "settle",
+            "collect",
+            "txs",
+            "accepted",
+            "gas/label"
         );
-        for (name, p) in [("concord", &concord), ("naive", &naive)] {
-            println!(
-                "{:<10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>14} {:>8}",
-                name,
-                p.create,
-                p.claim,
-                p.commit,
-                p.reveal,
-                p.settle,
-                p.gas_per_accepted_label,
-                p.transactions
-            );
+        for &shape in &self.shapes {
+            let chain = LocalChain::start(self.annotators, "100000", "10000000").await?;
+            let truth: Vec<u8> = (0..self.items)
+                .map(|i| (i % u32::from(shape.classes)) as u8)
+                .collect();
+            let concord = self
+                .concord(&chain, shape, &truth)
+                .await
+                .wrap_err("Concord run")?;
+            let naive = self
+                .naive(&chain, shape, &truth)
+                .await
+                .wrap_err("naive run")?;
+            let ratio =
+                naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
+            let name = format!("{}x{}", shape.task_size, shape.classes);
+            for (design, p) in [("concord", &concord), ("naive", &naive)] {
+                println!(
+                    "{:<7} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
+                    name,
+                    design,
+                    p.create,
+                    p.stake,
+                    p.claim,
+                    p.commit,
+                    p.reveal,
+                    p.settle,
+                    p.collect,
+                    p.transactions,
+                    p.accepted_labels,
+                    p.gas_per_accepted_label
+                );
+            }
+            println!("{name:<7} naive / concord = {ratio:.2}x");
+            rows.push(serde_json::json!({
+                "taskSize": shape.task_size, "classes": shape.classes, "replicas": self.replicas, "bundle": 1,
+                "items": self.items, "wrongShare": self.wrong_share, "annotators": self.annotators,
+                "gas_per_accepted_label": concord.gas_per_accepted_label,
+                "concord": concord, "naive": naive, "naiveOverConcord": ratio,
+            }));
         }
-        println!("naive / concord = {ratio:.2}x");
         if let Some(d) = self.out.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let json = serde_json::json!({
-            "workload": { "items": self.items, "taskSize": self.task_size, "replicas": self.replicas, "annotators": self.annotators },
-            "concord": concord, "naive": naive, "naiveOverConcord": ratio,
-        });
+        let json = serde_json::json!({ "protocol": "v1", "workloads": rows });
         std::fs::write(&self.out, serde_json::to_string_pretty(&json)? + "\n")?;
         println!("wrote {}", self.out.display());
         Ok(())
@@ -116,11 +240,15 @@ impl GasArgs {
     async fn concord(
         &self,
         chain: &LocalChain,
-        p: &DynProvider,
+        shape: Shape,
         truth: &[u8],
-        dir: &std::path::Path,
     ) -> eyre::Result<Phases> {
-        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let dir = chain
+            .dir
+            .path()
+            .join(format!("concord-{}x{}", shape.task_size, shape.classes));
+        std::fs::create_dir_all(&dir)?;
+        let classes: Vec<String> = (0..shape.classes).map(|c| format!("c{c}")).collect();
         let ds = dir.join("items.jsonl");
         let text: String = (0..self.items)
             .map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n"))
@@ -128,15 +256,19 @@ impl GasArgs {
         std::fs::write(&ds, text)?;
         let acc = &chain.accounts;
         let req = chain.client(&acc.requester.private_key).await?;
+        let p = &req.provider;
         let mut ph = Phases::default();
-        let b0 = p.get_block_number().await?;
+        let mut meter = Meter::new(p).await?;
+        // The contract wants a no-reveal penalty above task size x wrong-label penalty, and a claim's stake to
+        // cover it: scale both with the task size (10 items: 25 and 30 tokens).
+        let k = u64::from(shape.task_size);
         let o = CreateOptions {
-            task_size: self.task_size,
+            task_size: shape.task_size,
             replicas: self.replicas,
             incentives: Incentives {
-                stake_per_claim: tokens(30),
+                stake_per_claim: tokens(2 * k + 10),
                 wrong_label_penalty: tokens(2),
-                no_reveal_penalty: tokens(25),
+                no_reveal_penalty: tokens(2 * k + 5),
                 ..Incentives::default()
             },
             min_stake: U256::ZERO,
@@ -146,8 +278,7 @@ impl GasArgs {
             ..CreateOptions::new(classes, acc.requester.address)
         };
         let rec = requester::create_batch(&req, &ds, &o).await?;
-        let b1 = p.get_block_number().await?;
-        ph.create = gas_between(p, b0, b1).await?.0;
+        ph.create = meter.read().await?;
 
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
@@ -155,27 +286,38 @@ impl GasArgs {
             annotator::stake(&c, tokens(10_000)).await?;
             clients.push((c, Store::open(&dir.join(format!("a{i}.sqlite")))?));
         }
-        let k = usize::from(self.task_size);
+        ph.stake = meter.read().await?;
         let slots = rec.num_tasks * u64::from(self.replicas);
-        let (mut claimed, mut claim_gas, mut commit_gas) = (0u64, 0u64, 0u64);
+        let mut claimed = 0u64;
         while claimed < slots {
             let mut progress = false;
-            for (c, store) in &clients {
+            for (who, (c, store)) in clients.iter().enumerate() {
                 if claimed == slots {
                     break;
                 }
-                let before = p.get_block_number().await?;
+                meter.read().await?;
                 let Ok(cl) = annotator::claim(c, store, rec.batch_id).await else {
                     continue;
                 };
-                let mid = p.get_block_number().await?;
-                claim_gas += gas_between(p, before, mid).await?.0;
-                let start = cl.task as usize * k;
-                let labels = &truth[start..(start + k).min(truth.len())];
-                annotator::label(c, store, rec.batch_id, cl.task, labels).await?;
+                ph.claim += meter.read().await?;
+                let items = cl.task * k..(cl.task * k + k).min(rec.num_items);
+                let labels: Vec<u8> = items
+                    .map(|i| {
+                        label_of(
+                            truth,
+                            shape.classes,
+                            self.wrong_share,
+                            self.seed,
+                            i as usize,
+                            who,
+                        )
+                    })
+                    .collect();
+                ph.labels_submitted += labels.len() as u64;
+                annotator::label(c, store, rec.batch_id, cl.task, &labels).await?;
                 let r = annotator::commit(c, store, Some(rec.batch_id)).await?;
                 eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
-                commit_gas += gas_between(p, mid, p.get_block_number().await?).await?.0;
+                ph.commit += meter.read().await?;
                 claimed += 1;
                 progress = true;
             }
@@ -184,88 +326,94 @@ impl GasArgs {
                 "no annotator could claim: {claimed}/{slots} slots"
             );
         }
-        ph.claim = claim_gas;
-        ph.commit = commit_gas;
-        let r0 = p.get_block_number().await?;
         for (c, store) in &clients {
             let r = annotator::reveal(c, store, Some(rec.batch_id)).await?;
             eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
         }
-        let r1 = p.get_block_number().await?;
-        ph.reveal = gas_between(p, r0, r1).await?.0;
+        ph.reveal = meter.read().await?;
         let s = requester::settle(&req, rec.batch_id, 10).await?;
-        let r2 = p.get_block_number().await?;
-        ph.settle = gas_between(p, r1, r2).await?.0;
-        ph.accepted_labels = rec.num_items * u64::from(self.replicas);
         eyre::ensure!(
             s.tasks_settled == rec.num_tasks,
             "settled {} of {} tasks",
             s.tasks_settled,
             rec.num_tasks
         );
-        ph.total = ph.create + ph.claim + ph.commit + ph.reveal + ph.settle;
-        ph.gas_per_accepted_label = ph.total / ph.accepted_labels.max(1);
-        ph.transactions = gas_between(p, b0, r2).await?.1 - clients.len() as u64 * 2;
-        Ok(ph)
+        ph.settle = meter.read().await?;
+        for (c, store) in &clients {
+            annotator::collect(c, store).await?;
+        }
+        // Items without consensus are not reviewed here: after the review window their escrow goes back.
+        chain.advance(3 * 3600 + 1).await?;
+        requester::refund(&req, rec.batch_id).await?;
+        ph.collect = meter.read().await?;
+        let scores = market::sum_scores(&market::labels_scored(&req, rec.batch_id).await?);
+        ph.accepted_labels = scores.accepted;
+        Ok(ph.finish(meter.txs))
     }
 
-    async fn naive(
-        &self,
-        rpc: &str,
-        dep: &Deployment,
-        acc: &Accounts,
-        p: &DynProvider,
-        truth: &[u8],
-    ) -> eyre::Result<Phases> {
-        let mut ph = Phases::default();
-        let req = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer(&acc.requester.private_key)?))
-            .connect_http(rpc.parse()?)
-            .erased();
-        let b0 = p.get_block_number().await?;
+    async fn naive(&self, chain: &LocalChain, shape: Shape, truth: &[u8]) -> eyre::Result<Phases> {
+        let acc = &chain.accounts;
+        let rpc = chain.rpc();
+        let connect = |key: &str| -> eyre::Result<(Address, DynProvider)> {
+            let s = signer(key)?;
+            Ok((
+                s.address(),
+                ProviderBuilder::new()
+                    .wallet(EthereumWallet::from(s))
+                    .connect_http(rpc.parse()?)
+                    .erased(),
+            ))
+        };
+        let (_, req) = connect(&acc.requester.private_key)?;
         let naive = NaiveLabelMarket::deploy(&req).await?;
-        let b_deployed = p.get_block_number().await?;
-        let token = ConcordToken::new(dep.token, &req);
+        let mut ph = Phases::default();
+        let mut meter = Meter::new(&req).await?;
+        let token = ConcordToken::new(chain.deployment.token, &req);
         let reward = tokens(1);
+        let escrow = U256::from(self.items) * U256::from(self.replicas) * reward;
         token
-            .approve(*naive.address(), U256::MAX)
+            .approve(*naive.address(), escrow)
             .send()
             .await?
             .get_receipt()
             .await?;
         naive
-            .createBatch(dep.token, self.items, self.replicas, 3, reward.to())
+            .createBatch(
+                chain.deployment.token,
+                self.items,
+                self.replicas,
+                shape.classes,
+                reward.to(),
+            )
             .send()
             .await?
             .get_receipt()
             .await?;
-        let b1 = p.get_block_number().await?;
-        ph.create = gas_between(p, b_deployed, b1).await?.0;
-        let n = self.items as u64;
-        let r = u64::from(self.replicas);
-        let annotators: Vec<(Address, DynProvider)> = acc
+        ph.create = meter.read().await?;
+        let n = u64::from(self.items);
+        // Each item is labeled by the first `replicas` annotators: one commit and one reveal transaction per label.
+        let annotators: Vec<(usize, (Address, DynProvider))> = acc
             .annotators
             .iter()
-            .take(self.replicas as usize)
-            .map(|a| -> eyre::Result<_> {
-                let s = signer(&a.private_key)?;
-                Ok((
-                    s.address(),
-                    ProviderBuilder::new()
-                        .wallet(EthereumWallet::from(s))
-                        .connect_http(rpc.parse()?)
-                        .erased(),
-                ))
-            })
-            .collect::<eyre::Result<_>>()?;
-        // Commits, then reveals: one transaction per label, pipelined per annotator.
+            .take(usize::from(self.replicas))
+            .map(|a| connect(&a.private_key))
+            .collect::<eyre::Result<Vec<_>>>()?
+            .into_iter()
+            .enumerate()
+            .collect();
         for phase in 0..2 {
-            let start = p.get_block_number().await?;
-            for (addr, ap) in &annotators {
+            for (who, (addr, ap)) in &annotators {
                 let m = NaiveLabelMarket::new(*naive.address(), ap);
                 let mut pending = Vec::new();
                 for item in 0..n {
-                    let label = truth[item as usize];
+                    let label = label_of(
+                        truth,
+                        shape.classes,
+                        self.wrong_share,
+                        self.seed,
+                        item as usize,
+                        *who,
+                    );
                     let salt = keccak256((U256::from(item), *addr).abi_encode());
                     let tx = if phase == 0 {
                         let h = keccak256(
@@ -284,46 +432,68 @@ impl GasArgs {
                     eyre::ensure!(t.get_receipt().await?.status(), "naive tx reverted");
                 }
             }
-            let end = p.get_block_number().await?;
-            let g = gas_between(p, start, end).await?.0;
             if phase == 0 {
-                ph.commit = g;
+                ph.commit = meter.read().await?;
+                ph.labels_submitted = n * annotators.len() as u64;
             } else {
-                ph.reveal = g;
+                ph.reveal = meter.read().await?;
             }
         }
-        let s0 = p.get_block_number().await?;
         let mut pending = Vec::new();
         for item in 0..n {
             pending.push(naive.settle(U256::ZERO, U256::from(item)).send().await?);
         }
+        let mut receipts: Vec<TransactionReceipt> = Vec::new();
         for t in pending {
-            eyre::ensure!(t.get_receipt().await?.status(), "naive settle reverted");
+            let r = t.get_receipt().await?;
+            eyre::ensure!(r.status(), "naive settle reverted");
+            receipts.push(r);
         }
-        let s1 = p.get_block_number().await?;
-        ph.settle = gas_between(p, s0, s1).await?.0;
-        ph.accepted_labels = n * r;
-        ph.total = ph.create + ph.commit + ph.reveal + ph.settle;
-        ph.gas_per_accepted_label = ph.total / ph.accepted_labels.max(1);
-        ph.transactions = gas_between(p, b_deployed, s1).await?.1;
-        let _ = b0;
-        Ok(ph)
+        ph.settle = meter.read().await?;
+        // The naive market pays each agreeing label with one reward transfer: those are its accepted labels.
+        ph.accepted_labels = receipts
+            .iter()
+            .flat_map(|r| r.logs())
+            .filter_map(|l| l.log_decode::<ConcordToken::Transfer>().ok())
+            .filter(|t| t.inner.data.from == *naive.address())
+            .count() as u64;
+        Ok(ph.finish(meter.txs))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::args::{parse, Cmd};
 
     #[test]
-    fn defaults_are_the_readme_workload() {
+    fn defaults_are_todays_shape_and_the_v2_target_shape() {
         let Cmd::Gas(g) = parse(&["gas"]).cmd else {
             panic!("not gas")
         };
-        assert_eq!(
-            (g.items, g.task_size, g.replicas, g.annotators),
-            (300, 10, 3, 9)
-        );
+        let shapes: Vec<(u16, u8)> = g.shapes.iter().map(|s| (s.task_size, s.classes)).collect();
+        assert_eq!(shapes, vec![(10, 3), (32, 4)]);
+        assert_eq!((g.items, g.replicas, g.annotators), (320, 3, 9));
+        assert_eq!(g.wrong_share, 0.1);
         assert_eq!(g.out.to_str(), Some("target/bench/gas.json"));
+        assert!("33x4".parse::<Shape>().is_err() && "8x1".parse::<Shape>().is_err());
+        assert!("8-4".parse::<Shape>().is_err());
+    }
+
+    #[test]
+    fn about_the_asked_share_of_labels_is_wrong_and_wrong_labels_are_other_classes() {
+        let truth: Vec<u8> = (0..2000).map(|i| (i % 4) as u8).collect();
+        let mut wrong = 0;
+        for item in 0..truth.len() {
+            for who in 0..3 {
+                let l = label_of(&truth, 4, 0.1, 7, item, who);
+                assert!(l < 4);
+                wrong += usize::from(l != truth[item]);
+            }
+        }
+        let share = wrong as f64 / 6000.0;
+        assert!((0.08..0.12).contains(&share), "{share}");
+        assert_eq!(label_of(&truth, 4, 0.0, 7, 5, 1), truth[5]);
+        assert_ne!(label_of(&truth, 4, 1.0, 7, 5, 1), truth[5]);
     }
 }
