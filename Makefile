@@ -118,7 +118,8 @@ release: deps
 demo: release
 	target/release/concord-devnet demo
 
-# Gas per accepted label, Concord vs a naive one-tx-per-label market, same anvil, same run.
+# Gas per accepted label (every transaction counted, accepted labels from chain events, ~10% wrong labels),
+# Concord vs a naive one-tx-per-label market, same anvil, same run; shapes 10x3 and 32x4.
 bench-gas: release
 	target/release/concord-bench gas --out target/bench/gas.json
 
