@@ -8,6 +8,7 @@
 //! - [`consensus`]: the per-item plurality rule (`LabelPacking.consensus`)
 //! - [`status`]: typed phases, assignment and item statuses
 //! - [`outcome`]: an item's final outcome from the batch's events (plain data in, no chain access)
+//! - [`permutation`]: the keyed permutation that maps a lane's positions to its tasks (protocol v2)
 //! - [`units`], [`time`]: token amounts and timestamps for humans
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -18,6 +19,7 @@ pub mod labels;
 pub mod manifest;
 pub mod merkle;
 pub mod outcome;
+pub mod permutation;
 pub mod status;
 pub mod time;
 pub mod units;

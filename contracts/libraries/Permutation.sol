@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title Permutation
+/// @notice A keyed pseudo-random permutation of [0, n): the map from a lane's positions to its tasks in protocol
+///         v2 (see docs/protocol-v2.md). A balanced Feistel network on the smallest even number of bits that
+///         covers n, with cycle walking for the values it maps outside [0, n). A Feistel network is a
+///         bijection whatever its round function, so every key gives a permutation; the key (a seed from a
+///         later block) decides which one. Computed, never stored. The Rust client mirrors it
+///         (`concord_protocol::permutation`) and both are tested against the same vectors.
+library Permutation {
+    /// @notice Thrown when the value is not in the domain [0, n).
+    error OutOfDomain(uint256 x, uint256 n);
+
+    /// @notice Feistel rounds: four make a pseudo-random permutation from a pseudo-random round function.
+    uint256 internal constant ROUNDS = 4;
+
+    /// @notice The image of `x` under the permutation of [0, `n`) that `key` selects.
+    /// @dev Cycle walking applies the Feistel permutation of [0, 4^h) until the value lands in [0, n). Since
+    ///      4^h < 4n, fewer than 4 steps are expected; the walk ends because x's cycle returns to x < n.
+    function permute(uint256 x, uint256 n, bytes32 key) internal pure returns (uint256 y) {
+        if (x >= n) revert OutOfDomain(x, n);
+        uint256 half = halfBits(n);
+        y = x;
+        do {
+            y = feistel(y, half, key);
+        } while (y >= n);
+    }
+
+    /// @notice Half the width of the Feistel domain for [0, `n`): the smallest h >= 1 with 4^h >= n.
+    function halfBits(uint256 n) internal pure returns (uint256 h) {
+        h = 1;
+        while ((1 << (2 * h)) < n) ++h;
+    }
+
+    /// @notice One pass of the Feistel network on a value of 2 * `half` bits.
+    function feistel(uint256 x, uint256 half, bytes32 key) internal pure returns (uint256) {
+        uint256 mask = (1 << half) - 1;
+        uint256 left = x >> half;
+        uint256 right = x & mask;
+        for (uint256 i; i < ROUNDS; ++i) {
+            (left, right) = (right, left ^ (uint256(keccak256(abi.encode(key, i, right))) & mask));
+        }
+        return (left << half) | right;
+    }
+}
