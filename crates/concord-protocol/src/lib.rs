@@ -2,6 +2,7 @@
 //! `LabelMarket` computes, so these live in one place and are tested on their own.
 //!
 //! - [`labels`]: packing a task's labels into the uint256 the contract commits and reveals; task sizes
+//! - [`bundle`]: a bundle's labels in calldata and their digest (protocol v2)
 //! - [`commit`]: the commit hash `LabelMarket.commit` checks
 //! - [`merkle`]: manifest and gold leaves and the OpenZeppelin-compatible tree over them
 //! - [`manifest`]: items, their content hash, the manifest and the private gold file
@@ -13,6 +14,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bundle;
 pub mod commit;
 pub mod consensus;
 pub mod labels;
