@@ -39,8 +39,20 @@ library Permutation {
         uint256 left = x >> half;
         uint256 right = x & mask;
         for (uint256 i; i < ROUNDS; ++i) {
-            (left, right) = (right, left ^ (uint256(keccak256(abi.encode(key, i, right))) & mask));
+            (left, right) = (right, left ^ (_round(key, i, right) & mask));
         }
         return (left << half) | right;
+    }
+
+    /// @dev keccak256(abi.encode(key, round, right)), hashed in the free memory without allocating: the round
+    ///      function runs ~5 times per evaluation, and `abi.encode` would grow memory every time.
+    function _round(bytes32 key, uint256 round, uint256 right) private pure returns (uint256 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, key)
+            mstore(add(ptr, 0x20), round)
+            mstore(add(ptr, 0x40), right)
+            h := keccak256(ptr, 0x60)
+        }
     }
 }
