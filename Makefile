@@ -48,14 +48,16 @@ test-web: deps
 	$(CARGO) build --locked --bins
 	CHROMIUM=$(CHROMIUM) node tests/web/annotator.e2e.mjs
 
+# Python tools, each in its own venv from its pinned requirements: target/<tool>-venv from tests/<tool>/.
+target/%-venv/.installed: tests/%/requirements.txt
+	python3 -m venv target/$*-venv
+	target/$*-venv/bin/pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
 # Slither static analysis of the contracts (not tests, bench or scripts): any high or medium finding fails the
 # run; lower ones are printed. Each suppressed finding is a `slither-disable-next-line` with its reason in the
 # source, listed in SECURITY.md. Own out/cache folders: crytic-compile runs `forge clean` on the ones it uses.
 SLITHER_VENV := target/slither-venv
-$(SLITHER_VENV)/.installed: tests/slither/requirements.txt
-	python3 -m venv $(SLITHER_VENV)
-	$(SLITHER_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/slither/requirements.txt
-	@touch $@
 
 test-slither: deps $(SLITHER_VENV)/.installed
 	FOUNDRY_OUT=out-slither FOUNDRY_CACHE_PATH=cache-slither $(SLITHER_VENV)/bin/slither . \
@@ -64,20 +66,12 @@ test-slither: deps $(SLITHER_VENV)/.installed
 
 # Halmos symbolic checks (contracts/test/symbolic: packing, tally, consensus, payout arithmetic).
 HALMOS_VENV := target/halmos-venv
-$(HALMOS_VENV)/.installed: tests/halmos/requirements.txt
-	python3 -m venv $(HALMOS_VENV)
-	$(HALMOS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/halmos/requirements.txt
-	@touch $@
 
 test-halmos: deps $(HALMOS_VENV)/.installed
 	FOUNDRY_PROFILE=halmos $(HALMOS_VENV)/bin/halmos --forge-build-out out-halmos --contract PackingSymbolicTest --loop 8
 
 # Cross-check of majority vote and Dawid-Skene against crowd-kit (PyPI), pinned in tests/crowdkit.
 CROWDKIT_VENV := target/crowdkit-venv
-$(CROWDKIT_VENV)/.installed: tests/crowdkit/requirements.txt
-	python3 -m venv $(CROWDKIT_VENV)
-	$(CROWDKIT_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/crowdkit/requirements.txt
-	@touch $@
 
 test-crowdkit: $(CROWDKIT_VENV)/.installed
 	$(CARGO) build --locked -p concord-requester
