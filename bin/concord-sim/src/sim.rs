@@ -12,7 +12,7 @@ use concord_client::quality::dawid_skene;
 use concord_client::requester::{self, CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, market, Concord};
-use concord_testkit::LocalChain;
+use concord_testkit::{write_items, LocalChain};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -131,18 +131,10 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
 
     // Dataset with gold answers on a random subset.
     let ds = chain.dir.path().join("items.jsonl");
-    let mut text = String::new();
-    for (i, t) in truth.iter().enumerate() {
-        let gold = if rng.gen_bool(p.gold_share) {
-            format!(",\"gold\":\"c{t}\"")
-        } else {
-            String::new()
-        };
-        text.push_str(&format!(
-            "{{\"id\":\"i{i}\",\"text\":\"item {i}\"{gold}}}\n"
-        ));
-    }
-    std::fs::write(&ds, text)?;
+    write_items(&ds, truth.len() as u64, |i| {
+        rng.gen_bool(p.gold_share)
+            .then(|| format!("c{}", truth[i as usize]))
+    })?;
     let provider = ProviderBuilder::new().connect_http(chain.rpc().parse()?);
     let req = chain.client(&chain.accounts.requester.private_key).await?;
     let b0 = provider.get_block_number().await?;

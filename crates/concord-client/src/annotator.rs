@@ -3,6 +3,7 @@
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
+use concord_bindings::ILabelMarket::BatchConfig;
 use concord_bindings::LabelMarket;
 use concord_protocol::labels::{pack, task_len, unpack};
 use concord_protocol::outcome::BatchShape;
@@ -159,12 +160,15 @@ pub async fn claim_up_to(
     Ok((out, first_err))
 }
 
+/// Items of one task of a batch, with the batch's config and its verified manifest.
+pub struct TaskItems {
+    pub config: BatchConfig,
+    pub manifest: Manifest,
+    pub items: Vec<ManifestItem>,
+}
+
 /// The verified manifest of a batch and the items of one task.
-pub async fn task_items(
-    c: &Concord,
-    batch_id: u64,
-    task: u64,
-) -> Result<(Manifest, Vec<ManifestItem>)> {
+pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<TaskItems> {
     let (cfg, _) = batch(c, batch_id).await?;
     if task >= u64::from(cfg.numTasks) {
         return Err(ClientError::Input(format!(
@@ -172,11 +176,15 @@ pub async fn task_items(
             cfg.numTasks
         )));
     }
-    let (_, m) = market::verified_manifest(c, batch_id, None).await?;
+    let m = market::verify_manifest(c, batch_id, &cfg, None).await?;
     let k = usize::from(cfg.taskSize);
     let start = task as usize * k;
     let items = m.items[start..(start + k).min(m.items.len())].to_vec();
-    Ok((m, items))
+    Ok(TaskItems {
+        config: cfg,
+        manifest: m,
+        items,
+    })
 }
 
 /// Stores labels for a claimed task after checking count and class range.

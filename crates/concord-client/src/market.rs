@@ -160,6 +160,15 @@ pub async fn reveals(c: &Concord, batch_id: u64) -> Result<Vec<Reveal>> {
 /// Rebuilds the outcome of every item of a batch from `Revealed`, `TaskSettled` and `ItemResolved` events.
 pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
     let (cfg, _) = batch(c, batch_id).await?;
+    outcomes_of(c, batch_id, &cfg).await
+}
+
+/// [`outcomes`] for a batch whose config the caller already read.
+pub async fn outcomes_of(
+    c: &Concord,
+    batch_id: u64,
+    cfg: &BatchConfig,
+) -> Result<Vec<ItemOutcome>> {
     let (reveals, settled, resolved) = tokio::try_join!(
         reveals(c, batch_id),
         batch_events::<LabelMarket::TaskSettled>(c, batch_id),
@@ -182,7 +191,7 @@ pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
         .map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>()))
         .collect();
     Ok(outcome::outcomes(
-        &shape(&cfg),
+        &shape(cfg),
         &reveals,
         &settled,
         &resolved,
@@ -241,6 +250,17 @@ pub async fn verified_manifest(
     path: Option<&std::path::Path>,
 ) -> Result<(BatchConfig, Manifest)> {
     let (cfg, _) = batch(c, batch_id).await?;
+    let m = verify_manifest(c, batch_id, &cfg, path).await?;
+    Ok((cfg, m))
+}
+
+/// [`verified_manifest`] for a batch whose config the caller already read.
+pub async fn verify_manifest(
+    c: &Concord,
+    batch_id: u64,
+    cfg: &BatchConfig,
+    path: Option<&std::path::Path>,
+) -> Result<Manifest> {
     let uri = match path {
         Some(p) => p.display().to_string(),
         None => manifest_uri(c, batch_id).await?,
@@ -254,7 +274,7 @@ pub async fn verified_manifest(
             cfg.numClasses
         )));
     }
-    Ok((cfg, m))
+    Ok(m)
 }
 
 /// The first `E` event a transaction emitted.

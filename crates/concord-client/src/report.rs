@@ -15,9 +15,9 @@ pub async fn batch_quality(
     batch_id: u64,
     manifest: Option<&Path>,
 ) -> Result<BatchQuality> {
-    let (_, m) = market::verified_manifest(c, batch_id, manifest).await?;
+    let (cfg, m) = market::verified_manifest(c, batch_id, manifest).await?;
     let (outcomes, gold) = tokio::try_join!(
-        market::outcomes(c, batch_id),
+        market::outcomes_of(c, batch_id, &cfg),
         market::gold_answers(c, batch_id)
     )?;
     Ok(BatchQuality::new(m, outcomes, gold))

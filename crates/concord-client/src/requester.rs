@@ -7,7 +7,9 @@ use concord_bindings::ILabelMarket::{BatchParams, GoldAnswer};
 use concord_bindings::LabelMarket::{self, TaskSettled};
 use concord_protocol::units::{fmt_tokens, parse_tokens};
 use concord_protocol::Phase;
+use futures::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::dataset::{load_items, GoldFile, Manifest};
@@ -398,20 +400,30 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
             gold.root, cfg.goldRoot
         )));
     }
-    let mut answers = Vec::new();
-    for (i, a) in gold.answers.iter().enumerate() {
-        let t = a.item / u64::from(cfg.taskSize);
-        let task = market::task(c, batch, t).await?;
-        if (task.goldMask >> (a.item % u64::from(cfg.taskSize))) & 1 == 1 {
-            continue; // already revealed (idempotent re-run)
-        }
-        answers.push(GoldAnswer {
+    // The gold masks of the tasks holding gold, read concurrently: answers already revealed are skipped (re-run).
+    let k = u64::from(cfg.taskSize);
+    let gold_tasks: BTreeSet<u64> = gold.answers.iter().map(|a| a.item / k).collect();
+    let masks: HashMap<u64, u32> = stream::iter(gold_tasks)
+        .map(|t| async move {
+            market::task(c, batch, t)
+                .await
+                .map(|task| (t, task.goldMask))
+        })
+        .buffered(32)
+        .try_collect()
+        .await?;
+    let answers: Vec<GoldAnswer> = gold
+        .answers
+        .iter()
+        .zip(gold.proofs())
+        .filter(|(a, _)| (masks.get(&(a.item / k)).copied().unwrap_or(0) >> (a.item % k)) & 1 == 0)
+        .map(|(a, proof)| GoldAnswer {
             item: a.item as u32,
             label: a.label,
             salt: a.salt,
-            proof: gold.proof(i).unwrap_or_default(),
-        });
-    }
+            proof,
+        })
+        .collect();
     let n = answers.len();
     let calls: Vec<_> = answers
         .chunks(chunk.max(1))

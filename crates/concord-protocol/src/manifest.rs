@@ -220,6 +220,14 @@ impl GoldFile {
     pub fn proof(&self, i: usize) -> Option<Vec<B256>> {
         Self::tree(&self.answers).proof(i)
     }
+
+    /// The proof of every answer, in order (one tree for all of them).
+    pub fn proofs(&self) -> Vec<Vec<B256>> {
+        let tree = Self::tree(&self.answers);
+        (0..self.answers.len())
+            .map(|i| tree.proof(i).unwrap_or_default())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +246,29 @@ mod tests {
         let e =
             GoldFile::from_items(&items, &["yes".into(), "no".into()]).expect_err("unknown class");
         assert!(e.to_string().contains("`maybe`"));
+    }
+
+    #[test]
+    fn every_gold_proof_verifies_against_the_root() {
+        let items: Vec<Item> = (0..7)
+            .map(|i| Item {
+                id: format!("g{i}"),
+                text: Some("t".into()),
+                uri: None,
+                meta: None,
+                gold: Some(if i % 2 == 0 { "yes" } else { "no" }.into()),
+            })
+            .collect();
+        let g = GoldFile::from_items(&items, &["yes".into(), "no".into()])
+            .unwrap()
+            .unwrap();
+        let proofs = g.proofs();
+        assert_eq!(proofs.len(), 7);
+        for (a, proof) in g.answers.iter().zip(&proofs) {
+            let leaf = crate::merkle::gold_leaf(a.item, a.label, a.salt);
+            assert!(crate::merkle::verify(proof, g.root, leaf));
+            assert_eq!(Some(proof.clone()), g.proof(a.item as usize));
+        }
     }
 
     #[test]

@@ -250,7 +250,46 @@ pub async fn advance(rpc: &str, secs: u64) -> eyre::Result<()> {
     Ok(())
 }
 
+/// Writes a JSONL dataset of `n` text items (`id` i0, i1, …; `text` "item i") to `path`, with the gold answer
+/// `gold(i)` (a class name) where it returns one.
+pub fn write_items(
+    path: &Path,
+    n: u64,
+    mut gold: impl FnMut(u64) -> Option<String>,
+) -> std::io::Result<()> {
+    let mut text = String::new();
+    for i in 0..n {
+        let gold = gold(i)
+            .map(|g| format!(",\"gold\":{}", serde_json::Value::String(g)))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{{\"id\":\"i{i}\",\"text\":\"item {i}\"{gold}}}\n"
+        ));
+    }
+    std::fs::write(path, text)
+}
+
 /// The signer of a hex private key.
 pub fn signer(private_key: &str) -> eyre::Result<PrivateKeySigner> {
     private_key.parse().wrap_err("not a hex private key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_items_load_as_a_dataset_with_their_gold() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("items.jsonl");
+        write_items(&p, 3, |i| (i == 1).then(|| "c2".to_string())).unwrap();
+        let items = concord_client::dataset::load_items(&p).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            (items[1].id.as_str(), items[1].gold.as_deref()),
+            ("i1", Some("c2"))
+        );
+        assert_eq!(items[0].text.as_deref(), Some("item 0"));
+        assert_eq!(items[2].gold, None);
+    }
 }

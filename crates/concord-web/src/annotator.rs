@@ -92,8 +92,11 @@ struct TaskReq {
 
 async fn task(_: Authorized, State(app): State<Shared>, Query(r): Query<TaskReq>) -> ApiResult {
     let c = &app.client;
-    let (m, items) = annotator::task_items(c, r.batch, r.task).await?;
-    let (cfg, _) = market::batch(c, r.batch).await?;
+    let annotator::TaskItems {
+        config: cfg,
+        manifest: m,
+        items,
+    } = annotator::task_items(c, r.batch, r.task).await?;
     let rec = app
         .store
         .get(&annotator::task_key(c, c.account()?, r.batch, r.task))?;

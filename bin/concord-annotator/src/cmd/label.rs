@@ -33,7 +33,9 @@ impl LabelArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let (m, items) = annotator::task_items(&c, self.batch, self.task).await?;
+        let annotator::TaskItems {
+            manifest: m, items, ..
+        } = annotator::task_items(&c, self.batch, self.task).await?;
         let labels: Vec<u8> = if let Some(spec) = &self.labels {
             spec.split(',')
                 .map(|s| class_of(&m, s))

@@ -18,7 +18,9 @@ pub struct ShowArgs {
 impl ShowArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
-        let (m, items) = annotator::task_items(&c, self.batch, self.task).await?;
+        let annotator::TaskItems {
+            manifest: m, items, ..
+        } = annotator::task_items(&c, self.batch, self.task).await?;
         emit(
             args.json(),
             &serde_json::json!({ "classes": m.classes, "items": items }),

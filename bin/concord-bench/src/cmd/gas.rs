@@ -19,7 +19,7 @@ use concord_client::protocol::units::tokens;
 use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, requester};
-use concord_testkit::{signer, LocalChain};
+use concord_testkit::{signer, write_items, LocalChain};
 use eyre::WrapErr;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -250,10 +250,7 @@ impl GasArgs {
         std::fs::create_dir_all(&dir)?;
         let classes: Vec<String> = (0..shape.classes).map(|c| format!("c{c}")).collect();
         let ds = dir.join("items.jsonl");
-        let text: String = (0..self.items)
-            .map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n"))
-            .collect();
-        std::fs::write(&ds, text)?;
+        write_items(&ds, u64::from(self.items), |_| None)?;
         let acc = &chain.accounts;
         let req = chain.client(&acc.requester.private_key).await?;
         let p = &req.provider;
@@ -331,13 +328,7 @@ impl GasArgs {
             eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
         }
         ph.reveal = meter.read().await?;
-        let s = requester::settle(&req, rec.batch_id, 10).await?;
-        eyre::ensure!(
-            s.tasks_settled == rec.num_tasks,
-            "settled {} of {} tasks",
-            s.tasks_settled,
-            rec.num_tasks
-        );
+        super::settle_all(&req, &rec, 10).await?;
         ph.settle = meter.read().await?;
         for (c, store) in &clients {
             annotator::collect(c, store).await?;

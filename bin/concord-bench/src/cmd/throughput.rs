@@ -13,7 +13,7 @@ use clap::Parser;
 use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
 use concord_client::{annotator, requester};
-use concord_testkit::{anvil_path, signer, LocalChain};
+use concord_testkit::{anvil_path, signer, write_items, LocalChain};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -72,10 +72,7 @@ impl ThroughputArgs {
         let p: DynProvider = ProviderBuilder::new().connect_http(rpc.parse()?).erased();
         let items = labels.div_ceil(u64::from(self.replicas));
         let ds = dir.path().join("items.jsonl");
-        let text: String = (0..items)
-            .map(|i| format!("{{\"id\":\"i{i}\",\"text\":\"item {i}\"}}\n"))
-            .collect();
-        std::fs::write(&ds, text)?;
+        write_items(&ds, items, |_| None)?;
         let req = chain.client(&acc.requester.private_key).await?;
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
@@ -164,13 +161,7 @@ impl ThroughputArgs {
             );
         }
         let t_reveal = started.elapsed().as_secs_f64();
-        let s = requester::settle(&req, rec.batch_id, 20).await?;
-        eyre::ensure!(
-            s.tasks_settled == rec.num_tasks,
-            "settled {} of {}",
-            s.tasks_settled,
-            rec.num_tasks
-        );
+        super::settle_all(&req, &rec, 20).await?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "  phases: claim+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",
