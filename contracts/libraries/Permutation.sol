@@ -27,6 +27,17 @@ library Permutation {
         } while (y >= n);
     }
 
+    /// @notice The preimage of `y` under the permutation of [0, `n`) that `key` selects: `permute(invert(y)) == y`.
+    /// @dev Cycle walking backwards with the inverse Feistel pass; ends for the same reason `permute` does.
+    function invert(uint256 y, uint256 n, bytes32 key) internal pure returns (uint256 x) {
+        if (y >= n) revert OutOfDomain(y, n);
+        uint256 half = halfBits(n);
+        x = y;
+        do {
+            x = feistelInverse(x, half, key);
+        } while (x >= n);
+    }
+
     /// @notice Half the width of the Feistel domain for [0, `n`): the smallest h >= 1 with 4^h >= n.
     function halfBits(uint256 n) internal pure returns (uint256 h) {
         h = 1;
@@ -40,6 +51,17 @@ library Permutation {
         uint256 right = x & mask;
         for (uint256 i; i < ROUNDS; ++i) {
             (left, right) = (right, left ^ (_round(key, i, right) & mask));
+        }
+        return (left << half) | right;
+    }
+
+    /// @notice The inverse of `feistel`: the rounds undone in reverse order.
+    function feistelInverse(uint256 y, uint256 half, bytes32 key) internal pure returns (uint256) {
+        uint256 mask = (1 << half) - 1;
+        uint256 left = y >> half;
+        uint256 right = y & mask;
+        for (uint256 i = ROUNDS; i != 0; --i) {
+            (left, right) = (right ^ (_round(key, i - 1, left) & mask), left);
         }
         return (left << half) | right;
     }

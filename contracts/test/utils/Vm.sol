@@ -14,6 +14,8 @@ interface Vm {
     // Environment
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
+    function setBlockhash(uint256 blockNumber, bytes32 blockHash) external;
+    function getBlockNumber() external view returns (uint256 height);
     function prevrandao(bytes32 newPrevrandao) external;
     function chainId(uint256 newChainId) external;
     function prank(address msgSender) external;

@@ -1,0 +1,625 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {ILabelMarketV2} from "./interfaces/ILabelMarketV2.sol";
+import {LabelMarketV2Storage} from "./LabelMarketV2Storage.sol";
+import {LabelMarketV2Settlement} from "./LabelMarketV2Settlement.sol";
+import {LabelPacking} from "./libraries/LabelPacking.sol";
+import {BundlePacking} from "./libraries/BundlePacking.sol";
+import {Permutation} from "./libraries/Permutation.sol";
+import {Leaves} from "./libraries/Leaves.sol";
+
+/// @title LabelMarketV2
+/// @notice Escrowed labeling batches paid only for labels that agree with an independent consensus, with
+///         assignment nobody can steer and bundles of tasks per transaction (protocol v2, docs/protocol-v2.md).
+/// @dev Lifecycle of a batch (deadlines absolute, fixed at creation):
+///        rounds inside [create .. commitDeadline]: join (stake locked, tasks unknown) until the round seals,
+///            seed = hash of the block after the seal, commit bundles until the round's commitEnd; positions
+///            never committed form the next round's pool
+///        reveal: once every position is committed, or after the commit deadline, until revealDeadline;
+///            gold answers after the commit deadline
+///        settlement: per task from the re-supplied bundles, as soon as nothing can change
+///        review until reviewDeadline; then refund (unspent escrow to the requester; escrow of items the
+///            reviewer left undecided and a forfeited gold bond to the treasury)
+///      Every state-changing function is `nonReentrant`: none can be re-entered from a token callback.
+contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using LabelPacking for uint256;
+    using LabelPacking for uint64;
+
+    // ------------------------------------------------------------------------------------------------
+    // Constants and immutables
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice EIP-712 type of a qualification attestation signed by a batch's qualifier.
+    bytes32 public constant QUALIFICATION_TYPEHASH =
+        keccak256("Qualification(uint256 batchId,address annotator,uint256 deadline)");
+
+    /// @notice Seconds between an unstake request and the withdrawal.
+    uint256 public immutable UNSTAKE_COOLDOWN;
+    /// @notice The settlement module this market delegates `settle` and `resolve` to (created with the market).
+    address public immutable SETTLEMENT;
+
+    /// @dev Bytes 0x80 - C in every byte of a 128-bit field; see `_labelsInRange`.
+    uint256 private constant LOW_NIBBLES = 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F;
+    uint256 private constant BYTE_ONES = 0x01010101010101010101010101010101;
+    uint256 private constant BYTE_HIGH = 0x80808080808080808080808080808080;
+
+    /// @param stakeToken The protocol token annotators stake.
+    /// @param treasury Receives slashed stake no agreeing annotator can take.
+    /// @param unstakeCooldown Seconds between an unstake request and the withdrawal.
+    constructor(IERC20 stakeToken, address treasury, uint256 unstakeCooldown)
+        LabelMarketV2Storage(stakeToken, treasury)
+        EIP712("Concord LabelMarket", "2")
+    {
+        UNSTAKE_COOLDOWN = unstakeCooldown;
+        SETTLEMENT = address(new LabelMarketV2Settlement(stakeToken, treasury));
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Requester: batches, gold, review, refund
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ILabelMarketV2
+    function createBatch(BatchParams calldata params) external nonReentrant returns (uint256 batchId) {
+        return _createBatch(params);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function createBatchWithPermit(BatchParams calldata params, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+        returns (uint256 batchId)
+    {
+        uint256 total = uint256(params.numItems) * params.replicas * params.rewardPerLabel + params.goldBond;
+        // A front-run permit (same signature already used) must not block the creation: ignore its failure and
+        // let the transfer below fail if the allowance is really missing.
+        try IERC20Permit(params.rewardToken).permit(msg.sender, address(this), total, deadline, v, r, s) {} catch {}
+        return _createBatch(params);
+    }
+
+    function _createBatch(BatchParams calldata p) internal returns (uint256 batchId) {
+        _validate(p);
+        uint256 escrow = uint256(p.numItems) * p.replicas * p.rewardPerLabel;
+        if (escrow + p.goldBond > type(uint128).max) revert InvalidParams("escrow overflows uint128");
+
+        batchId = batchCount++;
+        Batch storage b = _batches[batchId];
+        uint256 commitDeadline = block.timestamp + p.commitPeriod;
+        uint256 revealDeadline = commitDeadline + p.revealPeriod;
+        uint32 numTasks = uint32((uint256(p.numItems) + p.taskSize - 1) / p.taskSize);
+        BatchConfig storage c = b.config;
+        c.requester = msg.sender;
+        c.commitDeadline = uint40(commitDeadline);
+        c.revealDeadline = uint40(revealDeadline);
+        c.rewardToken = p.rewardToken;
+        c.reviewDeadline = uint40(revealDeadline + p.reviewPeriod);
+        c.roundPeriod = p.roundPeriod;
+        c.reviewer = p.reviewer;
+        c.numItems = p.numItems;
+        c.taskSize = p.taskSize;
+        c.replicas = p.replicas;
+        c.numClasses = p.numClasses;
+        c.thresholdBps = p.thresholdBps;
+        c.maxBundle = p.maxBundle;
+        c.qualifier = p.qualifier;
+        c.numTasks = numTasks;
+        c.goldCount = p.goldCount;
+        c.commitWindow = p.commitWindow;
+        c.rewardPerLabel = p.rewardPerLabel;
+        c.stakePerTask = p.stakePerTask;
+        c.wrongLabelPenalty = p.wrongLabelPenalty;
+        c.noRevealPenalty = p.noRevealPenalty;
+        c.minReputation = p.minReputation;
+        c.squatPenalty = p.squatPenalty;
+        c.minStake = p.minStake;
+        c.manifestRoot = p.manifestRoot;
+        c.goldRoot = p.goldRoot;
+        b.state.escrow = uint128(escrow);
+        b.state.goldBond = p.goldBond;
+        b.state.round = 1;
+
+        // Round 1 opens now over every position of every lane.
+        uint256 joinEnd = block.timestamp + p.roundPeriod;
+        uint256 commitEnd = joinEnd + p.commitWindow;
+        uint256 free = uint256(numTasks) * p.replicas;
+        _rounds[batchId][1] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
+
+        emit BatchCreated(batchId, msg.sender, p.rewardToken, p, escrow);
+        emit RoundOpened(batchId, 1, joinEnd, commitEnd, free);
+
+        // Interaction last; reject tokens that deliver less than asked (fee-on-transfer, rebasing down).
+        IERC20 token = IERC20(p.rewardToken);
+        uint256 total = escrow + p.goldBond;
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), total);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != total) revert TokenShortfall(total, received);
+    }
+
+    function _validate(BatchParams calldata p) internal pure {
+        if (p.rewardToken == address(0)) revert InvalidParams("rewardToken");
+        if (p.numItems == 0) revert InvalidParams("numItems");
+        if (p.taskSize == 0 || p.taskSize > MAX_TASK_SIZE) revert InvalidParams("taskSize");
+        if (p.replicas < 2 || p.replicas > MAX_REPLICAS) revert InvalidParams("replicas");
+        if (p.numClasses < 2 || p.numClasses > MAX_CLASSES) revert InvalidParams("numClasses");
+        if (p.thresholdBps == 0 || p.thresholdBps > 10_000) revert InvalidParams("thresholdBps");
+        if (p.maxBundle == 0 || p.maxBundle > MAX_BUNDLE) revert InvalidParams("maxBundle");
+        if (p.rewardPerLabel == 0) revert InvalidParams("rewardPerLabel");
+        if (p.noRevealPenalty <= uint256(p.wrongLabelPenalty) * p.taskSize) revert InvalidParams("noRevealPenalty");
+        if (p.stakePerTask < p.noRevealPenalty) revert InvalidParams("stakePerTask");
+        if (p.squatPenalty == 0 || p.squatPenalty > p.stakePerTask) revert InvalidParams("squatPenalty");
+        if (p.revealPeriod == 0) revert InvalidParams("revealPeriod");
+        if (p.roundPeriod == 0) revert InvalidParams("roundPeriod");
+        if (p.commitWindow == 0) revert InvalidParams("commitWindow");
+        if (uint256(p.roundPeriod) + p.commitWindow > p.commitPeriod) revert InvalidParams("commitPeriod");
+        if (p.manifestRoot == bytes32(0)) revert InvalidParams("manifestRoot");
+        if ((p.goldRoot == bytes32(0)) != (p.goldCount == 0) || p.goldCount > p.numItems) {
+            revert InvalidParams("goldCount");
+        }
+        if ((p.goldCount == 0) != (p.goldBond == 0)) revert InvalidParams("goldBond");
+        if (uint256(p.numItems) * p.replicas > type(uint32).max) revert InvalidParams("numItems");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Annotator: stake, qualification, collect
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ILabelMarketV2
+    function stake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[msg.sender];
+        a.amount = SafeCast.toUint96(uint256(a.amount) + amount);
+        emit Staked(msg.sender, amount);
+        STAKE_TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function requestUnstake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[msg.sender];
+        uint256 unlocked = a.amount - a.locked;
+        if (amount > unlocked) revert StakeLocked(unlocked, amount);
+        a.amount -= uint96(amount); // amount <= unlocked < 2^96
+        pendingUnstake[msg.sender] += amount;
+        uint256 unlockAt = block.timestamp + UNSTAKE_COOLDOWN;
+        a.unlockAt = uint40(unlockAt);
+        emit UnstakeRequested(msg.sender, amount, unlockAt);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function withdraw() external nonReentrant {
+        uint256 amount = pendingUnstake[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        uint256 unlockAt = _accounts[msg.sender].unlockAt;
+        if (block.timestamp < unlockAt) revert CooldownActive(unlockAt);
+        pendingUnstake[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        STAKE_TOKEN.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function qualify(uint256 batchId, address annotator, uint256 deadline, bytes calldata signature)
+        external
+        nonReentrant
+    {
+        Batch storage b = _batch(batchId);
+        if (block.timestamp > deadline) revert QualificationExpired(deadline);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(QUALIFICATION_TYPEHASH, batchId, annotator, deadline)));
+        // slither-disable-next-line unused-return (the third value only details a failure that `err` reports)
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || signer == address(0) || signer != b.config.qualifier) {
+            revert InvalidQualification();
+        }
+        qualified[batchId][annotator] = true;
+        emit Qualified(batchId, annotator);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function collect(address token) external nonReentrant returns (uint256 amount) {
+        amount = claimable[msg.sender][token];
+        if (amount == 0) revert NothingToWithdraw();
+        claimable[msg.sender][token] = 0;
+        emit Collected(msg.sender, token, amount);
+        IERC20(token).safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Annotator: join, seal, seed, commit, reveal, expire
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ILabelMarketV2
+    function join(uint256 batchId, uint256 maxTasks) external nonReentrant returns (uint256 bundleId, uint256 size) {
+        Batch storage b = _batch(batchId);
+        BatchConfig storage c = b.config;
+        if (maxTasks == 0 || maxTasks > c.maxBundle) revert InvalidBundleSize(maxTasks, c.maxBundle);
+        if (c.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
+        int256 score = reputationScore(msg.sender, _domain(c));
+        if (score < c.minReputation) revert InsufficientReputation(score, c.minReputation);
+
+        uint256 round = _joinableRound(batchId, b);
+        uint256 member = _members[batchId][msg.sender];
+        if (member >> 8 == round) revert AlreadyJoined(batchId, round);
+        uint256 lane = member & 0xff;
+        lane = lane == 0 ? _pickLane(batchId, round, c) : lane - 1;
+        LaneRound memory lr = _laneRound(batchId, round, lane, c.numTasks);
+        uint256 free = lr.pool - lr.taken;
+        if (free == 0) revert NoTaskAvailable(batchId);
+        size = maxTasks < free ? maxTasks : free;
+
+        uint256 need = size * c.stakePerTask;
+        Account storage acct = _accounts[msg.sender];
+        uint256 amount = acct.amount;
+        uint256 unlocked = amount - acct.locked;
+        if (unlocked < need) revert InsufficientStake(unlocked, need);
+        if (amount < c.minStake) revert InsufficientStake(amount, c.minStake);
+        acct.locked += uint96(need); // need <= unlocked < 2^96
+
+        Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), lr.taken, uint8(size));
+        lr.taken += uint32(size);
+        lr.open = true;
+        _laneRounds[batchId][_laneKey(round, lane)] = lr;
+        bundleId = b.state.bundles++;
+        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
+        _members[batchId][msg.sender] = (round << 8) | (lane + 1);
+        Round storage r = _rounds[batchId][round];
+        uint32 left = r.free - uint32(size);
+        r.free = left;
+        emit Joined(batchId, bundleId, msg.sender, bundle, need);
+        // The join that fills the last free position seals the round: its seed is the next block's hash.
+        if (left == 0) {
+            r.sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, round, block.number);
+        }
+    }
+
+    /// @dev The round a join goes to: the current one while it takes joins, else the next one, opened here once
+    ///      the current round's commits are over (so its pool, the positions never committed, is final).
+    function _joinableRound(uint256 batchId, Batch storage b) internal returns (uint256 round) {
+        round = b.state.round;
+        Round memory r = _rounds[batchId][round];
+        if (r.sealBlock == 0 && block.timestamp <= r.joinEnd) return round;
+        if (block.timestamp <= r.commitEnd) revert RoundClosed(round, uint256(r.commitEnd) + 1);
+
+        BatchConfig storage c = b.config;
+        uint256 joinEnd = block.timestamp + c.roundPeriod;
+        uint256 commitEnd = joinEnd + c.commitWindow;
+        if (commitEnd > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
+        uint256 replicas = c.replicas;
+        uint256 numTasks = c.numTasks;
+        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
+        uint256 free;
+        uint256 next = round + 1;
+        for (uint256 lane; lane < replicas; ++lane) {
+            LaneRound memory prev = _laneRound(batchId, round, lane, numTasks);
+            uint32 pool = prev.pool - prev.committed;
+            _laneRounds[batchId][_laneKey(next, lane)] = LaneRound(pool, 0, 0, true);
+            free += pool;
+        }
+        if (free == 0) revert NoTaskAvailable(batchId);
+        _rounds[batchId][next] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
+        b.state.round = uint16(next);
+        emit RoundOpened(batchId, next, joinEnd, commitEnd, free);
+        return next;
+    }
+
+    /// @dev A new member's lane: the one with the most free positions in `round` (lowest index on a tie).
+    function _pickLane(uint256 batchId, uint256 round, BatchConfig storage c) internal view returns (uint256 lane) {
+        // slither-disable-next-line uninitialized-local (a zeroed maximum is intended)
+        uint256 best;
+        uint256 numTasks = c.numTasks;
+        for (uint256 j; j < c.replicas; ++j) {
+            LaneRound memory lr = _laneRound(batchId, round, j, numTasks);
+            uint256 free = lr.pool - lr.taken;
+            if (free > best) (best, lane) = (free, j);
+        }
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function seal(uint256 batchId) external nonReentrant {
+        Batch storage b = _batch(batchId);
+        uint256 round = b.state.round;
+        Round storage r = _rounds[batchId][round];
+        if (r.sealBlock != 0) revert AlreadySealed(round);
+        if (block.timestamp <= r.joinEnd) revert RoundStillOpen(round, r.joinEnd);
+        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
+        r.sealBlock = uint64(block.number);
+        emit RoundSealed(batchId, round, block.number);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function drawSeed(uint256 batchId, uint256 round) external nonReentrant {
+        Batch storage b = _batch(batchId);
+        if (round == 0 || round > b.state.round) revert SeedNotReady(round, 0);
+        if (_seeds[batchId][round] != 0) return;
+        Round storage r = _rounds[batchId][round];
+        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
+        uint256 sealBlock = r.sealBlock;
+        if (sealBlock == 0) revert SeedNotReady(round, 0);
+        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
+        bytes32 h = blockhash(sealBlock + 1);
+        if (h == 0) {
+            // Nobody stored the seed while its block was readable: seal again from here, never from a hash the
+            // caller already knows.
+            r.sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, round, block.number);
+            return;
+        }
+        _seeds[batchId][round] = h;
+        emit SeedDrawn(batchId, round, h);
+    }
+
+    /// @dev The seed of `round`, stored by the first caller after its block exists. Seeds are only stored during
+    ///      the round's commit window, so a round that has none after it never will (its permutation is the
+    ///      identity, and none of its positions was committed).
+    function _seedFor(uint256 batchId, uint256 round, Round storage r) internal returns (bytes32 seed) {
+        seed = _seeds[batchId][round];
+        if (seed != 0) return seed;
+        uint256 sealBlock = r.sealBlock;
+        if (sealBlock == 0) revert SeedNotReady(round, 0);
+        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
+        seed = blockhash(sealBlock + 1);
+        if (seed == 0) revert SeedExpired(round);
+        _seeds[batchId][round] = seed;
+        emit SeedDrawn(batchId, round, seed);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function commit(
+        uint256 batchId,
+        uint256 bundleId,
+        Bundle calldata bundle,
+        bytes32 commitHash,
+        bytes calldata backup
+    ) external nonReentrant {
+        Batch storage b = _batch(batchId);
+        if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
+        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
+        uint256 round = bundle.round;
+        Round storage r = _rounds[batchId][round];
+        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
+        _seedFor(batchId, round, r);
+
+        _markTickets(batchId, round, bundle.lane, bundle.first, bundle.size);
+        _laneRounds[batchId][_laneKey(round, bundle.lane)].committed += bundle.size;
+        b.state.committed += bundle.size;
+        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle, commitHash)), Status.Committed);
+        emit Committed(batchId, bundleId, msg.sender, commitHash, backup);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function reveal(uint256 batchId, uint256 bundleId, Bundle calldata bundle, uint256[] calldata labels, bytes32 salt)
+        external
+        nonReentrant
+    {
+        Batch storage b = _batch(batchId);
+        BatchConfig storage c = b.config;
+        if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
+        if (block.timestamp > c.revealDeadline) revert RevealPhaseOver(c.revealDeadline);
+        if (block.timestamp <= c.commitDeadline && b.state.committed != uint256(c.numTasks) * c.replicas) {
+            revert RevealNotOpen(uint256(c.commitDeadline) + 1);
+        }
+        uint256 stored = _bundles[batchId][bundleId];
+        if (stored & STATUS_MASK != uint256(Status.Committed)) revert BundleMismatch(bundleId, Status.Committed);
+        bytes32 commitHash = _commitHash(batchId, bundleId, msg.sender, labels, salt);
+        if (stored != _word(keccak256(abi.encode(bundle, commitHash)), Status.Committed)) revert CommitMismatch();
+        _checkLabels(labels, bundle.size, c.numClasses);
+
+        _bundles[batchId][bundleId] =
+            _word(keccak256(abi.encode(bundle, BundlePacking.digest(labels))), Status.Revealed);
+        emit Revealed(batchId, bundleId, msg.sender, labels);
+    }
+
+    /// @dev Every label of every task a class of the batch; the unused half of an odd bundle's last word empty.
+    function _checkLabels(uint256[] calldata labels, uint256 size, uint256 numClasses) internal pure {
+        uint256 words = BundlePacking.wordsFor(size);
+        if (labels.length != words) revert WrongBundleLength(labels.length, words);
+        if (size % 2 == 1 && labels[words - 1] >> BundlePacking.TASK_BITS != 0) revert WrongBundleLength(words, words);
+        for (uint256 i; i < size; ++i) {
+            uint256 field = BundlePacking.taskLabels(labels, i);
+            if (!_labelsInRange(field, numClasses)) {
+                for (uint256 item; item < MAX_TASK_SIZE; ++item) {
+                    uint256 l = field.get(item);
+                    if (l >= numClasses) revert LabelOutOfRange(i, item, l);
+                }
+            }
+        }
+    }
+
+    /// @dev Whether every 4-bit field of a 128-bit task is below `numClasses`, without a loop: even and odd nibbles
+    ///      spread into bytes, 0x80 - C added to each byte (no carry: 15 + 126 < 256), and the top bit of a byte
+    ///      set exactly when its nibble is >= C.
+    function _labelsInRange(uint256 field, uint256 numClasses) internal pure returns (bool) {
+        uint256 add = (0x80 - numClasses) * BYTE_ONES;
+        uint256 even = field & LOW_NIBBLES;
+        uint256 odd = (field >> 4) & LOW_NIBBLES;
+        return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external nonReentrant {
+        Batch storage b = _batch(batchId);
+        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
+        Round storage r = _rounds[batchId][bundle.round];
+        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
+        delete _bundles[batchId][bundleId];
+        BatchConfig storage c = b.config;
+        uint256 lock = uint256(bundle.size) * c.stakePerTask;
+        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
+        Account storage a = _accounts[bundle.annotator];
+        a.locked -= uint96(lock);
+        a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
+        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
+        _reputation[bundle.annotator][_domain(c)].squatted += 1;
+        emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Gold, settlement, review, refund (in the module, run in this market's storage)
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ILabelMarketV2
+    function settle(uint256, uint256[] calldata, BundleProof[] calldata) external nonReentrant returns (uint256) {
+        return abi.decode(_delegate(), (uint256));
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function revealGold(uint256, GoldAnswer[] calldata) external nonReentrant {
+        _delegate();
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function refund(uint256) external nonReentrant {
+        _delegate();
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function resolve(uint256, uint256, uint8, BundleProof[] calldata) external nonReentrant {
+        _delegate();
+    }
+
+    /// @dev Runs the current call in the settlement module with this contract's storage; bubbles up its revert.
+    function _delegate() internal returns (bytes memory ret) {
+        bool ok;
+        // slither-disable-next-line low-level-calls (the module is created by the constructor and immutable)
+        (ok, ret) = SETTLEMENT.delegatecall(msg.data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ILabelMarketV2
+    function commitHashOf(uint256 batchId, uint256 bundleId, address annotator, uint256[] calldata labels, bytes32 salt)
+        external
+        view
+        returns (bytes32)
+    {
+        return _commitHash(batchId, bundleId, annotator, labels, salt);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function taskAt(uint256 batchId, uint256 lane, uint256 round, uint256 ticket) external view returns (uint256) {
+        Batch storage b = _batch(batchId);
+        if (round == 0 || round > b.state.round || _seeds[batchId][round] == 0) revert SeedNotReady(round, 0);
+        uint256 pool = _laneRound(batchId, round, lane, b.config.numTasks).pool;
+        if (lane >= b.config.replicas || ticket >= pool) revert Permutation.OutOfDomain(ticket, pool);
+        return _taskOf(batchId, lane, round, ticket, b.config.numTasks);
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function reputationScore(address annotator, address domain) public view returns (int256) {
+        Reputation memory r = _reputation[annotator][domain];
+        return int256(uint256(r.accepted)) - int256(uint256(r.rejected)) + GOLD_WEIGHT
+            * (int256(uint256(r.goldCorrect)) - int256(uint256(r.goldWrong))) - NO_SHOW_WEIGHT
+            * (int256(uint256(r.unrevealed)) + int256(uint256(r.squatted)));
+    }
+
+    /// @notice A batch's stored parameters and accounting.
+    function getBatch(uint256 batchId) external view returns (Batch memory) {
+        return _batch(batchId);
+    }
+
+    /// @notice A round of a batch.
+    function getRound(uint256 batchId, uint256 round) external view returns (Round memory) {
+        return _rounds[batchId][round];
+    }
+
+    /// @notice A lane in a round: pool, tickets joined, tickets committed.
+    function getLaneRound(uint256 batchId, uint256 round, uint256 lane) external view returns (LaneRound memory) {
+        return _laneRound(batchId, round, lane, _batch(batchId).config.numTasks);
+    }
+
+    /// @notice The stored seed of a round (zero until drawn).
+    function seedOf(uint256 batchId, uint256 round) external view returns (bytes32) {
+        return _seeds[batchId][round];
+    }
+
+    /// @notice How far a bundle got (None once expired).
+    function bundleStatus(uint256 batchId, uint256 bundleId) external view returns (Status) {
+        return Status(_bundles[batchId][bundleId] & STATUS_MASK);
+    }
+
+    /// @notice The caller-independent lane of an annotator in a batch and the last round it joined.
+    function memberOf(uint256 batchId, address annotator)
+        external
+        view
+        returns (bool joined, uint256 lane, uint256 lastRound)
+    {
+        uint256 m = _members[batchId][annotator];
+        return (m != 0, m == 0 ? 0 : (m & 0xff) - 1, m >> 8);
+    }
+
+    /// @notice Whether a task is settled.
+    function isSettled(uint256 batchId, uint256 taskId) external view returns (bool) {
+        return _isSettled(batchId, taskId);
+    }
+
+    /// @notice Whether the reviewer decided an item.
+    function isResolved(uint256 batchId, uint256 item) external view returns (bool) {
+        return (_resolved[batchId][item >> 8] >> (item & 255)) & 1 != 0;
+    }
+
+    /// @notice Revealed gold of a task: mask of gold items and their packed labels.
+    function goldOf(uint256 batchId, uint256 taskId) external view returns (uint256 mask, uint256 labels) {
+        uint256 g = _gold[batchId][taskId];
+        return (g >> 128, g & type(uint128).max);
+    }
+
+    /// @notice Stake of an annotator.
+    function accountOf(address annotator) external view returns (Account memory) {
+        return _accounts[annotator];
+    }
+
+    /// @notice Reputation counters of an annotator in a domain.
+    function reputationOf(address annotator, address domain) external view returns (Reputation memory) {
+        return _reputation[annotator][domain];
+    }
+
+    /// @notice The reputation domain of a batch: its qualifier, or its requester when it has none.
+    function domainOf(uint256 batchId) external view returns (address) {
+        return _domain(_batch(batchId).config);
+    }
+
+    /// @notice Whether an item (index, content hash, URI) belongs to the batch's manifest.
+    function verifyItem(
+        uint256 batchId,
+        uint256 index,
+        bytes32 contentHash,
+        string calldata uri,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return MerkleProof.verifyCalldata(
+            proof, _batch(batchId).config.manifestRoot, Leaves.manifestLeaf(index, contentHash, uri)
+        );
+    }
+
+    /// @notice EIP-712 domain separator (for qualification signatures).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    function _commitHash(uint256 batchId, uint256 bundleId, address annotator, uint256[] calldata labels, bytes32 salt)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(block.chainid, address(this), batchId, bundleId, annotator, BundlePacking.digest(labels), salt)
+        );
+    }
+}

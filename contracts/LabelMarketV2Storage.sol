@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+import {ILabelMarketV2Types} from "./interfaces/ILabelMarketV2.sol";
+import {LabelPacking} from "./libraries/LabelPacking.sol";
+import {Permutation} from "./libraries/Permutation.sol";
+
+/// @title LabelMarketV2Storage
+/// @notice Storage layout and shared internals of `LabelMarketV2` and of its settlement module, which runs in the
+///         market's storage through `delegatecall` (the market alone would not fit the 24,576-byte code limit).
+///         Both inherit this contract and nothing else with storage, so their layouts are the same by construction.
+abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
+    using LabelPacking for uint256;
+
+    // ------------------------------------------------------------------------------------------------
+    // Constants and immutables
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Largest task: 32 labels x 4 bits fill a bundle's 128-bit task field.
+    uint256 public constant MAX_TASK_SIZE = 32;
+    /// @notice Largest replication factor: 4-bit vote counters.
+    uint256 public constant MAX_REPLICAS = 15;
+    /// @notice Largest number of classes: 4-bit labels.
+    uint256 public constant MAX_CLASSES = 16;
+    /// @notice Largest bundle (tasks per join).
+    uint256 public constant MAX_BUNDLE = 32;
+    /// @notice Reputation weight of a gold answer relative to a consensus-checked label.
+    int256 public constant GOLD_WEIGHT = 3;
+    /// @notice Reputation cost of a task committed and never revealed, or of a bundle never committed.
+    int256 public constant NO_SHOW_WEIGHT = 10;
+    /// @notice Token annotators stake (the protocol token).
+    IERC20 public immutable STAKE_TOKEN;
+    /// @notice Receives slashed stake no agreeing annotator can take, forfeits and withheld escrow.
+    address public immutable TREASURY;
+    /// @dev Low bits of a stored bundle word: its status. The rest is a hash of what the bundle is at that status.
+    uint256 internal constant STATUS_MASK = 3;
+    /// @notice Number of batches created; batch ids are 0..batchCount-1.
+    uint256 public batchCount;
+    // slither-disable-next-line uninitialized-state (written through the storage pointer in _createBatch)
+    mapping(uint256 batchId => Batch) internal _batches;
+    mapping(uint256 batchId => mapping(uint256 round => Round)) internal _rounds;
+    mapping(uint256 batchId => mapping(uint256 round => bytes32)) internal _seeds;
+    /// @dev Key: round << 8 | lane.
+    mapping(uint256 batchId => mapping(uint256 key => LaneRound)) internal _laneRounds;
+    /// @dev Committed tickets, one bit per ticket. Key: (round << 8 | lane) << 32 | word.
+    mapping(uint256 batchId => mapping(uint256 key => uint256)) internal _tickets;
+    /// @dev Hash of a bundle's data (and commitment, then labels) with its status in the low bits.
+    mapping(uint256 batchId => mapping(uint256 bundleId => uint256)) internal _bundles;
+    /// @dev Per annotator: lastRound << 8 | (lane + 1); zero before the first join.
+    mapping(uint256 batchId => mapping(address annotator => uint256)) internal _members;
+    /// @dev One bit per settled task.
+    mapping(uint256 batchId => mapping(uint256 word => uint256)) internal _settled;
+    /// @dev One bit per item decided by the reviewer.
+    mapping(uint256 batchId => mapping(uint256 word => uint256)) internal _resolved;
+    /// @dev Revealed gold of a task: mask << 128 | packed labels.
+    mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _gold;
+    mapping(address annotator => Account) internal _accounts;
+    mapping(address annotator => mapping(address domain => Reputation)) internal _reputation;
+    /// @notice Stake queued for withdrawal after the cooldown.
+    mapping(address annotator => uint256) public pendingUnstake;
+    /// @notice Whether an annotator holds a qualification for a batch.
+    mapping(uint256 batchId => mapping(address annotator => bool)) public qualified;
+    /// @notice Rewards and redistributed stake credited to an account, per token; pulled with `collect`.
+    mapping(address account => mapping(address token => uint256)) public claimable;
+
+    /// @param stakeToken The protocol token annotators stake.
+    /// @param treasury Receives slashed stake no agreeing annotator can take.
+    constructor(IERC20 stakeToken, address treasury) {
+        if (address(stakeToken) == address(0)) revert InvalidParams("stakeToken");
+        if (treasury == address(0)) revert InvalidParams("treasury");
+        STAKE_TOKEN = stakeToken;
+        TREASURY = treasury;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Positions: tickets, pools, permutations
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev Lane `lane` in `round`; round 1 of a lane nobody joined yet is its whole pool of `numTasks`.
+    function _laneRound(uint256 batchId, uint256 round, uint256 lane, uint256 numTasks)
+        internal
+        view
+        returns (LaneRound memory lr)
+    {
+        lr = _laneRounds[batchId][_laneKey(round, lane)];
+        if (!lr.open && round == 1) lr.pool = uint32(numTasks);
+    }
+
+    /// @dev The task of ticket `ticket` of `lane` in `round`: the round's permutation maps the ticket into the
+    ///      round's pool; a pool index of round p > 1 is the index-th ticket of round p - 1 never committed, and
+    ///      so on down to round 1, whose pool indices are the tasks.
+    function _taskOf(uint256 batchId, uint256 lane, uint256 round, uint256 ticket, uint256 numTasks)
+        internal
+        view
+        returns (uint256 index)
+    {
+        for (uint256 p = round;; --p) {
+            uint256 pool = _laneRound(batchId, p, lane, numTasks).pool;
+            bytes32 seed = _seeds[batchId][p];
+            index = seed == 0 ? ticket : Permutation.permute(ticket, pool, _laneSeed(seed, lane));
+            if (p == 1) return index;
+            ticket = _selectUncommitted(batchId, p - 1, lane, index);
+        }
+    }
+
+    function _markTickets(uint256 batchId, uint256 round, uint256 lane, uint256 first, uint256 size) internal {
+        uint256 base = _laneKey(round, lane) << 32;
+        uint256 end = first + size;
+        for (uint256 t = first; t < end;) {
+            uint256 word = t >> 8;
+            uint256 wordEnd = (word + 1) << 8;
+            uint256 stop = end < wordEnd ? end : wordEnd;
+            uint256 bits = stop - t;
+            uint256 mask = (bits == 256 ? type(uint256).max : ((1 << bits) - 1)) << (t & 255);
+            _tickets[batchId][base | word] |= mask;
+            t = stop;
+        }
+    }
+
+    function _ticketCommitted(uint256 batchId, uint256 round, uint256 lane, uint256 ticket)
+        internal
+        view
+        returns (bool)
+    {
+        return (_tickets[batchId][(_laneKey(round, lane) << 32) | (ticket >> 8)] >> (ticket & 255)) & 1 != 0;
+    }
+
+    /// @dev Committed tickets of `lane` in `round` below `ticket`.
+    function _committedBelow(uint256 batchId, uint256 round, uint256 lane, uint256 ticket)
+        internal
+        view
+        returns (uint256 n)
+    {
+        uint256 base = _laneKey(round, lane) << 32;
+        uint256 last = ticket >> 8;
+        for (uint256 w; w < last; ++w) {
+            n += _popcount(_tickets[batchId][base | w]);
+        }
+        uint256 rest = ticket & 255;
+        if (rest != 0) n += _popcount(_tickets[batchId][base | last] & ((1 << rest) - 1));
+    }
+
+    /// @dev The ticket of `lane` in `round` that is the `index`-th (from 0) never committed.
+    function _selectUncommitted(uint256 batchId, uint256 round, uint256 lane, uint256 index)
+        internal
+        view
+        returns (uint256 ticket)
+    {
+        uint256 base = _laneKey(round, lane) << 32;
+        uint256 w;
+        uint256 bits = _tickets[batchId][base];
+        // Callers ask for an index below the round's uncommitted count, so the scan ends inside the pool.
+        for (uint256 zeros = 256 - _popcount(bits); index >= zeros; zeros = 256 - _popcount(bits)) {
+            index -= zeros;
+            bits = _tickets[batchId][base | ++w];
+        }
+        for (ticket = w << 8; (bits >> (ticket & 255)) & 1 != 0 || index-- != 0; ++ticket) {}
+    }
+
+    function _batch(uint256 batchId) internal view returns (Batch storage b) {
+        if (batchId >= batchCount) revert UnknownBatch(batchId);
+        return _batches[batchId];
+    }
+
+    function _domain(BatchConfig storage c) internal view returns (address) {
+        address q = c.qualifier;
+        return q == address(0) ? c.requester : q;
+    }
+
+    function _isSettled(uint256 batchId, uint256 taskId) internal view returns (bool) {
+        return (_settled[batchId][taskId >> 8] >> (taskId & 255)) & 1 != 0;
+    }
+
+    function _expect(uint256 batchId, uint256 bundleId, bytes32 h, Status status) internal view {
+        if (_bundles[batchId][bundleId] != _word(h, status)) revert BundleMismatch(bundleId, status);
+    }
+
+    function _word(bytes32 h, Status status) internal pure returns (uint256) {
+        return (uint256(h) & ~STATUS_MASK) | uint256(status);
+    }
+
+    function _laneKey(uint256 round, uint256 lane) internal pure returns (uint256) {
+        return (round << 8) | lane;
+    }
+
+    function _laneSeed(bytes32 seed, uint256 lane) internal pure returns (bytes32) {
+        return keccak256(abi.encode(seed, lane));
+    }
+
+    /// @dev Set bits of a word, without a loop: pairs, nibbles, bytes, 16-bit fields, then one multiplication
+    ///      sums the sixteen 16-bit fields into the top one (each partial sum is at most 256).
+    function _popcount(uint256 x) internal pure returns (uint256) {
+        unchecked {
+            x -= (x >> 1) & 0x5555555555555555555555555555555555555555555555555555555555555555;
+            x = (x & 0x3333333333333333333333333333333333333333333333333333333333333333)
+                + ((x >> 2) & 0x3333333333333333333333333333333333333333333333333333333333333333);
+            x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F;
+            x = (x + (x >> 8)) & 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF;
+            return (x * 0x0001000100010001000100010001000100010001000100010001000100010001) >> 240;
+        }
+    }
+
+    /// @dev Binary search of a strictly increasing list.
+    function _find(uint256[] memory list, uint256 value) internal pure returns (bool found, uint256 index) {
+        uint256 lo;
+        uint256 hi = list.length;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            uint256 v = list[mid];
+            if (v == value) return (true, mid);
+            if (v < value) lo = mid + 1;
+            else hi = mid;
+        }
+        return (false, 0);
+    }
+}
