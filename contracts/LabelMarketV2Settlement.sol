@@ -157,6 +157,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
     }
 
+    // slither-disable-start incorrect-equality (an empty cover entry is exactly zero; no balance or time)
     /// @dev The labels of task `k` per lane. A lane no supplied bundle covers must have no committed holder (after
     ///      the reveal deadline nobody can commit any more, so that is final).
     function _votes(Ctx memory x, uint256 k, uint256 taskId, uint256[] memory cover, BundleProof[] calldata bundles)
@@ -187,6 +188,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             v.goldLabels = g & type(uint128).max;
         }
     }
+    // slither-disable-end incorrect-equality
 
     /// @dev Per-item plurality over the revealed lanes; gold items keep their gold answer.
     function _consensus(Ctx memory x, TaskVotes memory v) internal pure returns (uint256 result, uint256 decided) {
@@ -207,6 +209,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
     }
 
+    // slither-disable-start incorrect-equality (bit tests of masks and exact label matches; no balance or time)
     /// @dev Scores every lane holding the task into its bundle's tally. Slashes for disagreeing with consensus go,
     ///      item by item, to the lanes that agreed on that same item (so a dissenter never gets its own slash
     ///      back); gold and no-reveal slashes and rounding dust go to the treasury (returned).
@@ -266,6 +269,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
                     tallies[(cover[k * x.replicas + lane] >> 8) - 1].redistributed += share;
                 }
             }
+            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
             toTreasury += pool - share * agreeing;
         }
     }
@@ -280,6 +284,8 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             if ((decided >> i) & 1 != 0 && labels.get(i) == result.get(i)) a |= 1 << i;
         }
     }
+
+    // slither-disable-end incorrect-equality
 
     /// @dev Writes each bundle's tally to its annotator: stake unlocked and slashed, rewards and coherence shares
     ///      credited, reputation in the batch's domain. Returns the rewards paid.
@@ -338,6 +344,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         return false;
     }
 
+    // slither-disable-start incorrect-equality (bit tests of masks and exact label matches; no balance or time)
     /// @notice See `ILabelMarketV2.resolve`.
     function resolve(uint256 batchId, uint256 item, uint8 label, BundleProof[] calldata bundles)
         external
@@ -365,6 +372,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         for (uint256 lane; lane < x.replicas; ++lane) {
             if ((v.revealed >> lane) & 1 != 0) tally = tally.addVote(v.labels[lane].get(pos));
         }
+        // slither-disable-next-line unused-return (only whether a consensus exists matters here)
         (bool reached,) = tally.consensus(x.numClasses, x.threshold);
         if (reached || v.revealed == 0) revert ItemNotInReview(batchId, item);
 
@@ -385,6 +393,8 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         b.state.paid += uint128(paid);
         emit ItemResolved(batchId, item, label, paid);
     }
+
+    // slither-disable-end incorrect-equality
 
     /// @notice See `ILabelMarketV2.revealGold`.
     function revealGold(uint256 batchId, GoldAnswer[] calldata answers) external onlyDelegated {

@@ -37,25 +37,33 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     /// @dev Low bits of a stored bundle word: its status. The rest is a hash of what the bundle is at that status.
     uint256 internal constant STATUS_MASK = 3;
     /// @notice Number of batches created; batch ids are 0..batchCount-1.
+    // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     uint256 public batchCount;
     // slither-disable-next-line uninitialized-state (written through the storage pointer in _createBatch)
     mapping(uint256 batchId => Batch) internal _batches;
     mapping(uint256 batchId => mapping(uint256 round => Round)) internal _rounds;
+    // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     mapping(uint256 batchId => mapping(uint256 round => bytes32)) internal _seeds;
     /// @dev Key: round << 8 | lane.
+    // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     mapping(uint256 batchId => mapping(uint256 key => LaneRound)) internal _laneRounds;
     /// @dev Committed tickets, one bit per ticket. Key: (round << 8 | lane) << 32 | word.
     mapping(uint256 batchId => mapping(uint256 key => uint256)) internal _tickets;
     /// @dev Hash of a bundle's data (and commitment, then labels) with its status in the low bits.
+    // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     mapping(uint256 batchId => mapping(uint256 bundleId => uint256)) internal _bundles;
     /// @dev Per annotator: lastRound << 8 | (lane + 1); zero before the first join.
     mapping(uint256 batchId => mapping(address annotator => uint256)) internal _members;
     /// @dev One bit per settled task.
+    // slither-disable-next-line uninitialized-state (written by the settlement module through delegatecall)
     mapping(uint256 batchId => mapping(uint256 word => uint256)) internal _settled;
     /// @dev One bit per item decided by the reviewer.
+    // slither-disable-next-line uninitialized-state (written by the settlement module through delegatecall)
     mapping(uint256 batchId => mapping(uint256 word => uint256)) internal _resolved;
     /// @dev Revealed gold of a task: mask << 128 | packed labels.
+    // slither-disable-next-line uninitialized-state (written by the settlement module through delegatecall)
     mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _gold;
+    // slither-disable-next-line uninitialized-state (written through storage pointers: `Account storage a = ...`)
     mapping(address annotator => Account) internal _accounts;
     mapping(address annotator => mapping(address domain => Reputation)) internal _reputation;
     /// @notice Stake queued for withdrawal after the cooldown.
@@ -142,6 +150,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         if (rest != 0) n += _popcount(_tickets[batchId][base | last] & ((1 << rest) - 1));
     }
 
+    // slither-disable-start incorrect-equality (counts down to an exact index; no balance or time)
     /// @dev The ticket of `lane` in `round` that is the `index`-th (from 0) never committed.
     function _selectUncommitted(uint256 batchId, uint256 round, uint256 lane, uint256 index)
         internal
@@ -149,15 +158,21 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         returns (uint256 ticket)
     {
         uint256 base = _laneKey(round, lane) << 32;
-        uint256 w;
+        uint256 w = 0;
         uint256 bits = _tickets[batchId][base];
         // Callers ask for an index below the round's uncommitted count, so the scan ends inside the pool.
         for (uint256 zeros = 256 - _popcount(bits); index >= zeros; zeros = 256 - _popcount(bits)) {
             index -= zeros;
             bits = _tickets[batchId][base | ++w];
         }
-        for (ticket = w << 8; (bits >> (ticket & 255)) & 1 != 0 || index-- != 0; ++ticket) {}
+        for (ticket = w << 8;; ++ticket) {
+            if ((bits >> (ticket & 255)) & 1 == 0) {
+                if (index == 0) return ticket;
+                --index;
+            }
+        }
     }
+    // slither-disable-end incorrect-equality
 
     function _batch(uint256 batchId) internal view returns (Batch storage b) {
         if (batchId >= batchCount) revert UnknownBatch(batchId);
@@ -202,9 +217,10 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         }
     }
 
+    // slither-disable-start incorrect-equality (exact search of a sorted list; no balance or time involved)
     /// @dev Binary search of a strictly increasing list.
     function _find(uint256[] memory list, uint256 value) internal pure returns (bool found, uint256 index) {
-        uint256 lo;
+        uint256 lo = 0;
         uint256 hi = list.length;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
@@ -215,4 +231,5 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         }
         return (false, 0);
     }
+    // slither-disable-end incorrect-equality
 }

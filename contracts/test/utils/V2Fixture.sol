@@ -125,7 +125,11 @@ abstract contract V2Fixture is Base {
     }
 
     /// @dev The bundle `a` just joined: its tickets end at its lane's `taken` counter.
-    function heldAfterJoin(uint256 id, address a, uint256 bundleId, uint256 size) internal view returns (Held memory h) {
+    function heldAfterJoin(uint256 id, address a, uint256 bundleId, uint256 size)
+        internal
+        view
+        returns (Held memory h)
+    {
         (, uint256 lane, uint256 round) = market.memberOf(id, a);
         uint256 taken = market.getLaneRound(id, round, lane).taken;
         h.id = bundleId;

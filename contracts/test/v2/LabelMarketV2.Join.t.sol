@@ -112,7 +112,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.rewardToken = address(fot);
         vm.prank(requester);
-        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.TokenShortfall.selector, 24 * UNIT, 24 * UNIT * 99 / 100));
+        vm.expectRevert(
+            abi.encodeWithSelector(ILabelMarketV2Types.TokenShortfall.selector, 24 * UNIT, 24 * UNIT * 99 / 100)
+        );
         market.createBatch(p);
     }
 
@@ -238,7 +240,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
 
         uint256 deadline = vm.getBlockTimestamp() + 1 days;
         bytes32 structHash = keccak256(
-            abi.encode(keccak256("Qualification(uint256 batchId,address annotator,uint256 deadline)"), id, ann(0), deadline)
+            abi.encode(
+                keccak256("Qualification(uint256 batchId,address annotator,uint256 deadline)"), id, ann(0), deadline
+            )
         );
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", market.domainSeparator(), structHash));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(0xBAD, digest);
@@ -278,7 +282,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
         vm.warp(vm.getBlockTimestamp() + 22 hours);
         vm.prank(ann(1));
         vm.expectRevert(
-            abi.encodeWithSelector(ILabelMarketV2Types.CommitPhaseOver.selector, market.getBatch(id).config.commitDeadline)
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.CommitPhaseOver.selector, market.getBatch(id).config.commitDeadline
+            )
         );
         market.join(id, 1);
     }
@@ -425,7 +431,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
         assertEq(uint256(market.bundleStatus(id, hs[0].id)), uint256(ILabelMarketV2Types.Status.Revealed), "revealed");
         vm.prank(ann(0));
         vm.expectRevert(
-            abi.encodeWithSelector(ILabelMarketV2Types.BundleMismatch.selector, hs[0].id, ILabelMarketV2Types.Status.Committed)
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.BundleMismatch.selector, hs[0].id, ILabelMarketV2Types.Status.Committed
+            )
         );
         market.reveal(id, hs[0].id, hs[0].bundle, hs[0].words, hs[0].salt);
     }
@@ -517,7 +525,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
         assertEq(market.reputationOf(ann(2), requester).squatted, 1, "squat on record");
         assertEq(uint256(market.bundleStatus(id, hs[2].id)), 0, "gone");
         vm.expectRevert(
-            abi.encodeWithSelector(ILabelMarketV2Types.BundleMismatch.selector, hs[2].id, ILabelMarketV2Types.Status.Joined)
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.BundleMismatch.selector, hs[2].id, ILabelMarketV2Types.Status.Joined
+            )
         );
         market.expire(id, hs[2].id, hs[2].bundle);
 
@@ -550,6 +560,7 @@ contract LabelMarketV2JoinTest is V2Fixture {
         p.numItems = 4 * 300; // 300 tasks: ticket bitmaps span two words
         p.replicas = 2;
         p.maxBundle = 32;
+        p.stakePerTask = 10e18; // 320 CCD per bundle: three rounds of joins fit a 1,000 CCD stake
         p.roundPeriod = 10 minutes;
         p.commitWindow = 10 minutes;
         uint256 id = create(p);

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {V2Fixture} from "../utils/V2Fixture.sol";
+import {LabelMarketV2} from "../../LabelMarketV2.sol";
+import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
+import {Leaves} from "../../libraries/Leaves.sol";
+
+/// @notice A reward token that, while armed, calls back every state-changing function of the market from inside
+///         its transfers and records whether each call was refused by the re-entrancy guard.
+contract ReentrantToken is ERC20 {
+    LabelMarketV2 internal market;
+    bool public armed;
+    uint256 public attempts;
+    uint256 public refused;
+
+    constructor() ERC20("Reenter", "RE") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function arm(LabelMarketV2 m) external {
+        market = m;
+        armed = true;
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        super._update(from, to, value);
+        if (!armed || from == address(0)) return;
+        armed = false;
+        bytes[] memory calls = _calls();
+        for (uint256 i; i < calls.length; ++i) {
+            ++attempts;
+            (bool ok, bytes memory ret) = address(market).call(calls[i]);
+            if (!ok && ret.length >= 4 && bytes4(ret) == bytes4(keccak256("ReentrancyGuardReentrantCall()"))) {
+                ++refused;
+            }
+        }
+        armed = true;
+    }
+
+    function _calls() internal view returns (bytes[] memory c) {
+        ILabelMarketV2Types.BatchParams memory p;
+        ILabelMarketV2Types.Bundle memory b;
+        ILabelMarketV2Types.BundleProof[] memory proofs;
+        ILabelMarketV2Types.GoldAnswer[] memory gold;
+        uint256[] memory words;
+        c = new bytes[](17);
+        c[0] = abi.encodeCall(market.createBatch, (p));
+        c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
+        c[2] = abi.encodeCall(market.stake, (1));
+        c[3] = abi.encodeCall(market.requestUnstake, (1));
+        c[4] = abi.encodeCall(market.withdraw, ());
+        c[5] = abi.encodeCall(market.qualify, (0, address(this), 0, ""));
+        c[6] = abi.encodeCall(market.join, (0, 1));
+        c[7] = abi.encodeCall(market.seal, (0));
+        c[8] = abi.encodeCall(market.drawSeed, (0, 1));
+        c[9] = abi.encodeCall(market.commit, (0, 0, b, 0, ""));
+        c[10] = abi.encodeCall(market.reveal, (0, 0, b, words, 0));
+        c[11] = abi.encodeCall(market.expire, (0, 0, b));
+        c[12] = abi.encodeCall(market.revealGold, (0, gold));
+        c[13] = abi.encodeCall(market.settle, (0, words, proofs));
+        c[14] = abi.encodeCall(market.resolve, (0, 0, 0, proofs));
+        c[15] = abi.encodeCall(market.refund, (0));
+        c[16] = abi.encodeCall(market.collect, (address(this)));
+    }
+}
+
+/// @notice v2: settle (coverage, timing, unrevealed, empty lanes), gold and its bond, review and what inaction
+///         costs, refund, reputation domains, stake queue, collect, and re-entrancy from a token callback.
+contract LabelMarketV2SettleTest is V2Fixture {
+    function revealAll(uint256 id, Held[] memory hs) internal {
+        for (uint256 i; i < hs.length; ++i) {
+            revealAs(id, hs[i]);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // settle: what must be supplied, and when
+    // ------------------------------------------------------------------------------------------------
+
+    function test_settle_revertsBeforeEveryLaneIsRevealed() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAs(id, hs[0]);
+        revealAs(id, hs[1]);
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        ps[2] = unrevealed(id, hs[2]);
+        uint256[] memory tasks = allTasks(id);
+        uint256 opensAt = uint256(market.getBatch(id).config.revealDeadline) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.SettlementNotOpen.selector, 0, opensAt));
+        market.settle(id, tasks, ps);
+    }
+
+    function test_settle_revertsWhenACommittedHolderIsLeftOut() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        Held[] memory two = new Held[](2);
+        (two[0], two[1]) = (hs[0], hs[1]);
+        uint256[] memory tasks = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, 2));
+        market.settle(id, tasks, proofsOf(two));
+        // Also after the reveal deadline: a committed holder can never be skipped.
+        warpPastReveal(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, 2));
+        market.settle(id, tasks, proofsOf(two));
+    }
+
+    function test_settle_revertsOnTheSameBundleTwiceOrTamperedLabels() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        Held[] memory dup = new Held[](4);
+        (dup[0], dup[1], dup[2], dup[3]) = (hs[0], hs[1], hs[2], hs[0]);
+        uint256[] memory tasks = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.DuplicateBundle.selector, hs[0].id));
+        market.settle(id, tasks, proofsOf(dup));
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        uint256[] memory forged = new uint256[](1);
+        forged[0] = hs[1].words[0] ^ 1;
+        ps[1].labels = forged;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.BundleMismatch.selector, hs[1].id, ILabelMarketV2Types.Status.Revealed
+            )
+        );
+        market.settle(id, tasks, ps);
+    }
+
+    function test_settle_revertsOnUnsortedOrAlreadySettledTasks() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        uint256[] memory tasks = new uint256[](2);
+        (tasks[0], tasks[1]) = (1, 0);
+        vm.expectRevert(ILabelMarketV2Types.TasksNotSorted.selector);
+        market.settle(id, tasks, proofsOf(hs));
+        uint256[] memory one = new uint256[](1);
+        one[0] = 1;
+        market.settle(id, one, proofsOf(hs));
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(ann(i)).locked, 20 * UNIT, "one task's stake still locked");
+        }
+        uint256[] memory both = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.AlreadySettled.selector, id, 1));
+        market.settle(id, both, proofsOf(hs));
+        one[0] = 0;
+        market.settle(id, one, proofsOf(hs));
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(ann(i)).locked, 0, "all unlocked");
+        }
+        assertTrue(market.isSettled(id, 0) && market.isSettled(id, 1), "both settled");
+    }
+
+    function test_settle_unrevealedCommitIsSlashedAfterTheRevealDeadline() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAs(id, hs[0]);
+        revealAs(id, hs[1]);
+        warpPastReveal(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        ps[2] = unrevealed(id, hs[2]);
+        market.settle(id, allTasks(id), ps);
+        assertEq(market.accountOf(ann(2)).amount, STAKE - 20 * UNIT, "2 tasks x noRevealPenalty");
+        assertEq(market.accountOf(ann(2)).locked, 0, "unlocked");
+        assertEq(market.reputationOf(ann(2), requester).unrevealed, 2, "two no-shows");
+        assertEq(market.claimable(treasury, address(token)), 20 * UNIT, "no-reveal slashes to the treasury");
+        assertEq(market.claimable(ann(0), address(token)), 8 * UNIT, "two agreeing votes still decide");
+    }
+
+    function test_settle_anEmptyLaneNeedsNoBundleAfterTheRevealDeadline() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = new Held[](2);
+        hs[0] = joinAs(ann(0), id, 2);
+        hs[1] = joinAs(ann(1), id, 2);
+        seedRound(id, 1);
+        for (uint256 i; i < 2; ++i) {
+            label(id, hs[i], 0);
+            commitAs(id, hs[i]);
+        }
+        warpPastCommit(id);
+        revealAll(id, hs);
+        uint256[] memory tasks = allTasks(id);
+        uint256 opensAt = uint256(market.getBatch(id).config.revealDeadline) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.SettlementNotOpen.selector, 0, opensAt));
+        market.settle(id, tasks, proofsOf(hs));
+        warpPastReveal(id);
+        assertEq(settleAll(id, hs), 2, "lane 2 proven empty");
+        assertEq(market.getBatch(id).state.paid, 16 * UNIT, "two lanes x 8 labels");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // review, refund: inaction does not pay the requester
+    // ------------------------------------------------------------------------------------------------
+
+    function test_resolve_paysAgreeingLabelsAndLeftoversGoToTheTreasury() public {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.thresholdBps = 10_000; // unanimity: one dissent leaves the item undecided
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 2, 0)); // ann1 wrong on item 1 of both tasks
+        revealAll(id, hs);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.TaskNotSettled.selector, id, 0));
+        vm.prank(reviewer);
+        market.resolve(id, 1, 0, proofsOf(hs));
+        settleAll(id, hs);
+        assertEq(market.getBatch(id).state.undecided, 2, "item 1 of both tasks");
+        assertEq(market.getBatch(id).state.paid, 18 * UNIT, "3 decided items x 3 lanes x 2 tasks");
+
+        uint256 truth = truthOf(0, 1, 4);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NotReviewer.selector, requester));
+        vm.prank(requester);
+        market.resolve(id, 1, uint8(truth), proofsOf(hs));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ItemNotInReview.selector, id, 0));
+        vm.prank(reviewer);
+        market.resolve(id, 0, uint8(truthOf(0, 0, 4)), proofsOf(hs));
+        Held[] memory two = new Held[](2);
+        (two[0], two[1]) = (hs[0], hs[2]);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, 1));
+        vm.prank(reviewer);
+        market.resolve(id, 1, uint8(truth), proofsOf(two));
+
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.ItemResolved(id, 1, truth, 2 * UNIT);
+        vm.prank(reviewer);
+        market.resolve(id, 1, uint8(truth), proofsOf(hs));
+        assertTrue(market.isResolved(id, 1), "resolved");
+        assertEq(market.getBatch(id).state.undecided, 1, "one left");
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ItemNotInReview.selector, id, 1));
+        vm.prank(reviewer);
+        market.resolve(id, 1, uint8(truth), proofsOf(hs));
+
+        // The reviewer lets the other item lapse: its escrow (3 labels) goes to the treasury, not back.
+        warpPastReview(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(ILabelMarketV2Types.ReviewClosed.selector, market.getBatch(id).config.reviewDeadline)
+        );
+        vm.prank(reviewer);
+        market.resolve(id, 5, 0, proofsOf(hs));
+        uint256 before = token.balanceOf(requester);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.Refunded(id, requester, 1 * UNIT, 3 * UNIT);
+        market.refund(id);
+        assertEq(token.balanceOf(requester) - before, 1 * UNIT, "24 - 20 paid - 3 withheld");
+        assertEq(market.claimable(treasury, address(token)), 3 * UNIT, "withheld escrow");
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.AlreadyRefunded.selector, id));
+        market.refund(id);
+    }
+
+    function test_refund_waitsForTheReviewWindowAndEveryTask() public {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.reviewer = address(0);
+        p.thresholdBps = 10_000;
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 2, 0));
+        revealAll(id, hs);
+        uint256 reviewDeadline = market.getBatch(id).config.reviewDeadline;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RefundNotOpen.selector, reviewDeadline + 1, 0, 2));
+        market.refund(id);
+        warpPastReview(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RefundNotOpen.selector, reviewDeadline + 1, 0, 2));
+        market.refund(id);
+        settleAll(id, hs);
+        assertEq(market.getBatch(id).state.undecided, 0, "no reviewer: nothing held for review");
+        uint256 before = token.balanceOf(requester);
+        market.refund(id);
+        assertEq(token.balanceOf(requester) - before, 6 * UNIT, "without a reviewer undecided escrow is refunded");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // gold
+    // ------------------------------------------------------------------------------------------------
+
+    function goldParams(uint256 item, uint256 goldLabel)
+        internal
+        view
+        returns (ILabelMarketV2Types.BatchParams memory p)
+    {
+        p = defaultParams();
+        p.goldRoot = Leaves.goldLeaf(item, goldLabel, keccak256("gold salt")); // a one-leaf tree
+        p.goldCount = 1;
+        p.goldBond = 5 * UNIT;
+    }
+
+    function goldAnswer(uint256 item, uint256 goldLabel)
+        internal
+        pure
+        returns (ILabelMarketV2Types.GoldAnswer[] memory g)
+    {
+        g = new ILabelMarketV2Types.GoldAnswer[](1);
+        g[0] = ILabelMarketV2Types.GoldAnswer(uint32(item), uint8(goldLabel), keccak256("gold salt"), new bytes32[](0));
+    }
+
+    function test_gold_disagreementIsSlashedToTheTreasuryAndTheBondComesBack() public {
+        uint256 id = create(goldParams(0, truthOf(0, 0, 4)));
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1)); // ann2 wrong on item 0 of both tasks
+        revealAll(id, hs);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.GoldRevealClosed.selector,
+                uint256(market.getBatch(id).config.commitDeadline) + 1,
+                market.getBatch(id).config.revealDeadline
+            )
+        );
+        vm.prank(requester);
+        market.revealGold(id, goldAnswer(0, truthOf(0, 0, 4)));
+        warpPastCommit(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidGoldProof.selector, 0));
+        market.revealGold(id, goldAnswer(0, (truthOf(0, 0, 4) + 1) % 4));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.UnknownItem.selector, id, 8));
+        market.revealGold(id, goldAnswer(8, 0));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.LabelOutOfRange.selector, 0, 0, 4));
+        market.revealGold(id, goldAnswer(0, 4));
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.GoldRevealed(id, 0, truthOf(0, 0, 4));
+        market.revealGold(id, goldAnswer(0, truthOf(0, 0, 4)));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.GoldAlreadyRevealed.selector, 0));
+        market.revealGold(id, goldAnswer(0, truthOf(0, 0, 4)));
+        (uint256 mask,) = market.goldOf(id, 0);
+        assertEq(mask, 1, "gold on item 0 of task 0");
+
+        settleAll(id, hs);
+        // Task 0 item 0 is gold: ann2's slash goes to the treasury. Task 1 item 0 is consensus: shared by ann0, ann1.
+        assertEq(market.claimable(treasury, address(token)), 2 * UNIT, "gold slash");
+        assertEq(market.claimable(ann(0), address(token)), 8 * UNIT + 1 * UNIT, "rewards + one coherence share");
+        assertEq(market.reputationOf(ann(2), requester).goldWrong, 1, "gold miss on record");
+        assertEq(market.reputationOf(ann(0), requester).goldCorrect, 1, "gold hit on record");
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.AlreadySettled.selector, id, 0));
+        market.revealGold(id, goldAnswer(0, truthOf(0, 0, 4)));
+
+        warpPastReview(id);
+        uint256 before = token.balanceOf(requester);
+        market.refund(id);
+        assertEq(token.balanceOf(requester) - before, 24 * UNIT - 22 * UNIT + 5 * UNIT, "unspent + bond");
+    }
+
+    function test_gold_withheldGoldIsIgnoredAndForfeitsTheBond() public {
+        uint256 id = create(goldParams(0, truthOf(0, 0, 4)));
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
+        revealAll(id, hs);
+        uint256[] memory tasks = allTasks(id);
+        uint256 opensAt = uint256(market.getBatch(id).config.revealDeadline) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.SettlementNotOpen.selector, 0, opensAt));
+        market.settle(id, tasks, proofsOf(hs)); // gold may still come
+        warpPastReveal(id);
+        settleAll(id, hs);
+        assertEq(market.claimable(treasury, address(token)), 0, "no gold slash: gold was never revealed");
+        assertEq(market.claimable(ann(0), address(token)), 8 * UNIT + 2 * UNIT, "consensus on both item 0s");
+        warpPastReview(id);
+        uint256 before = token.balanceOf(requester);
+        market.refund(id);
+        assertEq(token.balanceOf(requester) - before, 2 * UNIT, "unspent only");
+        assertEq(market.claimable(treasury, address(token)), 5 * UNIT, "the bond went to the treasury");
+    }
+
+    function test_revealGold_revertsWithoutGold() public {
+        uint256 id = create(defaultParams());
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NoGold.selector, id));
+        market.revealGold(id, goldAnswer(0, 0));
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // reputation is scoped to its domain
+    // ------------------------------------------------------------------------------------------------
+
+    function test_reputation_earnedForOneRequesterDoesNotCountForAnother() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        settleAll(id, hs);
+        assertEq(market.reputationScore(ann(0), requester), 8, "8 accepted labels with this requester");
+
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.minReputation = 1;
+        address stranger = address(0x5757);
+        vm.prank(treasury);
+        require(token.transfer(stranger, 1_000 * UNIT));
+        vm.startPrank(stranger);
+        token.approve(address(market), type(uint256).max);
+        uint256 theirs = market.createBatch(p);
+        vm.stopPrank();
+        vm.prank(ann(0));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InsufficientReputation.selector, 0, 1));
+        market.join(theirs, 1);
+
+        uint256 ours = create(p);
+        joinAs(ann(0), ours, 1);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // stake queue, collect
+    // ------------------------------------------------------------------------------------------------
+
+    function test_stake_unstakeAfterCooldownOnlyWhatIsUnlocked() public {
+        uint256 id = create(defaultParams());
+        joinAs(ann(0), id, 2); // 40 locked
+        vm.startPrank(ann(0));
+        vm.expectRevert(ILabelMarketV2Types.ZeroAmount.selector);
+        market.stake(0);
+        vm.expectRevert(ILabelMarketV2Types.ZeroAmount.selector);
+        market.requestUnstake(0);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.StakeLocked.selector, 960 * UNIT, 961 * UNIT));
+        market.requestUnstake(961 * UNIT);
+        vm.expectRevert(ILabelMarketV2Types.NothingToWithdraw.selector);
+        market.withdraw();
+        market.requestUnstake(960 * UNIT);
+        uint256 unlockAt = vm.getBlockTimestamp() + COOLDOWN;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.CooldownActive.selector, unlockAt));
+        market.withdraw();
+        vm.warp(unlockAt);
+        uint256 before = token.balanceOf(ann(0));
+        market.withdraw();
+        assertEq(token.balanceOf(ann(0)) - before, 960 * UNIT, "withdrawn");
+        assertEq(market.accountOf(ann(0)).amount, 40 * UNIT, "the locked part stays");
+        vm.expectRevert(ILabelMarketV2Types.NothingToWithdraw.selector);
+        market.collect(address(token));
+        vm.stopPrank();
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // re-entrancy from a token callback
+    // ------------------------------------------------------------------------------------------------
+
+    function test_reentrancy_aTokenCallbackCannotReenterAnyFunction() public {
+        ReentrantToken evil = new ReentrantToken();
+        evil.mint(requester, 1_000 * UNIT);
+        vm.prank(requester);
+        evil.approve(address(market), type(uint256).max);
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.rewardToken = address(evil);
+        evil.arm(market);
+        uint256 id = create(p); // transferFrom: 17 re-entries
+        assertEq(evil.attempts(), 17, "every function tried from createBatch");
+        assertEq(evil.refused(), 17, "every one refused by the guard");
+
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
+        revealAll(id, hs);
+        settleAll(id, hs);
+        vm.prank(ann(0));
+        market.collect(address(evil)); // transfer: 17 more
+        assertEq(evil.attempts(), 34, "every function tried from collect");
+        assertEq(evil.refused(), 34, "refused");
+        warpPastReview(id);
+        market.refund(id); // transfer to the requester: 17 more
+        assertEq(evil.refused(), 51, "refused from refund too");
+        assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
+    }
+}
