@@ -10,6 +10,7 @@ import {LabelPacking} from "./libraries/LabelPacking.sol";
 import {BundlePacking} from "./libraries/BundlePacking.sol";
 import {Permutation} from "./libraries/Permutation.sol";
 import {Leaves} from "./libraries/Leaves.sol";
+import {BitTally} from "./libraries/BitTally.sol";
 
 /// @title LabelMarketV2Settlement
 /// @notice Gold reveals, settlement, review and refund of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
@@ -55,7 +56,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 held;
         uint256 revealed;
         uint256 items;
-        uint256 gold;
+        uint256 gold; // flags (bit 4i + 3 for item i)
         uint256 goldLabels;
     }
 
@@ -100,11 +101,11 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             if (x.early && v.revealed != (1 << x.replicas) - 1) {
                 revert SettlementNotOpen(taskId, uint256(b.config.revealDeadline) + 1);
             }
-            (uint256 result, uint256 decided) = _consensus(x, v);
-            toTreasury += _score(b.config, x, k, v, result, decided, cover, tallies);
-            if (counted && v.revealed != 0) undecided += _popcount(((1 << v.items) - 1) & ~decided);
+            BitTally.Outcome memory o = _consensus(x, v);
+            toTreasury += _score(b.config, x, k, v, o, cover, tallies);
+            if (counted && v.revealed != 0) undecided += _popcount(BitTally.itemFlags(v.items) & ~o.decided);
             _settled[batchId][taskId >> 8] |= 1 << (taskId & 255);
-            emit TaskSettled(batchId, taskId, result, decided, v.gold, v.revealed);
+            emit TaskSettled(batchId, taskId, o.result, o.decided, v.gold, v.revealed);
         }
         settled = tasks.length;
         uint256 paid = _credit(b.config, batchId, bundles, tallies);
@@ -184,47 +185,52 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         if (x.goldOn) {
             uint256 g = _gold[x.batchId][taskId];
-            v.gold = g >> 128;
+            v.gold = BitTally.fromBits(g >> 128);
             v.goldLabels = g & type(uint128).max;
         }
     }
+
     // slither-disable-end incorrect-equality
 
-    /// @dev Per-item plurality over the revealed lanes; gold items keep their gold answer.
-    function _consensus(Ctx memory x, TaskVotes memory v) internal pure returns (uint256 result, uint256 decided) {
-        result = v.goldLabels;
-        decided = v.gold;
-        for (uint256 i; i < v.items; ++i) {
-            if ((v.gold >> i) & 1 != 0) continue;
-            // slither-disable-next-line uninitialized-local (a zeroed vote tally is intended)
-            uint64 tally;
-            for (uint256 lane; lane < x.replicas; ++lane) {
-                if ((v.revealed >> lane) & 1 != 0) tally = tally.addVote(v.labels[lane].get(i));
-            }
-            (bool reached, uint256 label) = tally.consensus(x.numClasses, x.threshold);
-            if (reached) {
-                decided |= 1 << i;
-                result = result.set(i, label);
-            }
+    /// @dev Per-item plurality over the revealed lanes (`BitTally`, all items at once); gold items keep their gold
+    ///      answer and are not consensus items.
+    function _consensus(Ctx memory x, TaskVotes memory v) internal pure returns (BitTally.Outcome memory o) {
+        o = BitTally.consensus(v.labels, v.revealed, x.numClasses, x.threshold, BitTally.itemFlags(v.items));
+        if (v.gold != 0) {
+            uint256 wide = BitTally.widen(v.gold);
+            o.result = (o.result & ~wide) | (v.goldLabels & wide);
+            o.decided |= v.gold;
+            o.winVotes &= ~wide;
         }
     }
 
     // slither-disable-start incorrect-equality (bit tests of masks and exact label matches; no balance or time)
     /// @dev Scores every lane holding the task into its bundle's tally. Slashes for disagreeing with consensus go,
     ///      item by item, to the lanes that agreed on that same item (so a dissenter never gets its own slash
-    ///      back); gold and no-reveal slashes and rounding dust go to the treasury (returned).
+    ///      back): items are grouped by the winner's vote count a, where each of the (voters - a) dissents is
+    ///      shared by a agreeing lanes. Gold and no-reveal slashes and rounding dust go to the treasury (returned).
     function _score(
         BatchConfig storage c,
         Ctx memory x,
         uint256 k,
         TaskVotes memory v,
-        uint256 result,
-        uint256 decided,
+        BitTally.Outcome memory o,
         uint256[] memory cover,
         Tally[] memory tallies
     ) internal view returns (uint256 toTreasury) {
         uint256 penalty = c.wrongLabelPenalty;
-        uint256[] memory agree = new uint256[](x.replicas);
+        uint256 cons = o.decided & ~v.gold;
+        uint256[] memory groups = new uint256[](o.voters);
+        uint256[] memory shares = new uint256[](o.voters);
+        for (uint256 a = 1; a < o.voters; ++a) {
+            uint256 group = cons & BitTally.eqFlags(o.winVotes, a * BitTally.ONES);
+            if (group == 0) continue;
+            uint256 pool = (o.voters - a) * penalty;
+            uint256 share = pool / a;
+            (groups[a], shares[a]) = (group, share);
+            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
+            toTreasury += _popcount(group) * (pool - share * a);
+        }
         for (uint256 lane; lane < x.replicas; ++lane) {
             if ((v.held >> lane) & 1 == 0) continue;
             Tally memory t = tallies[(cover[k * x.replicas + lane] >> 8) - 1];
@@ -235,53 +241,18 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
                 toTreasury += c.noRevealPenalty;
                 continue;
             }
-            uint256 a = _agreeMask(v.labels[lane], result, decided, v.items);
-            agree[lane] = a;
-            uint256 goldA = _popcount(a & v.gold);
-            uint256 goldD = _popcount(decided & v.gold & ~a);
-            uint256 consA = _popcount(a & ~v.gold);
-            uint256 consD = _popcount(decided & ~v.gold & ~a);
-            t.goldAgreed += goldA;
+            uint256 agree = BitTally.eqFlags(v.labels[lane], o.result) & o.decided;
+            uint256 goldD = _popcount(v.gold & ~agree);
+            uint256 consD = _popcount(cons & ~agree);
+            t.goldAgreed += _popcount(agree & v.gold);
             t.goldDisagreed += goldD;
-            t.agreed += consA;
+            t.agreed += _popcount(agree & cons);
             t.disagreed += consD;
             t.slashed += (goldD + consD) * penalty;
             toTreasury += goldD * penalty;
-        }
-        // Coherence pool, per item.
-        uint256 consensusItems = decided & ~v.gold;
-        for (uint256 i; consensusItems >> i != 0; ++i) {
-            if ((consensusItems >> i) & 1 == 0) continue;
-            // slither-disable-next-line uninitialized-local (zeroed counters are intended)
-            uint256 agreeing;
-            // slither-disable-next-line uninitialized-local
-            uint256 dissenting;
-            for (uint256 lane; lane < x.replicas; ++lane) {
-                if ((v.revealed >> lane) & 1 == 0) continue;
-                if ((agree[lane] >> i) & 1 != 0) ++agreeing;
-                else ++dissenting;
+            for (uint256 a = 1; a < o.voters; ++a) {
+                if (groups[a] != 0) t.redistributed += _popcount(agree & groups[a]) * shares[a];
             }
-            if (dissenting == 0) continue;
-            uint256 pool = dissenting * penalty;
-            uint256 share = pool / agreeing; // agreeing >= 1: a consensus has at least one vote
-            for (uint256 lane; lane < x.replicas; ++lane) {
-                if ((agree[lane] >> i) & 1 != 0) {
-                    tallies[(cover[k * x.replicas + lane] >> 8) - 1].redistributed += share;
-                }
-            }
-            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
-            toTreasury += pool - share * agreeing;
-        }
-    }
-
-    /// @dev Bit i set when item i is decided and the lane's label equals the result.
-    function _agreeMask(uint256 labels, uint256 result, uint256 decided, uint256 items)
-        internal
-        pure
-        returns (uint256 a)
-    {
-        for (uint256 i; i < items; ++i) {
-            if ((decided >> i) & 1 != 0 && labels.get(i) == result.get(i)) a |= 1 << i;
         }
     }
 
@@ -366,7 +337,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         one[0] = taskId;
         uint256[] memory cover = _cover(x, one, bundles);
         TaskVotes memory v = _votes(x, 0, taskId, cover, bundles);
-        if ((v.gold >> pos) & 1 != 0) revert ItemNotInReview(batchId, item);
+        if ((v.gold >> (4 * pos + 3)) & 1 != 0) revert ItemNotInReview(batchId, item);
         // slither-disable-next-line uninitialized-local (a zeroed tally is intended)
         uint64 tally;
         for (uint256 lane; lane < x.replicas; ++lane) {

@@ -341,8 +341,8 @@ interface ILabelMarketV2Types {
     );
     /// @notice A gold answer was revealed.
     event GoldRevealed(uint256 indexed batchId, uint256 indexed item, uint256 label);
-    /// @notice A task was settled: `resultLabels` packed, `decidedMask` marks items with consensus or gold,
-    ///         `revealedLanes` the lanes whose labels were counted.
+    /// @notice A task was settled: `resultLabels` packed; `decidedMask` (consensus or gold) and `goldMask` are flags,
+    ///         bit 4i + 3 for item i (the `BitTally` form); `revealedLanes` the lanes whose labels were counted.
     event TaskSettled(
         uint256 indexed batchId,
         uint256 indexed taskId,
