@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Base} from "../../utils/Base.sol";
+import {ConcordToken} from "../../../ConcordToken.sol";
+import {LabelMarketV2} from "../../../LabelMarketV2.sol";
+import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
+import {LabelPacking} from "../../../libraries/LabelPacking.sol";
+
+/// @notice Drives LabelMarketV2 through random but valid sequences: joins over several rounds, seals, seeds,
+///         commits with ~10 % wrong labels, reveals (or not), expiries, settlements of random task ranges,
+///         reviews, refunds, collects. Each action returns early when its step is not valid now, so the campaign
+///         runs with `fail_on_revert = true`. Ghosts record what the handler knows independently of the market.
+/// @dev Time and block height are kept here and re-applied at the start of every action (forge does not keep
+///      `vm.warp`/`vm.roll` between calls reliably).
+contract HandlerV2 is Base {
+    using LabelPacking for uint256;
+
+    LabelMarketV2 public immutable market;
+    ConcordToken public immutable token;
+    address public immutable treasury;
+    address public immutable reviewer;
+    address public immutable requester;
+
+    address[] public annotators;
+    uint256[] public batches;
+    uint256 public currentTime;
+    uint256 public currentBlock;
+
+    struct Held {
+        uint256 batchId;
+        uint256 id;
+        ILabelMarketV2Types.Bundle bundle;
+        uint256[] tasks;
+        uint256[] words;
+        bytes32 salt;
+        uint8 status; // 1 joined, 2 committed, 3 revealed, 4 expired
+    }
+
+    Held[] internal _held;
+
+    // ghosts
+    mapping(uint256 batchId => mapping(uint256 laneTask => uint256 heldPlusOne)) public holder;
+    mapping(uint256 batchId => mapping(address annotator => uint256 lanePlusOne)) public laneOf;
+    mapping(address annotator => uint256) public ghostLockedTasks;
+    bool public doubleHold;
+    bool public laneChanged;
+    uint256 public calls;
+    mapping(bytes4 => uint256) public hits;
+
+    constructor(LabelMarketV2 m, ConcordToken t, address treasury_, address reviewer_, address requester_) {
+        market = m;
+        token = t;
+        treasury = treasury_;
+        reviewer = reviewer_;
+        requester = requester_;
+        currentTime = vm.getBlockTimestamp();
+        currentBlock = vm.getBlockNumber();
+        for (uint256 i; i < 6; ++i) {
+            annotators.push(vm.addr(0xE000 + i));
+        }
+    }
+
+    function addBatch(uint256 id) external {
+        batches.push(id);
+    }
+
+    function annotatorCount() external view returns (uint256) {
+        return annotators.length;
+    }
+
+    function batchCount() external view returns (uint256) {
+        return batches.length;
+    }
+
+    function heldCount() external view returns (uint256) {
+        return _held.length;
+    }
+
+    function heldStatus(uint256 i) external view returns (uint256 batchId, uint256 lane, uint256 size, uint8 status) {
+        Held storage h = _held[i];
+        return (h.batchId, h.bundle.lane, h.bundle.size, h.status);
+    }
+
+    modifier tick(bytes4 sel) {
+        vm.warp(currentTime);
+        vm.roll(currentBlock);
+        ++calls;
+        ++hits[sel];
+        _;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // actions
+    // ------------------------------------------------------------------------------------------------
+
+    function advance(uint256 secs, uint256 blocks) external tick(this.advance.selector) {
+        currentTime += bound(secs, 1, 3 hours);
+        currentBlock += bound(blocks, 1, 20);
+        vm.warp(currentTime);
+        vm.roll(currentBlock);
+    }
+
+    function join(uint256 aSeed, uint256 bSeed, uint256 mSeed) external tick(this.join.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        address a = annotators[aSeed % annotators.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        uint256 m = bound(mSeed, 1, b.config.maxBundle);
+        if (!_canJoin(id, a, b, m)) return;
+        vm.prank(a);
+        (uint256 bundleId, uint256 size) = market.join(id, m);
+        (, uint256 lane, uint256 round) = market.memberOf(id, a);
+        if (laneOf[id][a] == 0) laneOf[id][a] = lane + 1;
+        else if (laneOf[id][a] != lane + 1) laneChanged = true;
+        uint256 taken = market.getLaneRound(id, round, lane).taken;
+        Held storage h = _held.push();
+        h.batchId = id;
+        h.id = bundleId;
+        h.bundle = ILabelMarketV2Types.Bundle(a, uint8(lane), uint16(round), uint32(taken - size), uint8(size));
+        h.salt = keccak256(abi.encode(id, bundleId));
+        h.status = 1;
+        ghostLockedTasks[a] += size;
+    }
+
+    /// @dev Mirrors the market's join rules so the call is only made when it must succeed.
+    function _canJoin(uint256 id, address a, ILabelMarketV2Types.Batch memory b, uint256 m)
+        internal
+        view
+        returns (bool)
+    {
+        if (currentTime > b.config.commitDeadline) return false;
+        uint256 round = b.state.round;
+        ILabelMarketV2Types.Round memory r = market.getRound(id, round);
+        bool open = r.sealBlock == 0 && currentTime <= r.joinEnd;
+        if (!open) {
+            // The next round opens only after this one's commits, and must end its own commits in time.
+            if (currentTime <= r.commitEnd) return false;
+            if (currentTime + b.config.roundPeriod + b.config.commitWindow > b.config.commitDeadline) return false;
+            uint256 free;
+            for (uint256 j; j < b.config.replicas; ++j) {
+                ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round, j);
+                free += prev.pool - prev.committed;
+            }
+            if (free == 0) return false;
+            round += 1;
+        }
+        (bool joined, uint256 lane, uint256 last) = market.memberOf(id, a);
+        if (joined && last == round) return false;
+        ILabelMarketV2Types.Account memory acct = market.accountOf(a);
+        if (acct.amount < b.config.minStake) return false;
+        if (market.reputationScore(a, market.domainOf(id)) < b.config.minReputation) return false;
+        if (joined) {
+            if (!open) {
+                ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round - 1, lane);
+                if (prev.pool == prev.committed) return false;
+                m = m < prev.pool - prev.committed ? m : prev.pool - prev.committed;
+            } else {
+                ILabelMarketV2Types.LaneRound memory lr = market.getLaneRound(id, round, lane);
+                if (lr.pool == lr.taken) return false;
+                m = m < lr.pool - lr.taken ? m : lr.pool - lr.taken;
+            }
+        }
+        // A newcomer's lane has the most free positions; at most m tasks either way.
+        return uint256(acct.amount) - acct.locked >= m * b.config.stakePerTask;
+    }
+
+    function sealAndSeed(uint256 bSeed) external tick(this.sealAndSeed.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        uint256 round = market.getBatch(id).state.round;
+        ILabelMarketV2Types.Round memory r = market.getRound(id, round);
+        if (market.seedOf(id, round) != 0 || currentTime > r.commitEnd) return;
+        if (r.sealBlock == 0) {
+            if (currentTime <= r.joinEnd) return;
+            market.seal(id);
+            r.sealBlock = uint64(currentBlock);
+        }
+        currentBlock = uint256(r.sealBlock) + 2;
+        vm.roll(currentBlock);
+        vm.setBlockhash(uint256(r.sealBlock) + 1, keccak256(abi.encode("seed", id, round, r.sealBlock)));
+        market.drawSeed(id, round);
+    }
+
+    function commit(uint256 hSeed, uint256 wrongSeed) external tick(this.commit.selector) {
+        if (_held.length == 0) return;
+        Held storage h = _held[hSeed % _held.length];
+        if (h.status != 1) return;
+        uint256 id = h.batchId;
+        ILabelMarketV2Types.Round memory r = market.getRound(id, h.bundle.round);
+        if (currentTime > r.commitEnd || market.seedOf(id, h.bundle.round) == 0) return;
+        _label(h, wrongSeed);
+        bytes32 ch = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+        vm.prank(h.bundle.annotator);
+        market.commit(id, h.id, h.bundle, ch, "");
+        h.status = 2;
+        uint256 index = _held.length; // marker: the position of h is found below
+        for (uint256 i; i < _held.length; ++i) {
+            if (_held[i].batchId == id && _held[i].id == h.id) index = i;
+        }
+        for (uint256 m; m < h.tasks.length; ++m) {
+            uint256 key = (uint256(h.bundle.lane) << 32) | h.tasks[m];
+            if (holder[id][key] != 0) doubleHold = true;
+            holder[id][key] = index + 1;
+        }
+    }
+
+    /// @dev The bundle's tasks from the market and labels: the truth with ~10 % of them shifted.
+    function _label(Held storage h, uint256 wrongSeed) internal {
+        ILabelMarketV2Types.BatchConfig memory c = market.getBatch(h.batchId).config;
+        h.tasks = new uint256[](h.bundle.size);
+        h.words = new uint256[]((uint256(h.bundle.size) + 1) / 2);
+        for (uint256 m; m < h.bundle.size; ++m) {
+            uint256 t = market.taskAt(h.batchId, h.bundle.lane, h.bundle.round, uint256(h.bundle.first) + m);
+            h.tasks[m] = t;
+            uint256 labels;
+            for (uint256 i; i < c.taskSize && t * c.taskSize + i < c.numItems; ++i) {
+                uint256 truth = (t * 7 + i * 3) % c.numClasses;
+                bool wrong = uint256(keccak256(abi.encode(wrongSeed, m, i))) % 10 == 0;
+                labels = labels.set(i, wrong ? (truth + 1) % c.numClasses : truth);
+            }
+            h.words[m / 2] |= labels << (128 * (m % 2));
+        }
+    }
+
+    function reveal(uint256 hSeed) external tick(this.reveal.selector) {
+        if (_held.length == 0) return;
+        Held storage h = _held[hSeed % _held.length];
+        if (h.status != 2) return;
+        ILabelMarketV2Types.Batch memory b = market.getBatch(h.batchId);
+        if (currentTime > b.config.revealDeadline) return;
+        bool allCommitted = b.state.committed == uint256(b.config.numTasks) * b.config.replicas;
+        if (currentTime <= b.config.commitDeadline && !allCommitted) return;
+        vm.prank(h.bundle.annotator);
+        market.reveal(h.batchId, h.id, h.bundle, h.words, h.salt);
+        h.status = 3;
+    }
+
+    function expire(uint256 hSeed) external tick(this.expire.selector) {
+        if (_held.length == 0) return;
+        Held storage h = _held[hSeed % _held.length];
+        if (h.status != 1) return;
+        if (currentTime <= market.getRound(h.batchId, h.bundle.round).commitEnd) return;
+        market.expire(h.batchId, h.id, h.bundle);
+        h.status = 4;
+        ghostLockedTasks[h.bundle.annotator] -= h.bundle.size;
+    }
+
+    function settle(uint256 bSeed, uint256 fromSeed, uint256 lenSeed) external tick(this.settle.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (currentTime <= b.config.revealDeadline) return; // early settlement is covered by the unit tests
+        uint256 numTasks = b.config.numTasks;
+        uint256 from = bound(fromSeed, 0, numTasks - 1);
+        uint256 len = bound(lenSeed, 1, numTasks - from);
+        uint256 n;
+        uint256[] memory tasks = new uint256[](len);
+        for (uint256 t = from; t < from + len; ++t) {
+            if (!market.isSettled(id, t)) tasks[n++] = t;
+        }
+        if (n == 0) return;
+        assembly ("memory-safe") {
+            mstore(tasks, n)
+        }
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id);
+        market.settle(id, tasks, ps);
+        // Unlock ghost: each committed bundle releases one task's stake per settled task it holds.
+        for (uint256 i; i < _held.length; ++i) {
+            Held storage h = _held[i];
+            if (h.batchId != id || h.status < 2 || h.status > 3) continue;
+            for (uint256 m; m < h.tasks.length; ++m) {
+                for (uint256 k; k < n; ++k) {
+                    if (tasks[k] == h.tasks[m]) ghostLockedTasks[h.bundle.annotator] -= 1;
+                }
+            }
+        }
+    }
+
+    function _proofs(uint256 id) internal view returns (ILabelMarketV2Types.BundleProof[] memory ps) {
+        uint256 count;
+        for (uint256 i; i < _held.length; ++i) {
+            if (_held[i].batchId == id && (_held[i].status == 2 || _held[i].status == 3)) ++count;
+        }
+        ps = new ILabelMarketV2Types.BundleProof[](count);
+        uint256 j;
+        for (uint256 i; i < _held.length; ++i) {
+            Held storage h = _held[i];
+            if (h.batchId != id || (h.status != 2 && h.status != 3)) continue;
+            ps[j].id = uint32(h.id);
+            ps[j].bundle = h.bundle;
+            if (h.status == 3) ps[j].labels = h.words;
+            else ps[j].commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+            ++j;
+        }
+    }
+
+    function resolve(uint256 bSeed, uint256 itemSeed, uint256 labelSeed) external tick(this.resolve.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (b.config.reviewer == address(0) || currentTime > b.config.reviewDeadline) return;
+        uint256 item = bound(itemSeed, 0, b.config.numItems - 1);
+        if (!market.isSettled(id, item / b.config.taskSize) || market.isResolved(id, item)) return;
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id);
+        vm.prank(reviewer);
+        // Decided items revert ItemNotInReview; the handler does not re-derive consensus to predict that.
+        try market.resolve(id, item, uint8(labelSeed % b.config.numClasses), ps) {} catch {}
+    }
+
+    function refund(uint256 bSeed) external tick(this.refund.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (currentTime <= b.config.reviewDeadline || b.state.refunded) return;
+        if (b.state.tasksSettled != b.config.numTasks) return;
+        market.refund(id);
+    }
+
+    function collect(uint256 aSeed) external tick(this.collect.selector) {
+        address a = aSeed % 8 == 7 ? treasury : annotators[aSeed % annotators.length];
+        if (market.claimable(a, address(token)) == 0) return;
+        vm.prank(a);
+        market.collect(address(token));
+    }
+}

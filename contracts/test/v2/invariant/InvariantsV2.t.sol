@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Base} from "../../utils/Base.sol";
+import {ConcordToken} from "../../../ConcordToken.sol";
+import {LabelMarketV2} from "../../../LabelMarketV2.sol";
+import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
+import {HandlerV2} from "./HandlerV2.sol";
+
+/// @notice v2 invariants over random action sequences (HandlerV2): exact solvency, paid within escrow, locked stake
+///         exact and covered, one holder per (lane, task), one lane per annotator per batch, ticket accounting.
+///         `FOUNDRY_PROFILE=ci` runs >= 10,000 calls per invariant.
+contract InvariantsV2Test is Base {
+    ConcordToken internal token;
+    LabelMarketV2 internal market;
+    HandlerV2 internal handler;
+    address internal treasury = address(0x7EA5);
+    address internal requester = address(0xB0B);
+    address internal reviewer = address(0xCAFE);
+
+    function setUp() public {
+        vm.warp(1_700_000_000);
+        vm.roll(1_000);
+        token = new ConcordToken(treasury);
+        market = new LabelMarketV2(token, treasury, 1 days);
+        handler = new HandlerV2(market, token, treasury, reviewer, requester);
+        vm.prank(treasury);
+        require(token.transfer(requester, 1_000_000 * UNIT));
+        vm.prank(requester);
+        token.approve(address(market), type(uint256).max);
+        for (uint256 i; i < handler.annotatorCount(); ++i) {
+            address a = handler.annotators(i);
+            vm.prank(treasury);
+            require(token.transfer(a, 10_000 * UNIT));
+            vm.startPrank(a);
+            token.approve(address(market), type(uint256).max);
+            market.stake(2_000 * UNIT);
+            vm.stopPrank();
+        }
+        // Two batches: with a reviewer and a 2/3 threshold, and without a reviewer and unanimity; a short last task.
+        handler.addBatch(_create(reviewer, 6600, 46));
+        handler.addBatch(_create(address(0), 10_000, 24));
+
+        bytes4[] memory selectors = new bytes4[](11);
+        selectors[0] = handler.advance.selector;
+        selectors[1] = handler.join.selector;
+        selectors[2] = handler.sealAndSeed.selector;
+        selectors[3] = handler.commit.selector;
+        selectors[4] = handler.reveal.selector;
+        selectors[5] = handler.expire.selector;
+        selectors[6] = handler.settle.selector;
+        selectors[7] = handler.resolve.selector;
+        selectors[8] = handler.refund.selector;
+        selectors[9] = handler.collect.selector;
+        selectors[10] = handler.join.selector; // joins twice as often: they feed everything else
+        targetContract(address(handler));
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+    }
+
+    function _create(address rev, uint16 threshold, uint32 numItems) internal returns (uint256 id) {
+        ILabelMarketV2Types.BatchParams memory p;
+        p.rewardToken = address(token);
+        p.reviewer = rev;
+        p.numItems = numItems;
+        p.taskSize = 4;
+        p.replicas = 3;
+        p.numClasses = 3;
+        p.thresholdBps = threshold;
+        p.maxBundle = 3;
+        p.rewardPerLabel = 1e18;
+        p.stakePerTask = 20e18;
+        p.wrongLabelPenalty = 2e18;
+        p.noRevealPenalty = 10e18;
+        p.squatPenalty = 5e18;
+        p.minStake = 50e18;
+        p.minReputation = -1_000;
+        p.commitPeriod = 12 hours;
+        p.revealPeriod = 6 hours;
+        p.reviewPeriod = 6 hours;
+        p.roundPeriod = 1 hours;
+        p.commitWindow = 1 hours;
+        p.manifestRoot = keccak256("manifest");
+        p.manifestURI = "ipfs://m";
+        vm.prank(requester);
+        id = market.createBatch(p);
+    }
+
+    function _accounts() internal view returns (address[] memory a) {
+        uint256 n = handler.annotatorCount();
+        a = new address[](n + 3);
+        for (uint256 i; i < n; ++i) {
+            a[i] = handler.annotators(i);
+        }
+        (a[n], a[n + 1], a[n + 2]) = (treasury, requester, reviewer);
+    }
+
+    /// @notice Every token the market holds is owed to someone, to the wei: unspent escrow and bonds of batches
+    ///         not refunded, stake, queued unstakes, and credits.
+    function invariant_solvencyExact() public view {
+        uint256 owed;
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            ILabelMarketV2Types.BatchState memory s = market.getBatch(handler.batches(i)).state;
+            if (!s.refunded) owed += uint256(s.escrow) + s.goldBond - s.paid;
+        }
+        address[] memory accts = _accounts();
+        for (uint256 i; i < accts.length; ++i) {
+            ILabelMarketV2Types.Account memory a = market.accountOf(accts[i]);
+            owed += uint256(a.amount) + market.pendingUnstake(accts[i]) + market.claimable(accts[i], address(token));
+        }
+        assertEq(token.balanceOf(address(market)), owed, "balance == everything owed");
+    }
+
+    /// @notice No batch pays more than it escrowed; settled tasks never exceed the batch.
+    function invariant_paidWithinEscrow() public view {
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            ILabelMarketV2Types.Batch memory b = market.getBatch(handler.batches(i));
+            assertLe(b.state.paid, b.state.escrow, "paid <= escrow");
+            assertLe(b.state.tasksSettled, b.config.numTasks, "settled <= tasks");
+            assertLe(b.state.undecided, b.config.numItems, "undecided <= items");
+        }
+    }
+
+    /// @notice Locked stake is covered and equals stakePerTask for every task of a live bundle not yet settled.
+    function invariant_lockedExact() public view {
+        for (uint256 i; i < handler.annotatorCount(); ++i) {
+            address a = handler.annotators(i);
+            ILabelMarketV2Types.Account memory acct = market.accountOf(a);
+            assertLe(acct.locked, acct.amount, "locked <= staked");
+            assertEq(acct.locked, handler.ghostLockedTasks(a) * 20e18, "locked == open tasks x stakePerTask");
+        }
+    }
+
+    /// @notice Each (lane, task) has at most one committed holder, and an annotator never changes lane in a batch.
+    function invariant_oneHolderPerLaneTask() public view {
+        assertTrue(!handler.doubleHold(), "two committed bundles hold one task in one lane");
+        assertTrue(!handler.laneChanged(), "an annotator moved to another lane");
+    }
+
+    /// @notice Tickets: per batch, the committed count equals the committed bundles' sizes, and a lane never has
+    ///         more committed positions than tasks.
+    function invariant_ticketAccounting() public view {
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            uint256 id = handler.batches(i);
+            ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+            uint256 sum;
+            for (uint256 lane; lane < b.config.replicas; ++lane) {
+                uint256 laneSum;
+                for (uint256 r = 1; r <= b.state.round; ++r) {
+                    laneSum += market.getLaneRound(id, r, lane).committed;
+                }
+                assertLe(laneSum, b.config.numTasks, "a lane commits each task at most once");
+                sum += laneSum;
+            }
+            assertEq(sum, b.state.committed, "batch count == lane counts");
+            uint256 ghost;
+            for (uint256 h; h < handler.heldCount(); ++h) {
+                (uint256 batchId,, uint256 size, uint8 status) = handler.heldStatus(h);
+                if (batchId == id && (status == 2 || status == 3)) ghost += size;
+            }
+            assertEq(ghost, b.state.committed, "committed bundles' sizes");
+        }
+    }
+
+    /// @dev The campaign is not vacuous: a fixed sequence reaches join, commit, reveal, settle and refund.
+    function test_handler_reachesSettlementAndRefund() public {
+        for (uint256 i; i < 6; ++i) {
+            handler.join(i, 0, 3);
+            handler.join(i, 1, 3);
+        }
+        handler.advance(2 hours, 5);
+        handler.sealAndSeed(0);
+        handler.sealAndSeed(1);
+        for (uint256 i; i < handler.heldCount(); ++i) {
+            handler.commit(i, i);
+        }
+        handler.advance(3 hours, 5);
+        for (uint256 r; r < 3; ++r) {
+            for (uint256 i; i < 6; ++i) {
+                handler.join(i, r, 3);
+            }
+            handler.advance(1 hours + 1, 5);
+            handler.sealAndSeed(r);
+            for (uint256 i; i < handler.heldCount(); ++i) {
+                handler.commit(i, i);
+            }
+            handler.advance(1 hours + 1, 5);
+        }
+        handler.advance(3 hours, 5); // past the commit deadline (12 h), before the reveal deadline (18 h)
+        for (uint256 i; i < handler.heldCount(); ++i) {
+            handler.reveal(i);
+        }
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5);
+        handler.settle(0, 0, 6); // tasks 0..5 of batch 0 (len is bounded into 1..12)
+        handler.settle(0, 6, 6); // tasks 6..11
+        handler.settle(1, 0, 6); // all 6 tasks of batch 1
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5);
+        handler.refund(0);
+        handler.refund(1);
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            ILabelMarketV2Types.Batch memory b = market.getBatch(handler.batches(i));
+            assertEq(b.state.tasksSettled, b.config.numTasks, "all settled");
+            assertTrue(b.state.refunded, "refunded");
+            assertGt(b.state.paid, 0, "rewards paid");
+        }
+        invariant_solvencyExact();
+        invariant_lockedExact();
+        invariant_ticketAccounting();
+    }
+}
