@@ -322,22 +322,42 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         onlyDelegated
     {
         Batch storage b = _batch(batchId);
-        BatchConfig storage c = b.config;
+        uint256[] memory cover;
+        TaskVotes memory v;
+        {
+            uint256 taskId = _checkReview(batchId, b.config, item, label);
+            Ctx memory x = _ctx(batchId, b, false);
+            uint256[] memory one = new uint256[](1);
+            one[0] = taskId;
+            cover = _cover(x, one, bundles);
+            v = _votes(x, 0, taskId, cover, bundles);
+            if (!_inReview(x, v, item % x.taskSize)) revert ItemNotInReview(batchId, item);
+        }
+        _resolved[batchId][item >> 8] |= 1 << (item & 255);
+        b.state.undecided -= 1;
+        uint256 paid = _payResolved(b.config, v, cover, bundles, item % b.config.taskSize, label);
+        b.state.paid += uint128(paid);
+        emit ItemResolved(batchId, item, label, paid);
+    }
+
+    /// @dev Who may resolve what, and when; returns the item's task.
+    function _checkReview(uint256 batchId, BatchConfig storage c, uint256 item, uint256 label)
+        internal
+        view
+        returns (uint256 taskId)
+    {
         if (msg.sender != c.reviewer) revert NotReviewer(msg.sender);
         if (block.timestamp > c.reviewDeadline) revert ReviewClosed(c.reviewDeadline);
         if (item >= c.numItems) revert UnknownItem(batchId, item);
         if (label >= c.numClasses) revert LabelOutOfRange(item / c.taskSize, item % c.taskSize, label);
-        uint256 taskId = item / c.taskSize;
-        uint256 pos = item % c.taskSize;
+        taskId = item / c.taskSize;
         if (!_isSettled(batchId, taskId)) revert TaskNotSettled(batchId, taskId);
         if ((_resolved[batchId][item >> 8] >> (item & 255)) & 1 != 0) revert ItemNotInReview(batchId, item);
+    }
 
-        Ctx memory x = _ctx(batchId, b, false);
-        uint256[] memory one = new uint256[](1);
-        one[0] = taskId;
-        uint256[] memory cover = _cover(x, one, bundles);
-        TaskVotes memory v = _votes(x, 0, taskId, cover, bundles);
-        if ((v.gold >> (4 * pos + 3)) & 1 != 0) revert ItemNotInReview(batchId, item);
+    /// @dev An item is in review when it is not gold, somebody revealed a label for it, and there was no consensus.
+    function _inReview(Ctx memory x, TaskVotes memory v, uint256 pos) internal pure returns (bool) {
+        if ((v.gold >> (4 * pos + 3)) & 1 != 0 || v.revealed == 0) return false;
         // slither-disable-next-line uninitialized-local (a zeroed tally is intended)
         uint64 tally;
         for (uint256 lane; lane < x.replicas; ++lane) {
@@ -345,24 +365,28 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         // slither-disable-next-line unused-return (only whether a consensus exists matters here)
         (bool reached,) = tally.consensus(x.numClasses, x.threshold);
-        if (reached || v.revealed == 0) revert ItemNotInReview(batchId, item);
+        return !reached;
+    }
 
-        _resolved[batchId][item >> 8] |= 1 << (item & 255);
-        b.state.undecided -= 1;
-        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
-        uint256 paid;
+    /// @dev Credits every revealed label of item `pos` equal to the reviewer's `label`.
+    function _payResolved(
+        BatchConfig storage c,
+        TaskVotes memory v,
+        uint256[] memory cover,
+        BundleProof[] calldata bundles,
+        uint256 pos,
+        uint256 label
+    ) internal returns (uint256 paid) {
         uint256 reward = c.rewardPerLabel;
         address token = c.rewardToken;
         address domain = _domain(c);
-        for (uint256 lane; lane < x.replicas; ++lane) {
+        for (uint256 lane; lane < v.labels.length; ++lane) {
             if ((v.revealed >> lane) & 1 == 0 || v.labels[lane].get(pos) != label) continue;
             address annotator = bundles[(cover[lane] >> 8) - 1].bundle.annotator;
             claimable[annotator][token] += reward;
             _reputation[annotator][domain].accepted += 1;
             paid += reward;
         }
-        b.state.paid += uint128(paid);
-        emit ItemResolved(batchId, item, label, paid);
     }
 
     // slither-disable-end incorrect-equality

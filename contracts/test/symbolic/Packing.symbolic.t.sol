@@ -2,6 +2,8 @@
 pragma solidity 0.8.30;
 
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
+import {BitTally} from "../../libraries/BitTally.sol";
+import {BundlePacking} from "../../libraries/BundlePacking.sol";
 
 /// @notice Halmos symbolic checks (`check_*`, run by `make test-halmos`): properties proven for every input,
 ///         not sampled. forge ignores `check_` functions; halmos explores them symbolically.
@@ -69,5 +71,45 @@ contract PackingSymbolicTest {
             assert(a * uint256(reward) <= k * uint256(reward));
             assert(d * uint256(wrongPenalty) < stakePerClaim);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Protocol v2: word-parallel tally and bundle packing. The whole three-voter consensus does not finish
+    // symbolically (nonlinear 256-bit terms); BitTallyTest checks it against the per-item reference by fuzzing.
+    // ------------------------------------------------------------------------------------------------
+
+    /// The nibble comparisons BitTally builds on are exact for every pair of tasks and every item.
+    function check_flagsAreNibbleComparisons(uint128 a, uint128 b, uint8 item) public pure {
+        uint256 i = item % 32;
+        uint256 ge = BitTally.geFlags(a, b);
+        uint256 eq = BitTally.eqFlags(a, b);
+        bool geBit = (ge >> (4 * i + 3)) & 1 != 0;
+        bool eqBit = (eq >> (4 * i + 3)) & 1 != 0;
+        assert(geBit == (uint256(a).get(i) >= uint256(b).get(i)));
+        assert(eqBit == (uint256(a).get(i) == uint256(b).get(i)));
+        assert(ge & ~BitTally.FLAGS == 0 && eq & ~BitTally.FLAGS == 0);
+    }
+
+    /// Widening a flag set gives exactly the flagged items' nibbles (how winners are written into results).
+    function check_widenMasksFlaggedNibbles(uint128 raw, uint8 item) public pure {
+        uint256 flags = uint256(raw) & BitTally.FLAGS;
+        uint256 i = item % 32;
+        uint256 nibble = (BitTally.widen(flags) >> (4 * i)) & 0xF;
+        assert(nibble == ((flags >> (4 * i + 3)) & 1 != 0 ? 0xF : 0));
+    }
+
+    function extract(uint256[] calldata words, uint256 index) external pure returns (uint256) {
+        return BundlePacking.taskLabels(words, index);
+    }
+
+    /// Two tasks per word: task 2w is the low half of word w and task 2w + 1 the high half, nothing else leaks.
+    function check_bundleHalves(uint128 x, uint128 y, uint128 z) public view {
+        uint256[] memory words = new uint256[](2);
+        words[0] = uint256(x) | (uint256(y) << 128);
+        words[1] = uint256(z);
+        assert(this.extract(words, 0) == x);
+        assert(this.extract(words, 1) == y);
+        assert(this.extract(words, 2) == z);
+        assert(this.extract(words, 3) == 0);
     }
 }
