@@ -240,29 +240,17 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     /// @inheritdoc ILabelMarketV2
     function join(uint256 batchId, uint256 maxTasks) external nonReentrant returns (uint256 bundleId, uint256 size) {
         Batch storage b = _batch(batchId);
-        BatchConfig storage c = b.config;
-        if (maxTasks == 0 || maxTasks > c.maxBundle) revert InvalidBundleSize(maxTasks, c.maxBundle);
-        if (c.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
-        int256 score = reputationScore(msg.sender, _domain(c));
-        if (score < c.minReputation) revert InsufficientReputation(score, c.minReputation);
-
+        _checkJoiner(batchId, b.config, maxTasks);
         uint256 round = _joinableRound(batchId, b);
         uint256 member = _members[batchId][msg.sender];
         if (member >> 8 == round) revert AlreadyJoined(batchId, round);
         uint256 lane = member & 0xff;
-        lane = lane == 0 ? _pickLane(batchId, round, c) : lane - 1;
-        LaneRound memory lr = _laneRound(batchId, round, lane, c.numTasks);
+        lane = lane == 0 ? _pickLane(batchId, round, b.config) : lane - 1;
+        LaneRound memory lr = _laneRound(batchId, round, lane, b.config.numTasks);
         uint256 free = lr.pool - lr.taken;
         if (free == 0) revert NoTaskAvailable(batchId);
         size = maxTasks < free ? maxTasks : free;
-
-        uint256 need = size * c.stakePerTask;
-        Account storage acct = _accounts[msg.sender];
-        uint256 amount = acct.amount;
-        uint256 unlocked = amount - acct.locked;
-        if (unlocked < need) revert InsufficientStake(unlocked, need);
-        if (amount < c.minStake) revert InsufficientStake(amount, c.minStake);
-        acct.locked += uint96(need); // need <= unlocked < 2^96
+        uint256 need = _lockStake(b.config, size);
 
         Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), lr.taken, uint8(size));
         lr.taken += uint32(size);
@@ -271,11 +259,35 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         bundleId = b.state.bundles++;
         _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
         _members[batchId][msg.sender] = (round << 8) | (lane + 1);
+        emit Joined(batchId, bundleId, msg.sender, bundle, need);
+        _take(batchId, round, size);
+    }
+
+    /// @dev Bundle size, qualification and reputation in the batch's domain.
+    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 maxTasks) internal view {
+        if (maxTasks == 0 || maxTasks > c.maxBundle) revert InvalidBundleSize(maxTasks, c.maxBundle);
+        if (c.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
+        int256 score = reputationScore(msg.sender, _domain(c));
+        if (score < c.minReputation) revert InsufficientReputation(score, c.minReputation);
+    }
+
+    /// @dev Locks `stakePerTask` per task of the caller's stake; returns the amount locked.
+    function _lockStake(BatchConfig storage c, uint256 size) internal returns (uint256 need) {
+        need = size * c.stakePerTask;
+        Account storage acct = _accounts[msg.sender];
+        uint256 amount = acct.amount;
+        uint256 unlocked = amount - acct.locked;
+        if (unlocked < need) revert InsufficientStake(unlocked, need);
+        if (amount < c.minStake) revert InsufficientStake(amount, c.minStake);
+        acct.locked += uint96(need); // need <= unlocked < 2^96
+    }
+
+    /// @dev Takes `size` positions off the round; the join that fills the last one seals the round (its seed is the
+    ///      next block's hash).
+    function _take(uint256 batchId, uint256 round, uint256 size) internal {
         Round storage r = _rounds[batchId][round];
         uint32 left = r.free - uint32(size);
         r.free = left;
-        emit Joined(batchId, bundleId, msg.sender, bundle, need);
-        // The join that fills the last free position seals the round: its seed is the next block's hash.
         if (left == 0) {
             r.sealBlock = uint64(block.number);
             emit RoundSealed(batchId, round, block.number);
@@ -290,17 +302,19 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         if (r.sealBlock == 0 && block.timestamp <= r.joinEnd) return round;
         if (block.timestamp <= r.commitEnd) revert RoundClosed(round, uint256(r.commitEnd) + 1);
 
+        return _openRound(batchId, b, round + 1);
+    }
+
+    /// @dev Opens round `next`: each lane's pool is what the previous round left uncommitted.
+    function _openRound(uint256 batchId, Batch storage b, uint256 next) internal returns (uint256) {
         BatchConfig storage c = b.config;
         uint256 joinEnd = block.timestamp + c.roundPeriod;
         uint256 commitEnd = joinEnd + c.commitWindow;
         if (commitEnd > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
-        uint256 replicas = c.replicas;
-        uint256 numTasks = c.numTasks;
         // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
         uint256 free;
-        uint256 next = round + 1;
-        for (uint256 lane; lane < replicas; ++lane) {
-            LaneRound memory prev = _laneRound(batchId, round, lane, numTasks);
+        for (uint256 lane; lane < c.replicas; ++lane) {
+            LaneRound memory prev = _laneRound(batchId, next - 1, lane, c.numTasks);
             uint32 pool = prev.pool - prev.committed;
             _laneRounds[batchId][_laneKey(next, lane)] = LaneRound(pool, 0, 0, true);
             free += pool;

@@ -86,33 +86,46 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         for (uint256 i = 1; i < tasks.length; ++i) {
             if (tasks[i] <= tasks[i - 1]) revert TasksNotSorted();
         }
-        uint256[] memory taskList = tasks;
-        uint256[] memory cover = _cover(x, taskList, bundles);
-        Tally[] memory tallies = new Tally[](bundles.length);
-        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
-        uint256 toTreasury;
-        // slither-disable-next-line uninitialized-local
-        uint256 undecided;
-        bool counted = b.config.reviewer != address(0);
+        Run memory run;
+        run.tasks = tasks;
+        run.cover = _cover(x, run.tasks, bundles);
+        run.tallies = new Tally[](bundles.length);
+        run.counted = b.config.reviewer != address(0);
+        run.opensAt = uint256(b.config.revealDeadline) + 1;
         for (uint256 k; k < tasks.length; ++k) {
-            uint256 taskId = tasks[k];
-            if (_isSettled(batchId, taskId)) revert AlreadySettled(batchId, taskId);
-            TaskVotes memory v = _votes(x, k, taskId, cover, bundles);
-            if (x.early && v.revealed != (1 << x.replicas) - 1) {
-                revert SettlementNotOpen(taskId, uint256(b.config.revealDeadline) + 1);
-            }
-            BitTally.Outcome memory o = _consensus(x, v);
-            toTreasury += _score(b.config, x, k, v, o, cover, tallies);
-            if (counted && v.revealed != 0) undecided += _popcount(BitTally.itemFlags(v.items) & ~o.decided);
-            _settled[batchId][taskId >> 8] |= 1 << (taskId & 255);
-            emit TaskSettled(batchId, taskId, o.result, o.decided, v.gold, v.revealed);
+            _settleOne(b.config, x, run, k, bundles);
         }
         settled = tasks.length;
-        uint256 paid = _credit(b.config, batchId, bundles, tallies);
+        uint256 paid = _credit(b.config, batchId, bundles, run.tallies);
         b.state.paid += uint128(paid);
         b.state.tasksSettled += uint32(settled);
-        b.state.undecided += uint32(undecided);
-        if (toTreasury != 0) claimable[TREASURY][address(STAKE_TOKEN)] += toTreasury;
+        b.state.undecided += uint32(run.undecided);
+        if (run.toTreasury != 0) claimable[TREASURY][address(STAKE_TOKEN)] += run.toTreasury;
+    }
+
+    /// @dev One settlement call's working set.
+    struct Run {
+        uint256[] tasks;
+        uint256[] cover;
+        Tally[] tallies;
+        uint256 toTreasury;
+        uint256 undecided;
+        bool counted;
+        uint256 opensAt;
+    }
+
+    function _settleOne(BatchConfig storage c, Ctx memory x, Run memory run, uint256 k, BundleProof[] calldata bundles)
+        internal
+    {
+        uint256 taskId = run.tasks[k];
+        if (_isSettled(x.batchId, taskId)) revert AlreadySettled(x.batchId, taskId);
+        TaskVotes memory v = _votes(x, k, taskId, run.cover, bundles);
+        if (x.early && v.revealed != (1 << x.replicas) - 1) revert SettlementNotOpen(taskId, run.opensAt);
+        BitTally.Outcome memory o = _consensus(x, v);
+        run.toTreasury += _score(c, x, run, k, v, o);
+        if (run.counted && v.revealed != 0) run.undecided += _popcount(BitTally.itemFlags(v.items) & ~o.decided);
+        _settled[x.batchId][taskId >> 8] |= 1 << (taskId & 255);
+        emit TaskSettled(x.batchId, taskId, o.result, o.decided, v.gold, v.revealed);
     }
 
     function _ctx(uint256 batchId, Batch storage b, bool early) internal view returns (Ctx memory x) {
@@ -140,21 +153,35 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     {
         cover = new uint256[](tasks.length * x.replicas);
         for (uint256 bi; bi < bundles.length; ++bi) {
-            BundleProof calldata p = bundles[bi];
-            Bundle calldata bundle = p.bundle;
-            bytes32 h = p.labels.length == 0
-                ? keccak256(abi.encode(bundle, p.commitHash))
-                : keccak256(abi.encode(bundle, BundlePacking.digest(p.labels)));
-            Status status = p.labels.length == 0 ? Status.Committed : Status.Revealed;
-            if (_bundles[x.batchId][p.id] != _word(h, status)) revert BundleMismatch(p.id, status);
-            for (uint256 m; m < bundle.size; ++m) {
-                uint256 taskId = _taskOf(x.batchId, bundle.lane, bundle.round, bundle.first + m, x.numTasks);
-                (bool found, uint256 k) = _find(tasks, taskId);
-                if (!found) continue;
-                uint256 slot = k * x.replicas + bundle.lane;
-                if (cover[slot] != 0) revert DuplicateBundle(p.id);
-                cover[slot] = ((bi + 1) << 8) | m;
-            }
+            _verify(x.batchId, bundles[bi]);
+            _place(x, tasks, cover, bi, bundles[bi]);
+        }
+    }
+
+    /// @dev A supplied bundle must be exactly what the market stored: revealed (with its labels) or committed (with
+    ///      its commit hash).
+    function _verify(uint256 batchId, BundleProof calldata p) internal view {
+        bool open = p.labels.length != 0;
+        bytes32 h = open
+            ? keccak256(abi.encode(p.bundle, BundlePacking.digest(p.labels)))
+            : keccak256(abi.encode(p.bundle, p.commitHash));
+        Status status = open ? Status.Revealed : Status.Committed;
+        if (_bundles[batchId][p.id] != _word(h, status)) revert BundleMismatch(p.id, status);
+    }
+
+    /// @dev Records which of `tasks` bundle `bi` holds, in its lane.
+    function _place(Ctx memory x, uint256[] memory tasks, uint256[] memory cover, uint256 bi, BundleProof calldata p)
+        internal
+        view
+    {
+        uint256 lane = p.bundle.lane;
+        for (uint256 m; m < p.bundle.size; ++m) {
+            uint256 taskId = _taskOf(x.batchId, lane, p.bundle.round, uint256(p.bundle.first) + m, x.numTasks);
+            (bool found, uint256 k) = _find(tasks, taskId);
+            if (!found) continue;
+            k = k * x.replicas + lane;
+            if (cover[k] != 0) revert DuplicateBundle(p.id);
+            cover[k] = ((bi + 1) << 8) | m;
         }
     }
 
@@ -209,50 +236,75 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     ///      item by item, to the lanes that agreed on that same item (so a dissenter never gets its own slash
     ///      back): items are grouped by the winner's vote count a, where each of the (voters - a) dissents is
     ///      shared by a agreeing lanes. Gold and no-reveal slashes and rounding dust go to the treasury (returned).
-    function _score(
-        BatchConfig storage c,
-        Ctx memory x,
-        uint256 k,
-        TaskVotes memory v,
-        BitTally.Outcome memory o,
-        uint256[] memory cover,
-        Tally[] memory tallies
-    ) internal view returns (uint256 toTreasury) {
-        uint256 penalty = c.wrongLabelPenalty;
-        uint256 cons = o.decided & ~v.gold;
-        uint256[] memory groups = new uint256[](o.voters);
-        uint256[] memory shares = new uint256[](o.voters);
-        for (uint256 a = 1; a < o.voters; ++a) {
-            uint256 group = cons & BitTally.eqFlags(o.winVotes, a * BitTally.ONES);
-            if (group == 0) continue;
-            uint256 pool = (o.voters - a) * penalty;
-            uint256 share = pool / a;
-            (groups[a], shares[a]) = (group, share);
-            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
-            toTreasury += _popcount(group) * (pool - share * a);
-        }
+    function _score(BatchConfig storage c, Ctx memory x, Run memory run, uint256 k, TaskVotes memory v, BitTally.Outcome memory o)
+        internal
+        view
+        returns (uint256 toTreasury)
+    {
+        Coherence memory h = _coherence(o, v.gold, c.wrongLabelPenalty);
+        toTreasury = h.dust;
         for (uint256 lane; lane < x.replicas; ++lane) {
             if ((v.held >> lane) & 1 == 0) continue;
-            Tally memory t = tallies[(cover[k * x.replicas + lane] >> 8) - 1];
+            Tally memory t = run.tallies[(run.cover[k * x.replicas + lane] >> 8) - 1];
             t.tasks += 1;
             if ((v.revealed >> lane) & 1 == 0) {
                 t.unrevealed += 1;
                 t.slashed += c.noRevealPenalty;
                 toTreasury += c.noRevealPenalty;
-                continue;
+            } else {
+                toTreasury += _scoreLane(t, h, v.labels[lane], o, v.gold);
             }
-            uint256 agree = BitTally.eqFlags(v.labels[lane], o.result) & o.decided;
-            uint256 goldD = _popcount(v.gold & ~agree);
-            uint256 consD = _popcount(cons & ~agree);
-            t.goldAgreed += _popcount(agree & v.gold);
-            t.goldDisagreed += goldD;
-            t.agreed += _popcount(agree & cons);
-            t.disagreed += consD;
-            t.slashed += (goldD + consD) * penalty;
-            toTreasury += goldD * penalty;
-            for (uint256 a = 1; a < o.voters; ++a) {
-                if (groups[a] != 0) t.redistributed += _popcount(agree & groups[a]) * shares[a];
-            }
+        }
+    }
+
+    /// @dev The per-item coherence pools of a task: consensus items grouped by the winner's vote count a, where each
+    ///      of the (voters - a) dissents is shared by the a agreeing lanes; `dust` is what the shares leave over.
+    struct Coherence {
+        uint256 penalty;
+        uint256 cons;
+        uint256[] groups;
+        uint256[] shares;
+        uint256 dust;
+    }
+
+    function _coherence(BitTally.Outcome memory o, uint256 gold, uint256 penalty)
+        internal
+        pure
+        returns (Coherence memory h)
+    {
+        h.penalty = penalty;
+        h.cons = o.decided & ~gold;
+        h.groups = new uint256[](o.voters);
+        h.shares = new uint256[](o.voters);
+        for (uint256 a = 1; a < o.voters; ++a) {
+            uint256 group = h.cons & BitTally.eqFlags(o.winVotes, a * BitTally.ONES);
+            if (group == 0) continue;
+            uint256 pool = (o.voters - a) * penalty;
+            uint256 share = pool / a;
+            (h.groups[a], h.shares[a]) = (group, share);
+            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
+            h.dust += _popcount(group) * (pool - share * a);
+        }
+    }
+
+    /// @dev One revealed lane: agreement with consensus and gold, slashes, coherence shares. Returns the gold slash
+    ///      (it goes to the treasury).
+    function _scoreLane(Tally memory t, Coherence memory h, uint256 labels, BitTally.Outcome memory o, uint256 gold)
+        internal
+        pure
+        returns (uint256 goldSlash)
+    {
+        uint256 agree = BitTally.eqFlags(labels, o.result) & o.decided;
+        uint256 goldD = _popcount(gold & ~agree);
+        uint256 consD = _popcount(h.cons & ~agree);
+        t.goldAgreed += _popcount(agree & gold);
+        t.goldDisagreed += goldD;
+        t.agreed += _popcount(agree & h.cons);
+        t.disagreed += consD;
+        t.slashed += (goldD + consD) * h.penalty;
+        goldSlash = goldD * h.penalty;
+        for (uint256 a = 1; a < h.groups.length; ++a) {
+            if (h.groups[a] != 0) t.redistributed += _popcount(agree & h.groups[a]) * h.shares[a];
         }
     }
 
@@ -286,18 +338,22 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             rep.goldWrong += uint40(t.goldDisagreed);
             rep.unrevealed += uint40(t.unrevealed);
             paid += earned;
-            emit BundleScored(
-                batchId,
-                bundles[bi].id,
-                annotator,
-                t.tasks,
-                t.agreed + t.goldAgreed,
-                t.disagreed + t.goldDisagreed,
-                earned,
-                t.slashed,
-                t.redistributed
-            );
+            _emitScored(batchId, bundles[bi].id, annotator, t, earned);
         }
+    }
+
+    function _emitScored(uint256 batchId, uint256 bundleId, address annotator, Tally memory t, uint256 earned) internal {
+        emit BundleScored(
+            batchId,
+            bundleId,
+            annotator,
+            t.tasks,
+            t.agreed + t.goldAgreed,
+            t.disagreed + t.goldDisagreed,
+            earned,
+            t.slashed,
+            t.redistributed
+        );
     }
 
     /// @dev Whether a committed bundle holds `taskId` in `lane`: follows the task from round 1 through the pools

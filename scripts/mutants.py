@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Mutation check of the core contract and its libraries (`make mutants`).
 
-Each mutant changes one line of contracts/LabelMarket.sol or contracts/libraries/LabelPacking.sol (a flipped
+Each mutant changes one line of v1 (contracts/LabelMarket.sol, contracts/libraries/LabelPacking.sol) or of v2
+(contracts/LabelMarketV2*.sol, contracts/libraries/{BitTally,Permutation,BundlePacking}.sol) (a flipped
 comparison in a threshold or deadline, a removed `if ... revert`, an off-by-one on a phase boundary, a dropped
 slash, transfer or reputation update, a swapped argument), then runs the forge suite on it. A mutant is
 *killed* when the suite fails. Prints `killed K/N`, lists survivors with the reason they are equivalent, and
@@ -70,6 +71,94 @@ MUTANTS = [
     (M, "if (t.goldMask & bit != 0) revert GoldAlreadyRevealed(a.item);", "", "revealGold: double reveal accepted"),
 ]
 
+# Protocol v2: the core contract, its settlement module and storage base, and the libraries they use.
+V = "contracts/LabelMarketV2.sol"
+S = "contracts/LabelMarketV2Settlement.sol"
+ST = "contracts/LabelMarketV2Storage.sol"
+BT = "contracts/libraries/BitTally.sol"
+PM = "contracts/libraries/Permutation.sol"
+BP = "contracts/libraries/BundlePacking.sol"
+
+MUTANTS += [
+    (V, "if (received != total) revert TokenShortfall(total, received);", "", "v2 create: removed fee-on-transfer check"),
+    (V, "if (p.squatPenalty == 0 || p.squatPenalty > p.stakePerTask) revert InvalidParams(\"squatPenalty\");", "",
+        "v2 create: squat penalty unchecked"),
+    (V, "if (uint256(p.roundPeriod) + p.commitWindow > p.commitPeriod) revert InvalidParams(\"commitPeriod\");", "",
+        "v2 create: a round may outlive the commit phase"),
+    (V, "if ((p.goldCount == 0) != (p.goldBond == 0)) revert InvalidParams(\"goldBond\");", "", "v2 create: gold without a bond"),
+    (V, "if (amount > unlocked) revert StakeLocked(unlocked, amount);", "", "v2 unstake: locked stake can leave"),
+    (V, "if (block.timestamp < unlockAt) revert CooldownActive(unlockAt);", "", "v2 withdraw: removed cooldown"),
+    (V, "if (member >> 8 == round) revert AlreadyJoined(batchId, round);", "", "v2 join: twice in one round"),
+    (V, "lane = lane == 0 ? _pickLane(batchId, round, b.config) : lane - 1;", "lane = _pickLane(batchId, round, b.config);",
+        "v2 join: a member may change lane"),
+    (V, "size = maxTasks < free ? maxTasks : free;", "size = maxTasks;", "v2 join: more tasks than the lane has"),
+    (V, "if (unlocked < need) revert InsufficientStake(unlocked, need);", "", "v2 join: removed stake check"),
+    (V, "if (score < c.minReputation) revert InsufficientReputation(score, c.minReputation);", "", "v2 join: removed reputation gate"),
+    (V, "if (c.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);", "",
+        "v2 join: removed qualification gate"),
+    (V, "acct.locked += uint96(need); // need <= unlocked < 2^96", "", "v2 join: stake not locked"),
+    (V, "        if (left == 0) {\n            r.sealBlock = uint64(block.number);", "        if (false) {\n            r.sealBlock = uint64(block.number);",
+        "v2 join: a full round is not sealed"),
+    (V, "if (block.timestamp <= r.commitEnd) revert RoundClosed(round, uint256(r.commitEnd) + 1);", "",
+        "v2 join: next round opens while commits run"),
+    (V, "if (commitEnd > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);", "", "v2 join: round outlives the commit phase"),
+    (V, "uint32 pool = prev.pool - prev.committed;", "uint32 pool = prev.pool;", "v2 rounds: committed positions offered again"),
+    (V, "if (block.timestamp <= r.joinEnd) revert RoundStillOpen(round, r.joinEnd);", "", "v2 seal: before the join window ends"),
+    (V, "if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);\n        bytes32 h = blockhash(sealBlock + 1);",
+        "bytes32 h = blockhash(sealBlock);", "v2 drawSeed: seed from the seal block itself"),
+    (V, "if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);\n        _expect(", "_expect(",
+        "v2 commit: anyone commits a bundle"),
+    (V, "if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);\n        _seedFor(", "_seedFor(",
+        "v2 commit: after the round's window"),
+    (V, "b.state.committed += bundle.size;", "", "v2 commit: batch count not kept"),
+    (V, "if (block.timestamp <= c.commitDeadline && b.state.committed != uint256(c.numTasks) * c.replicas) {",
+        "if (block.timestamp < c.commitDeadline && b.state.committed != uint256(c.numTasks) * c.replicas) {",
+        "v2 reveal: off-by-one at the commit deadline"),
+    (V, "if (block.timestamp <= c.commitDeadline && b.state.committed != uint256(c.numTasks) * c.replicas) {",
+        "if (false) {", "v2 reveal: labels public while others can still commit"),
+    (V, "if (stored != _word(keccak256(abi.encode(bundle, commitHash)), Status.Committed)) revert CommitMismatch();", "",
+        "v2 reveal: commitment not checked"),
+    (V, "if (l >= numClasses) revert LabelOutOfRange(i, item, l);", "", "v2 reveal: out-of-range label accepted"),
+    (V, "if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);", "",
+        "v2 expire: during the commit window"),
+    (V, "a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount", "", "v2 expire: squat not penalised"),
+    (S, "if (x.early && (b.state.committed != x.numTasks * x.replicas || !x.goldOn)) {", "if (false) {",
+        "v2 settle: early settlement while gold or commits may come"),
+    (S, "if (tasks[i] <= tasks[i - 1]) revert TasksNotSorted();", "", "v2 settle: unsorted task list"),
+    (S, "if (_isSettled(x.batchId, taskId)) revert AlreadySettled(x.batchId, taskId);", "", "v2 settle: a task settled twice"),
+    (S, "if (_holderCommitted(x, lane, taskId)) revert MissingBundle(taskId, lane);", "", "v2 settle: a committed holder left out"),
+    (S, "if (cover[k] != 0) revert DuplicateBundle(p.id);", "", "v2 settle: the same bundle twice"),
+    (S, "if (_bundles[batchId][p.id] != _word(h, status)) revert BundleMismatch(p.id, status);", "", "v2 settle: forged labels accepted"),
+    (S, "t.slashed += c.noRevealPenalty;", "", "v2 settle: no-reveal not slashed"),
+    (S, "t.slashed += (goldD + consD) * h.penalty;", "t.slashed += consD * h.penalty;", "v2 settle: gold disagreement not slashed"),
+    (S, "if (h.groups[a] != 0) t.redistributed += _popcount(agree & h.groups[a]) * h.shares[a];", "",
+        "v2 settle: coherence shares dropped"),
+    (S, "uint256 pool = (o.voters - a) * penalty;", "uint256 pool = o.voters * penalty;", "v2 settle: dissenters share their own slash"),
+    (S, "a.locked -= uint96(t.tasks * stakePerTask);", "", "v2 settle: stake stays locked"),
+    (S, "x.goldOn = b.state.goldRevealed >= c.goldCount;", "x.goldOn = true;", "v2 settle: partial gold used"),
+    (S, "if (run.counted && v.revealed != 0) run.undecided", "if (false) run.undecided", "v2 settle: undecided items not counted"),
+    (S, "if (!_inReview(x, v, item % x.taskSize)) revert ItemNotInReview(batchId, item);", "", "v2 resolve: decided items re-decided"),
+    (S, "if (msg.sender != c.reviewer) revert NotReviewer(msg.sender);", "", "v2 resolve: anyone reviews"),
+    (S, ": uint256(b.state.undecided) * b.config.replicas * b.config.rewardPerLabel;", ": 0;",
+        "v2 refund: undecided escrow back to the requester"),
+    (S, "uint256 amount = b.state.escrow - b.state.paid - withheld + (goldKept ? bond : 0);",
+        "uint256 amount = b.state.escrow - b.state.paid - withheld + bond;", "v2 refund: bond returned although gold was withheld"),
+    (S, "if (_isSettled(batchId, taskId)) revert AlreadySettled(batchId, taskId);\n            uint256 pos", "uint256 pos",
+        "v2 revealGold: gold for a settled task"),
+    (S, "index = ticket - _committedBelow(x.batchId, p, lane, ticket);", "index = ticket;", "v2 holder proof: rank ignores commits"),
+    (ST, "uint256 mask = (bits == 256 ? type(uint256).max : ((1 << bits) - 1)) << (t & 255);",
+        "uint256 mask = (bits == 256 ? type(uint256).max : ((1 << bits) - 1)) << (t & 254);", "v2 tickets: wrong bits marked"),
+    (BT, "uint256 need = ONES * ((thresholdBps * o.voters + 9_999) / 10_000);", "uint256 need = ONES * ((thresholdBps * o.voters) / 10_000);",
+        "tally: threshold rounded down"),
+    (BT, "if (other != c) win &= ~geFlags(votes[other], v); // strictly ahead of `other`", "",
+        "tally: ties decided"),
+    (BT, "if (o.voters < 2) return o;", "", "tally: a single vote decides"),
+    (PM, "(left, right) = (right, left ^ (_round(key, i, right) & mask));", "(left, right) = (right, left ^ (_round(key, 0, right) & mask));",
+        "permutation: rounds share one key"),
+    (BP, "return (words[index / 2] >> (TASK_BITS * (index % 2))) & type(uint128).max;", "return words[index / 2] >> (TASK_BITS * (index % 2));",
+        "bundle: task field not masked"),
+]
+
 # Mutants shown to be equivalent (no test can kill them); each with the reason.
 EQUIVALENT = {}
 
@@ -81,6 +170,10 @@ def run_suite(work: Path, env: dict) -> bool:
 
 
 def main() -> int:
+    global MUTANTS
+    # `MUTANTS_ONLY=v2 make mutants` runs the v2 mutants only (files of the v2 market and its libraries).
+    if os.environ.get("MUTANTS_ONLY") == "v2":
+        MUTANTS = [m for m in MUTANTS if m[0] in (V, S, ST, BT, PM, BP)]
     if len(MUTANTS) < 20:
         print("need at least 20 mutants", file=sys.stderr)
         return 2

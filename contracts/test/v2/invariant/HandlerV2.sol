@@ -106,6 +106,7 @@ contract HandlerV2 is Base {
         address a = annotators[aSeed % annotators.length];
         ILabelMarketV2Types.Batch memory b = market.getBatch(id);
         uint256 m = bound(mSeed, 1, b.config.maxBundle);
+        if (market.reputationScore(a, market.domainOf(id)) < b.config.minReputation) return;
         if (!_canJoin(id, a, b, m)) return;
         vm.prank(a);
         (uint256 bundleId, uint256 size) = market.join(id, m);
@@ -148,7 +149,6 @@ contract HandlerV2 is Base {
         if (joined && last == round) return false;
         ILabelMarketV2Types.Account memory acct = market.accountOf(a);
         if (acct.amount < b.config.minStake) return false;
-        if (market.reputationScore(a, market.domainOf(id)) < b.config.minReputation) return false;
         if (joined) {
             if (!open) {
                 ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round - 1, lane);
