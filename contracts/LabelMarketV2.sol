@@ -94,16 +94,16 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
 
         batchId = batchCount++;
         Batch storage b = _batches[batchId];
-        uint256 commitDeadline = block.timestamp + p.commitPeriod;
-        uint256 revealDeadline = commitDeadline + p.revealPeriod;
+        uint256 commitDeadline = block.timestamp + p.periods.commitPeriod;
+        uint256 revealDeadline = commitDeadline + p.periods.revealPeriod;
         uint32 numTasks = uint32((uint256(p.numItems) + p.taskSize - 1) / p.taskSize);
         BatchConfig storage c = b.config;
         c.requester = msg.sender;
         c.commitDeadline = uint40(commitDeadline);
         c.revealDeadline = uint40(revealDeadline);
         c.rewardToken = p.rewardToken;
-        c.reviewDeadline = uint40(revealDeadline + p.reviewPeriod);
-        c.roundPeriod = p.roundPeriod;
+        c.reviewDeadline = uint40(revealDeadline + p.periods.reviewPeriod);
+        c.roundPeriod = p.periods.roundPeriod;
         c.reviewer = p.reviewer;
         c.numItems = p.numItems;
         c.taskSize = p.taskSize;
@@ -114,7 +114,7 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         c.qualifier = p.qualifier;
         c.numTasks = numTasks;
         c.goldCount = p.goldCount;
-        c.commitWindow = p.commitWindow;
+        c.commitWindow = p.periods.commitWindow;
         c.rewardPerLabel = p.rewardPerLabel;
         c.stakePerTask = p.stakePerTask;
         c.wrongLabelPenalty = p.wrongLabelPenalty;
@@ -122,15 +122,14 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         c.minReputation = p.minReputation;
         c.squatPenalty = p.squatPenalty;
         c.minStake = p.minStake;
-        c.manifestRoot = p.manifestRoot;
-        c.goldRoot = p.goldRoot;
+        b.roots = Roots(p.manifestRoot, p.goldRoot);
         b.state.escrow = uint128(escrow);
         b.state.goldBond = p.goldBond;
         b.state.round = 1;
 
         // Round 1 opens now over every position of every lane.
-        uint256 joinEnd = block.timestamp + p.roundPeriod;
-        uint256 commitEnd = joinEnd + p.commitWindow;
+        uint256 joinEnd = block.timestamp + p.periods.roundPeriod;
+        uint256 commitEnd = joinEnd + p.periods.commitWindow;
         uint256 free = uint256(numTasks) * p.replicas;
         _rounds[batchId][1] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
 
@@ -158,10 +157,12 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         if (p.noRevealPenalty <= uint256(p.wrongLabelPenalty) * p.taskSize) revert InvalidParams("noRevealPenalty");
         if (p.stakePerTask < p.noRevealPenalty) revert InvalidParams("stakePerTask");
         if (p.squatPenalty == 0 || p.squatPenalty > p.stakePerTask) revert InvalidParams("squatPenalty");
-        if (p.revealPeriod == 0) revert InvalidParams("revealPeriod");
-        if (p.roundPeriod == 0) revert InvalidParams("roundPeriod");
-        if (p.commitWindow == 0) revert InvalidParams("commitWindow");
-        if (uint256(p.roundPeriod) + p.commitWindow > p.commitPeriod) revert InvalidParams("commitPeriod");
+        if (p.periods.revealPeriod == 0) revert InvalidParams("revealPeriod");
+        if (p.periods.roundPeriod == 0) revert InvalidParams("roundPeriod");
+        if (p.periods.commitWindow == 0) revert InvalidParams("commitWindow");
+        if (uint256(p.periods.roundPeriod) + p.periods.commitWindow > p.periods.commitPeriod) {
+            revert InvalidParams("commitPeriod");
+        }
         if (p.manifestRoot == bytes32(0)) revert InvalidParams("manifestRoot");
         if ((p.goldRoot == bytes32(0)) != (p.goldCount == 0) || p.goldCount > p.numItems) {
             revert InvalidParams("goldCount");
@@ -618,7 +619,7 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         bytes32[] calldata proof
     ) external view returns (bool) {
         return MerkleProof.verifyCalldata(
-            proof, _batch(batchId).config.manifestRoot, Leaves.manifestLeaf(index, contentHash, uri)
+            proof, _batch(batchId).roots.manifest, Leaves.manifestLeaf(index, contentHash, uri)
         );
     }
 

@@ -454,7 +454,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         if (block.timestamp <= b.config.commitDeadline || block.timestamp > b.config.revealDeadline) {
             revert GoldRevealClosed(uint256(b.config.commitDeadline) + 1, b.config.revealDeadline);
         }
-        bytes32 root = b.config.goldRoot;
+        bytes32 root = b.roots.gold;
         uint256 numItems = b.config.numItems;
         uint256 numClasses = b.config.numClasses;
         uint256 taskSize = b.config.taskSize;

@@ -30,7 +30,8 @@ ALLOWED = {
     "concord-devnet": {"concord-cli", "concord-client", "concord-testkit"},
     "concord-sim": {"concord-cli", "concord-client", "concord-testkit"},
     "concord-bench": {"concord-cli", "concord-client", "concord-testkit"},
-    "concord-e2e": {"concord-client", "concord-testkit"},
+    # The e2e tests also drive the v2 contract directly (bindings) and check the Rust twins (protocol) against it.
+    "concord-e2e": {"concord-bindings", "concord-protocol", "concord-client", "concord-testkit"},
 }
 PURE = ["concord-protocol", "concord-quality"]
 HEAVY = [

@@ -83,7 +83,7 @@ MUTANTS += [
     (V, "if (received != total) revert TokenShortfall(total, received);", "", "v2 create: removed fee-on-transfer check"),
     (V, "if (p.squatPenalty == 0 || p.squatPenalty > p.stakePerTask) revert InvalidParams(\"squatPenalty\");", "",
         "v2 create: squat penalty unchecked"),
-    (V, "if (uint256(p.roundPeriod) + p.commitWindow > p.commitPeriod) revert InvalidParams(\"commitPeriod\");", "",
+    (V, "if (uint256(p.periods.roundPeriod) + p.periods.commitWindow > p.periods.commitPeriod) {\n            revert InvalidParams(\"commitPeriod\");\n        }", "",
         "v2 create: a round may outlive the commit phase"),
     (V, "if ((p.goldCount == 0) != (p.goldBond == 0)) revert InvalidParams(\"goldBond\");", "", "v2 create: gold without a bond"),
     (V, "if (amount > unlocked) revert StakeLocked(unlocked, amount);", "", "v2 unstake: locked stake can leave"),

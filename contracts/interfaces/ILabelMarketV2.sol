@@ -28,11 +28,7 @@ interface ILabelMarketV2Types {
     /// @param squatPenalty Stake forfeited per task of a bundle never committed in its round's commit window.
     /// @param minStake Stake an annotator must hold to join.
     /// @param minReputation Reputation in the batch's domain an annotator needs to join.
-    /// @param commitPeriod Seconds from creation until the last commit; every round ends inside it.
-    /// @param revealPeriod Seconds after the commit deadline during which reveals are accepted.
-    /// @param reviewPeriod Seconds after the reveal deadline during which the reviewer can decide items.
-    /// @param roundPeriod Seconds a round accepts joins (it seals earlier when every lane is full).
-    /// @param commitWindow Seconds after a round's join window for its bundles to be committed.
+    /// @param periods The batch's clock (see `Periods`).
     /// @param manifestRoot Merkle root of the item manifest (leaf: index, content hash, URI).
     /// @param manifestURI Where annotators fetch the manifest and items.
     /// @param goldRoot Merkle root of the salted gold answers (zero: no gold).
@@ -55,16 +51,26 @@ interface ILabelMarketV2Types {
         uint96 squatPenalty;
         uint96 minStake;
         int64 minReputation;
-        uint32 commitPeriod;
-        uint32 revealPeriod;
-        uint32 reviewPeriod;
-        uint32 roundPeriod;
-        uint32 commitWindow;
+        Periods periods;
         bytes32 manifestRoot;
         string manifestURI;
         bytes32 goldRoot;
         uint32 goldCount;
         uint128 goldBond;
+    }
+
+    /// @notice The clock of a batch, in seconds (a struct of its own: ABI tuples stop at 24 fields).
+    /// @param commitPeriod From creation until the last commit; every round ends inside it.
+    /// @param revealPeriod After the commit deadline, during which reveals are accepted.
+    /// @param reviewPeriod After the reveal deadline, during which the reviewer can decide items.
+    /// @param roundPeriod How long a round accepts joins (it seals earlier when every lane is full).
+    /// @param commitWindow After a round's join window, for its bundles to be committed.
+    struct Periods {
+        uint32 commitPeriod;
+        uint32 revealPeriod;
+        uint32 reviewPeriod;
+        uint32 roundPeriod;
+        uint32 commitWindow;
     }
 
     /// @notice What a batch was created with; never changes afterwards.
@@ -100,9 +106,12 @@ interface ILabelMarketV2Types {
         // slot 6
         uint96 squatPenalty;
         uint96 minStake;
-        // slots 7, 8
-        bytes32 manifestRoot;
-        bytes32 goldRoot;
+    }
+
+    /// @notice The Merkle roots a batch commits to at creation (beside `BatchConfig`: ABI tuples stop at 24 fields).
+    struct Roots {
+        bytes32 manifest;
+        bytes32 gold;
     }
 
     /// @notice Accounting of a batch that changes as it runs.
@@ -126,6 +135,7 @@ interface ILabelMarketV2Types {
     struct Batch {
         BatchConfig config;
         BatchState state;
+        Roots roots;
     }
 
     /// @notice A join round: joins until `joinEnd` (or until every lane is full), seed from block `sealBlock + 1`,

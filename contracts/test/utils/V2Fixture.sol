@@ -78,11 +78,11 @@ abstract contract V2Fixture is Base {
         p.squatPenalty = 5e18;
         p.minStake = 50e18;
         p.minReputation = -100;
-        p.commitPeriod = 1 days;
-        p.revealPeriod = 1 days;
-        p.reviewPeriod = 1 days;
-        p.roundPeriod = 1 hours;
-        p.commitWindow = 2 hours;
+        p.periods.commitPeriod = 1 days;
+        p.periods.revealPeriod = 1 days;
+        p.periods.reviewPeriod = 1 days;
+        p.periods.roundPeriod = 1 hours;
+        p.periods.commitWindow = 2 hours;
         p.manifestRoot = keccak256("manifest");
         p.manifestURI = "ipfs://manifest";
     }

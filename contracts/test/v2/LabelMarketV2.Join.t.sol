@@ -81,16 +81,16 @@ contract LabelMarketV2JoinTest is V2Fixture {
         p.squatPenalty = 21e18;
         expectInvalid(p, "squatPenalty");
         p = defaultParams();
-        p.revealPeriod = 0;
+        p.periods.revealPeriod = 0;
         expectInvalid(p, "revealPeriod");
         p = defaultParams();
-        p.roundPeriod = 0;
+        p.periods.roundPeriod = 0;
         expectInvalid(p, "roundPeriod");
         p = defaultParams();
-        p.commitWindow = 0;
+        p.periods.commitWindow = 0;
         expectInvalid(p, "commitWindow");
         p = defaultParams();
-        p.commitPeriod = 3 hours - 1; // a round (1 h) and its commits (2 h) must fit
+        p.periods.commitPeriod = 3 hours - 1; // a round (1 h) and its commits (2 h) must fit
         expectInvalid(p, "commitPeriod");
         p = defaultParams();
         p.manifestRoot = 0;
@@ -561,8 +561,8 @@ contract LabelMarketV2JoinTest is V2Fixture {
         p.replicas = 2;
         p.maxBundle = 32;
         p.stakePerTask = 10e18; // 320 CCD per bundle: three rounds of joins fit a 1,000 CCD stake
-        p.roundPeriod = 10 minutes;
-        p.commitWindow = 10 minutes;
+        p.periods.roundPeriod = 10 minutes;
+        p.periods.commitWindow = 10 minutes;
         uint256 id = create(p);
         // Round 1: ten annotators take 32 tickets each in two lanes; odd ones abandon.
         Held[] memory live = new Held[](40);

@@ -24,3 +24,11 @@ alloy::sol!(
     NaiveLabelMarket,
     "artifacts/NaiveLabelMarket.json"
 );
+
+alloy::sol!(
+    /// Protocol v2 (docs/protocol-v2.md): rounds, lanes, bundles. Its constructor creates the settlement module.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    LabelMarketV2,
+    "artifacts/LabelMarketV2.json"
+);

@@ -33,6 +33,36 @@ impl TaskKey {
     }
 }
 
+/// One bundle of protocol v2 (the tasks one join took) on one market, the scope its commitment is bound to:
+/// `keccak256(abi.encode(chainid, market, batch, bundle, annotator, digest(words), salt))`, as
+/// `LabelMarketV2._commitHash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BundleKey {
+    pub chain_id: u64,
+    pub market: Address,
+    pub batch: u64,
+    pub bundle: u64,
+    pub annotator: Address,
+}
+
+impl BundleKey {
+    /// The commit hash of a bundle's label words (`crate::bundle::pack_bundle`) with `salt`.
+    pub fn commit_hash(&self, words: &[U256], salt: B256) -> B256 {
+        keccak256(
+            (
+                U256::from(self.chain_id),
+                self.market,
+                U256::from(self.batch),
+                U256::from(self.bundle),
+                self.annotator,
+                crate::bundle::digest(words),
+                salt,
+            )
+                .abi_encode_params(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,41 @@ pub fn permute(x: u64, n: u64, key: B256) -> Option<u64> {
     }
 }
 
+/// The preimage of `y` under the permutation of [0, `n`) that `key` selects (as `Permutation.invert`); `None` when
+/// `y` is outside it.
+pub fn invert(y: u64, n: u64, key: B256) -> Option<u64> {
+    if y >= n {
+        return None;
+    }
+    let half = half_bits(n);
+    let mask = (1u64 << half) - 1;
+    let mut x = y;
+    loop {
+        let (mut left, mut right) = (x >> half, x & mask);
+        for i in (0..ROUNDS).rev() {
+            let f = keccak256((key, U256::from(i), U256::from(left)).abi_encode());
+            let f = U256::from_be_bytes(f.0) & U256::from(mask);
+            (left, right) = (right ^ f.to::<u64>(), left);
+        }
+        x = (left << half) | right;
+        if x < n {
+            return Some(x);
+        }
+    }
+}
+
+/// The key of lane `lane`'s permutation in a round with seed `seed`: `keccak256(abi.encode(seed, lane))`, as
+/// `LabelMarketV2Storage._laneSeed`.
+pub fn lane_key(seed: B256, lane: u64) -> B256 {
+    keccak256((seed, U256::from(lane)).abi_encode())
+}
+
+/// The task of ticket `ticket` of `lane` in round 1 of a batch of `num_tasks` tasks (round 1's pool is every task,
+/// so no chain state beyond the seed is needed); later rounds also need the earlier rounds' committed tickets.
+pub fn round_one_task(seed: B256, lane: u64, ticket: u64, num_tasks: u64) -> Option<u64> {
+    permute(ticket, num_tasks, lane_key(seed, lane))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +99,21 @@ mod tests {
         }
         assert_eq!(permute(5, 5, B256::ZERO), None);
         assert_eq!(permute(0, 0, B256::ZERO), None);
+    }
+
+    #[test]
+    fn invert_undoes_permute() {
+        for n in [1u64, 2, 3, 17, 64, 100, 1000] {
+            let key = keccak256(n.to_be_bytes());
+            for x in 0..n {
+                assert_eq!(
+                    invert(permute(x, n, key).unwrap(), n, key),
+                    Some(x),
+                    "n={n} x={x}"
+                );
+            }
+        }
+        assert_eq!(invert(5, 5, B256::ZERO), None);
     }
 
     #[test]

@@ -74,11 +74,11 @@ contract InvariantsV2Test is Base {
         p.squatPenalty = 5e18;
         p.minStake = 50e18;
         p.minReputation = -1_000;
-        p.commitPeriod = 12 hours;
-        p.revealPeriod = 6 hours;
-        p.reviewPeriod = 6 hours;
-        p.roundPeriod = 1 hours;
-        p.commitWindow = 1 hours;
+        p.periods.commitPeriod = 12 hours;
+        p.periods.revealPeriod = 6 hours;
+        p.periods.reviewPeriod = 6 hours;
+        p.periods.roundPeriod = 1 hours;
+        p.periods.commitWindow = 1 hours;
         p.manifestRoot = keccak256("manifest");
         p.manifestURI = "ipfs://m";
         vm.prank(requester);
