@@ -86,6 +86,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         for (uint256 i = 1; i < tasks.length; ++i) {
             if (tasks[i] <= tasks[i - 1]) revert TasksNotSorted();
         }
+        // slither-disable-next-line uninitialized-local (filled field by field just below)
         Run memory run;
         run.tasks = tasks;
         run.cover = _cover(x, run.tasks, bundles);
@@ -322,6 +323,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         address domain = _domain(c);
         for (uint256 bi; bi < bundles.length; ++bi) {
             Tally memory t = tallies[bi];
+            // slither-disable-next-line incorrect-equality (a bundle with no task in this call is skipped)
             if (t.tasks == 0) continue;
             address annotator = bundles[bi].bundle.annotator;
             Account storage a = _accounts[annotator];

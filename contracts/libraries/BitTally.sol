@@ -90,6 +90,7 @@ library BitTally {
         }
         if (o.voters < 2) return o;
         // Every voter votes on every item, so the threshold is one count for the whole task.
+        // slither-disable-next-line divide-before-multiply (a rounded-up count, then copied into every nibble)
         uint256 need = ONES * ((thresholdBps * o.voters + 9_999) / 10_000);
         for (uint256 c; c < numClasses; ++c) {
             uint256 v = votes[c];
