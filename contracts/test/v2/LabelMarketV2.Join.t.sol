@@ -619,6 +619,63 @@ contract LabelMarketV2JoinTest is V2Fixture {
         assertEq(settleAll(id, all), 300, "every task settled");
     }
 
+    function test_reveal_staysClosedAtTheCommitDeadlineItself() public {
+        uint256 id = create(defaultParams());
+        Held memory h = joinAs(ann(0), id, 2);
+        seedRound(id, 1);
+        label(id, h, 0);
+        commitAs(id, h);
+        uint256 deadline = market.getBatch(id).config.commitDeadline;
+        vm.warp(deadline); // others could still commit in this second
+        vm.prank(ann(0));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RevealNotOpen.selector, deadline + 1));
+        market.reveal(id, h.id, h.bundle, h.words, h.salt);
+        vm.warp(deadline + 1);
+        revealAs(id, h);
+    }
+
+    /// @dev Round 1 of lane 0: tickets 0-1 committed, 2-3 abandoned; round 2 re-offers those two and a newcomer
+    ///      commits them. Leaving the round-2 holder out must fail: the proof ranks a task among round 1's
+    ///      uncommitted tickets to find it in round 2's pool.
+    function test_settle_findsALeftOutHolderFromALaterRound() public {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.numItems = 16; // 4 tasks
+        uint256 id = create(p);
+        Held[] memory r1 = new Held[](6);
+        for (uint256 i; i < 6; ++i) {
+            r1[i] = joinAs(ann(i), id, 2); // lanes 0, 1, 2, 0, 1, 2
+        }
+        assertEq(r1[3].bundle.lane, 0, "ann(3) holds lane 0's tickets 2-3");
+        seedRound(id, 1);
+        for (uint256 i; i < 6; ++i) {
+            label(id, r1[i], 0);
+            if (i != 3) commitAs(id, r1[i]);
+        }
+        vm.warp(uint256(market.getRound(id, 1).commitEnd) + 1);
+        Held memory late = joinAs(ann(6), id, 2);
+        assertEq(late.bundle.lane, 0, "round 2 offers lane 0's two abandoned positions");
+        seedRound(id, 2);
+        label(id, late, 0);
+        commitAs(id, late);
+        Held[] memory live = new Held[](6);
+        (live[0], live[1], live[2], live[3], live[4]) = (r1[0], r1[1], r1[2], r1[4], r1[5]);
+        live[5] = late;
+        for (uint256 i; i < 6; ++i) {
+            revealAs(id, live[i]);
+        }
+        warpPastReveal(id);
+        Held[] memory without = new Held[](5);
+        for (uint256 i; i < 5; ++i) {
+            without[i] = live[i];
+        }
+        uint256[] memory tasks = new uint256[](1);
+        tasks[0] = late.tasks[0];
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(without);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, late.tasks[0], 0));
+        market.settle(id, tasks, ps);
+        assertEq(settleAll(id, live), 4, "with the round-2 holder every task settles");
+    }
+
     // ------------------------------------------------------------------------------------------------
     // the module
     // ------------------------------------------------------------------------------------------------
