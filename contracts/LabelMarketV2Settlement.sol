@@ -119,6 +119,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         internal
     {
         uint256 taskId = run.tasks[k];
+        if (taskId >= x.numTasks) revert UnknownTask(x.batchId, taskId);
         if (_isSettled(x.batchId, taskId)) revert AlreadySettled(x.batchId, taskId);
         TaskVotes memory v = _votes(x, k, taskId, run.cover, bundles);
         if (x.early && v.revealed != (1 << x.replicas) - 1) revert SettlementNotOpen(taskId, run.opensAt);

@@ -155,6 +155,18 @@ contract LabelMarketV2SettleTest is V2Fixture {
         assertTrue(market.isSettled(id, 0) && market.isSettled(id, 1), "both settled");
     }
 
+    function test_settle_revertsUnknownTask() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        warpPastReveal(id);
+        uint256[] memory tasks = new uint256[](1);
+        tasks[0] = 2; // the batch has tasks 0 and 1
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.UnknownTask.selector, id, 2));
+        market.settle(id, tasks, ps);
+    }
+
     function test_settle_unrevealedCommitIsSlashedAfterTheRevealDeadline() public {
         uint256 id = create(defaultParams());
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
