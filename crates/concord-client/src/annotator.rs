@@ -1,30 +1,32 @@
-//! The annotator's side: stake, claim, see verified items, label, commit (salt stored first), reveal (with
+//! The annotator's side: stake, join a batch for a bundle of tasks, learn which tasks they are once the round's
+//! seed block exists, see verified items, label, commit the bundle (words and salt stored first), reveal (with
 //! recovery from the encrypted on-chain backup), collect.
 
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::rpc::types::TransactionReceipt;
-use concord_bindings::ILabelMarket::BatchConfig;
-use concord_bindings::LabelMarket;
-use concord_protocol::labels::{pack, task_len, unpack};
+use concord_bindings::ILabelMarketV2Types::Batch;
+use concord_bindings::LabelMarketV2 as M;
+use concord_protocol::assignment::Assignment;
+use concord_protocol::bundle::{pack_bundle, task_labels};
+use concord_protocol::labels::{task_len, unpack};
 use concord_protocol::outcome::BatchShape;
 use concord_protocol::units::fmt_tokens;
-use concord_protocol::{reveal_open, AssignmentStatus};
+use concord_protocol::BundleStatus;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dataset::{Manifest, ManifestItem};
-use crate::market::{self, batch};
-use crate::store::{LocalStatus, Store, TaskKey};
+use crate::market::{self, batch, bundle_of};
+use crate::store::{BundleKey, BundleRecord, LocalStatus, Store, Tickets};
 use crate::{ClientError, Concord, Result};
 
-/// The store key of `annotator`'s assignment to `task` of `batch` on this client's market.
-pub fn task_key(c: &Concord, annotator: Address, batch: u64, task: u64) -> TaskKey {
-    TaskKey {
+/// The store key of `annotator`'s bundle `bundle` of `batch` on this client's market.
+pub fn bundle_key(c: &Concord, annotator: Address, batch: u64, bundle: u64) -> BundleKey {
+    BundleKey {
         chain_id: c.chain_id(),
         market: c.market_address(),
         batch,
-        task,
+        bundle,
         annotator,
     }
 }
@@ -47,27 +49,24 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
     }
     c.ensure_allowance("approve stake", c.deployment.token, amount)
         .await?;
-    c.send_market("stake", LabelMarket::stakeCall { amount })
-        .await?;
+    c.send_market("stake", M::stakeCall { amount }).await?;
     Ok(())
 }
 
 /// Moves unlocked stake to the unstake queue; returns when it unlocks.
 pub async fn request_unstake(c: &Concord, amount: U256) -> Result<u64> {
     let r = c
-        .send_market("unstake", LabelMarket::requestUnstakeCall { amount })
+        .send_market("unstake", M::requestUnstakeCall { amount })
         .await?;
-    Ok(market::receipt_event::<LabelMarket::UnstakeRequested>(&r)
+    Ok(market::receipt_event::<M::UnstakeRequested>(&r)
         .map(|e| e.unlockAt.to::<u64>())
         .unwrap_or_default())
 }
 
 /// Withdraws queued stake after the cooldown; returns the amount.
 pub async fn withdraw(c: &Concord) -> Result<U256> {
-    let r = c
-        .send_market("withdraw", LabelMarket::withdrawCall {})
-        .await?;
-    Ok(market::receipt_event::<LabelMarket::Withdrawn>(&r)
+    let r = c.send_market("withdraw", M::withdrawCall {}).await?;
+    Ok(market::receipt_event::<M::Withdrawn>(&r)
         .map(|e| e.amount)
         .unwrap_or_default())
 }
@@ -75,7 +74,7 @@ pub async fn withdraw(c: &Concord) -> Result<U256> {
 /// Records a qualification attestation on-chain.
 pub async fn qualify(c: &Concord, batch: u64, deadline: u64, signature: Bytes) -> Result<()> {
     let me = c.account()?;
-    let call = LabelMarket::qualifyCall {
+    let call = M::qualifyCall {
         batchId: U256::from(batch),
         annotator: me,
         deadline: U256::from(deadline),
@@ -85,109 +84,207 @@ pub async fn qualify(c: &Concord, batch: u64, deadline: u64, signature: Bytes) -
     Ok(())
 }
 
-/// A claimed task.
+/// What a join took.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Claim {
+pub struct Joined {
     pub batch: u64,
-    pub task: u64,
-    pub slot: u64,
-    pub expiry: u64,
+    pub bundle: u64,
+    pub lane: u64,
+    pub round: u64,
+    pub size: u64,
+    pub stake_locked: String,
+    /// Joins of this round end here (or earlier, when every lane fills); the tasks are known a block after.
+    pub join_end: u64,
+    /// The bundle must be committed by this chain time.
+    pub commit_end: u64,
 }
 
-/// Records the task a confirmed claim landed on (from its `Claimed` event) in the store.
-fn record_claim(
-    c: &Concord,
-    store: &Store,
-    batch_id: u64,
-    receipt: &TransactionReceipt,
-) -> Result<Option<Claim>> {
-    let Some(ev) = market::receipt_event::<LabelMarket::Claimed>(receipt) else {
-        return Ok(None);
-    };
-    let claim = Claim {
-        batch: batch_id,
-        task: ev.taskId.to(),
-        slot: ev.slot.to(),
-        expiry: ev.expiry.to(),
-    };
-    store.record_claim(
-        &task_key(c, ev.annotator, batch_id, claim.task),
-        claim.expiry,
-    )?;
-    Ok(Some(claim))
-}
-
-/// Claims the next task of a batch and records it locally.
-pub async fn claim(c: &Concord, store: &Store, batch_id: u64) -> Result<Claim> {
-    let call = LabelMarket::claimCall {
-        batchId: U256::from(batch_id),
-    };
-    let r = c.send_market("claim", call).await?;
-    record_claim(c, store, batch_id, &r)?
-        .ok_or_else(|| ClientError::Input("claim: no Claimed event in the receipt".into()))
-}
-
-/// Claims up to `n` tasks of a batch in one pipeline (submissions back to back, receipts awaited together).
-/// Returns what was claimed; fails only if nothing was.
-pub async fn claim_many(c: &Concord, store: &Store, batch_id: u64, n: usize) -> Result<Vec<Claim>> {
-    match claim_up_to(c, store, batch_id, n).await? {
-        (claims, Some(e)) if claims.is_empty() => Err(e),
-        (claims, _) => Ok(claims),
+/// What a join of up to `max_tasks` tasks of a batch asks for: the task count and the stake it locks at most.
+pub fn join_terms(b: &Batch, max_tasks: Option<u64>) -> Result<(u64, U256)> {
+    let max = u64::from(b.config.maxBundle);
+    let n = max_tasks.unwrap_or(max);
+    if n == 0 || n > max {
+        return Err(ClientError::Input(format!(
+            "a join of this batch takes 1..={max} tasks, not {n}"
+        )));
     }
+    Ok((n, U256::from(n) * U256::from(b.config.stakePerTask)))
 }
 
-/// Like [`claim_many`], also returning why fewer than `n` tasks were claimed (the first failure).
-pub async fn claim_up_to(
+/// Joins the current round of a batch for up to `max_tasks` tasks (default: the batch's bundle limit) and records
+/// the bundle locally. Which tasks it holds is fixed only once the round is sealed; see [`refresh`].
+pub async fn join(
     c: &Concord,
     store: &Store,
     batch_id: u64,
-    n: usize,
-) -> Result<(Vec<Claim>, Option<ClientError>)> {
-    let call = LabelMarket::claimCall {
+    max_tasks: Option<u64>,
+) -> Result<Joined> {
+    let b = batch(c, batch_id).await?;
+    let (n, _) = join_terms(&b, max_tasks)?;
+    let call = M::joinCall {
         batchId: U256::from(batch_id),
+        maxTasks: U256::from(n),
     };
-    let mut out = Vec::new();
-    let mut first_err = None;
-    for r in c.send_market_many("claim", vec![call; n]).await {
-        match r {
-            Ok(receipt) => out.extend(record_claim(c, store, batch_id, &receipt)?),
-            Err(e) => {
-                first_err.get_or_insert(e);
+    let r = c.send_market("join", call).await?;
+    let ev = market::receipt_event::<M::Joined>(&r)
+        .ok_or_else(|| ClientError::Input("join: no Joined event in the receipt".into()))?;
+    let t = market::tickets(&ev.bundle);
+    let rd = market::round(c, batch_id, t.round).await?;
+    let bundle = ev.bundleId.to::<u64>();
+    store.record_join(
+        &bundle_key(c, ev.annotator, batch_id, bundle),
+        t,
+        rd.commitEnd.to(),
+    )?;
+    Ok(Joined {
+        batch: batch_id,
+        bundle,
+        lane: t.lane,
+        round: t.round,
+        size: t.size,
+        stake_locked: fmt_tokens(ev.stakeLocked),
+        join_end: rd.joinEnd.to(),
+        commit_end: rd.commitEnd.to(),
+    })
+}
+
+/// Why a bundle's tasks are not known yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "waitingFor")]
+pub enum Pending {
+    /// The round takes joins until `join_end` (or until every lane is full).
+    Joins { join_end: u64 },
+    /// The round is sealed; its seed is the hash of block `block`, not mined yet.
+    SeedBlock { block: u64 },
+    /// The round's commit window passed without a seed: the bundle can no longer be committed.
+    Lost,
+}
+
+/// Learns the tasks of every joined bundle whose round's seed block exists (sealing a round whose join window
+/// passed, which anyone may do), and stores them. Returns the bundles still waiting and why.
+pub async fn refresh(
+    c: &Concord,
+    store: &Store,
+    batch_filter: Option<u64>,
+) -> Result<Vec<(u64, u64, Pending)>> {
+    let me = c.account()?;
+    let open: Vec<BundleRecord> = store
+        .list(c.chain_id(), c.market_address(), me, batch_filter)?
+        .into_iter()
+        .filter(|r| r.tasks.is_none() && r.status == LocalStatus::Joined)
+        .collect();
+    let mut waiting = Vec::new();
+    let mut logs: BTreeMap<u64, Assignment> = BTreeMap::new();
+    for rec in open {
+        let k = bundle_key(c, me, rec.batch, rec.bundle);
+        match seed_of(c, rec.batch, rec.tickets.round).await? {
+            Ok(seed) => {
+                let assignment = match logs.get_mut(&rec.batch) {
+                    Some(a) => a,
+                    None => {
+                        let b = batch(c, rec.batch).await?;
+                        let a = if rec.tickets.round == 1 {
+                            Assignment::new(u64::from(b.config.numTasks))
+                        } else {
+                            market::batch_log(c, rec.batch, &b.config).await?.assignment
+                        };
+                        logs.entry(rec.batch).or_insert(a)
+                    }
+                };
+                assignment.set_seed(rec.tickets.round, seed);
+                let t = rec.tickets;
+                let tasks = assignment
+                    .tasks_of(t.lane, t.round, t.first, t.size)
+                    .ok_or_else(|| {
+                        ClientError::Input(format!(
+                            "bundle {} of batch {}: its tickets are outside the round's pool (local store out of date?)",
+                            rec.bundle, rec.batch
+                        ))
+                    })?;
+                store.set_tasks(&k, &tasks, seed)?;
             }
+            Err(p) => waiting.push((rec.batch, rec.bundle, p)),
         }
     }
-    Ok((out, first_err))
+    Ok(waiting)
 }
 
-/// Items of one task of a batch, with the batch's config and its verified manifest.
+/// The seed of a round: stored on-chain, or the hash of the block after the round was sealed once it exists.
+/// Seals a round whose join window passed.
+async fn seed_of(c: &Concord, batch_id: u64, round: u64) -> Result<std::result::Result<B256, Pending>> {
+    let stored = market::seed(c, batch_id, round).await?;
+    if stored != B256::ZERO {
+        return Ok(Ok(stored));
+    }
+    let mut rd = market::round(c, batch_id, round).await?;
+    let now = c.chain_time().await?;
+    if now > rd.commitEnd.to::<u64>() {
+        return Ok(Err(Pending::Lost));
+    }
+    if rd.sealBlock == 0 {
+        if now <= rd.joinEnd.to::<u64>() {
+            return Ok(Err(Pending::Joins {
+                join_end: rd.joinEnd.to(),
+            }));
+        }
+        // Anyone may seal a round whose join window passed; a race with another sealer is harmless.
+        let call = M::sealCall {
+            batchId: U256::from(batch_id),
+        };
+        if let Err(e) = c.send_market("seal round", call).await {
+            tracing::debug!("seal: {e}");
+        }
+        rd = market::round(c, batch_id, round).await?;
+    }
+    let block = rd.sealBlock + 1;
+    let head = c.block_number().await?;
+    if head < block {
+        return Ok(Err(Pending::SeedBlock { block }));
+    }
+    if head - block >= 256 {
+        // The seed block left the 256-block window unstored: `drawSeed` re-arms the round from a later block.
+        let call = M::drawSeedCall {
+            batchId: U256::from(batch_id),
+            round: U256::from(round),
+        };
+        c.send_market("re-arm round seed", call).await?;
+        let rd = market::round(c, batch_id, round).await?;
+        return Ok(Err(Pending::SeedBlock {
+            block: rd.sealBlock + 1,
+        }));
+    }
+    Ok(Ok(c.block_hash(block).await?))
+}
+
+/// Items of one task of a batch, with the batch and its verified manifest.
 pub struct TaskItems {
-    pub config: BatchConfig,
+    pub batch: Batch,
     pub manifest: Manifest,
     pub items: Vec<ManifestItem>,
 }
 
 /// The verified manifest of a batch and the items of one task.
 pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<TaskItems> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    if task >= u64::from(cfg.numTasks) {
+    let b = batch(c, batch_id).await?;
+    if task >= u64::from(b.config.numTasks) {
         return Err(ClientError::Input(format!(
             "batch {batch_id} has tasks 0..{}, not {task}",
-            cfg.numTasks
+            b.config.numTasks
         )));
     }
-    let m = market::verify_manifest(c, batch_id, &cfg, None).await?;
-    let k = usize::from(cfg.taskSize);
+    let m = market::verify_manifest(c, batch_id, &b, None).await?;
+    let k = usize::from(b.config.taskSize);
     let start = task as usize * k;
     let items = m.items[start..(start + k).min(m.items.len())].to_vec();
     Ok(TaskItems {
-        config: cfg,
+        batch: b,
         manifest: m,
         items,
     })
 }
 
-/// Stores labels for a claimed task after checking count and class range.
+/// Stores labels for a task of one of this account's bundles after checking count and class range.
 pub async fn label(
     c: &Concord,
     store: &Store,
@@ -198,8 +295,8 @@ pub async fn label(
     label_many(c, store, batch_id, &[(task, labels.to_vec())]).await
 }
 
-/// Stores labels of many claimed tasks of one batch (one batch read for all), each checked first: one label
-/// per item of the task, every label a class of the batch.
+/// Stores labels of many tasks of one batch (one batch read for all), each checked first: one label per item of
+/// the task, every label a class of the batch, the task in one of this account's uncommitted bundles.
 pub async fn label_many(
     c: &Concord,
     store: &Store,
@@ -207,11 +304,18 @@ pub async fn label_many(
     tasks: &[(u64, Vec<u8>)],
 ) -> Result<()> {
     let me = c.account()?;
-    let (cfg, _) = batch(c, batch_id).await?;
-    let shape = market::shape(&cfg);
+    let b = batch(c, batch_id).await?;
+    let shape = market::shape(&b.config);
     for (task, labels) in tasks {
         check_labels(&shape, *task, labels)?;
-        store.set_labels(&task_key(c, me, batch_id, *task), labels)?;
+        store.set_labels(
+            c.chain_id(),
+            c.market_address(),
+            me,
+            batch_id,
+            *task,
+            labels,
+        )?;
     }
     Ok(())
 }
@@ -238,7 +342,7 @@ fn check_labels(shape: &BatchShape, task: u64, labels: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// What a commit or reveal run did.
+/// What a commit or reveal run did, per bundle `(batch, bundle)`.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
@@ -248,48 +352,59 @@ pub struct RunReport {
     pub recovered: usize,
 }
 
-/// Commits every labeled task (optionally of one batch). Labels, salt and hash hit the disk (fsync) before the
-/// transaction is sent; a task left `committing` by a crash is checked on-chain and re-sent with the same salt.
+/// Commits every bundle whose tasks are all labeled (optionally of one batch). Words, salt and hash hit the disk
+/// (fsync) before the transaction is sent; a bundle left `committing` by a crash is checked on-chain and re-sent
+/// with the same salt.
 pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
     let backup = c.backup_key()?;
+    let now = c.chain_time().await?;
     let mut report = RunReport::default();
     let mut calls = Vec::new();
     let mut keys = Vec::new();
     for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
-        let k = task_key(c, me, rec.batch, rec.task);
-        let rec = match (rec.status, &rec.labels) {
-            (LocalStatus::Labeled, Some(labels)) => {
-                store.prepare_commit(&k, labels, B256::from(rand::random::<[u8; 32]>()))?;
+        let k = bundle_key(c, me, rec.batch, rec.bundle);
+        let rec = match rec.status {
+            LocalStatus::Joined => {
+                let Some(labels) = rec.complete_labels() else {
+                    report.waiting.push((rec.batch, rec.bundle));
+                    continue;
+                };
+                let words = pack_bundle(&labels).ok_or_else(|| {
+                    ClientError::Input(format!("bundle {}: a task has more than 32 items", rec.bundle))
+                })?;
+                store.prepare_commit(&k, &words, B256::from(rand::random::<[u8; 32]>()), None)?;
                 // Read back what was stored: an existing salt is kept.
                 store.get(&k)?.unwrap_or(rec)
             }
-            (LocalStatus::Committing, Some(_)) => {
-                let a = c
-                    .market
-                    .assignmentOf(U256::from(rec.batch), U256::from(rec.task), me)
-                    .call()
-                    .await
-                    .map_err(c.read_err("read assignment"))?;
-                if AssignmentStatus::from_u8(a.status).is_some_and(AssignmentStatus::has_committed)
-                {
+            LocalStatus::Committing => {
+                if bundle_status(c, rec.batch, rec.bundle).await?.has_committed() {
                     store.set_status(&k, LocalStatus::Committed)?;
-                    report.done.push((rec.batch, rec.task));
+                    report.done.push((rec.batch, rec.bundle));
                     continue;
                 }
                 rec
             }
             _ => continue,
         };
-        let (Some(labels), Some(salt), Some(hash)) = (&rec.labels, rec.salt, rec.commit_hash)
-        else {
+        if now > rec.commit_end {
+            report.failed.push(format!(
+                "batch {} bundle {}: its round's commit window closed at {}; the bundle can only be expired now",
+                rec.batch,
+                rec.bundle,
+                concord_protocol::time::fmt_unix(rec.commit_end)
+            ));
+            continue;
+        }
+        let (Some(words), Some(salt), Some(hash)) = (&rec.words, rec.salt, rec.commit_hash) else {
             continue;
         };
-        calls.push(LabelMarket::commitCall {
+        calls.push(M::commitCall {
             batchId: U256::from(rec.batch),
-            taskId: U256::from(rec.task),
+            bundleId: U256::from(rec.bundle),
+            bundle: bundle_of(me, &rec.tickets),
             commitHash: hash,
-            backup: backup.seal(pack(labels), salt).into(),
+            backup: backup.seal(words, salt).into(),
         });
         keys.push(k);
     }
@@ -298,11 +413,21 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     Ok(report)
 }
 
-/// Records the outcome of a pipeline: confirmed tasks move to `status`, failures are reported per task.
+async fn bundle_status(c: &Concord, batch_id: u64, bundle: u64) -> Result<BundleStatus> {
+    let s = c
+        .market
+        .bundleStatus(U256::from(batch_id), U256::from(bundle))
+        .call()
+        .await
+        .map_err(c.read_err("read bundle status"))?;
+    Ok(BundleStatus::from_u8(s).unwrap_or(BundleStatus::None))
+}
+
+/// Records the outcome of a pipeline: confirmed bundles move to `status`, failures are reported per bundle.
 fn record_outcomes(
     store: &Store,
-    keys: &[TaskKey],
-    results: Vec<Result<TransactionReceipt>>,
+    keys: &[BundleKey],
+    results: Vec<Result<alloy::rpc::types::TransactionReceipt>>,
     status: LocalStatus,
     report: &mut RunReport,
 ) -> Result<()> {
@@ -310,44 +435,79 @@ fn record_outcomes(
         match r {
             Ok(_) => {
                 store.set_status(k, status)?;
-                report.done.push((k.batch, k.task));
+                report.done.push((k.batch, k.bundle));
             }
             Err(e) => report
                 .failed
-                .push(format!("batch {} task {}: {e}", k.batch, k.task)),
+                .push(format!("batch {} bundle {}: {e}", k.batch, k.bundle)),
         }
     }
     Ok(())
 }
 
-/// Restores commits missing from the local store from their encrypted backups in `Committed` events.
+/// Restores commits missing from the local store from their encrypted backups in `Committed` events (with the
+/// bundle from its `Joined` event and its tasks from the round's seed).
 pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
     let me = c.account()?;
     let key_ = c.backup_key()?;
     let commits = market::commits_of(c, me, batch_filter).await?;
-    let mut recovered = 0;
+    let mut missing = Vec::new();
     for ev in commits {
-        let (b, t) = (ev.batchId.to::<u64>(), ev.taskId.to::<u64>());
-        let k = task_key(c, me, b, t);
-        if store.get(&k)?.and_then(|r| r.salt).is_some() {
-            continue;
+        let (b, id) = (ev.batchId.to::<u64>(), ev.bundleId.to::<u64>());
+        let k = bundle_key(c, me, b, id);
+        if store.get(&k)?.and_then(|r| r.salt).is_none() {
+            missing.push((k, ev));
         }
-        let Some((packed, salt)) = key_.open(&ev.backup) else {
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let joins: BTreeMap<(u64, u64), Tickets> = market::joins_of(c, me, batch_filter)
+        .await?
+        .into_iter()
+        .map(|e| ((e.batchId.to(), e.bundleId.to()), market::tickets(&e.bundle)))
+        .collect();
+    let mut batches = BTreeMap::new();
+    let mut recovered = 0;
+    for (k, ev) in missing {
+        let Some((words, salt)) = key_.open(&ev.backup) else {
             continue;
         };
-        if k.commit_hash(packed, salt) != ev.commitHash {
+        let Some(t) = joins.get(&(k.batch, k.bundle)).copied() else {
+            continue;
+        };
+        if k.commit_hash(&words, salt) != ev.commitHash {
             continue;
         }
-        let (cfg, _) = batch(c, b).await?;
-        let labels = unpack(packed, market::task_len(&cfg, t) as usize);
-        store.prepare_commit(&k, &labels, salt)?;
+        if !batches.contains_key(&k.batch) {
+            let b = batch(c, k.batch).await?;
+            let log = market::batch_log(c, k.batch, &b.config).await?;
+            batches.insert(k.batch, (b, log));
+        }
+        let Some((b, log)) = batches.get(&k.batch) else {
+            continue;
+        };
+        let Some(tasks) = log.assignment.tasks_of(t.lane, t.round, t.first, t.size) else {
+            continue;
+        };
+        let labels: Vec<Vec<u8>> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, &task)| {
+                let n = market::task_len(&b.config, task) as usize;
+                unpack(task_labels(&words, i).unwrap_or_default(), n)
+            })
+            .collect();
+        let rd = market::round(c, k.batch, t.round).await?;
+        store.record_join(&k, t, rd.commitEnd.to())?;
+        store.prepare_commit(&k, &words, salt, Some((&tasks, &labels)))?;
         store.set_status(&k, LocalStatus::Committed)?;
         recovered += 1;
     }
     Ok(recovered)
 }
 
-/// Reveals every committed task whose reveal is open (recovering lost salts from backups first).
+/// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first).
 pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
     let mut report = RunReport {
@@ -355,58 +515,48 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         ..Default::default()
     };
     let now = c.chain_time().await?;
-    let candidates: Vec<_> = store
+    let candidates: Vec<BundleRecord> = store
         .list(c.chain_id(), c.market_address(), me, batch_filter)?
         .into_iter()
         .filter(|r| {
             matches!(r.status, LocalStatus::Committing | LocalStatus::Committed)
-                && r.labels.is_some()
+                && r.words.is_some()
                 && r.salt.is_some()
         })
         .collect();
-    let mut configs = std::collections::HashMap::new();
+    let mut open = BTreeMap::new();
     for b in candidates.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
-        configs.insert(b, batch(c, b).await?.0);
+        open.insert(b, market::reveal_open(&batch(c, b).await?, now));
     }
-    // Assignment status and task masks of every candidate, read concurrently.
-    let keys_to_read: Vec<(u64, u64)> = candidates.iter().map(|r| (r.batch, r.task)).collect();
-    let reads: Vec<(u8, u16)> = stream::iter(keys_to_read)
-        .map(|(batch_id, task_id)| async move {
-            let (b, t) = (U256::from(batch_id), U256::from(task_id));
-            let (assignment, task) = (c.market.assignmentOf(b, t, me), c.market.getTask(b, t));
-            let (a, task) = tokio::try_join!(assignment.call(), task.call())?;
-            Ok::<_, alloy::contract::Error>((a.status, task.committedMask))
-        })
+    let statuses: Vec<BundleStatus> = stream::iter(candidates.iter().map(|r| (r.batch, r.bundle)))
+        .map(|(b, id)| bundle_status(c, b, id))
         .buffered(32)
         .try_collect()
-        .await
-        .map_err(c.read_err("read assignments"))?;
+        .await?;
     let mut calls = Vec::new();
     let mut keys = Vec::new();
-    for (rec, (onchain, committed_mask)) in candidates.iter().zip(reads) {
-        let (Some(labels), Some(salt)) = (&rec.labels, rec.salt) else {
+    for (rec, onchain) in candidates.iter().zip(statuses) {
+        let (Some(words), Some(salt)) = (&rec.words, rec.salt) else {
             continue;
         };
-        let k = task_key(c, me, rec.batch, rec.task);
-        match AssignmentStatus::from_u8(onchain) {
-            Some(AssignmentStatus::Revealed) => {
+        let k = bundle_key(c, me, rec.batch, rec.bundle);
+        match onchain {
+            BundleStatus::Revealed => {
                 store.set_status(&k, LocalStatus::Revealed)?;
                 continue;
             }
-            Some(AssignmentStatus::Committed) => {}
+            BundleStatus::Committed => {}
             _ => continue, // the commit never landed: `commit` re-sends it
         }
-        let Some(cfg) = configs.get(&rec.batch) else {
-            continue;
-        };
-        if !reveal_open(&market::deadlines(cfg), cfg.replicas, committed_mask, now) {
-            report.waiting.push((rec.batch, rec.task));
+        if !open.get(&rec.batch).copied().unwrap_or(false) {
+            report.waiting.push((rec.batch, rec.bundle));
             continue;
         }
-        calls.push(LabelMarket::revealCall {
+        calls.push(M::revealCall {
             batchId: U256::from(rec.batch),
-            taskId: U256::from(rec.task),
-            labels: pack(labels),
+            bundleId: U256::from(rec.bundle),
+            bundle: bundle_of(me, &rec.tickets),
+            labels: words.clone(),
             salt,
         });
         keys.push(k);
@@ -426,7 +576,7 @@ pub async fn collect(c: &Concord, store: &Store) -> Result<Vec<(Address, U256)>>
         .map(|r| r.batch)
         .collect::<BTreeSet<_>>()
     {
-        tokens.insert(batch(c, b).await?.0.rewardToken);
+        tokens.insert(batch(c, b).await?.config.rewardToken);
     }
     let mut out = Vec::new();
     for t in tokens {
@@ -439,14 +589,13 @@ pub async fn collect(c: &Concord, store: &Store) -> Result<Vec<(Address, U256)>>
         if amount.is_zero() {
             continue;
         }
-        c.send_market("collect", LabelMarket::collectCall { token: t })
-            .await?;
+        c.send_market("collect", M::collectCall { token: t }).await?;
         out.push((t, amount));
     }
     Ok(out)
 }
 
-/// An annotator's standing.
+/// An annotator's standing: stake (global) and reputation in one domain.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
@@ -457,22 +606,35 @@ pub struct Standing {
     pub pending_unstake: String,
     pub unlock_at: u64,
     pub claimable: String,
+    /// The reputation domain (a batch's qualifier, or its requester).
+    pub domain: Address,
     pub reputation: i64,
     pub accepted: u64,
     pub rejected: u64,
     pub gold_correct: u64,
     pub gold_wrong: u64,
     pub unrevealed: u64,
+    pub squatted: u64,
 }
 
-/// Reads balance, stake, claimable protocol tokens and reputation of `who`.
-pub async fn standing(c: &Concord, who: Address) -> Result<Standing> {
+/// The reputation domain of a batch.
+pub async fn domain_of(c: &Concord, batch_id: u64) -> Result<Address> {
+    c.market
+        .domainOf(U256::from(batch_id))
+        .call()
+        .await
+        .map_err(c.read_err("read reputation domain"))
+}
+
+/// Reads balance, stake, claimable protocol tokens and reputation in `domain` of `who`.
+pub async fn standing(c: &Concord, who: Address, domain: Address) -> Result<Standing> {
     let m = &c.market;
-    let (balance, st, rep, score, claimable) = tokio::try_join!(
+    let (balance, acct, pending, rep, score, claimable) = tokio::try_join!(
         async { c.token.balanceOf(who).call().await },
-        async { m.stakeOf(who).call().await },
-        async { m.reputationOf(who).call().await },
-        async { m.reputationScore(who).call().await },
+        async { m.accountOf(who).call().await },
+        async { m.pendingUnstake(who).call().await },
+        async { m.reputationOf(who, domain).call().await },
+        async { m.reputationScore(who, domain).call().await },
         async { m.claimable(who, c.deployment.token).call().await },
     )
     .map_err(c.read_err("read standing"))?;
@@ -480,17 +642,19 @@ pub async fn standing(c: &Concord, who: Address) -> Result<Standing> {
     Ok(Standing {
         address: who,
         balance: f(balance),
-        staked: f(U256::from(st.amount)),
-        locked: f(U256::from(st.locked)),
-        pending_unstake: f(U256::from(st.pending)),
-        unlock_at: st.unlockAt.to(),
+        staked: f(U256::from(acct.amount)),
+        locked: f(U256::from(acct.locked)),
+        pending_unstake: f(pending),
+        unlock_at: acct.unlockAt.to(),
         claimable: f(claimable),
+        domain,
         reputation: i64::try_from(score).unwrap_or(i64::MIN),
         accepted: rep.accepted.to(),
         rejected: rep.rejected.to(),
         gold_correct: rep.goldCorrect.to(),
         gold_wrong: rep.goldWrong.to(),
         unrevealed: rep.unrevealed.to(),
+        squatted: rep.squatted.to(),
     })
 }
 

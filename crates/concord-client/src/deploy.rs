@@ -4,7 +4,7 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use concord_bindings::{ConcordToken, LabelMarket};
+use concord_bindings::{ConcordToken, LabelMarketV2};
 
 use crate::chain::{contract_error, transport_error};
 use crate::{ClientError, Deployment, Result};
@@ -34,7 +34,7 @@ pub async fn deploy(
     let token = ConcordToken::deploy(&provider, treasury)
         .await
         .map_err(err)?;
-    let market = LabelMarket::deploy(&provider, *token.address(), treasury, U256::from(cooldown))
+    let market = LabelMarketV2::deploy(&provider, *token.address(), treasury, U256::from(cooldown))
         .await
         .map_err(err)?;
     Ok(Deployment {

@@ -1,31 +1,34 @@
-//! Market reads shared by both roles: a batch's config and state, its tasks, and its history from events —
-//! every event query goes through [`batch_events`] (one place to make log reads chunked and cached).
+//! Market reads shared by both roles: a batch's config and state, its rounds, its bundles and their tasks, and
+//! its history from events — every event query goes through [`events`] (one place to make log reads chunked and
+//! cached). A batch's bundles are read once into a [`BatchLog`]; the task each ticket holds is computed locally
+//! ([`concord_protocol::assignment`]), not asked of the chain position by position.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
-use concord_bindings::ILabelMarket::{BatchConfig, BatchState, Task};
-use concord_bindings::LabelMarket;
+use concord_bindings::ILabelMarketV2Types::{Batch, BatchConfig, BatchState, Bundle, BundleProof, Round};
+use concord_bindings::LabelMarketV2 as M;
+use concord_protocol::assignment::Assignment;
+use concord_protocol::bundle::task_labels;
+use concord_protocol::labels::flags_to_mask;
 use concord_protocol::outcome::{self, BatchShape, ItemOutcome, Reveal, Settlement};
 use concord_protocol::{Deadlines, Phase};
 use concord_quality::report::Scores;
-use futures::{stream, StreamExt, TryStreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::chain::transport_error;
 use crate::dataset::{load_manifest, Manifest};
+use crate::store::Tickets;
 use crate::{ClientError, Concord, Result};
 
-/// A batch as stored on-chain.
-pub async fn batch(c: &Concord, batch: u64) -> Result<(BatchConfig, BatchState)> {
-    let b = c
-        .market
+/// A batch as stored on-chain: config, state and roots.
+pub async fn batch(c: &Concord, batch: u64) -> Result<Batch> {
+    c.market
         .getBatch(U256::from(batch))
         .call()
         .await
-        .map_err(c.read_err("read batch"))?;
-    Ok((b.config, b.state))
+        .map_err(c.read_err("read batch"))
 }
 
 /// Number of batches on the market.
@@ -38,41 +41,22 @@ pub async fn batch_count(c: &Concord) -> Result<u64> {
         .to::<u64>())
 }
 
-/// Tasks of a batch that still have a free slot.
-pub async fn open_task_count(c: &Concord, batch: u64) -> Result<u64> {
-    Ok(c.market
-        .openTaskCount(U256::from(batch))
-        .call()
-        .await
-        .map_err(c.read_err("read open tasks"))?
-        .to::<u64>())
-}
-
-/// All tasks of a batch, read concurrently.
-pub async fn tasks(c: &Concord, batch: u64, num_tasks: u64) -> Result<Vec<Task>> {
-    stream::iter(0..num_tasks)
-        .map(|t| {
-            let market = c.market.clone();
-            async move {
-                market
-                    .getTask(U256::from(batch), U256::from(t))
-                    .call()
-                    .await
-            }
-        })
-        .buffered(64)
-        .map_err(c.read_err("read tasks"))
-        .try_collect()
-        .await
-}
-
-/// One task of a batch.
-pub async fn task(c: &Concord, batch: u64, task: u64) -> Result<Task> {
+/// A round of a batch.
+pub async fn round(c: &Concord, batch: u64, round: u64) -> Result<Round> {
     c.market
-        .getTask(U256::from(batch), U256::from(task))
+        .getRound(U256::from(batch), U256::from(round))
         .call()
         .await
-        .map_err(c.read_err("read task"))
+        .map_err(c.read_err("read round"))
+}
+
+/// The stored seed of a round (zero until drawn).
+pub async fn seed(c: &Concord, batch: u64, round: u64) -> Result<B256> {
+    c.market
+        .seedOf(U256::from(batch), U256::from(round))
+        .call()
+        .await
+        .map_err(c.read_err("read seed"))
 }
 
 /// The deadlines of a batch config.
@@ -89,6 +73,16 @@ pub fn phase(cfg: &BatchConfig, st: &BatchState, now: u64) -> Phase {
     Phase::at(&deadlines(cfg), st.refunded, now)
 }
 
+/// Positions of a batch: one per task per lane.
+pub fn positions(cfg: &BatchConfig) -> u64 {
+    u64::from(cfg.numTasks) * u64::from(cfg.replicas)
+}
+
+/// Whether the batch accepts reveals at `now`.
+pub fn reveal_open(b: &Batch, now: u64) -> bool {
+    concord_protocol::reveal_open(&deadlines(&b.config), b.state.committed, positions(&b.config), now)
+}
+
 /// The shape (items, task size, classes, threshold) of a batch config.
 pub fn shape(cfg: &BatchConfig) -> BatchShape {
     BatchShape {
@@ -102,6 +96,27 @@ pub fn shape(cfg: &BatchConfig) -> BatchShape {
 /// Items in task `task` of a batch.
 pub fn task_len(cfg: &BatchConfig, task: u64) -> u64 {
     concord_protocol::labels::task_len(u64::from(cfg.numItems), u64::from(cfg.taskSize), task)
+}
+
+/// The tickets of a bundle as the contract states them.
+pub fn tickets(b: &Bundle) -> Tickets {
+    Tickets {
+        lane: u64::from(b.lane),
+        round: u64::from(b.round),
+        first: u64::from(b.first),
+        size: u64::from(b.size),
+    }
+}
+
+/// The contract's form of an annotator's bundle.
+pub fn bundle_of(annotator: Address, t: &Tickets) -> Bundle {
+    Bundle {
+        annotator,
+        lane: t.lane as u8,
+        round: t.round as u16,
+        first: t.first as u32,
+        size: t.size as u8,
+    }
 }
 
 /// Every `E` event of the market from the deployment block on, decoded, matching `filter` (address, signature
@@ -136,7 +151,7 @@ pub async fn batch_events<E: SolEvent>(c: &Concord, batch_id: u64) -> Result<Vec
 
 /// The manifest URI a batch was created with (from its `BatchCreated` event).
 pub async fn manifest_uri(c: &Concord, batch_id: u64) -> Result<String> {
-    batch_events::<LabelMarket::BatchCreated>(c, batch_id)
+    batch_events::<M::BatchCreated>(c, batch_id)
         .await?
         .into_iter()
         .next()
@@ -144,23 +159,158 @@ pub async fn manifest_uri(c: &Concord, batch_id: u64) -> Result<String> {
         .ok_or_else(|| ClientError::Input(format!("no BatchCreated event for batch {batch_id}")))
 }
 
-/// Every revealed label vector of a batch, from `Revealed` events.
-pub async fn reveals(c: &Concord, batch_id: u64) -> Result<Vec<Reveal>> {
-    Ok(batch_events::<LabelMarket::Revealed>(c, batch_id)
+/// One bundle of a batch as its events tell it.
+#[derive(Debug, Clone)]
+pub struct BundleInfo {
+    pub id: u64,
+    pub bundle: Bundle,
+    pub commit_hash: Option<B256>,
+    pub words: Option<Vec<U256>>,
+    pub expired: bool,
+    /// The tasks of its tickets, once its round has a seed.
+    pub tasks: Option<Vec<u64>>,
+}
+
+impl BundleInfo {
+    /// The bundle as settlement and review re-supply it (labels if revealed, else the commit hash).
+    pub fn proof(&self) -> BundleProof {
+        BundleProof {
+            id: self.id as u32,
+            bundle: self.bundle.clone(),
+            commitHash: self.commit_hash.unwrap_or_default(),
+            labels: self.words.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Everything a batch's bundle events say, read once: the bundles, the rounds' seeds and the task every committed
+/// ticket holds.
+#[derive(Debug, Clone)]
+pub struct BatchLog {
+    pub bundles: BTreeMap<u64, BundleInfo>,
+    pub assignment: Assignment,
+    /// Committed bundles holding each task.
+    pub holders: BTreeMap<u64, Vec<u64>>,
+}
+
+impl BatchLog {
+    /// Revealed label vectors, one per (bundle, task).
+    pub fn reveals(&self) -> Vec<Reveal> {
+        self.bundles
+            .values()
+            .filter_map(|b| Some((b, b.words.as_ref()?, b.tasks.as_ref()?)))
+            .flat_map(|(b, words, tasks)| {
+                tasks.iter().enumerate().filter_map(move |(i, &task)| {
+                    Some(Reveal {
+                        task,
+                        annotator: b.bundle.annotator,
+                        labels: task_labels(words, i)?,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The committed bundles holding any of `tasks`, as proofs for `settle` or `resolve`.
+    pub fn proofs_for(&self, tasks: &[u64]) -> Vec<BundleProof> {
+        let ids: BTreeSet<u64> = tasks
+            .iter()
+            .filter_map(|t| self.holders.get(t))
+            .flatten()
+            .copied()
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.bundles.get(id))
+            .map(BundleInfo::proof)
+            .collect()
+    }
+}
+
+/// Reads a batch's bundles, seeds and commitments from its events and maps every committed ticket to its task.
+pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<BatchLog> {
+    let (joined, committed, revealed, expired, seeds) = tokio::try_join!(
+        batch_events::<M::Joined>(c, batch_id),
+        batch_events::<M::Committed>(c, batch_id),
+        batch_events::<M::Revealed>(c, batch_id),
+        batch_events::<M::BundleExpired>(c, batch_id),
+        batch_events::<M::SeedDrawn>(c, batch_id),
+    )?;
+    let mut bundles: BTreeMap<u64, BundleInfo> = joined
+        .into_iter()
+        .map(|(e, _)| {
+            let id = e.bundleId.to::<u64>();
+            let info = BundleInfo {
+                id,
+                bundle: e.bundle,
+                commit_hash: None,
+                words: None,
+                expired: false,
+                tasks: None,
+            };
+            (id, info)
+        })
+        .collect();
+    for (e, _) in committed {
+        if let Some(b) = bundles.get_mut(&e.bundleId.to::<u64>()) {
+            b.commit_hash = Some(e.commitHash);
+        }
+    }
+    for (e, _) in revealed {
+        if let Some(b) = bundles.get_mut(&e.bundleId.to::<u64>()) {
+            b.words = Some(e.labels);
+        }
+    }
+    for (e, _) in expired {
+        if let Some(b) = bundles.get_mut(&e.bundleId.to::<u64>()) {
+            b.expired = true;
+        }
+    }
+    let mut assignment = Assignment::new(u64::from(cfg.numTasks));
+    for (e, _) in seeds {
+        assignment.set_seed(e.round.to(), e.seed);
+    }
+    for b in bundles.values().filter(|b| b.commit_hash.is_some()) {
+        let t = tickets(&b.bundle);
+        assignment.add_committed(t.round, t.lane, t.first, t.size);
+    }
+    let mut holders: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for b in bundles.values_mut() {
+        let t = tickets(&b.bundle);
+        b.tasks = assignment.tasks_of(t.lane, t.round, t.first, t.size);
+        if let (Some(tasks), Some(_)) = (&b.tasks, b.commit_hash) {
+            for &task in tasks {
+                holders.entry(task).or_default().push(b.id);
+            }
+        }
+    }
+    Ok(BatchLog {
+        bundles,
+        assignment,
+        holders,
+    })
+}
+
+/// How each task of a batch settled, from `TaskSettled` events (masks one bit per item).
+pub async fn settlements(c: &Concord, batch_id: u64) -> Result<BTreeMap<u64, Settlement>> {
+    Ok(batch_events::<M::TaskSettled>(c, batch_id)
         .await?
         .into_iter()
-        .map(|(e, _)| Reveal {
-            task: e.taskId.to(),
-            annotator: e.annotator,
-            labels: e.labels,
+        .map(|(e, log)| {
+            let s = Settlement {
+                result_labels: e.resultLabels,
+                decided_mask: flags_to_mask(e.decidedMask),
+                gold_mask: flags_to_mask(e.goldMask),
+                block: log.block_number,
+            };
+            (e.taskId.to::<u64>(), s)
         })
         .collect())
 }
 
-/// Rebuilds the outcome of every item of a batch from `Revealed`, `TaskSettled` and `ItemResolved` events.
+/// Rebuilds the outcome of every item of a batch from its bundles, `TaskSettled` and `ItemResolved` events.
 pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    outcomes_of(c, batch_id, &cfg).await
+    let b = batch(c, batch_id).await?;
+    outcomes_of(c, batch_id, &b.config).await
 }
 
 /// [`outcomes`] for a batch whose config the caller already read.
@@ -169,30 +319,18 @@ pub async fn outcomes_of(
     batch_id: u64,
     cfg: &BatchConfig,
 ) -> Result<Vec<ItemOutcome>> {
-    let (reveals, settled, resolved) = tokio::try_join!(
-        reveals(c, batch_id),
-        batch_events::<LabelMarket::TaskSettled>(c, batch_id),
-        batch_events::<LabelMarket::ItemResolved>(c, batch_id),
+    let (log, settled, resolved) = tokio::try_join!(
+        batch_log(c, batch_id, cfg),
+        settlements(c, batch_id),
+        batch_events::<M::ItemResolved>(c, batch_id),
     )?;
-    let settled: BTreeMap<u64, Settlement> = settled
-        .into_iter()
-        .map(|(e, log)| {
-            let s = Settlement {
-                result_labels: e.resultLabels,
-                decided_mask: e.decidedMask,
-                gold_mask: e.goldMask,
-                block: log.block_number,
-            };
-            (e.taskId.to::<u64>(), s)
-        })
-        .collect();
     let resolved: BTreeMap<u64, u8> = resolved
         .into_iter()
         .map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>()))
         .collect();
     Ok(outcome::outcomes(
         &shape(cfg),
-        &reveals,
+        &log.reveals(),
         &settled,
         &resolved,
     ))
@@ -200,28 +338,34 @@ pub async fn outcomes_of(
 
 /// The revealed gold answers of a batch: item index → class.
 pub async fn gold_answers(c: &Concord, batch_id: u64) -> Result<HashMap<u64, u8>> {
-    Ok(batch_events::<LabelMarket::GoldRevealed>(c, batch_id)
+    Ok(batch_events::<M::GoldRevealed>(c, batch_id)
         .await?
         .into_iter()
         .map(|(e, _)| (e.item.to::<u64>(), e.label.to::<u8>()))
         .collect())
 }
 
-/// How settlement scored each annotator on each task (`LabelsScored` events).
-pub async fn labels_scored(c: &Concord, batch_id: u64) -> Result<Vec<LabelMarket::LabelsScored>> {
-    Ok(batch_events::<LabelMarket::LabelsScored>(c, batch_id)
+/// How settlement scored each bundle (`BundleScored` events; one per bundle per settlement call).
+pub async fn bundles_scored(c: &Concord, batch_id: u64) -> Result<Vec<M::BundleScored>> {
+    Ok(batch_events::<M::BundleScored>(c, batch_id)
         .await?
         .into_iter()
         .map(|(e, _)| e)
         .collect())
 }
 
-/// Labels accepted and rejected and commits never revealed, summed over a batch's `LabelsScored` events.
-pub fn sum_scores(scored: &[LabelMarket::LabelsScored]) -> Scores {
+/// Labels accepted and rejected, and tasks committed but never revealed, over a batch's `BundleScored` events
+/// (`revealed`: the bundles whose labels were revealed).
+pub fn sum_scores(scored: &[M::BundleScored], revealed: &BTreeSet<u64>) -> Scores {
     scored.iter().fold(Scores::default(), |s, e| Scores {
         accepted: s.accepted + e.agreed.to::<u64>(),
         rejected: s.rejected + e.disagreed.to::<u64>(),
-        unrevealed: s.unrevealed + u64::from(!e.revealed),
+        unrevealed: s.unrevealed
+            + if revealed.contains(&e.bundleId.to::<u64>()) {
+                0
+            } else {
+                e.tasks.to::<u64>()
+            },
     })
 }
 
@@ -230,12 +374,29 @@ pub async fn commits_of(
     c: &Concord,
     annotator: Address,
     batch_id: Option<u64>,
-) -> Result<Vec<LabelMarket::Committed>> {
+) -> Result<Vec<M::Committed>> {
     let mut filter = Filter::new().topic3(annotator.into_word());
     if let Some(b) = batch_id {
         filter = filter.topic1(U256::from(b));
     }
-    Ok(events::<LabelMarket::Committed>(c, filter)
+    Ok(events::<M::Committed>(c, filter)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// Joins of `annotator` (optionally of one batch), from `Joined` events.
+pub async fn joins_of(
+    c: &Concord,
+    annotator: Address,
+    batch_id: Option<u64>,
+) -> Result<Vec<M::Joined>> {
+    let mut filter = Filter::new().topic3(annotator.into_word());
+    if let Some(b) = batch_id {
+        filter = filter.topic1(U256::from(b));
+    }
+    Ok(events::<M::Joined>(c, filter)
         .await?
         .into_iter()
         .map(|(e, _)| e)
@@ -248,17 +409,17 @@ pub async fn verified_manifest(
     c: &Concord,
     batch_id: u64,
     path: Option<&std::path::Path>,
-) -> Result<(BatchConfig, Manifest)> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    let m = verify_manifest(c, batch_id, &cfg, path).await?;
-    Ok((cfg, m))
+) -> Result<(Batch, Manifest)> {
+    let b = batch(c, batch_id).await?;
+    let m = verify_manifest(c, batch_id, &b, path).await?;
+    Ok((b, m))
 }
 
-/// [`verified_manifest`] for a batch whose config the caller already read.
+/// [`verified_manifest`] for a batch the caller already read.
 pub async fn verify_manifest(
     c: &Concord,
     batch_id: u64,
-    cfg: &BatchConfig,
+    b: &Batch,
     path: Option<&std::path::Path>,
 ) -> Result<Manifest> {
     let uri = match path {
@@ -266,12 +427,12 @@ pub async fn verify_manifest(
         None => manifest_uri(c, batch_id).await?,
     };
     let m = load_manifest(&uri)?;
-    m.verify(cfg.manifestRoot)?;
-    if m.classes.len() != usize::from(cfg.numClasses) {
+    m.verify(b.roots.manifest)?;
+    if m.classes.len() != usize::from(b.config.numClasses) {
         return Err(ClientError::Manifest(format!(
             "the manifest names {} classes but batch {batch_id} has {} on-chain",
             m.classes.len(),
-            cfg.numClasses
+            b.config.numClasses
         )));
     }
     Ok(m)
@@ -279,9 +440,15 @@ pub async fn verify_manifest(
 
 /// The first `E` event a transaction emitted.
 pub fn receipt_event<E: SolEvent>(receipt: &alloy::rpc::types::TransactionReceipt) -> Option<E> {
+    receipt_events(receipt).into_iter().next()
+}
+
+/// Every `E` event a transaction emitted.
+pub fn receipt_events<E: SolEvent>(receipt: &alloy::rpc::types::TransactionReceipt) -> Vec<E> {
     receipt
         .logs()
         .iter()
-        .find_map(|l| l.log_decode::<E>().ok())
+        .filter_map(|l| l.log_decode::<E>().ok())
         .map(|l| l.inner.data)
+        .collect()
 }

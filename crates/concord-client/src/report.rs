@@ -15,9 +15,9 @@ pub async fn batch_quality(
     batch_id: u64,
     manifest: Option<&Path>,
 ) -> Result<BatchQuality> {
-    let (cfg, m) = market::verified_manifest(c, batch_id, manifest).await?;
+    let (b, m) = market::verified_manifest(c, batch_id, manifest).await?;
     let (outcomes, gold) = tokio::try_join!(
-        market::outcomes_of(c, batch_id, &cfg),
+        market::outcomes_of(c, batch_id, &b.config),
         market::gold_answers(c, batch_id)
     )?;
     Ok(BatchQuality::new(m, outcomes, gold))
@@ -26,7 +26,11 @@ pub async fn batch_quality(
 /// The quality report of a batch with at least one settled task.
 pub async fn build(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Result<Report> {
     let q = batch_quality(c, batch_id, manifest).await?;
-    let scored = market::labels_scored(c, batch_id).await?;
+    let (scored, revealed) = tokio::try_join!(
+        market::bundles_scored(c, batch_id),
+        market::batch_events::<concord_bindings::LabelMarketV2::Revealed>(c, batch_id),
+    )?;
+    let revealed = revealed.iter().map(|(e, _)| e.bundleId.to::<u64>()).collect();
     if scored.is_empty() {
         return Err(ClientError::Input(format!("batch {batch_id} has no settled task yet; run `concord-requester settle -b {batch_id}` first")));
     }
@@ -35,7 +39,7 @@ pub async fn build(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Resul
         &c.market_address().to_string(),
         batch_id,
         &q,
-        market::sum_scores(&scored),
+        market::sum_scores(&scored, &revealed),
     ))
 }
 

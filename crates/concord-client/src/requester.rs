@@ -3,17 +3,17 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::ConcordToken;
-use concord_bindings::ILabelMarket::{BatchParams, GoldAnswer};
-use concord_bindings::LabelMarket::{self, TaskSettled};
+use concord_bindings::ILabelMarketV2Types::{BatchParams, GoldAnswer, Periods};
+use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::units::{fmt_tokens, parse_tokens};
 use concord_protocol::Phase;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::dataset::{load_items, GoldFile, Manifest};
-use crate::market::{self, batch, tasks};
+use crate::market::{self, batch};
 use crate::{ClientError, Concord, Result};
 
 /// Parameters of a new batch besides the dataset.
@@ -26,10 +26,17 @@ pub struct CreateOptions {
     pub incentives: Incentives,
     pub min_stake: U256,
     pub min_reputation: i64,
+    /// Most tasks one join takes.
+    pub max_bundle: u8,
     pub commit_period: u32,
     pub reveal_period: u32,
     pub review_period: u32,
-    pub claim_timeout: u32,
+    /// How long a round takes joins.
+    pub round_period: u32,
+    /// After a round's joins, how long its bundles have to commit.
+    pub commit_window: u32,
+    /// Escrowed with gold, returned only if every gold answer is revealed (default: the gold items' rewards).
+    pub gold_bond: Option<U256>,
     pub reviewer: Address,
     pub qualifier: Address,
     /// Reward token (default: the protocol token).
@@ -42,53 +49,64 @@ pub struct CreateOptions {
 
 /// The defaults of `concord-requester create`, in one place for the CLI, the simulator and the benchmarks.
 pub mod defaults {
-    /// Items per task (one claim, one commit).
+    /// Items per task.
     pub const TASK_SIZE: u16 = 10;
+    /// Most tasks one join takes (one commit and one reveal for all of them).
+    pub const MAX_BUNDLE: u8 = 8;
     /// Independent labels per item.
     pub const REPLICAS: u8 = 3;
     /// Share of revealed labels the plurality needs, in basis points (2 of 3, 4 of 5, 5 of 7).
     pub const THRESHOLD_BPS: u16 = 6600;
     /// Reward per accepted label, in tokens.
     pub const REWARD: &str = "1";
-    /// Stake locked per claimed task, in tokens (at least the no-reveal penalty).
-    pub const STAKE_PER_CLAIM: &str = "40";
+    /// Stake locked per task of a bundle, in tokens (at least the no-reveal penalty).
+    pub const STAKE_PER_TASK: &str = "40";
     /// Stake slashed per label that disagrees with consensus or gold, in tokens: 3x the reward, so a label must
     /// agree 3 times in 4 to pay and random, constant and copied answers lose (see `concord-sim`).
     pub const WRONG_LABEL_PENALTY: &str = "3";
     /// Stake slashed for a commit never revealed, in tokens (must exceed task size x wrong penalty).
     pub const NO_REVEAL_PENALTY: &str = "40";
-    /// Minimum stake to claim, in tokens.
+    /// Stake forfeited per task of a bundle never committed in its round's window, in tokens.
+    pub const SQUAT_PENALTY: &str = "5";
+    /// Minimum stake to join, in tokens.
     pub const MIN_STAKE: &str = "30";
-    /// Minimum reputation score to claim.
+    /// Minimum reputation score (in the batch's domain) to join.
     pub const MIN_REPUTATION: i64 = -1000;
-    /// Commit, reveal and review windows, seconds.
+    /// Commit phase, seconds: rounds open inside it.
+    pub const COMMIT_PERIOD: u32 = 7200;
+    /// Reveal and review windows, seconds.
     pub const PERIOD: u32 = 3600;
-    /// How long a claim stays valid without a commit, seconds.
-    pub const CLAIM_TIMEOUT: u32 = 1800;
+    /// How long a round takes joins, seconds (it seals earlier when every lane is full).
+    pub const ROUND_PERIOD: u32 = 300;
+    /// After a round's joins, the time its bundles have to commit, seconds.
+    pub const COMMIT_WINDOW: u32 = 1200;
 }
 
-/// What an accepted label earns and what backs a claim, in wei (18 decimals).
+/// What an accepted label earns and what backs a task, in wei (18 decimals).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incentives {
     pub reward_per_label: U256,
-    pub stake_per_claim: U256,
+    pub stake_per_task: U256,
     pub wrong_label_penalty: U256,
     pub no_reveal_penalty: U256,
+    pub squat_penalty: U256,
 }
 
 impl Incentives {
     /// Parses amounts given in whole tokens (`1`, `0.5`).
     pub fn parse(
         reward_per_label: &str,
-        stake_per_claim: &str,
+        stake_per_task: &str,
         wrong_label_penalty: &str,
         no_reveal_penalty: &str,
+        squat_penalty: &str,
     ) -> Result<Self> {
         Ok(Self {
             reward_per_label: parse_tokens(reward_per_label)?,
-            stake_per_claim: parse_tokens(stake_per_claim)?,
+            stake_per_task: parse_tokens(stake_per_task)?,
             wrong_label_penalty: parse_tokens(wrong_label_penalty)?,
             no_reveal_penalty: parse_tokens(no_reveal_penalty)?,
+            squat_penalty: parse_tokens(squat_penalty)?,
         })
     }
 }
@@ -99,9 +117,10 @@ impl Default for Incentives {
         let amount = |s: &str| parse_tokens(s).unwrap_or_default();
         Self {
             reward_per_label: amount(defaults::REWARD),
-            stake_per_claim: amount(defaults::STAKE_PER_CLAIM),
+            stake_per_task: amount(defaults::STAKE_PER_TASK),
             wrong_label_penalty: amount(defaults::WRONG_LABEL_PENALTY),
             no_reveal_penalty: amount(defaults::NO_REVEAL_PENALTY),
+            squat_penalty: amount(defaults::SQUAT_PENALTY),
         }
     }
 }
@@ -118,10 +137,13 @@ impl CreateOptions {
             incentives: Incentives::default(),
             min_stake: parse_tokens(defaults::MIN_STAKE).unwrap_or_default(),
             min_reputation: defaults::MIN_REPUTATION,
-            commit_period: defaults::PERIOD,
+            max_bundle: defaults::MAX_BUNDLE,
+            commit_period: defaults::COMMIT_PERIOD,
             reveal_period: defaults::PERIOD,
             review_period: defaults::PERIOD,
-            claim_timeout: defaults::CLAIM_TIMEOUT,
+            round_period: defaults::ROUND_PERIOD,
+            commit_window: defaults::COMMIT_WINDOW,
+            gold_bond: None,
             reviewer,
             qualifier: Address::ZERO,
             reward_token: None,
@@ -140,6 +162,8 @@ pub struct BatchRecord {
     pub batch_id: u64,
     pub tx: B256,
     pub escrow: U256,
+    #[serde(default)]
+    pub gold_bond: U256,
     pub num_items: u64,
     pub num_tasks: u64,
     pub gold_count: u64,
@@ -229,6 +253,16 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
 
     let reward_token = o.reward_token.unwrap_or(c.deployment.token);
     let escrow = U256::from(n) * U256::from(o.replicas) * o.incentives.reward_per_label;
+    let gold_count = gold.as_ref().map(|g| g.answers.len() as u32).unwrap_or(0);
+    let gold_bond = match (gold_count, o.gold_bond) {
+        (0, _) => U256::ZERO,
+        (_, Some(b)) => b,
+        (g, None) => U256::from(g) * U256::from(o.replicas) * o.incentives.reward_per_label,
+    };
+    let u96 = |x: U256, what: &str| {
+        alloy::primitives::Uint::<96, 2>::checked_from_limbs_slice(x.as_limbs())
+            .ok_or_else(|| ClientError::Input(format!("{what} is too large")))
+    };
     let params = BatchParams {
         rewardToken: reward_token,
         reviewer: o.reviewer,
@@ -238,21 +272,28 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         replicas: o.replicas,
         numClasses: o.classes.len() as u8,
         thresholdBps: o.threshold_bps,
+        maxBundle: o.max_bundle,
         rewardPerLabel: to_u128(o.incentives.reward_per_label, "reward per label")?,
-        stakePerClaim: to_u128(o.incentives.stake_per_claim, "stake per claim")?,
-        wrongLabelPenalty: to_u128(o.incentives.wrong_label_penalty, "wrong-label penalty")?,
-        noRevealPenalty: to_u128(o.incentives.no_reveal_penalty, "no-reveal penalty")?,
-        minStake: to_u128(o.min_stake, "minimum stake")?,
+        stakePerTask: u96(o.incentives.stake_per_task, "stake per task")?,
+        wrongLabelPenalty: u96(o.incentives.wrong_label_penalty, "wrong-label penalty")?,
+        noRevealPenalty: u96(o.incentives.no_reveal_penalty, "no-reveal penalty")?,
+        squatPenalty: u96(o.incentives.squat_penalty, "squat penalty")?,
+        minStake: u96(o.min_stake, "minimum stake")?,
         minReputation: o.min_reputation,
-        commitPeriod: o.commit_period,
-        revealPeriod: o.reveal_period,
-        reviewPeriod: o.review_period,
-        claimTimeout: o.claim_timeout,
+        periods: Periods {
+            commitPeriod: o.commit_period,
+            revealPeriod: o.reveal_period,
+            reviewPeriod: o.review_period,
+            roundPeriod: o.round_period,
+            commitWindow: o.commit_window,
+        },
         manifestRoot: manifest.root,
         manifestURI: manifest_uri.clone(),
         goldRoot: gold.as_ref().map(|g| g.root).unwrap_or_default(),
-        goldCount: gold.as_ref().map(|g| g.answers.len() as u32).unwrap_or(0),
+        goldCount: gold_count,
+        goldBond: to_u128(gold_bond, "gold bond")?,
     };
+    let total = escrow + gold_bond;
 
     // Fail before any transaction when the tokens are not there.
     let token = ConcordToken::new(reward_token, c.provider.clone());
@@ -261,23 +302,24 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         .call()
         .await
         .map_err(c.read_err("read reward-token balance"))?;
-    if balance < escrow {
+    if balance < total {
         return Err(ClientError::Input(format!(
-            "insufficient reward-token balance: {from} holds {} but the escrow is {} ({} items x {} labels x {} per label)",
+            "insufficient reward-token balance: {from} holds {} but the escrow is {} ({} items x {} labels x {} per label) plus a gold bond of {}",
             fmt_tokens(balance),
             fmt_tokens(escrow),
             n,
             o.replicas,
-            fmt_tokens(o.incentives.reward_per_label)
+            fmt_tokens(o.incentives.reward_per_label),
+            fmt_tokens(gold_bond)
         )));
     }
-    c.ensure_allowance("approve escrow", reward_token, escrow)
+    c.ensure_allowance("approve escrow", reward_token, total)
         .await?;
     let receipt = c
-        .send_market("create batch", LabelMarket::createBatchCall { params })
+        .send_market("create batch", M::createBatchCall { params })
         .await?;
     let created =
-        market::receipt_event::<LabelMarket::BatchCreated>(&receipt).ok_or_else(|| {
+        market::receipt_event::<M::BatchCreated>(&receipt).ok_or_else(|| {
             ClientError::Input("create batch: no BatchCreated event in the receipt".into())
         })?;
     let batch_id = created.batchId.to::<u64>();
@@ -287,9 +329,10 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         batch_id,
         tx: receipt.transaction_hash,
         escrow,
+        gold_bond,
         num_items: n,
         num_tasks: n.div_ceil(u64::from(o.task_size)),
-        gold_count: gold.as_ref().map(|g| g.answers.len() as u64).unwrap_or(0),
+        gold_count: u64::from(gold_count),
         manifest_root: manifest.root,
         manifest_uri,
         manifest_path,
@@ -315,11 +358,17 @@ pub struct Status {
     pub num_items: u64,
     pub num_tasks: u64,
     pub replicas: u64,
+    pub max_bundle: u64,
     pub labels_needed: u64,
-    pub slots_claimed: u64,
+    /// The current round, the end of its joins and commits, and its free positions.
+    pub round: u64,
+    pub round_join_end: u64,
+    pub round_commit_end: u64,
+    pub round_free: u64,
+    pub bundles: u64,
+    pub positions_committed: u64,
     pub labels_committed: u64,
     pub labels_revealed: u64,
-    pub tasks_full: u64,
     pub tasks_settled: u64,
     pub items_decided: u64,
     pub items_in_review: u64,
@@ -330,53 +379,60 @@ pub struct Status {
     pub refunded: bool,
 }
 
-/// Reads a batch and all its tasks.
+/// Reads a batch, its current round and its bundles.
 pub async fn status(c: &Concord, batch_id: u64) -> Result<Status> {
-    let (cfg, st) = batch(c, batch_id).await?;
-    let num_tasks = u64::from(cfg.numTasks);
-    let all = tasks(c, batch_id, num_tasks).await?;
-    let now = c.chain_time().await?;
-    let pop = |m: u16| u64::from(m.count_ones());
-    let mut s = Status {
+    let b = batch(c, batch_id).await?;
+    let (cfg, st) = (&b.config, &b.state);
+    let (rd, log, settled, now) = tokio::try_join!(
+        market::round(c, batch_id, u64::from(st.round)),
+        market::batch_log(c, batch_id, cfg),
+        market::settlements(c, batch_id),
+        c.chain_time(),
+    )?;
+    let labels_of = |tasks: &Option<Vec<u64>>| -> u64 {
+        tasks
+            .iter()
+            .flatten()
+            .map(|&t| market::task_len(cfg, t))
+            .sum()
+    };
+    let committed = log.bundles.values().filter(|x| x.commit_hash.is_some());
+    let revealed = log.bundles.values().filter(|x| x.words.is_some());
+    let (mut decided, mut in_review) = (0, 0);
+    for (t, s) in &settled {
+        let d = u64::from(s.decided_mask.count_ones() as u32);
+        decided += d;
+        in_review += market::task_len(cfg, *t) - d;
+    }
+    Ok(Status {
         batch_id,
-        phase: market::phase(&cfg, &st, now),
+        phase: market::phase(cfg, st, now),
         now,
         commit_deadline: cfg.commitDeadline.to(),
         reveal_deadline: cfg.revealDeadline.to(),
         review_deadline: cfg.reviewDeadline.to(),
         num_items: u64::from(cfg.numItems),
-        num_tasks,
+        num_tasks: u64::from(cfg.numTasks),
         replicas: u64::from(cfg.replicas),
+        max_bundle: u64::from(cfg.maxBundle),
         labels_needed: u64::from(cfg.numItems) * u64::from(cfg.replicas),
-        slots_claimed: 0,
-        labels_committed: 0,
-        labels_revealed: 0,
-        tasks_full: 0,
-        tasks_settled: 0,
-        items_decided: 0,
-        items_in_review: 0,
+        round: u64::from(st.round),
+        round_join_end: rd.joinEnd.to(),
+        round_commit_end: rd.commitEnd.to(),
+        round_free: u64::from(rd.free),
+        bundles: u64::from(st.bundles),
+        positions_committed: st.committed,
+        labels_committed: committed.map(|x| labels_of(&x.tasks)).sum(),
+        labels_revealed: revealed.map(|x| labels_of(&x.tasks)).sum(),
+        tasks_settled: u64::from(st.tasksSettled),
+        items_decided: decided,
+        items_in_review: in_review,
         gold_count: u64::from(cfg.goldCount),
         gold_revealed: u64::from(st.goldRevealed),
         escrow: fmt_tokens(U256::from(st.escrow)),
         paid: fmt_tokens(U256::from(st.paid)),
         refunded: st.refunded,
-    };
-    for (t, task) in all.iter().enumerate() {
-        let items = market::task_len(&cfg, t as u64);
-        s.slots_claimed += pop(task.claimedMask) + pop(task.committedMask);
-        s.labels_committed += pop(task.committedMask) * items;
-        s.labels_revealed += pop(task.revealedMask) * items;
-        if concord_protocol::all_committed(cfg.replicas, task.committedMask) {
-            s.tasks_full += 1;
-        }
-        if task.settled {
-            s.tasks_settled += 1;
-            let decided = u64::from(task.decidedMask.count_ones());
-            s.items_decided += decided;
-            s.items_in_review += items - decided;
-        }
-    }
-    Ok(s)
+    })
 }
 
 /// Reveals the gold answers of a batch from its private gold file, `chunk` answers per transaction.
@@ -393,30 +449,37 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
             gold_path.display()
         ))
     })?;
-    let (cfg, _) = market::batch(c, batch).await?;
-    if cfg.goldRoot != gold.root {
+    let b = market::batch(c, batch).await?;
+    if b.roots.gold != gold.root {
         return Err(ClientError::Input(format!(
             "gold file root {} does not match batch {batch}'s gold root {}",
-            gold.root, cfg.goldRoot
+            gold.root, b.roots.gold
         )));
     }
     // The gold masks of the tasks holding gold, read concurrently: answers already revealed are skipped (re-run).
-    let k = u64::from(cfg.taskSize);
+    let k = u64::from(b.config.taskSize);
     let gold_tasks: BTreeSet<u64> = gold.answers.iter().map(|a| a.item / k).collect();
-    let masks: HashMap<u64, u32> = stream::iter(gold_tasks)
+    let masks: HashMap<u64, U256> = stream::iter(gold_tasks)
         .map(|t| async move {
-            market::task(c, batch, t)
+            c.market
+                .goldOf(U256::from(batch), U256::from(t))
+                .call()
                 .await
-                .map(|task| (t, task.goldMask))
+                .map(|g| (t, g.mask))
         })
         .buffered(32)
         .try_collect()
-        .await?;
+        .await
+        .map_err(c.read_err("read revealed gold"))?;
     let answers: Vec<GoldAnswer> = gold
         .answers
         .iter()
         .zip(gold.proofs())
-        .filter(|(a, _)| (masks.get(&(a.item / k)).copied().unwrap_or(0) >> (a.item % k)) & 1 == 0)
+        .filter(|(a, _)| {
+            !masks
+                .get(&(a.item / k))
+                .is_some_and(|m| m.bit((a.item % k) as usize))
+        })
         .map(|(a, proof)| GoldAnswer {
             item: a.item as u32,
             label: a.label,
@@ -427,9 +490,10 @@ pub async fn reveal_gold(c: &Concord, batch: u64, gold_path: &Path, chunk: usize
     let n = answers.len();
     let calls: Vec<_> = answers
         .chunks(chunk.max(1))
-        .map(|ch| LabelMarket::revealGoldCall {
-            batchId: U256::from(batch),
-            answers: ch.to_vec(),
+        // The market's delegating stubs leave their parameters unnamed: (batchId, answers).
+        .map(|ch| M::revealGoldCall {
+            _0: U256::from(batch),
+            _1: ch.to_vec(),
         })
         .collect();
     first_error(c.send_market_many("reveal gold", calls).await)?;
@@ -445,55 +509,86 @@ fn first_error(results: Vec<Result<TransactionReceipt>>) -> Result<Vec<Transacti
 #[serde(rename_all = "camelCase")]
 pub struct SettleReport {
     pub tasks_settled: u64,
+    /// Tasks that cannot settle yet (reveals or gold still open before the reveal deadline).
+    pub tasks_waiting: u64,
+    /// Bundles never committed in their window, released with the squat penalty.
+    pub bundles_expired: u64,
     pub transactions: u64,
     pub rewards_paid: String,
     pub stake_slashed: String,
     pub gas_used: u64,
 }
 
-/// Contiguous `[from, to)` ranges of the (ascending) unsettled tasks, each at most `chunk` long.
-fn settle_ranges(unsettled: &[u64], chunk: u64) -> Vec<(u64, u64)> {
-    let mut ranges: Vec<(u64, u64)> = Vec::new();
-    for &t in unsettled {
-        match ranges.last_mut() {
-            Some((from, to)) if *to == t && t - *from < chunk.max(1) => *to = t + 1,
-            _ => ranges.push((t, t + 1)),
-        }
+/// Bundles never committed whose round's commit window has passed (anyone may expire them).
+async fn stale_bundles(c: &Concord, batch_id: u64, log: &market::BatchLog, now: u64) -> Result<Vec<M::expireCall>> {
+    let rounds: BTreeSet<u16> = log.bundles.values().filter(|b| b.commit_hash.is_none() && !b.expired).map(|b| b.bundle.round).collect();
+    let mut ends = BTreeMap::new();
+    for r in rounds {
+        ends.insert(r, market::round(c, batch_id, u64::from(r)).await?.commitEnd.to::<u64>());
     }
-    ranges
+    Ok(log
+        .bundles
+        .values()
+        .filter(|b| b.commit_hash.is_none() && !b.expired)
+        .filter(|b| ends.get(&b.bundle.round).is_some_and(|&end| now > end))
+        .map(|b| M::expireCall {
+            batchId: U256::from(batch_id),
+            bundleId: U256::from(b.id),
+            bundle: b.bundle.clone(),
+        })
+        .collect())
 }
 
-/// Settles every unsettled task of a batch, `chunk` tasks per transaction, pipelined. Permissionless.
+/// Settles every task of a batch that can settle, `chunk` tasks per transaction, pipelined; each call re-supplies
+/// the committed bundles holding its tasks. Bundles never committed in their round's window are expired first
+/// (their squat penalty forfeited). Permissionless.
 pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleReport> {
-    let (cfg, _) = batch(c, batch_id).await?;
-    let all = tasks(c, batch_id, u64::from(cfg.numTasks)).await?;
-    let pending: Vec<u64> = all
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !t.settled)
-        .map(|(i, _)| i as u64)
-        .collect();
-    let calls: Vec<_> = settle_ranges(&pending, chunk)
-        .iter()
-        .map(|&(from, to)| LabelMarket::settleTasksCall {
-            batchId: U256::from(batch_id),
-            fromTask: U256::from(from),
-            toTask: U256::from(to),
+    let b = batch(c, batch_id).await?;
+    let cfg = &b.config;
+    let (log, settled, now) = tokio::try_join!(
+        market::batch_log(c, batch_id, cfg),
+        market::settlements(c, batch_id),
+        c.chain_time(),
+    )?;
+    let mut report = SettleReport::default();
+    let expire = stale_bundles(c, batch_id, &log, now).await?;
+    report.bundles_expired = expire.len() as u64;
+    report.transactions += expire.len() as u64;
+    for r in first_error(c.send_market_many("expire bundle", expire).await)? {
+        report.gas_used += r.gas_used;
+    }
+
+    // Before the reveal deadline a task settles only once its every lane is revealed and all gold is out.
+    let early = now <= cfg.revealDeadline.to::<u64>();
+    let gold_out = b.state.goldRevealed == cfg.goldCount;
+    let ready = |t: &u64| {
+        !early
+            || (gold_out
+                && log.holders.get(t).is_some_and(|h| {
+                    h.len() == usize::from(cfg.replicas)
+                        && h.iter().all(|id| log.bundles.get(id).is_some_and(|x| x.words.is_some()))
+                }))
+    };
+    let pending: Vec<u64> = (0..u64::from(cfg.numTasks)).filter(|t| !settled.contains_key(t)).collect();
+    let (ready, waiting): (Vec<u64>, Vec<u64>) = pending.into_iter().partition(ready);
+    report.tasks_waiting = waiting.len() as u64;
+    let calls: Vec<_> = ready
+        .chunks(chunk.max(1) as usize)
+        // (batchId, tasks, bundles): the market's delegating stubs leave their parameters unnamed.
+        .map(|tasks| M::settleCall {
+            _0: U256::from(batch_id),
+            _1: tasks.iter().map(|&t| U256::from(t)).collect(),
+            _2: log.proofs_for(tasks),
         })
         .collect();
-    let mut report = SettleReport {
-        transactions: calls.len() as u64,
-        ..Default::default()
-    };
+    report.transactions += calls.len() as u64;
     let (mut paid, mut slashed) = (U256::ZERO, U256::ZERO);
     for receipt in first_error(c.send_market_many("settle", calls).await)? {
         report.gas_used += receipt.gas_used;
-        for log in receipt.logs() {
-            if let Ok(ev) = log.log_decode::<TaskSettled>() {
-                report.tasks_settled += 1;
-                paid += ev.inner.data.rewardsPaid;
-                slashed += ev.inner.data.stakeSlashed;
-            }
+        report.tasks_settled += market::receipt_events::<M::TaskSettled>(&receipt).len() as u64;
+        for e in market::receipt_events::<M::BundleScored>(&receipt) {
+            paid += e.reward;
+            slashed += e.slashed;
         }
     }
     report.rewards_paid = fmt_tokens(paid);
@@ -501,14 +596,19 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
     Ok(report)
 }
 
-/// Sends the reviewer's decisions `(item, label)`, pipelined.
+/// Sends the reviewer's decisions `(item, label)`, pipelined; each re-supplies the bundles holding its task.
 pub async fn resolve(c: &Concord, batch_id: u64, decisions: &[(u64, u8)]) -> Result<usize> {
+    let b = batch(c, batch_id).await?;
+    let log = market::batch_log(c, batch_id, &b.config).await?;
+    let k = u64::from(b.config.taskSize);
     let calls: Vec<_> = decisions
         .iter()
-        .map(|&(item, label)| LabelMarket::resolveCall {
-            batchId: U256::from(batch_id),
-            item: U256::from(item),
-            label,
+        // (batchId, item, label, bundles): the market's delegating stubs leave their parameters unnamed.
+        .map(|&(item, label)| M::resolveCall {
+            _0: U256::from(batch_id),
+            _1: U256::from(item),
+            _2: label,
+            _3: log.proofs_for(&[item / k]),
         })
         .collect();
     first_error(c.send_market_many("resolve", calls).await)?;
@@ -520,12 +620,11 @@ pub async fn refund(c: &Concord, batch_id: u64) -> Result<U256> {
     let receipt = c
         .send_market(
             "refund",
-            LabelMarket::refundCall {
-                batchId: U256::from(batch_id),
-            },
+            // A single unnamed parameter (batchId) becomes a tuple struct.
+            M::refundCall(U256::from(batch_id)),
         )
         .await?;
-    Ok(market::receipt_event::<LabelMarket::Refunded>(&receipt)
+    Ok(market::receipt_event::<M::Refunded>(&receipt)
         .map(|e| e.amount)
         .unwrap_or_default())
 }
@@ -551,7 +650,7 @@ pub async fn attest(
 ) -> Result<Attestation> {
     use alloy::signers::SignerSync;
     use alloy::sol_types::SolValue;
-    let (cfg, _) = batch(c, batch_id).await?;
+    let cfg = batch(c, batch_id).await?.config;
     if cfg.qualifier != signer.address() {
         return Err(ClientError::Input(format!(
             "batch {batch_id}'s qualifier is {}, not {}; sign with the qualifier key",
@@ -599,21 +698,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settlement_covers_every_unsettled_task_in_bounded_contiguous_chunks() {
-        assert_eq!(settle_ranges(&[], 10), vec![]);
-        assert_eq!(
-            settle_ranges(&[0, 1, 2, 3, 4], 2),
-            vec![(0, 2), (2, 4), (4, 5)]
-        );
-        assert_eq!(settle_ranges(&[1, 2, 5, 6, 7], 10), vec![(1, 3), (5, 8)]);
-        assert_eq!(
-            settle_ranges(&[3, 4], 0),
-            vec![(3, 4), (4, 5)],
-            "chunk 0 acts as 1"
-        );
-    }
-
-    #[test]
     fn defaults_match_the_documented_cli_defaults() {
         let o = CreateOptions::new(vec!["a".into(), "b".into()], Address::ZERO);
         assert_eq!((o.task_size, o.replicas, o.threshold_bps), (10, 3, 6600));
@@ -626,7 +710,11 @@ mod tests {
             concord_protocol::units::tokens(40)
         );
         assert_eq!(o.min_stake, concord_protocol::units::tokens(30));
-        assert_eq!((o.commit_period, o.claim_timeout), (3600, 1800));
-        assert!(Incentives::parse("1", "x", "3", "40").is_err());
+        assert_eq!(
+            (o.commit_period, o.round_period, o.commit_window, o.max_bundle),
+            (7200, 300, 1200, 8)
+        );
+        assert_eq!(o.incentives.squat_penalty, concord_protocol::units::tokens(5));
+        assert!(Incentives::parse("1", "x", "3", "40", "5").is_err());
     }
 }

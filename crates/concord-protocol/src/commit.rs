@@ -1,37 +1,8 @@
-//! The commit hash `LabelMarket.commit` stores and `reveal` checks: bound to the chain, the market, the batch,
-//! the task and the annotator, so a commit cannot be replayed anywhere else.
+//! The commit hash `LabelMarketV2.commit` stores and `reveal` checks: bound to the chain, the market, the batch,
+//! the bundle and the annotator, so a commit cannot be replayed anywhere else.
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::SolValue;
-
-/// One annotator's assignment to one task on one market: the key of the annotator's local store and the scope a
-/// commit is bound to, `keccak256(abi.encode(chainid, market, batch, task, annotator, labels, salt))`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskKey {
-    pub chain_id: u64,
-    pub market: Address,
-    pub batch: u64,
-    pub task: u64,
-    pub annotator: Address,
-}
-
-impl TaskKey {
-    /// The commit hash of packed `labels` with `salt` for this assignment.
-    pub fn commit_hash(&self, labels: U256, salt: B256) -> B256 {
-        keccak256(
-            (
-                U256::from(self.chain_id),
-                self.market,
-                U256::from(self.batch),
-                U256::from(self.task),
-                self.annotator,
-                labels,
-                salt,
-            )
-                .abi_encode_params(),
-        )
-    }
-}
 
 /// One bundle of protocol v2 (the tasks one join took) on one market, the scope its commitment is bound to:
 /// `keccak256(abi.encode(chainid, market, batch, bundle, annotator, digest(words), salt))`, as
@@ -67,44 +38,47 @@ impl BundleKey {
 mod tests {
     use super::*;
 
-    fn scope() -> TaskKey {
-        TaskKey {
+    fn scope() -> BundleKey {
+        BundleKey {
             chain_id: 31337,
             market: Address::repeat_byte(1),
             batch: 2,
-            task: 3,
+            bundle: 3,
             annotator: Address::repeat_byte(4),
         }
     }
 
     #[test]
     fn every_field_of_the_scope_changes_the_hash() {
-        let (labels, salt) = (U256::from(0x21), B256::repeat_byte(9));
-        let h = scope().commit_hash(labels, salt);
-        assert_eq!(h, scope().commit_hash(labels, salt), "deterministic");
+        let (words, salt) = (vec![U256::from(0x21)], B256::repeat_byte(9));
+        let h = scope().commit_hash(&words, salt);
+        assert_eq!(h, scope().commit_hash(&words, salt), "deterministic");
         let variants = [
-            TaskKey {
+            BundleKey {
                 chain_id: 1,
                 ..scope()
             },
-            TaskKey {
+            BundleKey {
                 market: Address::repeat_byte(7),
                 ..scope()
             },
-            TaskKey {
+            BundleKey {
                 batch: 0,
                 ..scope()
             },
-            TaskKey { task: 0, ..scope() },
-            TaskKey {
+            BundleKey {
+                bundle: 0,
+                ..scope()
+            },
+            BundleKey {
                 annotator: Address::repeat_byte(7),
                 ..scope()
             },
         ];
         for v in variants {
-            assert_ne!(v.commit_hash(labels, salt), h, "{v:?}");
+            assert_ne!(v.commit_hash(&words, salt), h, "{v:?}");
         }
-        assert_ne!(scope().commit_hash(U256::from(0x12), salt), h);
-        assert_ne!(scope().commit_hash(labels, B256::ZERO), h);
+        assert_ne!(scope().commit_hash(&[U256::from(0x12)], salt), h);
+        assert_ne!(scope().commit_hash(&words, B256::ZERO), h);
     }
 }

@@ -27,6 +27,17 @@ pub fn unpack(packed: U256, n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A per-item mask from the flags form `LabelMarketV2` emits (`BitTally`: item i at bit 4i + 3) to bit i per item.
+pub fn flags_to_mask(flags: U256) -> U256 {
+    (0..MAX_TASK_SIZE).fold(U256::ZERO, |m, i| {
+        if flags.bit(4 * i + 3) {
+            m | (U256::from(1u8) << i)
+        } else {
+            m
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +55,12 @@ mod tests {
         assert_eq!(task_len(25, 10, 2), 5);
         assert_eq!(task_len(25, 10, 3), 0);
         assert_eq!(task_len(30, 10, 2), 10);
+    }
+
+    #[test]
+    fn flags_become_one_bit_per_item() {
+        let flags = (U256::from(1u8) << 3) | (U256::from(1u8) << (4 * 5 + 3)) | (U256::from(1u8) << (4 * 31 + 3));
+        assert_eq!(flags_to_mask(flags), U256::from((1u64 << 0) | (1 << 5) | (1 << 31)));
+        assert_eq!(flags_to_mask(U256::from(0x7777u64)), U256::ZERO, "only bit 3 of a nibble counts");
     }
 }

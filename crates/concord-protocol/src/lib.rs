@@ -10,10 +10,12 @@
 //! - [`status`]: typed phases, assignment and item statuses
 //! - [`outcome`]: an item's final outcome from the batch's events (plain data in, no chain access)
 //! - [`permutation`]: the keyed permutation that maps a lane's positions to its tasks (protocol v2)
+//! - [`assignment`]: the task every ticket of every round holds, from seeds and committed tickets (protocol v2)
 //! - [`units`], [`time`]: token amounts and timestamps for humans
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod assignment;
 pub mod bundle;
 pub mod commit;
 pub mod consensus;
@@ -26,7 +28,7 @@ pub mod status;
 pub mod time;
 pub mod units;
 
-pub use status::{all_committed, reveal_open, AssignmentStatus, Deadlines, ItemStatus, Phase};
+pub use status::{reveal_open, BundleStatus, Deadlines, ItemStatus, Phase};
 
 /// A rule was broken by the input, one line a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -63,38 +63,31 @@ impl Serialize for Phase {
     }
 }
 
-/// Whether every one of a task's `replicas` slots has committed (bit s of `committed_mask` = slot s).
-pub fn all_committed(replicas: u8, committed_mask: u16) -> bool {
-    let full = (1u32 << replicas) - 1;
-    u32::from(committed_mask) == full
+/// Whether a v2 batch accepts reveals at `now`: once every position of every lane is committed
+/// (`committed == positions`) or the commit phase ended, until the reveal deadline (as `LabelMarketV2.reveal`).
+pub fn reveal_open(deadlines: &Deadlines, committed: u64, positions: u64, now: u64) -> bool {
+    (committed >= positions || now > deadlines.commit) && now <= deadlines.reveal
 }
 
-/// Whether a task's reveals are accepted at `now`: once every replica committed or the commit phase ended,
-/// until the reveal deadline (as `LabelMarket.reveal` checks).
-pub fn reveal_open(deadlines: &Deadlines, replicas: u8, committed_mask: u16, now: u64) -> bool {
-    (all_committed(replicas, committed_mask) || now > deadlines.commit) && now <= deadlines.reveal
-}
-
-/// An assignment's on-chain status (mirrors `ILabelMarket.Status`).
+/// A bundle's on-chain status (mirrors `ILabelMarketV2Types.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum AssignmentStatus {
+pub enum BundleStatus {
+    /// Never joined, or expired (its word is deleted).
     None = 0,
-    Claimed = 1,
+    Joined = 1,
     Committed = 2,
     Revealed = 3,
-    Expired = 4,
 }
 
-impl AssignmentStatus {
+impl BundleStatus {
     /// Decodes the enum value the contract returns; `None` for a value the contract never returns.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => Self::None,
-            1 => Self::Claimed,
+            1 => Self::Joined,
             2 => Self::Committed,
             3 => Self::Revealed,
-            4 => Self::Expired,
             _ => return None,
         })
     }
@@ -177,29 +170,28 @@ mod tests {
     }
 
     #[test]
-    fn reveals_open_when_all_committed_or_after_the_commit_deadline() {
-        assert!(all_committed(3, 0b111) && !all_committed(3, 0b011) && !all_committed(2, 0b111));
-        assert!(reveal_open(&D, 3, 0b111, 50), "all replicas in: open early");
+    fn reveals_open_when_every_position_is_committed_or_after_the_commit_deadline() {
+        assert!(reveal_open(&D, 30, 30, 50), "every position in: open early");
         assert!(
-            !reveal_open(&D, 3, 0b101, 100),
-            "a replica missing: wait for the deadline"
+            !reveal_open(&D, 29, 30, 100),
+            "a position missing: wait for the deadline"
         );
-        assert!(reveal_open(&D, 3, 0b101, 101));
-        assert!(reveal_open(&D, 3, 0, 200));
+        assert!(reveal_open(&D, 29, 30, 101));
+        assert!(reveal_open(&D, 0, 30, 200));
         assert!(
-            !reveal_open(&D, 3, 0b111, 201),
+            !reveal_open(&D, 30, 30, 201),
             "closed after the reveal deadline"
         );
     }
 
     #[test]
-    fn assignment_statuses_decode_the_contract_enum() {
-        for v in 0..=4u8 {
-            assert_eq!(AssignmentStatus::from_u8(v).map(|s| s as u8), Some(v));
+    fn bundle_statuses_decode_the_contract_enum() {
+        for v in 0..=3u8 {
+            assert_eq!(BundleStatus::from_u8(v).map(|s| s as u8), Some(v));
         }
-        assert_eq!(AssignmentStatus::from_u8(5), None);
-        assert!(AssignmentStatus::Revealed.has_committed());
-        assert!(!AssignmentStatus::Expired.has_committed());
+        assert_eq!(BundleStatus::from_u8(4), None);
+        assert!(BundleStatus::Revealed.has_committed());
+        assert!(!BundleStatus::Joined.has_committed());
     }
 
     #[test]

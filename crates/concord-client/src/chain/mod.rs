@@ -14,7 +14,7 @@ use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use alloy::transports::layers::{OrRetryPolicyFn, RateLimitRetryPolicy, RetryBackoffLayer};
-use concord_bindings::{ConcordToken, LabelMarket};
+use concord_bindings::{ConcordToken, LabelMarketV2};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use crate::backup::BackupKey;
 use crate::{ClientError, Deployment, Result};
 
 /// Typed market instance over the erased provider.
-pub type Market = LabelMarket::LabelMarketInstance<DynProvider>;
+pub type Market = LabelMarketV2::LabelMarketV2Instance<DynProvider>;
 /// Typed token instance over the erased provider.
 pub type Token = ConcordToken::ConcordTokenInstance<DynProvider>;
 
@@ -111,7 +111,7 @@ impl Concord {
                 chain_id,
             });
         }
-        let market = LabelMarket::new(deployment.market, provider.clone());
+        let market = LabelMarketV2::new(deployment.market, provider.clone());
         let token = ConcordToken::new(deployment.token, provider.clone());
         let tx = TxPipeline::new(provider.clone(), rpc_url, chain_id, signer, timeouts);
         Ok(Self {
@@ -232,5 +232,28 @@ impl Concord {
                 reason: "no block".into(),
             })?;
         Ok(block.header.timestamp)
+    }
+
+    /// Latest block number.
+    pub async fn block_number(&self) -> Result<u64> {
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| transport_error("read block number", &self.rpc_url, &e.to_string()))
+    }
+
+    /// Hash of block `number` (what `blockhash(number)` returns on-chain while it is among the last 256).
+    pub async fn block_hash(&self, number: u64) -> Result<alloy::primitives::B256> {
+        let action = format!("read block {number}");
+        let block = self
+            .provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(|e| transport_error(&action, &self.rpc_url, &e.to_string()))?
+            .ok_or_else(|| ClientError::Transport {
+                action: action.clone(),
+                reason: "no such block yet".into(),
+            })?;
+        Ok(block.header.hash)
     }
 }

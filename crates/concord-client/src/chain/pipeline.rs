@@ -10,7 +10,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
-use concord_bindings::LabelMarket;
+use concord_bindings::LabelMarketV2;
 use futures::{stream, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,20 +53,21 @@ impl Default for Timeouts {
     }
 }
 
-/// Gas limit for calls whose cost depends on state that can change between estimate and inclusion:
-/// `claim` probes a pseudo-random position of the open-task set (seeded by prevrandao and timestamp), so it gets
-/// a floor covering 16 probes; the `commit` that completes a task also removes it from the open set, which a
-/// commit estimated while other replicas were still pending did not pay for.
+/// Gas limit for calls whose cost depends on state that can change between estimate and inclusion: a `join`
+/// estimated inside an open round may land as the first join after the round's commit window, which opens the
+/// next round (a fresh word per lane), or as the join that fills the round and seals it — it gets headroom for
+/// both. Everything else is padded by [`GAS_HEADROOM_PCT`].
 pub(crate) fn gas_limit(selector: &[u8; 4], estimate: u64) -> u64 {
     let padded = estimate + estimate * GAS_HEADROOM_PCT / 100;
-    if *selector == LabelMarket::claimCall::SELECTOR {
-        padded.max(300_000)
-    } else if *selector == LabelMarket::commitCall::SELECTOR {
-        padded + 40_000
+    if *selector == LabelMarketV2::joinCall::SELECTOR {
+        padded + JOIN_HEADROOM
     } else {
         padded
     }
 }
+
+/// Extra gas for a join that opens or seals a round (up to 15 lanes of fresh words).
+const JOIN_HEADROOM: u64 = 400_000;
 
 /// A signed transaction the node accepted. The signed bytes are kept so the transaction can be re-broadcast
 /// unchanged (same nonce, same hash) if the node drops it.
@@ -618,19 +619,10 @@ mod tests {
     fn gas_limits_pad_estimates_and_cover_state_dependent_calls() {
         let transfer = [0xa9, 0x05, 0x9c, 0xbb];
         assert_eq!(gas_limit(&transfer, 100_000), 125_000, "25 % headroom");
-        // A claim may probe up to 16 positions of the open set: never below the floor.
+        // A join may open the next round or seal the current one.
         assert_eq!(
-            gas_limit(&LabelMarket::claimCall::SELECTOR, 60_000),
-            300_000
-        );
-        assert_eq!(
-            gas_limit(&LabelMarket::claimCall::SELECTOR, 400_000),
-            500_000
-        );
-        // The commit that completes a task also removes it from the open set.
-        assert_eq!(
-            gas_limit(&LabelMarket::commitCall::SELECTOR, 80_000),
-            140_000
+            gas_limit(&LabelMarketV2::joinCall::SELECTOR, 80_000),
+            100_000 + JOIN_HEADROOM
         );
         assert_eq!(gas_limit(&[0; 4], 0), 0);
     }

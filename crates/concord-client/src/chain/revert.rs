@@ -1,14 +1,13 @@
 //! Turns a failed call into one human sentence: every custom error of the market gets its own explanation
 //! (which phase, which deadline, what to do next), never a hex blob.
 
-use alloy::primitives::U256;
-use concord_bindings::{ConcordToken::ConcordTokenErrors, LabelMarket::LabelMarketErrors};
+use concord_bindings::{ConcordToken::ConcordTokenErrors, LabelMarketV2::LabelMarketV2Errors};
 use concord_protocol::time::fmt_ts;
 use concord_protocol::units::fmt_tokens as tokens;
 
 /// One sentence for a decoded market error.
-pub fn explain_market(err: &LabelMarketErrors) -> String {
-    use LabelMarketErrors as E;
+pub fn explain_market(err: &LabelMarketV2Errors) -> String {
+    use LabelMarketV2Errors as E;
     match err {
         E::InvalidParams(e) => format!("batch parameter `{}` is out of range; see `concord-requester create --help`", e.reason),
         E::TokenShortfall(e) => format!(
@@ -19,24 +18,77 @@ pub fn explain_market(err: &LabelMarketErrors) -> String {
         E::UnknownBatch(e) => format!("batch {} does not exist on this market; check --batch and --deployment", e.batchId),
         E::UnknownTask(e) => format!("task {} does not exist in batch {}", e.taskId, e.batchId),
         E::UnknownItem(e) => format!("item {} does not exist in batch {}", e.item, e.batchId),
-        E::CommitPhaseOver(e) => format!("the commit phase ended at {}; no more claims or commits for this batch", fmt_ts(e.deadline)),
+        E::BundleMismatch(e) => format!(
+            "bundle {} is not what the market stored for it (status {}); the local store is stale: run `concord-annotator status`",
+            e.bundleId, e.status
+        ),
+        E::NotYourBundle(e) => format!("bundle {} belongs to another annotator than {}", e.bundleId, e.caller),
+        E::CommitPhaseOver(e) => format!(
+            "the commit phase ends at {}: no round can open whose commits would end after it, so no more joins for this batch",
+            fmt_ts(e.deadline)
+        ),
+        E::RoundClosed(e) => format!(
+            "round {} of this batch is sealed; the next round opens for joins at {}: run `join` again then",
+            e.round,
+            fmt_ts(e.opensAt)
+        ),
+        E::AlreadyJoined(e) => format!(
+            "you already joined round {} of batch {}: one join per round; label and commit that bundle, then join the next round",
+            e.round, e.batchId
+        ),
+        E::NoTaskAvailable(e) => format!(
+            "your lane of batch {} has no free position in this round (every task of it is taken or done); try the next round",
+            e.batchId
+        ),
+        E::InvalidBundleSize(e) => format!("a join takes 1..={} tasks in this batch, not {}", e.maxBundle, e.requested),
+        E::RoundStillOpen(e) => format!("round {} still takes joins until {}", e.round, fmt_ts(e.joinEnd)),
+        E::AlreadySealed(e) => format!("round {} is already sealed", e.round),
+        E::SeedNotReady(e) => format!(
+            "the seed of round {} is not in a block yet (ready from block {}); try again in a few seconds",
+            e.round, e.readyAt
+        ),
+        E::SeedExpired(e) => format!(
+            "the seed block of round {} is older than 256 blocks; anyone can re-arm it with `drawSeed` (the tasks change)",
+            e.round
+        ),
+        E::CommitWindowClosed(e) => format!(
+            "the commit window of round {} closed at {}; the bundle can only be expired now (squat penalty)",
+            e.round,
+            fmt_ts(e.commitEnd)
+        ),
+        E::CommitWindowOpen(e) => format!("round {}'s commit window is open until {}; a bundle can only expire after it", e.round, fmt_ts(e.commitEnd)),
         E::RevealNotOpen(e) => format!(
-            "reveal of batch {} task {} is not open yet: it opens when all replicas committed or after the commit deadline; run `reveal` again later",
-            e.batchId, e.taskId
+            "reveals open at {} (or earlier, once every position of the batch is committed); run `reveal` again later",
+            fmt_ts(e.opensAt)
         ),
         E::RevealPhaseOver(e) => format!("the reveal phase ended at {}; unrevealed commits are forfeited", fmt_ts(e.deadline)),
+        E::CommitMismatch(_) => "labels and salt do not match the commit (wrong local store or key?)".to_string(),
+        E::LabelOutOfRange(e) => format!(
+            "label {} for item {} of the bundle's task {} is not a class of this batch",
+            e.label, e.item, e.task
+        ),
+        E::WrongBundleLength(e) => format!("the bundle's labels are {} words, the market expects {}", e.words, e.expected),
+        E::TaskOutOfBundle(e) => format!("task index {} is outside a bundle of {} words", e.index, e.words),
         E::GoldRevealClosed(e) => format!(
             "gold answers can only be revealed between {} and {}",
             fmt_ts(e.opensAt),
             fmt_ts(e.closesAt)
         ),
+        E::InvalidGoldProof(e) => format!("gold answer for item {} does not match the gold root committed at creation", e.item),
+        E::GoldAlreadyRevealed(e) => format!("gold answer for item {} is already revealed", e.item),
+        E::NoGold(e) => format!("batch {} has no gold questions", e.batchId),
         E::SettlementNotOpen(e) => format!(
-            "task {} of batch {} cannot settle yet: waiting for reveals or gold answers (latest at {})",
+            "task {} cannot settle yet: waiting for reveals or gold answers (at the latest from {})",
             e.taskId,
-            e.batchId,
             fmt_ts(e.opensAt)
         ),
         E::AlreadySettled(e) => format!("task {} of batch {} is already settled", e.taskId, e.batchId),
+        E::MissingBundle(e) => format!(
+            "a committed bundle holding task {} in lane {} was left out of the call; re-read the batch's events and retry",
+            e.taskId, e.lane
+        ),
+        E::DuplicateBundle(e) => format!("bundle {} was supplied twice", e.bundleId),
+        E::TasksNotSorted(_) => "the tasks of a settlement must be strictly increasing".to_string(),
         E::ReviewClosed(e) => format!("the review window closed at {}; unresolved items are refunded", fmt_ts(e.deadline)),
         E::NotReviewer(e) => format!("{} is not this batch's reviewer; use the reviewer's key", e.caller),
         E::ItemNotInReview(e) => format!("item {} of batch {} already has a decided label (consensus, gold or reviewed)", e.item, e.batchId),
@@ -48,56 +100,27 @@ pub fn explain_market(err: &LabelMarketErrors) -> String {
             e.numTasks
         ),
         E::AlreadyRefunded(e) => format!("batch {} was already refunded", e.batchId),
-        E::NoTaskAvailable(e) => format!(
-            "no open task in batch {} has a free slot for you right now (you may have labeled them all); try again later",
-            e.batchId
-        ),
         E::InsufficientStake(e) => format!(
             "your unlocked stake is {} CCD but this needs {} CCD; run `concord-annotator stake <amount>`",
             tokens(e.available),
             tokens(e.required)
         ),
-        E::InsufficientReputation(e) => format!("your reputation score {} is below the batch minimum {}", e.score, e.required),
+        E::InsufficientReputation(e) => format!("your reputation score {} in this batch's domain is below its minimum {}", e.score, e.required),
         E::NotQualified(e) => format!(
             "batch {} requires a qualification for {}; get an attestation from the requester and run `concord-annotator qualify`",
             e.batchId, e.annotator
         ),
         E::InvalidQualification(_) => "the qualification attestation was not signed by this batch's qualifier".to_string(),
         E::QualificationExpired(e) => format!("the qualification attestation expired at {}", fmt_ts(e.deadline)),
-        E::NotClaimed(e) => format!("{} holds no live claim on task {} of batch {}; run `concord-annotator claim`", e.annotator, e.taskId, e.batchId),
-        E::ClaimExpired(e) => format!(
-            "your claim on task {} of batch {} expired at {}; claim a new task",
-            e.taskId,
-            e.batchId,
-            fmt_ts(e.expiry)
-        ),
-        E::ClaimNotExpired(e) => format!(
-            "the claim on task {} of batch {} is valid until {}; it can only be released after that",
-            e.taskId,
-            e.batchId,
-            fmt_ts(e.expiry)
-        ),
-        E::AlreadyCommitted(e) => format!("labels for task {} of batch {} are already committed", e.taskId, e.batchId),
-        E::NotCommitted(e) => format!("nothing committed for task {} of batch {}", e.taskId, e.batchId),
-        E::AlreadyRevealed(e) => format!("labels for task {} of batch {} are already revealed", e.taskId, e.batchId),
-        E::CommitMismatch(_) => "labels and salt do not match the commit (wrong local store or key?)".to_string(),
-        E::LabelOutOfRange(e) => format!(
-            "label {} at position {} is not a class of this batch (classes are 0..{})",
-            e.label,
-            e.position,
-            e.numClasses.saturating_sub(U256::from(1))
-        ),
-        E::InvalidGoldProof(e) => format!("gold answer for item {} does not match the gold root committed at creation", e.item),
-        E::GoldAlreadyRevealed(e) => format!("gold answer for item {} is already revealed", e.item),
-        E::NoGold(e) => format!("batch {} has no gold questions", e.batchId),
         E::ZeroAmount(_) => "the amount must be greater than zero".to_string(),
         E::StakeLocked(e) => format!(
-            "only {} CCD of your stake is unlocked (the rest backs open claims); requested {}",
+            "only {} CCD of your stake is unlocked (the rest backs open bundles); requested {}",
             tokens(e.unlocked),
             tokens(e.requested)
         ),
         E::CooldownActive(e) => format!("unstaked tokens unlock at {}; run `withdraw` after that", fmt_ts(e.unlockAt)),
         E::NothingToWithdraw(_) => "there is nothing to withdraw or collect".to_string(),
+        E::OutOfDomain(e) => format!("ticket {} is outside its round's pool of {}", e.x, e.n),
         E::SafeERC20FailedOperation(e) => format!("token transfer failed for token {}", e.token),
         E::ReentrancyGuardReentrantCall(_) => "reentrant call rejected".to_string(),
         E::SafeCastOverflowedUintDowncast(_) => "the amount is too large".to_string(),
@@ -129,7 +152,7 @@ pub fn explain_token(err: &ConcordTokenErrors) -> String {
 /// Explains raw revert data from either contract (ERC-20 errors bubble up through the market).
 pub fn explain_revert_data(data: &[u8]) -> Option<String> {
     use alloy::sol_types::SolInterface;
-    if let Ok(e) = LabelMarketErrors::abi_decode(data) {
+    if let Ok(e) = LabelMarketV2Errors::abi_decode(data) {
         return Some(explain_market(&e));
     }
     if let Ok(e) = ConcordTokenErrors::abi_decode(data) {
@@ -142,11 +165,12 @@ pub fn explain_revert_data(data: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use alloy::sol_types::SolInterface;
-    use concord_bindings::LabelMarket;
+    use alloy::primitives::U256;
+    use concord_bindings::LabelMarketV2;
 
     #[test]
     fn decodes_market_error_into_sentence() {
-        let e = LabelMarketErrors::InsufficientStake(LabelMarket::InsufficientStake {
+        let e = LabelMarketV2Errors::InsufficientStake(LabelMarketV2::InsufficientStake {
             available: U256::from(5u64) * U256::from(10u64).pow(U256::from(18u64)),
             required: U256::from(20u64) * U256::from(10u64).pow(U256::from(18u64)),
         });
