@@ -16,21 +16,22 @@ pub enum Cmd {
     Withdraw(cmd::withdraw::WithdrawArgs),
     /// Record a qualification attestation signed by the batch's qualifier.
     Qualify(cmd::qualify::QualifyArgs),
-    /// Claim the next task of a batch (you cannot choose the items); --count claims several in one pipeline.
-    Claim(cmd::claim::ClaimArgs),
-    /// Show the items of a claimed task, verified against the batch's manifest root.
+    /// Join a batch for a bundle of tasks (-n, up to the batch's limit); a later block decides which tasks.
+    #[command(alias = "claim")]
+    Join(cmd::join::JoinArgs),
+    /// Show the items of a task of your bundles, verified against the batch's manifest root.
     Show(cmd::show::ShowArgs),
-    /// Label a claimed task: --labels, --from a file of answers, or interactively.
+    /// Label a task (-t) or every task of your bundles (--from a file of answers), or interactively.
     Label(cmd::label::LabelArgs),
-    /// Commit every labeled task (salt stored locally first, encrypted backup on-chain).
+    /// Commit every bundle whose tasks are all labeled (salt stored locally first, encrypted backup on-chain).
     Commit(cmd::commit::CommitArgs),
-    /// Reveal every committed task whose reveal is open (recovers lost salts from the backup).
+    /// Reveal every committed bundle whose reveal is open (recovers lost salts from the backup).
     Reveal(cmd::reveal::RevealArgs),
     /// Collect rewards and redistributed stake.
     Collect(cmd::collect::CollectArgs),
-    /// Balance, stake, reputation and local tasks.
+    /// Balance, stake, reputation and your bundles (learns the tasks of bundles whose round has sealed).
     Status(cmd::status::StatusArgs),
-    /// Reputation counters and score.
+    /// Reputation counters and score in a batch's domain.
     Reputation(cmd::reputation::ReputationArgs),
     /// Label in the browser: a local page (127.0.0.1) backed by this CLI's key and store.
     Serve(cmd::serve::ServeArgs),
@@ -39,7 +40,7 @@ pub enum Cmd {
 impl Tool for Cmd {
     const NAME: &'static str = "concord-annotator";
     const ABOUT: &'static str =
-        "Label data on Concord: stake, claim, label, commit, reveal, collect";
+        "Label data on Concord: stake, join, label, commit, reveal, collect";
     type Args = AnnotatorArgs;
 
     fn json(args: &AnnotatorArgs) -> bool {
@@ -52,7 +53,7 @@ impl Tool for Cmd {
             Cmd::Unstake(c) => c.run(&args).await,
             Cmd::Withdraw(c) => c.run(&args).await,
             Cmd::Qualify(c) => c.run(&args).await,
-            Cmd::Claim(c) => c.run(&args).await,
+            Cmd::Join(c) => c.run(&args).await,
             Cmd::Show(c) => c.run(&args).await,
             Cmd::Label(c) => c.run(&args).await,
             Cmd::Commit(c) => c.run(&args).await,

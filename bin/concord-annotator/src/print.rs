@@ -1,8 +1,9 @@
 //! Human output shared by several commands.
 
-use concord_client::annotator::{Claim, RunReport, Standing};
+use concord_client::annotator::{Joined, Pending, RunReport, Standing};
 use concord_client::dataset::{Manifest, ManifestItem};
 use concord_client::protocol::time::fmt_unix;
+use concord_client::store::BundleRecord;
 
 pub fn standing(s: &Standing) {
     println!("{}", s.address);
@@ -11,23 +12,71 @@ pub fn standing(s: &Standing) {
         s.balance, s.staked, s.locked, s.pending_unstake, s.claimable
     );
     println!(
-        "  reputation {} (accepted {}, rejected {}, gold {}/{}, unrevealed {})",
+        "  reputation {} in domain {} (accepted {}, rejected {}, gold {}/{}, unrevealed {}, squatted {})",
         s.reputation,
+        s.domain,
         s.accepted,
         s.rejected,
         s.gold_correct,
         s.gold_correct + s.gold_wrong,
-        s.unrevealed
+        s.unrevealed,
+        s.squatted
     );
 }
 
-pub fn claim(cl: &Claim) {
+pub fn joined(j: &Joined) {
     println!(
-        "claimed task {} of batch {} (slot {}); commit before {}",
-        cl.task,
-        cl.batch,
-        cl.slot,
-        fmt_unix(cl.expiry)
+        "joined batch {} round {} for {} tasks (lane {}, bundle {}), locked {} CCD; commit before {}",
+        j.batch,
+        j.round,
+        j.size,
+        j.lane,
+        j.bundle,
+        j.stake_locked,
+        fmt_unix(j.commit_end)
+    );
+}
+
+/// The tasks of a bundle and the command that labels the first.
+pub fn tasks_next(batch: u64, tasks: &[u64]) {
+    let list: Vec<String> = tasks.iter().map(u64::to_string).collect();
+    println!("tasks {}", list.join(", "));
+    if let Some(t) = tasks.first() {
+        println!("next: concord-annotator show -b {batch} -t {t}   (then `label`, one task at a time or all with --from)");
+    }
+}
+
+/// Why a bundle's tasks are not known yet.
+pub fn pending(round: u64, p: &Pending) {
+    match p {
+        Pending::Joins { join_end } => println!(
+            "its tasks are drawn when round {round} seals (at {}, or earlier once every lane is full); then run `concord-annotator status`",
+            fmt_unix(*join_end)
+        ),
+        Pending::SeedBlock { block } => println!(
+            "round {round} is sealed; its tasks come with block {block}: run `concord-annotator status` in a few seconds"
+        ),
+        Pending::Lost => println!("round {round}'s commit window closed before its seed was drawn; the bundle can only expire"),
+    }
+}
+
+/// One line per bundle: its tasks and how far labeling got.
+pub fn bundle(r: &BundleRecord) {
+    let tasks = match &r.tasks {
+        Some(t) => {
+            let labeled = r.labels.iter().filter(|l| l.is_some()).count();
+            let list: Vec<String> = t.iter().map(u64::to_string).collect();
+            format!("tasks {} ({labeled}/{} labeled)", list.join(","), t.len())
+        }
+        None => format!("{} tasks, not drawn yet", r.tickets.size),
+    };
+    println!(
+        "  batch {} bundle {} round {}: {} — {tasks}; commit before {}",
+        r.batch,
+        r.bundle,
+        r.tickets.round,
+        r.status.as_str(),
+        fmt_unix(r.commit_end)
     );
 }
 
@@ -62,9 +111,14 @@ pub fn run(verb: &str, r: &RunReport) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("{verb} {} tasks {}", r.done.len(), list(&r.done));
+    println!("{verb} {} bundles {}", r.done.len(), list(&r.done));
     if !r.waiting.is_empty() {
-        println!("waiting (reveal not open yet) {}", list(&r.waiting));
+        let why = if verb == "committed" {
+            "not every task labeled yet"
+        } else {
+            "reveal not open yet"
+        };
+        println!("waiting ({why}) {}", list(&r.waiting));
     }
     for f in &r.failed {
         println!("failed {f}");
@@ -83,10 +137,10 @@ pub fn fail_if_any(r: Option<&RunReport>) -> eyre::Result<()> {
         Some(r) if !r.failed.is_empty() => {
             let more = match r.failed.len() {
                 1 => String::new(),
-                n => format!(" (and {} more tasks)", n - 1),
+                n => format!(" (and {} more bundles)", n - 1),
             };
             eyre::bail!(
-                "{}{more}; {} tasks confirmed; labels and salts are stored: run the same command again",
+                "{}{more}; {} bundles confirmed; labels and salts are stored: run the same command again",
                 r.failed[0],
                 r.done.len()
             )
@@ -109,13 +163,13 @@ mod tests {
         assert!(fail_if_any(None).is_ok());
         let bad = RunReport {
             done: vec![(0, 1)],
-            failed: vec!["batch 0 task 2: boom".into(), "batch 0 task 3: boom".into()],
+            failed: vec!["batch 0 bundle 2: boom".into(), "batch 0 bundle 3: boom".into()],
             ..Default::default()
         };
         let e = fail_if_any(Some(&bad)).expect_err("fails").to_string();
         assert_eq!(
             e,
-            "batch 0 task 2: boom (and 1 more tasks); 1 tasks confirmed; labels and salts are stored: run the same command again"
+            "batch 0 bundle 2: boom (and 1 more bundles); 1 bundles confirmed; labels and salts are stored: run the same command again"
         );
     }
 }

@@ -143,17 +143,17 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         task_size: p.task_size,
         replicas: p.replicas,
         threshold_bps: (p.threshold * 10_000.0).round() as u16,
-        // A claim stakes exactly what never revealing it costs.
+        // A task stakes exactly what never revealing it costs.
         incentives: Incentives::parse(
             &p.reward,
             &p.no_reveal_penalty,
             &p.wrong_penalty,
             &p.no_reveal_penalty,
+            "1",
         )?,
         min_stake: U256::ZERO,
         min_reputation: -1_000_000,
         review_period: 60,
-        claim_timeout: 3600,
         out_dir: Some(chain.dir.path().join("req")),
         ..CreateOptions::new(classes.clone(), chain.accounts.requester.address)
     };
@@ -171,68 +171,43 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         ));
     }
     let k = u64::from(p.task_size);
-    // Everyone claims and labels until no task is left.
-    let mut active = vec![true; clients.len()];
+    // Rounds of joins until every position is committed: each member labels its tasks by its kind.
     let mut seeds: Vec<StdRng> = (0..clients.len())
         .map(|i| StdRng::seed_from_u64(p.seed * 1000 + i as u64))
         .collect();
-    while active.iter().any(|a| *a) {
-        let results =
-            futures::future::join_all(clients.iter().enumerate().filter(|(i, _)| active[*i]).map(
-                |(i, (cl, store))| {
-                    let mut r = seeds[i].clone();
-                    let (kind, acc, truth, sheet) = (kinds[i], accuracy[i], &truth, &sheet);
-                    async move {
-                        let claims = annotator::claim_many(cl, store, rec.batch_id, 5)
-                            .await
-                            .unwrap_or_default();
-                        let labeled: Vec<(u64, Vec<u8>)> = claims
-                            .iter()
-                            .map(|claim| {
-                                let n = k.min(rec.num_items - claim.task * k);
-                                let labels = (0..n)
-                                    .map(|j| {
-                                        let item = (claim.task * k + j) as usize;
-                                        match kind {
-                                            Kind::Careful | Kind::Silent => {
-                                                if r.gen_bool(acc) {
-                                                    truth[item]
-                                                } else {
-                                                    let wrong = r.gen_range(1..c as u8);
-                                                    (truth[item] + wrong) % c as u8
-                                                }
-                                            }
-                                            Kind::Random => r.gen_range(0..c as u8),
-                                            Kind::Constant => 0,
-                                            Kind::Colluder => sheet[item],
-                                        }
-                                    })
-                                    .collect();
-                                (claim.task, labels)
-                            })
-                            .collect();
-                        annotator::label_many(cl, store, rec.batch_id, &labeled).await?;
-                        let rep = annotator::commit(cl, store, Some(rec.batch_id)).await?;
-                        eyre::ensure!(rep.failed.is_empty(), "commit failed: {:?}", rep.failed);
-                        Ok::<(usize, usize, StdRng), eyre::Report>((i, claims.len(), r))
+    let label = |i: usize, task: u64| -> Vec<u8> {
+        let r = &mut seeds[i];
+        let n = k.min(rec.num_items - task * k);
+        (0..n)
+            .map(|j| {
+                let item = (task * k + j) as usize;
+                match kinds[i] {
+                    Kind::Careful | Kind::Silent => {
+                        if r.gen_bool(accuracy[i]) {
+                            truth[item]
+                        } else {
+                            let wrong = r.gen_range(1..c as u8);
+                            (truth[item] + wrong) % c as u8
+                        }
                     }
-                },
-            ))
-            .await;
-        for res in results {
-            let (i, n, r) = res?;
-            seeds[i] = r;
-            if n == 0 {
-                active[i] = false;
-            }
-        }
-    }
+                    Kind::Random => r.gen_range(0..c as u8),
+                    Kind::Constant => 0,
+                    Kind::Colluder => sheet[item],
+                }
+            })
+            .collect()
+    };
+    concord_testkit::crowd::work(&clients, rec.batch_id, None, &[], label, |s| chain.advance(s)).await?;
+    let deadlines = market::deadlines(&market::batch(&req, rec.batch_id).await?.config);
+    let now = req.chain_time().await?;
     for (i, (cl, store)) in clients.iter().enumerate() {
         if kinds[i] != Kind::Silent {
             annotator::reveal(cl, store, Some(rec.batch_id)).await?;
         }
     }
-    chain.advance(3601).await?;
+    if now <= deadlines.commit {
+        chain.advance(deadlines.commit + 1 - now).await?;
+    }
     for (i, (cl, store)) in clients.iter().enumerate() {
         if kinds[i] != Kind::Silent {
             annotator::reveal(cl, store, Some(rec.batch_id)).await?;
@@ -241,7 +216,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
     if let Some(g) = &rec.gold_path {
         requester::reveal_gold(&req, rec.batch_id, g, 40).await?;
     }
-    chain.advance(3601).await?;
+    chain.advance(deadlines.reveal - deadlines.commit).await?;
     requester::settle(&req, rec.batch_id, 10).await?;
     let b1 = provider.get_block_number().await?;
     chain.advance(120).await?;
@@ -268,7 +243,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
                 .unwrap_or(false)
         })
         .count();
-    let scored = market::labels_scored(&req, rec.batch_id).await?;
+    let scored = market::bundles_scored(&req, rec.batch_id).await?;
     let (mut accepted, mut rejected) = (0u64, 0u64);
     let index: BTreeMap<Address, usize> = chain
         .accounts
@@ -291,13 +266,14 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
     for (i, (cl, _)) in clients.iter().enumerate() {
         let me = chain.accounts.annotators[i].address;
         let bal = cl.token.balanceOf(me).call().await?;
-        let st = cl.market.stakeOf(me).call().await?;
+        let st = cl.market.accountOf(me).call().await?;
+        let pending = cl.market.pendingUnstake(me).call().await?;
         let claimable = cl
             .market
             .claimable(me, chain.deployment.token)
             .call()
             .await?;
-        let now = bal + U256::from(st.amount) + U256::from(st.pending) + claimable;
+        let now = bal + U256::from(st.amount) + pending + claimable;
         let t = by_type.entry(kinds[i]).or_default();
         t.annotators += 1;
         t.net += to_f(now) - to_f(start_holdings[i]);

@@ -528,7 +528,8 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     for b in candidates.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
         open.insert(b, market::reveal_open(&batch(c, b).await?, now));
     }
-    let statuses: Vec<BundleStatus> = stream::iter(candidates.iter().map(|r| (r.batch, r.bundle)))
+    let ids: Vec<(u64, u64)> = candidates.iter().map(|r| (r.batch, r.bundle)).collect();
+    let statuses: Vec<BundleStatus> = stream::iter(ids)
         .map(|(b, id)| bundle_status(c, b, id))
         .buffered(32)
         .try_collect()

@@ -1,11 +1,13 @@
 //! Local chains for everything that is not a real network: the devnet and its demo, the simulator, the
 //! benchmarks and the end-to-end tests. Spawns anvil, deploys Concord, funds well-known accounts, moves chain
-//! time, and (in [`proxy`]) puts a fault-injecting JSON-RPC proxy in front of a node.
+//! time, drives a crowd of annotators through a batch's rounds ([`crowd`]), and (in [`proxy`]) puts a
+//! fault-injecting JSON-RPC proxy in front of a node.
 //!
 //! Nothing here is reachable from the requester or annotator CLIs: they work against any chain.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod crowd;
 pub mod proxy;
 
 use alloy::network::EthereumWallet;
@@ -42,7 +44,9 @@ pub fn anvil_path() -> PathBuf {
     PathBuf::from("anvil")
 }
 
-/// Starts anvil on `port` with `accounts` funded accounts; `block_time` 0 means instant mining.
+/// Starts anvil on `port` with `accounts` funded accounts. `block_time` 0 means instant mining plus an empty block
+/// every second (anvil's mixed mining): a v2 round's seed is the hash of the block after it is sealed, which must
+/// come even when nobody sends a transaction. Otherwise blocks come every `block_time` seconds only.
 pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> eyre::Result<AnvilInstance> {
     let mut anvil = Anvil::at(anvil_path())
         .port(port)
@@ -51,9 +55,11 @@ pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> eyre::Result<An
         // Keep only recent states in memory: without it anvil keeps a state snapshot per block and slows down
         // (and grows) with every block of a long session. Nothing in Concord reads historical state.
         .args(["--prune-history", "256"]);
-    if block_time > 0 {
-        anvil = anvil.block_time(block_time);
-    }
+    anvil = if block_time > 0 {
+        anvil.block_time(block_time)
+    } else {
+        anvil.block_time(1).arg("--mixed-mining")
+    };
     anvil.try_spawn().map_err(|e| {
         eyre::eyre!(
             "cannot start anvil ({}): {e}; run `make deps` first",

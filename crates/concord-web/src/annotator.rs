@@ -54,34 +54,49 @@ async fn page(State(app): State<Shared>, Query(q): Query<TokenQuery>) -> Respons
 async fn state(_: Authorized, State(app): State<Shared>) -> ApiResult {
     let c = &app.client;
     let me = c.account()?;
-    let standing = annotator::standing(c, me).await?;
-    let tasks = app.store.list(c.chain_id(), c.market_address(), me, None)?;
+    let waiting = annotator::refresh(c, &app.store, None).await?;
+    let bundles = app.store.list(c.chain_id(), c.market_address(), me, None)?;
     let count = market::batch_count(c).await?;
     let now = c.chain_time().await?;
+    let domain = match bundles.last() {
+        Some(b) => annotator::domain_of(c, b.batch).await?,
+        None => alloy::primitives::Address::ZERO,
+    };
+    let standing = annotator::standing(c, me, domain).await?;
     let mut batches = Vec::new();
-    for b in 0..count {
-        let (cfg, st) = market::batch(c, b).await?;
-        let open = market::open_task_count(c, b).await?;
+    for id in 0..count {
+        let b = market::batch(c, id).await?;
+        let (cfg, st) = (&b.config, &b.state);
+        let round = market::round(c, id, u64::from(st.round)).await?;
+        let (terms_tasks, terms_stake) = annotator::join_terms(&b, None)?;
         batches.push(json!({
-            "batch": b, "phase": market::phase(&cfg, &st, now), "openTasks": open,
-            "numItems": cfg.numItems, "replicas": cfg.replicas, "commitDeadline": cfg.commitDeadline.to::<u64>(),
-            "revealDeadline": cfg.revealDeadline.to::<u64>(), "reward": fmt_tokens(U256::from(cfg.rewardPerLabel)),
+            "batch": id, "phase": market::phase(cfg, st, now), "round": st.round, "freePositions": round.free,
+            "joinEnd": round.joinEnd.to::<u64>(), "numItems": cfg.numItems, "replicas": cfg.replicas,
+            "taskSize": cfg.taskSize, "maxBundle": terms_tasks, "joinStake": fmt_tokens(terms_stake),
+            "commitDeadline": cfg.commitDeadline.to::<u64>(), "revealDeadline": cfg.revealDeadline.to::<u64>(),
+            "reward": fmt_tokens(U256::from(cfg.rewardPerLabel)),
         }));
     }
-    Ok(Json(
-        json!({ "standing": standing, "tasks": tasks, "batches": batches, "now": now, "chainId": c.chain_id() }),
-    ))
+    let waiting: Vec<Value> = waiting
+        .iter()
+        .map(|(b, id, p)| json!({ "batch": b, "bundle": id, "pending": p }))
+        .collect();
+    Ok(Json(json!({
+        "standing": standing, "bundles": bundles, "waiting": waiting, "batches": batches, "now": now,
+        "chainId": c.chain_id(),
+    })))
 }
 
 #[derive(Deserialize)]
-struct BatchReq {
+struct JoinReq {
     batch: u64,
+    tasks: Option<u64>,
 }
 
-async fn claim(_: Authorized, State(app): State<Shared>, Json(r): Json<BatchReq>) -> ApiResult {
+async fn join(_: Authorized, State(app): State<Shared>, Json(r): Json<JoinReq>) -> ApiResult {
     let store = &app.store;
-    let cl = annotator::claim(&app.client, store, r.batch).await?;
-    Ok(Json(serde_json::to_value(cl)?))
+    let joined = annotator::join(&app.client, store, r.batch, r.tasks).await?;
+    Ok(Json(serde_json::to_value(joined)?))
 }
 
 #[derive(Deserialize)]
@@ -93,16 +108,23 @@ struct TaskReq {
 async fn task(_: Authorized, State(app): State<Shared>, Query(r): Query<TaskReq>) -> ApiResult {
     let c = &app.client;
     let annotator::TaskItems {
-        config: cfg,
+        batch: b,
         manifest: m,
         items,
     } = annotator::task_items(c, r.batch, r.task).await?;
-    let rec = app
+    let me = c.account()?;
+    let bundle = app
         .store
-        .get(&annotator::task_key(c, c.account()?, r.batch, r.task))?;
+        .list(c.chain_id(), c.market_address(), me, Some(r.batch))?
+        .into_iter()
+        .find(|x| x.tasks.as_ref().is_some_and(|t| t.contains(&r.task)));
+    let labels = bundle.as_ref().and_then(|x| {
+        let i = x.tasks.as_ref()?.iter().position(|&t| t == r.task)?;
+        x.labels.get(i).cloned().flatten()
+    });
     Ok(Json(json!({
-        "classes": m.classes, "items": items, "record": rec,
-        "commitDeadline": cfg.commitDeadline.to::<u64>(), "revealDeadline": cfg.revealDeadline.to::<u64>(),
+        "classes": m.classes, "items": items, "bundle": bundle, "labels": labels,
+        "commitDeadline": b.config.commitDeadline.to::<u64>(), "revealDeadline": b.config.revealDeadline.to::<u64>(),
     })))
 }
 
@@ -113,6 +135,7 @@ struct LabelReq {
     labels: Vec<u8>,
 }
 
+/// Stores a task's labels and commits every bundle that is now fully labeled.
 async fn submit(_: Authorized, State(app): State<Shared>, Json(r): Json<LabelReq>) -> ApiResult {
     let store = &app.store;
     annotator::label(&app.client, store, r.batch, r.task, &r.labels).await?;
@@ -146,7 +169,7 @@ pub fn router(app: Shared) -> Router {
         .route("/", get(page))
         .route("/api/state", get(state))
         .route("/api/task", get(task))
-        .route("/api/claim", post(claim))
+        .route("/api/join", post(join))
         .route("/api/submit", post(submit))
         .route("/api/reveal", post(reveal))
         .route("/api/collect", post(collect))

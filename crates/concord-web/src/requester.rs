@@ -50,11 +50,21 @@ async fn requester_page(
         ("reveal until", fmt_unix(status.reveal_deadline)),
         ("review until", fmt_unix(status.review_deadline)),
         (
-            "claimed slots",
+            "round",
             format!(
-                "{} / {}",
-                status.slots_claimed,
-                status.num_tasks * status.replicas
+                "{} ({} positions free, joins until {})",
+                status.round,
+                status.round_free,
+                fmt_unix(status.round_join_end)
+            ),
+        ),
+        (
+            "positions committed",
+            format!(
+                "{} / {} in {} bundles",
+                status.positions_committed,
+                status.num_tasks * status.replicas,
+                status.bundles
             ),
         ),
         (

@@ -1,9 +1,11 @@
-//! `concord-annotator label`: labels for a claimed task from `--labels`, a file of answers, or the terminal.
+//! `concord-annotator label`: labels for one task of your bundles (`-t`) from `--labels`, a file of answers, or the
+//! terminal; without `-t`, every task of your uncommitted bundles in the batch.
 
 use clap::Args;
 use concord_cli::emit;
-use concord_client::annotator;
 use concord_client::dataset::{Manifest, ManifestItem};
+use concord_client::store::LocalStatus;
+use concord_client::{annotator, market};
 use eyre::WrapErr;
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -16,10 +18,11 @@ use crate::print;
 pub struct LabelArgs {
     #[arg(long, short = 'b')]
     pub batch: u64,
+    /// The task to label (default: every task of your uncommitted bundles in the batch).
     #[arg(long, short = 't')]
-    pub task: u64,
-    /// Labels in item order, comma separated (class names or indexes).
-    #[arg(long, conflicts_with = "from")]
+    pub task: Option<u64>,
+    /// Labels in item order, comma separated (class names or indexes); needs -t.
+    #[arg(long, conflicts_with = "from", requires = "task")]
     pub labels: Option<String>,
     /// File of answers by item id: JSONL `{"id":..,"label":..}` or CSV `id,label`.
     #[arg(long)]
@@ -33,47 +36,83 @@ impl LabelArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let annotator::TaskItems {
-            manifest: m, items, ..
-        } = annotator::task_items(&c, self.batch, self.task).await?;
-        let labels: Vec<u8> = if let Some(spec) = &self.labels {
-            spec.split(',')
-                .map(|s| class_of(&m, s))
-                .collect::<eyre::Result<_>>()?
-        } else if let Some(path) = &self.from {
-            let answers = read_answers(path)?;
-            items
-                .iter()
-                .map(|it| {
-                    let a = answers.get(&it.id).ok_or_else(|| {
-                        eyre::eyre!("{} has no answer for item `{}`", path.display(), it.id)
-                    })?;
-                    class_of(&m, a)
-                })
-                .collect::<eyre::Result<_>>()?
-        } else {
-            interactive(&m, &items)?
+        annotator::refresh(&c, &store, Some(self.batch)).await?;
+        let (b, m) = market::verified_manifest(&c, self.batch, None).await?;
+        let tasks: Vec<u64> = match self.task {
+            Some(t) => vec![t],
+            None => {
+                let me = c.account()?;
+                let mine: Vec<u64> = store
+                    .list(c.chain_id(), c.market_address(), me, Some(self.batch))?
+                    .into_iter()
+                    .filter(|r| r.status == LocalStatus::Joined)
+                    .filter_map(|r| r.tasks)
+                    .flatten()
+                    .collect();
+                if mine.is_empty() {
+                    eyre::bail!(
+                        "no uncommitted bundle of yours in batch {} has its tasks drawn yet; run `concord-annotator join -b {}` or `status`",
+                        self.batch,
+                        self.batch
+                    );
+                }
+                mine
+            }
         };
-        annotator::label(&c, &store, self.batch, self.task, &labels).await?;
+        let answers = self.from.as_deref().map(read_answers).transpose()?;
+        let k = usize::from(b.config.taskSize);
+        let mut labeled = Vec::new();
+        for &task in &tasks {
+            if task >= u64::from(b.config.numTasks) {
+                eyre::bail!("batch {} has tasks 0..{}, not {task}", self.batch, b.config.numTasks);
+            }
+            let start = task as usize * k;
+            let items = &m.items[start..(start + k).min(m.items.len())];
+            let labels: Vec<u8> = if let Some(spec) = &self.labels {
+                spec.split(',')
+                    .map(|s| class_of(&m, s))
+                    .collect::<eyre::Result<_>>()?
+            } else if let (Some(answers), Some(path)) = (&answers, &self.from) {
+                items
+                    .iter()
+                    .map(|it| {
+                        let a = answers.get(&it.id).ok_or_else(|| {
+                            eyre::eyre!("{} has no answer for item `{}`", path.display(), it.id)
+                        })?;
+                        class_of(&m, a)
+                    })
+                    .collect::<eyre::Result<_>>()?
+            } else {
+                println!("task {task} of batch {}", self.batch);
+                interactive(&m, items)?
+            };
+            labeled.push((task, labels));
+        }
+        annotator::label_many(&c, &store, self.batch, &labeled).await?;
         let report = if self.commit {
             Some(annotator::commit(&c, &store, Some(self.batch)).await?)
         } else {
             None
         };
-        let names: Vec<&str> = labels
+        let out: Vec<serde_json::Value> = labeled
             .iter()
-            .map(|&x| m.classes[usize::from(x)].as_str())
+            .map(|(t, l)| serde_json::json!({ "task": t, "labels": l }))
             .collect();
         emit(
             args.json(),
-            &serde_json::json!({ "batch": self.batch, "task": self.task, "labels": labels, "commit": report }),
+            &serde_json::json!({ "batch": self.batch, "tasks": out, "commit": report }),
             |_| {
-                println!(
-                    "labeled task {} of batch {}: {}",
-                    self.task,
-                    self.batch,
-                    names.join(", ")
-                );
+                for (task, labels) in &labeled {
+                    let names: Vec<&str> = labels
+                        .iter()
+                        .map(|&x| m.classes[usize::from(x)].as_str())
+                        .collect();
+                    println!(
+                        "labeled task {task} of batch {}: {}",
+                        self.batch,
+                        names.join(", ")
+                    );
+                }
                 if let Some(r) = &report {
                     print::run("committed", r);
                 }
@@ -191,7 +230,16 @@ mod tests {
             panic!("not label")
         };
         assert_eq!(l.labels.as_deref(), Some("a,b"));
+        assert_eq!(l.task, Some(1));
         assert!(l.commit);
+        assert!(
+            Cmd::try_parse_line(&["label", "-b", "0", "--labels", "a"]).is_err(),
+            "--labels needs -t"
+        );
+        let Cmd::Label(l) = Cmd::parse_line(&["label", "-b", "0", "--from", "a.csv"]).cmd else {
+            panic!("not label")
+        };
+        assert_eq!(l.task, None, "every task of the bundles");
         assert!(Cmd::try_parse_line(&[
             "label", "-b", "0", "-t", "1", "--labels", "a", "--from", "x.csv"
         ])

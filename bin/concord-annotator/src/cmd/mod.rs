@@ -1,6 +1,6 @@
 //! One module per subcommand: its arguments (`XArgs`), its `run`, and a parse test.
 
-pub mod claim;
+pub mod join;
 pub mod collect;
 pub mod commit;
 pub mod label;

@@ -18,7 +18,7 @@ impl StakeArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         annotator::stake(&c, parse_tokens(&self.amount)?).await?;
-        let s = annotator::standing(&c, c.account()?).await?;
+        let s = annotator::standing(&c, c.account()?, alloy::primitives::Address::ZERO).await?;
         emit(args.json(), &s, |s| {
             println!(
                 "staked {}; total stake {} CCD ({} locked)",

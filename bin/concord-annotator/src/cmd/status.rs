@@ -1,9 +1,9 @@
-//! `concord-annotator status`: balance, stake, reputation and the tasks in the local store.
+//! `concord-annotator status`: balance, stake, reputation and the bundles in the local store (learning the tasks
+//! of bundles whose round has sealed; a round whose join window passed is sealed on the way, as anyone may).
 
 use clap::Args;
 use concord_cli::emit;
 use concord_client::annotator;
-use concord_client::protocol::time::relative;
 
 use crate::opts::AnnotatorArgs;
 use crate::print;
@@ -20,21 +20,24 @@ impl StatusArgs {
         let c = args.connect().await?;
         let me = c.account()?;
         let store = args.open_store(&c)?;
-        let s = annotator::standing(&c, me).await?;
-        let tasks = store.list(c.chain_id(), c.market_address(), me, self.batch)?;
-        let now = c.chain_time().await?;
+        let pending = annotator::refresh(&c, &store, self.batch).await?;
+        let bundles = store.list(c.chain_id(), c.market_address(), me, self.batch)?;
+        // Reputation lives per domain: the batch asked about, else the last batch worked on.
+        let domain = match self.batch.or_else(|| bundles.last().map(|b| b.batch)) {
+            Some(b) => annotator::domain_of(&c, b).await?,
+            None => alloy::primitives::Address::ZERO,
+        };
+        let s = annotator::standing(&c, me, domain).await?;
         emit(
             args.json(),
-            &serde_json::json!({ "standing": s, "tasks": tasks }),
+            &serde_json::json!({ "standing": s, "bundles": bundles, "pending": pending }),
             |_| {
                 print::standing(&s);
-                for t in &tasks {
-                    let exp = if t.expiry > 0 {
-                        format!(" (claim expires {})", relative(t.expiry, now))
-                    } else {
-                        String::new()
-                    };
-                    println!("  batch {} task {}: {:?}{}", t.batch, t.task, t.status, exp);
+                for b in &bundles {
+                    print::bundle(b);
+                }
+                for (_, _, p) in &pending {
+                    print::pending(0, p);
                 }
             },
         )

@@ -15,9 +15,12 @@ pub struct CreateArgs {
     /// Class names, comma separated (2..16).
     #[arg(long)]
     pub classes: String,
-    /// Items per task (one claim, one commit).
+    /// Items per task (1..32).
     #[arg(long, default_value_t = defaults::TASK_SIZE)]
     pub task_size: u16,
+    /// Most tasks one join takes (1..32): one commit and one reveal cover them all.
+    #[arg(long, default_value_t = defaults::MAX_BUNDLE)]
+    pub max_bundle: u8,
     /// Independent labels per item.
     #[arg(long, short = 'k', default_value_t = defaults::REPLICAS)]
     pub replicas: u8,
@@ -27,9 +30,9 @@ pub struct CreateArgs {
     /// Reward per accepted label, in tokens.
     #[arg(long, default_value = defaults::REWARD)]
     pub reward: String,
-    /// Stake locked per claimed task (at least the no-reveal penalty).
-    #[arg(long, default_value = defaults::STAKE_PER_CLAIM)]
-    pub stake_per_claim: String,
+    /// Stake locked per task of a join until it settles (at least the no-reveal penalty).
+    #[arg(long, default_value = defaults::STAKE_PER_TASK)]
+    pub stake_per_task: String,
     /// Stake slashed per label that disagrees with consensus or gold. 3x the reward: a label must agree with
     /// consensus 3 times in 4 to pay, so random, constant and copied answers lose (see `concord-sim`).
     #[arg(long, default_value = defaults::WRONG_LABEL_PENALTY)]
@@ -37,21 +40,32 @@ pub struct CreateArgs {
     /// Stake slashed for a commit never revealed (must exceed task size x wrong penalty).
     #[arg(long, default_value = defaults::NO_REVEAL_PENALTY)]
     pub no_reveal_penalty: String,
-    /// Minimum stake to claim.
+    /// Stake forfeited per task of a join never committed in its round's window (at most the stake per task).
+    #[arg(long, default_value = defaults::SQUAT_PENALTY)]
+    pub squat_penalty: String,
+    /// Escrowed with gold, returned only if every gold answer is revealed in time (default: the gold items'
+    /// rewards).
+    #[arg(long)]
+    pub gold_bond: Option<String>,
+    /// Minimum stake to join.
     #[arg(long, default_value = defaults::MIN_STAKE)]
     pub min_stake: String,
-    /// Minimum reputation score to claim.
+    /// Minimum reputation score to join, in the batch's domain (its qualifier, else you).
     #[arg(long, default_value_t = defaults::MIN_REPUTATION, allow_hyphen_values = true)]
     pub min_reputation: i64,
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    /// Commit phase: every round opens and ends inside it.
+    #[arg(long, default_value = "2h", value_parser = parse_duration)]
     pub commit_period: u32,
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub reveal_period: u32,
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub review_period: u32,
-    /// How long a claim stays valid without a commit.
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
-    pub claim_timeout: u32,
+    /// How long a round takes joins (it seals earlier once every lane is full).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub round_period: u32,
+    /// After a round's joins, how long its bundles have to commit.
+    #[arg(long, default_value = "20m", value_parser = parse_duration)]
+    pub commit_window: u32,
     /// Decides items without consensus (default: the requester).
     #[arg(long)]
     pub reviewer: Option<Address>,
@@ -84,16 +98,20 @@ impl CreateArgs {
             threshold_bps: (self.threshold * 10_000.0).round() as u16,
             incentives: Incentives::parse(
                 &self.reward,
-                &self.stake_per_claim,
+                &self.stake_per_task,
                 &self.wrong_penalty,
                 &self.no_reveal_penalty,
+                &self.squat_penalty,
             )?,
             min_stake: parse_tokens(&self.min_stake)?,
             min_reputation: self.min_reputation,
+            max_bundle: self.max_bundle,
             commit_period: self.commit_period,
             reveal_period: self.reveal_period,
             review_period: self.review_period,
-            claim_timeout: self.claim_timeout,
+            round_period: self.round_period,
+            commit_window: self.commit_window,
+            gold_bond: self.gold_bond.as_deref().map(parse_tokens).transpose()?,
             reviewer: self.reviewer.unwrap_or(requester),
             qualifier: self.qualifier.unwrap_or(Address::ZERO),
             reward_token: self.reward_token,
@@ -112,7 +130,19 @@ impl CreateArgs {
                 "  items {} in {} tasks of {}, {} labels each, {} gold",
                 r.num_items, r.num_tasks, self.task_size, self.replicas, r.gold_count
             );
-            println!("  escrowed {} tokens", fmt_tokens(r.escrow));
+            println!(
+                "  escrowed {} tokens{}",
+                fmt_tokens(r.escrow),
+                if r.gold_bond.is_zero() {
+                    String::new()
+                } else {
+                    format!(" + gold bond {}", fmt_tokens(r.gold_bond))
+                }
+            );
+            println!(
+                "  annotators join for up to {} tasks each ({} CCD of stake per task)",
+                self.max_bundle, self.stake_per_task
+            );
             println!("  manifest {} (root {})", r.manifest_uri, r.manifest_root);
             if let Some(g) = &r.gold_path {
                 println!("  gold answers + salts kept privately in {}", g.display());

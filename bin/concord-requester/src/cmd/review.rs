@@ -15,8 +15,8 @@ pub struct ReviewArgs {
 impl ReviewArgs {
     pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
         let client = args.connect().await?;
-        let (cfg, m) = market::verified_manifest(&client, self.batch, None).await?;
-        let items: Vec<_> = market::outcomes_of(&client, self.batch, &cfg)
+        let (b, m) = market::verified_manifest(&client, self.batch, None).await?;
+        let items: Vec<_> = market::outcomes_of(&client, self.batch, &b.config)
             .await?
             .into_iter()
             .filter(|o| o.status == ItemStatus::NoConsensus)

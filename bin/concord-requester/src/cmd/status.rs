@@ -61,9 +61,17 @@ fn print_status(s: &Status) {
         s.num_items, s.num_tasks, s.replicas, s.labels_needed
     );
     println!(
-        "  claimed slots   {:>6} / {}",
-        s.slots_claimed,
-        s.num_tasks * s.replicas
+        "  round {} ({} positions free, joins until {})",
+        s.round,
+        s.round_free,
+        fmt_unix(s.round_join_end)
+    );
+    println!(
+        "  committed       {:>6} / {} positions in {} bundles (up to {} tasks each)",
+        s.positions_committed,
+        s.num_tasks * s.replicas,
+        s.bundles,
+        s.max_bundle
     );
     println!(
         "  committed       {:>6} labels ({:.1}%)",

@@ -1,0 +1,93 @@
+//! `concord-annotator join`: join a batch's current round for a bundle of tasks (one commit and one reveal for all
+//! of them). Which tasks they are is fixed by a block after the round seals, never by the join itself.
+
+use clap::Args;
+use concord_cli::emit;
+use concord_client::annotator::{self, Pending};
+use concord_client::market;
+use concord_client::protocol::units::fmt_tokens;
+use std::time::Duration;
+
+use crate::opts::AnnotatorArgs;
+use crate::print;
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[arg(long, short = 'b')]
+    pub batch: u64,
+    /// How many tasks to ask for (default: the batch's bundle limit); fewer when your lane has fewer free.
+    #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub tasks: Option<u64>,
+    /// How long to wait for the round's seed block when the join sealed the round (seconds).
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
+}
+
+impl JoinArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let store = args.open_store(&c)?;
+        let b = market::batch(&c, self.batch).await?;
+        let (n, stake) = annotator::join_terms(&b, self.tasks)?;
+        if !args.json() {
+            eprintln!(
+                "joining batch {} for up to {n} tasks of {} items: locks up to {} CCD of stake ({} per task) until they settle",
+                self.batch,
+                b.config.taskSize,
+                fmt_tokens(stake),
+                fmt_tokens(alloy::primitives::U256::from(b.config.stakePerTask))
+            );
+        }
+        let joined = annotator::join(&c, &store, self.batch, Some(n)).await?;
+        // The join that fills the round seals it: its tasks are known one block later.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.wait);
+        let pending = loop {
+            let waiting = annotator::refresh(&c, &store, Some(self.batch)).await?;
+            let mine = waiting
+                .into_iter()
+                .find(|(_, id, _)| *id == joined.bundle)
+                .map(|(_, _, p)| p);
+            match mine {
+                Some(Pending::SeedBlock { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other,
+            }
+        };
+        let key = annotator::bundle_key(&c, c.account()?, self.batch, joined.bundle);
+        let tasks = store.get(&key)?.and_then(|r| r.tasks);
+        emit(
+            args.json(),
+            &serde_json::json!({ "joined": joined, "tasks": tasks, "pending": pending }),
+            |_| {
+                print::joined(&joined);
+                match (&tasks, &pending) {
+                    (Some(t), _) => print::tasks_next(self.batch, t),
+                    (None, Some(p)) => print::pending(joined.round, p),
+                    (None, None) => {}
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::Cmd;
+    use concord_cli::Tool;
+
+    #[test]
+    fn task_count_is_optional_and_between_1_and_32() {
+        let Cmd::Join(j) = Cmd::parse_line(&["join", "-b", "2"]).cmd else {
+            panic!("not join")
+        };
+        assert_eq!((j.batch, j.tasks, j.wait), (2, None, 10));
+        let Cmd::Join(j) = Cmd::parse_line(&["join", "-b", "2", "-n", "8"]).cmd else {
+            panic!("not join")
+        };
+        assert_eq!(j.tasks, Some(8));
+        assert!(Cmd::try_parse_line(&["join", "-b", "2", "-n", "0"]).is_err());
+        assert!(Cmd::try_parse_line(&["join", "-b", "2", "-n", "33"]).is_err());
+        assert!(matches!(Cmd::parse_line(&["claim", "-b", "2"]).cmd, Cmd::Join(_)), "`claim` still works");
+    }
+}
