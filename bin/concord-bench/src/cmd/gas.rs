@@ -2,10 +2,13 @@
 //! both on the same fresh anvil in the same run, for each workload shape.
 //!
 //! Counted honestly: every transaction a user pays for (the requester's approve and create, each annotator's
-//! approve and stake, every claim, commit, reveal and settle, each annotator's collect, the requester's refund),
-//! from real receipts; divided by the labels the chain accepted (`LabelsScored.agreed`, and for the naive market
-//! its reward transfers); on a workload where about `--wrong-share` of the labels are wrong, so slashing,
-//! redistribution and items without consensus all happen. Prints a table and writes `target/bench/gas.json`.
+//! approve and stake, every join and round seal, commit, reveal, expire and settle, each annotator's collect, the
+//! requester's refund), from real receipts, each put in its phase by the function it called; divided by the
+//! labels the chain accepted (`BundleScored.agreed`, and for the naive market its reward transfers); on a
+//! workload where about `--wrong-share` of the labels are wrong, so slashing, redistribution and items without
+//! consensus all happen. Each annotator joins once per round, so a batch takes several rounds and every
+//! annotator several bundles (its approve, stake and collect are spread over them). Prints a table and writes
+//! `target/bench/gas.json`.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
@@ -13,7 +16,8 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolValue;
 use clap::Parser;
-use concord_client::bindings::{ConcordToken, NaiveLabelMarket};
+use alloy::sol_types::SolCall;
+use concord_client::bindings::{ConcordToken, LabelMarketV2 as M, NaiveLabelMarket};
 use concord_client::market;
 use concord_client::protocol::units::tokens;
 use concord_client::requester::{CreateOptions, Incentives};
@@ -24,38 +28,58 @@ use eyre::WrapErr;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// A workload shape: items per task x classes.
+/// A workload shape: items per task x classes x tasks per join (the bundle; 1 when left out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Shape {
     pub task_size: u16,
     pub classes: u8,
+    pub bundle: u8,
 }
 
 impl std::str::FromStr for Shape {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a shape TASKSIZExCLASSES (e.g. 32x4)");
-        let (k, c) = s.split_once('x').ok_or_else(bad)?;
-        let shape = Shape {
-            task_size: k.trim().parse().map_err(|_| bad())?,
-            classes: c.trim().parse().map_err(|_| bad())?,
+        let bad = || format!("`{s}` is not a shape TASKSIZExCLASSES[xBUNDLE] (e.g. 32x4x8)");
+        let parts: Vec<&str> = s.split('x').map(str::trim).collect();
+        let (k, c, m) = match parts[..] {
+            [k, c] => (k, c, "1"),
+            [k, c, m] => (k, c, m),
+            _ => return Err(bad()),
         };
-        if !(1..=32).contains(&shape.task_size) || !(2..=16).contains(&shape.classes) {
-            return Err(format!("`{s}`: task size 1..32, classes 2..16"));
+        let shape = Shape {
+            task_size: k.parse().map_err(|_| bad())?,
+            classes: c.parse().map_err(|_| bad())?,
+            bundle: m.parse().map_err(|_| bad())?,
+        };
+        if !(1..=32).contains(&shape.task_size)
+            || !(2..=16).contains(&shape.classes)
+            || !(1..=32).contains(&shape.bundle)
+        {
+            return Err(format!("`{s}`: task size 1..32, classes 2..16, bundle 1..32"));
         }
         Ok(shape)
     }
 }
 
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.task_size, self.classes, self.bundle)
+    }
+}
+
 #[derive(Parser)]
 pub struct GasArgs {
-    /// Items per batch.
-    #[arg(long, default_value_t = 320)]
+    /// Items per Concord batch (enough that every annotator does several bundles).
+    #[arg(long, default_value_t = 4800)]
     pub items: u32,
-    /// Workload shapes, TASKSIZExCLASSES (today's default shape, and the protocol v2 target shape).
-    #[arg(long, value_delimiter = ',', default_value = "10x3,32x4")]
+    /// Items of the naive market's batch (its gas per label does not depend on the batch size).
+    #[arg(long, default_value_t = 320)]
+    pub naive_items: u32,
+    /// Workload shapes, TASKSIZExCLASSES[xBUNDLE] (v1's shape with one task per join, and the v2 target shape
+    /// with bundles of 1, 2, 4 and 8 tasks).
+    #[arg(long, value_delimiter = ',', default_value = "10x3x1,32x4x1,32x4x2,32x4x4,32x4x8")]
     pub shapes: Vec<Shape>,
     /// Labels per item.
     #[arg(long, default_value_t = 3)]
@@ -82,7 +106,8 @@ struct Phases {
     create: u64,
     /// Annotators: approve + stake.
     stake: u64,
-    claim: u64,
+    /// Joins, and the seals of rounds whose join window ended.
+    join: u64,
     commit: u64,
     reveal: u64,
     settle: u64,
@@ -91,7 +116,10 @@ struct Phases {
     total: u64,
     transactions: u64,
     labels_submitted: u64,
-    /// From the chain: `LabelsScored.agreed` (Concord), reward transfers (naive).
+    /// Join rounds the batch took and bundles joined (Concord).
+    rounds: u64,
+    bundles: u64,
+    /// From the chain: `BundleScored.agreed` (Concord), reward transfers (naive).
     accepted_labels: u64,
     gas_per_accepted_label: u64,
 }
@@ -100,7 +128,7 @@ impl Phases {
     fn finish(mut self, transactions: u64) -> Self {
         self.total = self.create
             + self.stake
-            + self.claim
+            + self.join
             + self.commit
             + self.reveal
             + self.settle
@@ -111,7 +139,7 @@ impl Phases {
     }
 }
 
-/// Gas and transactions in blocks (from, to] (anvil automines one transaction per block).
+/// Gas and transactions in blocks (from, to].
 async fn gas_between(p: &DynProvider, from: u64, to: u64) -> eyre::Result<(u64, u64)> {
     let (mut gas, mut txs) = (0, 0);
     for n in from + 1..=to {
@@ -149,6 +177,50 @@ impl<'a> Meter<'a> {
     }
 }
 
+/// Puts the gas of every transaction mined in blocks (from, to] into its phase, by the function it called;
+/// returns the transaction count. An `approve` is the requester's escrow approval or an annotator's stake
+/// approval, by sender.
+async fn classify(p: &DynProvider, from: u64, to: u64, requester: Address, ph: &mut Phases) -> eyre::Result<u64> {
+    let mut txs = 0;
+    for n in from + 1..=to {
+        let Some(receipts) = p.get_block_receipts(n.into()).await? else {
+            continue;
+        };
+        let Some(block) = p.get_block_by_number(n.into()).full().await? else {
+            continue;
+        };
+        for (tx, r) in block.transactions.txns().zip(receipts) {
+            txs += 1;
+            let input = alloy::consensus::Transaction::input(tx);
+            let sel: [u8; 4] = input.get(..4).and_then(|s| s.try_into().ok()).unwrap_or_default();
+            let g = r.gas_used;
+            let slot = match sel {
+                s if s == ConcordToken::approveCall::SELECTOR => {
+                    if r.from == requester {
+                        &mut ph.create
+                    } else {
+                        &mut ph.stake
+                    }
+                }
+                s if s == M::createBatchCall::SELECTOR || s == M::createBatchWithPermitCall::SELECTOR => &mut ph.create,
+                s if s == M::stakeCall::SELECTOR => &mut ph.stake,
+                s if s == M::joinCall::SELECTOR || s == M::sealCall::SELECTOR || s == M::drawSeedCall::SELECTOR => {
+                    &mut ph.join
+                }
+                s if s == M::commitCall::SELECTOR => &mut ph.commit,
+                s if s == M::revealCall::SELECTOR => &mut ph.reveal,
+                s if s == M::settleCall::SELECTOR || s == M::expireCall::SELECTOR || s == M::revealGoldCall::SELECTOR => {
+                    &mut ph.settle
+                }
+                s if s == M::collectCall::SELECTOR || s == M::refundCall::SELECTOR => &mut ph.collect,
+                other => eyre::bail!("block {n}: a transaction to an unexpected function {}", alloy::primitives::hex::encode(other)),
+            };
+            *slot += g;
+        }
+    }
+    Ok(txs)
+}
+
 /// The label annotator `who` gives item `item` of a batch whose truth is `truth`: the truth, except for a
 /// `wrong_share` of (item, annotator) pairs, chosen by hash, which get another class.
 fn label_of(truth: &[u8], classes: u8, wrong_share: f64, seed: u64, item: usize, who: usize) -> u8 {
@@ -173,12 +245,12 @@ impl GasArgs {
             100.0 * self.wrong_share
         );
         println!(
-            "{:<7} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
+            "{:<8} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
             "shape",
             "design",
             "create",
             "stake",
-            "claim",
+            "join",
             "commit",
             "reveal",
             "settle",
@@ -189,7 +261,7 @@ impl GasArgs {
         );
         for &shape in &self.shapes {
             let chain = LocalChain::start(self.annotators, "100000", "10000000").await?;
-            let truth: Vec<u8> = (0..self.items)
+            let truth: Vec<u8> = (0..self.items.max(self.naive_items))
                 .map(|i| (i % u32::from(shape.classes)) as u8)
                 .collect();
             let concord = self
@@ -202,15 +274,15 @@ impl GasArgs {
                 .wrap_err("naive run")?;
             let ratio =
                 naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
-            let name = format!("{}x{}", shape.task_size, shape.classes);
+            let name = shape.to_string();
             for (design, p) in [("concord", &concord), ("naive", &naive)] {
                 println!(
-                    "{:<7} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
+                    "{:<8} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
                     name,
                     design,
                     p.create,
                     p.stake,
-                    p.claim,
+                    p.join,
                     p.commit,
                     p.reveal,
                     p.settle,
@@ -220,10 +292,11 @@ impl GasArgs {
                     p.gas_per_accepted_label
                 );
             }
-            println!("{name:<7} naive / concord = {ratio:.2}x");
+            println!("{name:<8} naive / concord = {ratio:.2}x");
             rows.push(serde_json::json!({
-                "taskSize": shape.task_size, "classes": shape.classes, "replicas": self.replicas, "bundle": 1,
-                "items": self.items, "wrongShare": self.wrong_share, "annotators": self.annotators,
+                "taskSize": shape.task_size, "classes": shape.classes, "replicas": self.replicas, "bundle": shape.bundle,
+                "items": self.items, "naiveItems": self.naive_items, "wrongShare": self.wrong_share,
+                "annotators": self.annotators,
                 "gas_per_accepted_label": concord.gas_per_accepted_label,
                 "concord": concord, "naive": naive, "naiveOverConcord": ratio,
             }));
@@ -231,7 +304,7 @@ impl GasArgs {
         if let Some(d) = self.out.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let json = serde_json::json!({ "protocol": "v1", "workloads": rows });
+        let json = serde_json::json!({ "protocol": "v2", "workloads": rows });
         std::fs::write(&self.out, serde_json::to_string_pretty(&json)? + "\n")?;
         println!("wrote {}", self.out.display());
         Ok(())
@@ -243,10 +316,7 @@ impl GasArgs {
         shape: Shape,
         truth: &[u8],
     ) -> eyre::Result<Phases> {
-        let dir = chain
-            .dir
-            .path()
-            .join(format!("concord-{}x{}", shape.task_size, shape.classes));
+        let dir = chain.dir.path().join(format!("concord-{shape}"));
         std::fs::create_dir_all(&dir)?;
         let classes: Vec<String> = (0..shape.classes).map(|c| format!("c{c}")).collect();
         let ds = dir.join("items.jsonl");
@@ -254,28 +324,30 @@ impl GasArgs {
         let acc = &chain.accounts;
         let req = chain.client(&acc.requester.private_key).await?;
         let p = &req.provider;
-        let mut ph = Phases::default();
-        let mut meter = Meter::new(p).await?;
-        // The contract wants a no-reveal penalty above task size x wrong-label penalty, and a claim's stake to
-        // cover it: scale both with the task size (10 items: 25 and 30 tokens).
+        let start = p.get_block_number().await?;
+        // The contract wants a no-reveal penalty above task size x wrong-label penalty, and a task's stake to
+        // cover it: scale both with the task size (10 items: 25 and 30 tokens). Short rounds in a long commit
+        // phase: each annotator joins once per round, so the batch takes many rounds.
         let k = u64::from(shape.task_size);
         let o = CreateOptions {
             task_size: shape.task_size,
             replicas: self.replicas,
+            max_bundle: shape.bundle,
             incentives: Incentives {
-                stake_per_claim: tokens(2 * k + 10),
+                stake_per_task: tokens(2 * k + 10),
                 wrong_label_penalty: tokens(2),
                 no_reveal_penalty: tokens(2 * k + 5),
                 ..Incentives::default()
             },
             min_stake: U256::ZERO,
             min_reputation: -1_000_000,
-            claim_timeout: 3600,
+            commit_period: 30 * 86_400,
+            round_period: 60,
+            commit_window: 60,
             out_dir: Some(dir.join("req")),
             ..CreateOptions::new(classes, acc.requester.address)
         };
         let rec = requester::create_batch(&req, &ds, &o).await?;
-        ph.create = meter.read().await?;
 
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
@@ -283,63 +355,54 @@ impl GasArgs {
             annotator::stake(&c, tokens(10_000)).await?;
             clients.push((c, Store::open(&dir.join(format!("a{i}.sqlite")))?));
         }
-        ph.stake = meter.read().await?;
-        let slots = rec.num_tasks * u64::from(self.replicas);
-        let mut claimed = 0u64;
-        while claimed < slots {
-            let mut progress = false;
-            for (who, (c, store)) in clients.iter().enumerate() {
-                if claimed == slots {
-                    break;
-                }
-                meter.read().await?;
-                let Ok(cl) = annotator::claim(c, store, rec.batch_id).await else {
-                    continue;
-                };
-                ph.claim += meter.read().await?;
-                let items = cl.task * k..(cl.task * k + k).min(rec.num_items);
-                let labels: Vec<u8> = items
-                    .map(|i| {
-                        label_of(
-                            truth,
-                            shape.classes,
-                            self.wrong_share,
-                            self.seed,
-                            i as usize,
-                            who,
-                        )
-                    })
-                    .collect();
-                ph.labels_submitted += labels.len() as u64;
-                annotator::label(c, store, rec.batch_id, cl.task, &labels).await?;
-                let r = annotator::commit(c, store, Some(rec.batch_id)).await?;
-                eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
-                ph.commit += meter.read().await?;
-                claimed += 1;
-                progress = true;
-            }
-            eyre::ensure!(
-                progress,
-                "no annotator could claim: {claimed}/{slots} slots"
-            );
+        let (classes_n, wrong, seed, items) = (shape.classes, self.wrong_share, self.seed, rec.num_items);
+        let mut submitted = 0u64;
+        let label = |who: usize, task: u64| -> Vec<u8> {
+            let labels: Vec<u8> = (task * k..(task * k + k).min(items))
+                .map(|i| label_of(truth, classes_n, wrong, seed, i as usize, who))
+                .collect();
+            submitted += labels.len() as u64;
+            labels
+        };
+        let rounds = concord_testkit::crowd::work(
+            &clients,
+            rec.batch_id,
+            Some(u64::from(shape.bundle)),
+            &[],
+            label,
+            |s| chain.advance(s),
+        )
+        .await?;
+        let b = market::batch(&req, rec.batch_id).await?;
+        let now = req.chain_time().await?;
+        let commit_end = b.config.commitDeadline.to::<u64>();
+        if now <= commit_end && b.state.committed < market::positions(&b.config) {
+            chain.advance(commit_end + 1 - now).await?;
         }
         for (c, store) in &clients {
             let r = annotator::reveal(c, store, Some(rec.batch_id)).await?;
             eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
         }
-        ph.reveal = meter.read().await?;
-        super::settle_all(&req, &rec, 10).await?;
-        ph.settle = meter.read().await?;
+        super::settle_all(&req, &rec, 64).await?;
         for (c, store) in &clients {
             annotator::collect(c, store).await?;
         }
         // Items without consensus are not reviewed here: after the review window their escrow goes back.
-        chain.advance(3 * 3600 + 1).await?;
+        let review_end = b.config.reviewDeadline.to::<u64>();
+        let now = req.chain_time().await?;
+        chain.advance(review_end + 1 - now.min(review_end)).await?;
         requester::refund(&req, rec.batch_id).await?;
-        ph.collect = meter.read().await?;
-        let scores = market::sum_scores(&market::labels_scored(&req, rec.batch_id).await?);
-        ph.accepted_labels = scores.accepted;
-        Ok(ph.finish(meter.txs))
+        let end = p.get_block_number().await?;
+        let mut ph = Phases {
+            labels_submitted: submitted,
+            ..Phases::default()
+        };
+        let txs = classify(p, start, end, acc.requester.address, &mut ph).await?;
+        let scored = market::bundles_scored(&req, rec.batch_id).await?;
+        ph.accepted_labels = scored.iter().map(|e| e.agreed.to::<u64>()).sum();
+        ph.rounds = rounds.rounds;
+        ph.bundles = rounds.joins;
+        Ok(ph.finish(txs))
     }
 
     async fn naive(&self, chain: &LocalChain, shape: Shape, truth: &[u8]) -> eyre::Result<Phases> {
@@ -361,7 +424,7 @@ impl GasArgs {
         let mut meter = Meter::new(&req).await?;
         let token = ConcordToken::new(chain.deployment.token, &req);
         let reward = tokens(1);
-        let escrow = U256::from(self.items) * U256::from(self.replicas) * reward;
+        let escrow = U256::from(self.naive_items) * U256::from(self.replicas) * reward;
         token
             .approve(*naive.address(), escrow)
             .send()
@@ -371,7 +434,7 @@ impl GasArgs {
         naive
             .createBatch(
                 chain.deployment.token,
-                self.items,
+                self.naive_items,
                 self.replicas,
                 shape.classes,
                 reward.to(),
@@ -381,7 +444,7 @@ impl GasArgs {
             .get_receipt()
             .await?;
         ph.create = meter.read().await?;
-        let n = u64::from(self.items);
+        let n = u64::from(self.naive_items);
         // Each item is labeled by the first `replicas` annotators: one commit and one reveal transaction per label.
         let annotators: Vec<(usize, (Address, DynProvider))> = acc
             .annotators
@@ -462,13 +525,14 @@ mod tests {
         let Cmd::Gas(g) = parse(&["gas"]).cmd else {
             panic!("not gas")
         };
-        let shapes: Vec<(u16, u8)> = g.shapes.iter().map(|s| (s.task_size, s.classes)).collect();
-        assert_eq!(shapes, vec![(10, 3), (32, 4)]);
-        assert_eq!((g.items, g.replicas, g.annotators), (320, 3, 9));
+        let shapes: Vec<String> = g.shapes.iter().map(Shape::to_string).collect();
+        assert_eq!(shapes, ["10x3x1", "32x4x1", "32x4x2", "32x4x4", "32x4x8"]);
+        assert_eq!((g.items, g.naive_items, g.replicas, g.annotators), (4800, 320, 3, 9));
         assert_eq!(g.wrong_share, 0.1);
         assert_eq!(g.out.to_str(), Some("target/bench/gas.json"));
         assert!("33x4".parse::<Shape>().is_err() && "8x1".parse::<Shape>().is_err());
-        assert!("8-4".parse::<Shape>().is_err());
+        assert!("8-4".parse::<Shape>().is_err() && "8x4x33".parse::<Shape>().is_err());
+        assert_eq!("32x4".parse::<Shape>().map(|s| s.bundle), Ok(1));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct ThroughputArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000,3000,10000,30000")]
     sizes: Vec<u64>,
     /// Items per task.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 32)]
     task_size: u16,
     /// Labels per item.
     #[arg(long, default_value_t = 3)]
@@ -32,9 +32,9 @@ pub struct ThroughputArgs {
     /// Annotators sharing the work.
     #[arg(long, default_value_t = 12)]
     annotators: u32,
-    /// Claims per annotator per round (each round: claim, label, commit, pipelined).
-    #[arg(long, default_value_t = 50)]
-    round: usize,
+    /// Tasks per join (each round: every annotator joins once, labels its bundle and commits it).
+    #[arg(long, default_value_t = 32)]
+    bundle: u8,
     /// Transactions in the cast-loop baseline sample.
     #[arg(long, default_value_t = 60)]
     cast_sample: usize,
@@ -88,15 +88,18 @@ impl ThroughputArgs {
             replicas: self.replicas,
             incentives: Incentives {
                 reward_per_label: wei(1, 2),
-                stake_per_claim: wei(1, 0),
+                stake_per_task: wei(1, 0),
                 wrong_label_penalty: wei(1, 2),
                 no_reveal_penalty: wei(5, 1),
+                squat_penalty: wei(1, 1),
             },
             min_stake: U256::ZERO,
             min_reputation: -1_000_000,
-            commit_period: 86_400,
+            max_bundle: self.bundle,
+            commit_period: 30 * 86_400,
             reveal_period: 86_400,
-            claim_timeout: 86_400,
+            round_period: 60,
+            commit_window: 60,
             out_dir: Some(dir.path().join("req")),
             ..CreateOptions::new(
                 vec!["a".into(), "b".into(), "c".into()],
@@ -104,45 +107,18 @@ impl ThroughputArgs {
             )
         };
         let rec = requester::create_batch(&req, &ds, &o).await?;
-        let slots = rec.num_tasks * u64::from(self.replicas);
         let k = u64::from(self.task_size);
-        let mut claimed = 0u64;
-        // Rounds: every annotator claims a chunk, labels it and commits it, annotators in parallel.
-        while claimed < slots {
-            let want = self
-                .round
-                .min((slots - claimed) as usize / clients.len() + 1);
-            let results = futures::future::join_all(clients.iter().map(|(c, store)| async move {
-                let cl = annotator::claim_many(c, store, rec.batch_id, want)
-                    .await
-                    .unwrap_or_default();
-                let labeled: Vec<(u64, Vec<u8>)> = cl
-                    .iter()
-                    .map(|claim| {
-                        let n = k.min(rec.num_items - claim.task * k) as usize;
-                        (
-                            claim.task,
-                            (0..n)
-                                .map(|j| ((claim.task * k + j as u64) % 3) as u8)
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                annotator::label_many(c, store, rec.batch_id, &labeled).await?;
-                let r = annotator::commit(c, store, Some(rec.batch_id)).await?;
-                eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
-                Ok::<usize, eyre::Report>(cl.len())
-            }))
-            .await;
-            let mut got = 0;
-            for r in results {
-                got += r?;
-            }
-            eyre::ensure!(
-                got > 0,
-                "no annotator could claim ({claimed}/{slots} slots)"
-            );
-            claimed += got as u64;
+        // Rounds: every annotator joins for a bundle, labels it and commits it, until every position is committed.
+        let label = |_: usize, task: u64| -> Vec<u8> {
+            let n = k.min(rec.num_items - task * k);
+            (0..n).map(|j| ((task * k + j) % 3) as u8).collect()
+        };
+        concord_testkit::crowd::work(&clients, rec.batch_id, None, &[], label, |s| chain.advance(s)).await?;
+        let b = concord_client::market::batch(&req, rec.batch_id).await?;
+        let now = req.chain_time().await?;
+        let commit_end = b.config.commitDeadline.to::<u64>();
+        if now <= commit_end && b.state.committed < concord_client::market::positions(&b.config) {
+            chain.advance(commit_end + 1 - now).await?;
         }
         let t_commit = started.elapsed().as_secs_f64();
         let reveals = futures::future::join_all(
@@ -164,7 +140,7 @@ impl ThroughputArgs {
         super::settle_all(&req, &rec, 20).await?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
-            "  phases: claim+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",
+            "  phases: join+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",
             t_reveal - t_commit,
             seconds - t_reveal
         );
