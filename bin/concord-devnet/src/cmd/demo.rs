@@ -5,7 +5,7 @@
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use clap::Parser;
-use concord_client::bindings::LabelMarket;
+use concord_client::bindings::LabelMarketV2;
 use concord_client::dataset::Manifest;
 use concord_client::market;
 use concord_client::protocol::units::{fmt_tokens, tokens};
@@ -369,11 +369,16 @@ impl DemoArgs {
     ) -> eyre::Result<()> {
         let c = Concord::connect(rpc, d.clone(), None).await?;
 
-        // Labels accepted / rejected, from the chain's LabelsScored events.
-        let scores = market::sum_scores(&market::labels_scored(&c, batch).await?);
+        // Labels accepted / rejected, from the chain's BundleScored events.
+        let revealed = market::batch_events::<LabelMarketV2::Revealed>(&c, batch)
+            .await?
+            .iter()
+            .map(|(e, _)| e.bundleId.to::<u64>())
+            .collect();
+        let scores = market::sum_scores(&market::bundles_scored(&c, batch).await?, &revealed);
         let (accepted, rejected, unrevealed) =
             (scores.accepted, scores.rejected, scores.unrevealed);
-        let resolved_paid: U256 = market::batch_events::<LabelMarket::ItemResolved>(&c, batch)
+        let resolved_paid: U256 = market::batch_events::<LabelMarketV2::ItemResolved>(&c, batch)
             .await?
             .iter()
             .map(|(e, _)| e.rewardsPaid)
@@ -401,15 +406,16 @@ impl DemoArgs {
         let mut net: BTreeMap<Kind, (i128, u32)> = BTreeMap::new();
         for (a, k) in accounts.annotators.iter().zip(kinds) {
             let bal = c.token.balanceOf(a.address).call().await?;
-            let st = c.market.stakeOf(a.address).call().await?;
-            let total = bal + U256::from(st.amount) + U256::from(st.pending);
+            let st = c.market.accountOf(a.address).call().await?;
+            let pending = c.market.pendingUnstake(a.address).call().await?;
+            let total = bal + U256::from(st.amount) + pending;
             let diff =
                 i128::try_from(total).unwrap_or(i128::MAX) - i128::try_from(start).unwrap_or(0);
             let e = net.entry(*k).or_default();
             e.0 += diff;
             e.1 += 1;
         }
-        let (_, state) = market::batch(&c, batch).await?;
+        let state = market::batch(&c, batch).await?.state;
         let treasury_cut = c
             .market
             .claimable(d.treasury.unwrap_or(Address::ZERO), d.token)

@@ -188,8 +188,12 @@ mod tests {
             "-5",
             "--commit-period",
             "2h",
-            "--claim-timeout",
+            "--round-period",
             "90s",
+            "--commit-window",
+            "10m",
+            "--max-bundle",
+            "4",
         ])
         .cmd
         else {
@@ -202,8 +206,8 @@ mod tests {
             parse_tokens("0.5").expect("amount")
         );
         assert_eq!(
-            (o.min_reputation, o.commit_period, o.claim_timeout),
-            (-5, 7200, 90)
+            (o.min_reputation, o.commit_period, o.round_period, o.commit_window, o.max_bundle),
+            (-5, 7200, 90, 600, 4)
         );
         let Cmd::Create(bad) =
             Cmd::parse_line(&["create", "d.csv", "--classes", "a,b", "--threshold", "1.5"]).cmd
