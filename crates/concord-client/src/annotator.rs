@@ -210,6 +210,27 @@ pub async fn refresh(
     Ok(waiting)
 }
 
+/// [`refresh`], retrying for up to `wait` while a sealed round's seed block is not mined yet (it comes with the
+/// chain's next block). Returns what still waits.
+pub async fn refresh_waiting(
+    c: &Concord,
+    store: &Store,
+    batch_filter: Option<u64>,
+    wait: std::time::Duration,
+) -> Result<Vec<(u64, u64, Pending)>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let waiting = refresh(c, store, batch_filter).await?;
+        let seed_soon = waiting
+            .iter()
+            .any(|(_, _, p)| matches!(p, Pending::SeedBlock { .. }));
+        if !seed_soon || tokio::time::Instant::now() >= deadline {
+            return Ok(waiting);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// The seed of a round: stored on-chain, or the hash of the block after the round was sealed once it exists.
 /// Seals a round whose join window passed.
 async fn seed_of(c: &Concord, batch_id: u64, round: u64) -> Result<std::result::Result<B256, Pending>> {

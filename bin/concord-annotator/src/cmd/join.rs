@@ -3,7 +3,7 @@
 
 use clap::Args;
 use concord_cli::emit;
-use concord_client::annotator::{self, Pending};
+use concord_client::annotator;
 use concord_client::market;
 use concord_client::protocol::units::fmt_tokens;
 use std::time::Duration;
@@ -40,20 +40,16 @@ impl JoinArgs {
         }
         let joined = annotator::join(&c, &store, self.batch, Some(n)).await?;
         // The join that fills the round seals it: its tasks are known one block later.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.wait);
-        let pending = loop {
-            let waiting = annotator::refresh(&c, &store, Some(self.batch)).await?;
-            let mine = waiting
-                .into_iter()
-                .find(|(_, id, _)| *id == joined.bundle)
-                .map(|(_, _, p)| p);
-            match mine {
-                Some(Pending::SeedBlock { .. }) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                other => break other,
-            }
-        };
+        let pending = annotator::refresh_waiting(
+            &c,
+            &store,
+            Some(self.batch),
+            Duration::from_secs(self.wait),
+        )
+        .await?
+        .into_iter()
+        .find(|(_, id, _)| *id == joined.bundle)
+        .map(|(_, _, p)| p);
         let key = annotator::bundle_key(&c, c.account()?, self.batch, joined.bundle);
         let tasks = store.get(&key)?.and_then(|r| r.tasks);
         emit(

@@ -36,7 +36,8 @@ impl LabelArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        annotator::refresh(&c, &store, Some(self.batch)).await?;
+        // A round sealed a moment ago gets its tasks with the next block.
+        annotator::refresh_waiting(&c, &store, Some(self.batch), std::time::Duration::from_secs(10)).await?;
         let (b, m) = market::verified_manifest(&c, self.batch, None).await?;
         let tasks: Vec<u64> = match self.task {
             Some(t) => vec![t],

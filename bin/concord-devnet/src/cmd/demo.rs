@@ -199,6 +199,12 @@ impl DemoArgs {
                 "10",
                 "--reward",
                 "1",
+                "--max-bundle",
+                "4",
+                "--round-period",
+                "2m",
+                "--commit-window",
+                "10m",
                 "--reviewer",
                 &reviewer,
                 "--out-dir",
@@ -214,39 +220,63 @@ impl DemoArgs {
             accounts.requester.address, created["numItems"], created["goldCount"], fmt_tokens(created["escrow"].as_str().unwrap_or("0").parse::<U256>().unwrap_or_default())
         );
 
-        // 2. Annotators stake, then claim / label / commit until no task is left.
+        // 2. Annotators stake, then work in rounds: each joins for up to 4 tasks (a block after the round seals
+        //    decides which), labels them from its answers and commits, until every position is committed.
         for a in &accounts.annotators {
             cli.run("concord-annotator", &a.private_key, &["stake", "400"])?;
         }
-        let mut done = vec![false; kinds.len()];
-        let mut tasks_by: Vec<u32> = vec![0; kinds.len()];
-        while done.iter().any(|d| !d) {
+        let mut tasks_by: Vec<u64> = vec![0; kinds.len()];
+        let mut rounds = 0;
+        loop {
+            let st = cli.run("concord-requester", req, &["status", "-b", &b])?;
+            let num = |k: &str| st[k].as_u64().unwrap_or(0);
+            if num("positionsCommitted") >= num("numTasks") * num("replicas") {
+                break;
+            }
+            // The next round opens once the current one's commit window is over (the devnet moves time).
+            if rounds > 0 && num("now") <= num("roundCommitEnd") {
+                advance(&rpc, num("roundCommitEnd") + 1 - num("now")).await?;
+            }
+            let mut joined = Vec::new();
             for (i, a) in accounts.annotators.iter().enumerate() {
-                if done[i] {
-                    continue;
-                }
-                match cli.run("concord-annotator", &a.private_key, &["claim", "-b", &b]) {
+                match cli.run("concord-annotator", &a.private_key, &["join", "-b", &b]) {
                     Ok(v) => {
-                        let t = v["task"]
-                            .as_u64()
-                            .ok_or_else(|| eyre!("claim: no task in {v}"))?
-                            .to_string();
-                        let answers = dir.join(format!("answers-{i}.csv")).display().to_string();
-                        cli.run(
-                            "concord-annotator",
-                            &a.private_key,
-                            &["label", "-b", &b, "-t", &t, "--from", &answers, "--commit"],
-                        )?;
-                        tasks_by[i] += 1;
+                        tasks_by[i] += v["joined"]["size"].as_u64().unwrap_or(0);
+                        joined.push(i);
                     }
-                    Err(e) if e.to_string().contains("no open task") => done[i] = true,
+                    // Nothing left for this annotator in this round.
+                    Err(e) if ["no free position", "is sealed", "already joined", "commit phase ends"]
+                        .iter()
+                        .any(|m| e.to_string().contains(m)) => {}
                     Err(e) => return Err(e),
                 }
             }
+            if joined.is_empty() {
+                break;
+            }
+            rounds += 1;
+            // A round that did not fill seals after its join window.
+            let st = cli.run("concord-requester", req, &["status", "-b", &b])?;
+            let num = |k: &str| st[k].as_u64().unwrap_or(0);
+            if num("roundFree") > 0 && num("now") <= num("roundJoinEnd") {
+                advance(&rpc, num("roundJoinEnd") + 1 - num("now")).await?;
+            }
+            for i in joined {
+                let answers = dir.join(format!("answers-{i}.csv")).display().to_string();
+                cli.run(
+                    "concord-annotator",
+                    &accounts.annotators[i].private_key,
+                    &["label", "-b", &b, "--from", &answers, "--commit"],
+                )?;
+            }
         }
-        println!("2. 10 annotators staked 400 CCD each and claimed, labeled and committed {} tasks: {:?}", tasks_by.iter().sum::<u32>(), tasks_by);
+        println!(
+            "2. 10 annotators staked 400 CCD each; in {rounds} rounds they joined, labeled and committed {} tasks: {:?}",
+            tasks_by.iter().sum::<u64>(),
+            tasks_by
+        );
 
-        // 3. Reveal (tasks whose replicas are all committed can reveal right away); one annotator never does.
+        // 3. Reveal (open once every position is committed); one annotator never does.
         let mut revealed = 0;
         for (i, a) in accounts.annotators.iter().enumerate() {
             if kinds[i] == Kind::NeverReveals {
@@ -255,10 +285,14 @@ impl DemoArgs {
             let v = cli.run("concord-annotator", &a.private_key, &["reveal", "-b", &b])?;
             revealed += v["done"].as_array().map(Vec::len).unwrap_or(0);
         }
-        println!("3. 9 annotators revealed {revealed} tasks; annotator 9 never reveals");
+        println!("3. 9 annotators revealed {revealed} bundles; annotator 9 never reveals");
+        let st = cli.run("concord-requester", req, &["status", "-b", &b])?;
+        let at = |k: &str| st[k].as_u64().unwrap_or(0);
+        let (now, commit_end, reveal_end, review_end) =
+            (at("now"), at("commitDeadline"), at("revealDeadline"), at("reviewDeadline"));
 
         // 4. After the commit deadline the requester reveals the gold answers.
-        advance(&rpc, 3601).await?;
+        advance(&rpc, commit_end + 1 - now).await?;
         let g = cli.run("concord-requester", req, &["reveal-gold", "-b", &b])?;
         println!(
             "4. commit phase over; requester revealed {} gold answers",
@@ -266,7 +300,7 @@ impl DemoArgs {
         );
 
         // 5. After the reveal deadline anyone settles; the unrevealed commits are slashed.
-        advance(&rpc, 3600).await?;
+        advance(&rpc, reveal_end - commit_end).await?;
         let s = cli.run("concord-requester", req, &["settle", "-b", &b])?;
         println!(
             "5. settled {} tasks in {} transactions: {} CCD paid for agreeing labels, {} CCD of stake slashed",
@@ -303,7 +337,7 @@ impl DemoArgs {
         );
 
         // 7. After the review window: refund, collect, export.
-        advance(&rpc, 3601).await?;
+        advance(&rpc, review_end - reveal_end).await?;
         let r = cli.run("concord-requester", req, &["refund", "-b", &b])?;
         for a in &accounts.annotators {
             cli.run("concord-annotator", &a.private_key, &["collect"])?;
