@@ -134,16 +134,17 @@ impl Devnet {
     pub async fn holdings(&self, who: Address) -> (U256, U256) {
         let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));
         let token = concord_client::bindings::ConcordToken::new(self.deployment.token, &p);
-        let market = concord_client::bindings::LabelMarket::new(self.deployment.market, &p);
+        let market = concord_client::bindings::LabelMarketV2::new(self.deployment.market, &p);
         let bal = token.balanceOf(who).call().await.expect("balance");
-        let st = market.stakeOf(who).call().await.expect("stake");
-        (bal, U256::from(st.amount) + U256::from(st.pending))
+        let st = market.accountOf(who).call().await.expect("stake");
+        let pending = market.pendingUnstake(who).call().await.expect("pending");
+        (bal, U256::from(st.amount) + pending)
     }
 
     /// Claimable protocol tokens of `who`.
     pub async fn claimable(&self, who: Address) -> U256 {
         let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));
-        let market = concord_client::bindings::LabelMarket::new(self.deployment.market, &p);
+        let market = concord_client::bindings::LabelMarketV2::new(self.deployment.market, &p);
         market
             .claimable(who, self.deployment.token)
             .call()
@@ -171,6 +172,39 @@ impl Devnet {
             Some(&self.accounts.requester.private_key),
             &args,
         )
+    }
+
+    /// The tasks of `key`'s uncommitted bundles in `batch`, from `concord-annotator status` (which learns the
+    /// tasks of bundles whose round has sealed, sealing one whose join window passed).
+    pub fn my_tasks(&self, key: &str, batch: &str) -> Vec<u64> {
+        let v = self.json("concord-annotator", Some(key), &["status", "-b", batch]);
+        v["bundles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["status"] == "joined")
+            .flat_map(|b| b["tasks"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t.as_u64())
+            .collect()
+    }
+
+    /// `key` joins `batch` for up to `tasks` tasks (the batch's limit when `None`); returns `join --json`.
+    pub fn join(&self, key: &str, batch: &str, tasks: Option<u64>) -> serde_json::Value {
+        let n = tasks.map(|n| n.to_string());
+        let mut args = vec!["join", "-b", batch];
+        if let Some(n) = &n {
+            args.extend_from_slice(&["-n", n]);
+        }
+        self.json("concord-annotator", Some(key), &args)
+    }
+
+    /// Moves chain time past the current round's join window of `batch` (a round that did not fill seals then).
+    pub async fn end_join_window(&self, batch: &str) {
+        let v = self.json("concord-requester", None, &["status", "-b", batch]);
+        let (now, end) = (v["now"].as_u64().expect("now"), v["roundJoinEnd"].as_u64().expect("join end"));
+        if now <= end {
+            self.advance(end + 1 - now).await;
+        }
     }
 
     /// Writes a file in the devnet's temp dir and returns its path.

@@ -1,7 +1,7 @@
 // End-to-end browser test of `concord-annotator serve` (issue #7), run by `make test-web` / `make test`:
 // a real anvil devnet, the real CLIs, Debian's Chromium driven by playwright-core.
-// Claim a task in the page, label every item with the keyboard, submit, reveal, settle, and check the
-// on-chain result; a dataset item containing <script> must render as text; requests without the session
+// Join a batch in the page (a later block draws the task), label every item with the keyboard, submit (the
+// bundle commits), reveal, settle, and check the on-chain result; a dataset item containing <script> must render as text; requests without the session
 // token are refused; the server listens on loopback only. Leaves a screenshot in target/web/.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, existsSync } from "node:fs";
@@ -58,11 +58,12 @@ async function main() {
   ].join("\n") + "\n");
   const batch = cli("concord-requester", accounts.requester.privateKey, ["create", items, "--classes", "cat,dog,bird", "--task-size", "3", "--out-dir", join(dir, "req")]).batchId;
 
-  // 3. Two annotators work through the CLI; annotator 0 works in the browser.
+  // 3. Two annotators join through the CLI; annotator 0 joins in the browser, which fills the round (one task,
+  //    three lanes) and seals it: a block later everyone's task is drawn.
   for (const a of accounts.annotators.slice(1)) {
     cli("concord-annotator", a.privateKey, ["stake", "100"]);
-    const { task } = cli("concord-annotator", a.privateKey, ["claim", "-b", String(batch)]);
-    cli("concord-annotator", a.privateKey, ["label", "-b", String(batch), "-t", String(task), "--labels", "cat,dog,bird", "--commit"]);
+    const j = cli("concord-annotator", a.privateKey, ["join", "-b", String(batch)]);
+    assert.equal(j.joined.size, 1, "a one-task batch: a bundle of one task");
   }
   const me = accounts.annotators[0];
   cli("concord-annotator", me.privateKey, ["stake", "100"]);
@@ -93,8 +94,12 @@ async function main() {
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(url);
-    await page.getByRole("button", { name: "Claim" }).first().click();
-    await page.waitForSelector("#labeler:not([hidden])");
+    await page.getByRole("button", { name: "Join" }).first().click();
+    await page.waitForSelector("#labeler:not([hidden])", { timeout: 30_000 });
+    // The round is sealed and the task drawn: the CLI annotators label and commit theirs.
+    for (const a of accounts.annotators.slice(1)) {
+      cli("concord-annotator", a.privateKey, ["label", "-b", String(batch), "--labels", "cat,dog,bird", "-t", "0", "--commit"]);
+    }
     const first = await page.textContent("#item");
     assert.equal(first, "<script>window.__pwned = 1</script> a cat on a mat", "dataset text renders as text");
     assert.equal(await page.evaluate(() => document.querySelectorAll("#item script").length), 0, "no script element injected");
@@ -111,10 +116,10 @@ async function main() {
     mkdirSync(join(root, "target", "web"), { recursive: true });
     await page.screenshot({ path: join(root, "target", "web", "annotator.png"), fullPage: true });
     await page.keyboard.press("Enter");
-    await page.waitForFunction(() => document.getElementById("msg").textContent.startsWith("committed"), null, { timeout: 30_000 });
-    // All three replicas are committed, so the reveal is open.
-    await page.getByRole("button", { name: "Reveal open tasks" }).click();
-    await page.waitForFunction(() => /revealed 1 task/.test(document.getElementById("msg").textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById("msg").textContent.startsWith("committed bundle"), null, { timeout: 30_000 });
+    // Every position of the batch is committed, so the reveal is open.
+    await page.getByRole("button", { name: "Reveal open bundles" }).click();
+    await page.waitForFunction(() => /revealed 1 bundle/.test(document.getElementById("msg").textContent), null, { timeout: 30_000 });
     assert.deepEqual(errors, [], "no page errors");
   } finally {
     await browser.close();
@@ -126,7 +131,7 @@ async function main() {
   assert.equal(settled.tasksSettled, 1);
   const status = cli("concord-annotator", me.privateKey, ["status"]);
   assert.equal(status.standing.accepted, 3, "3 labels from the browser accepted on-chain");
-  assert.equal(status.tasks[0].status, "revealed");
+  assert.equal(status.bundles[0].status, "revealed");
   // 7. The requester's read-only view shows progress and the quality report.
   const view = spawn(bin("concord-requester"), ["serve", "-b", String(batch)], { cwd: root, env });
   children.push(view);
