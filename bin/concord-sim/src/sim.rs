@@ -66,6 +66,8 @@ pub enum Kind {
     Random,
     Constant,
     Colluder,
+    /// Colluders that also try to land on the same tasks: they always join one right after another.
+    Steerer,
     Silent,
 }
 
@@ -94,16 +96,31 @@ pub struct Outcome {
     pub by_type: BTreeMap<Kind, TypeOutcome>,
 }
 
-/// `n` annotators, `share` of them adversaries split as evenly as possible among the four adversary types.
-/// Colluders come first in the split: one colluder alone is just a random clicker, a ring needs two or more.
+/// `n` annotators, `share` of them adversaries split as evenly as possible among the five adversary types.
+/// Rings come first in the split: one colluder (or steerer) alone is just a random clicker, a ring needs two or
+/// more, so a lone ring member is turned into a member of the other ring or a random clicker.
 pub fn population(n: u32, share: f64) -> Vec<Kind> {
     let adversaries = (f64::from(n) * share).round() as u32;
-    let order = [Kind::Colluder, Kind::Random, Kind::Constant, Kind::Silent];
-    let mut kinds: Vec<Kind> = (0..adversaries).map(|i| order[(i % 4) as usize]).collect();
-    if adversaries == 1 {
-        kinds[0] = Kind::Random;
-    } else if kinds.iter().filter(|k| **k == Kind::Colluder).count() == 1 {
-        kinds[1] = Kind::Colluder;
+    let order = [
+        Kind::Colluder,
+        Kind::Steerer,
+        Kind::Random,
+        Kind::Constant,
+        Kind::Silent,
+    ];
+    let mut kinds: Vec<Kind> = (0..adversaries).map(|i| order[(i % 5) as usize]).collect();
+    let count = |k: &[Kind], x: Kind| k.iter().filter(|y| **y == x).count();
+    if count(&kinds, Kind::Colluder) == 1 {
+        let i = kinds.iter().position(|k| *k == Kind::Colluder).unwrap_or(0);
+        kinds[i] = Kind::Random;
+    }
+    if count(&kinds, Kind::Steerer) == 1 {
+        let i = kinds.iter().position(|k| *k == Kind::Steerer).unwrap_or(0);
+        kinds[i] = if count(&kinds, Kind::Colluder) >= 2 {
+            Kind::Colluder
+        } else {
+            Kind::Random
+        };
     }
     kinds.sort();
     kinds.resize(n as usize, Kind::Careful);
@@ -123,6 +140,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
     let c = usize::from(p.classes);
     let truth: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
     let sheet: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
+    let steer_sheet: Vec<u8> = (0..p.items).map(|_| rng.gen_range(0..p.classes)).collect();
     let accuracy: Vec<f64> = kinds
         .iter()
         .map(|_| (p.honest_accuracy + rng.gen_range(-0.1..=0.1)).clamp(0.0, 1.0))
@@ -153,6 +171,10 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         )?,
         min_stake: U256::ZERO,
         min_reputation: -1_000_000,
+        // Short rounds in a day-long commit phase: every position gets done, round after round.
+        commit_period: 86_400,
+        round_period: 60,
+        commit_window: 120,
         review_period: 60,
         out_dir: Some(chain.dir.path().join("req")),
         ..CreateOptions::new(classes.clone(), chain.accounts.requester.address)
@@ -193,11 +215,21 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
                     Kind::Random => r.gen_range(0..c as u8),
                     Kind::Constant => 0,
                     Kind::Colluder => sheet[item],
+                    Kind::Steerer => steer_sheet[item],
                 }
             })
             .collect()
     };
-    concord_testkit::crowd::work(&clients, rec.batch_id, None, &[], label, |s| chain.advance(s)).await?;
+    // Joins arrive in a new random order every round; the steering ring always joins back to back.
+    let plan = concord_testkit::crowd::Plan {
+        together: (0..kinds.len())
+            .filter(|&i| kinds[i] == Kind::Steerer)
+            .collect(),
+        seed: p.seed,
+        ..Default::default()
+    };
+    concord_testkit::crowd::work(&clients, rec.batch_id, &plan, label, |s| chain.advance(s))
+        .await?;
     let deadlines = market::deadlines(&market::batch(&req, rec.batch_id).await?.config);
     let now = req.chain_time().await?;
     for (i, (cl, store)) in clients.iter().enumerate() {
@@ -309,19 +341,21 @@ mod tests {
     }
 
     #[test]
-    fn population_splits_adversaries_and_never_has_a_lone_colluder() {
-        let p = population(20, 0.3);
-        assert_eq!(p.len(), 20);
-        assert_eq!(count(&p, Kind::Careful), 14);
-        assert_eq!(count(&p, Kind::Colluder), 2);
+    fn population_splits_adversaries_and_never_has_a_lone_ring_member() {
+        let p = population(40, 0.3);
+        assert_eq!(p.len(), 40);
+        assert_eq!(count(&p, Kind::Careful), 28);
+        assert_eq!(count(&p, Kind::Colluder), 3);
+        assert_eq!(count(&p, Kind::Steerer), 3);
         assert_eq!(count(&p, Kind::Random), 2);
-        assert_eq!(count(&p, Kind::Constant), 1);
-        assert_eq!(count(&p, Kind::Silent), 1);
+        assert_eq!(count(&p, Kind::Constant), 2);
+        assert_eq!(count(&p, Kind::Silent), 2);
         for n in 1..60 {
             for share in [0.0, 0.05, 0.1, 0.2, 0.3, 0.5] {
                 let p = population(n, share);
                 assert_eq!(p.len(), n as usize);
                 assert_ne!(count(&p, Kind::Colluder), 1, "n={n} share={share}");
+                assert_ne!(count(&p, Kind::Steerer), 1, "n={n} share={share}");
             }
         }
         assert_eq!(population(10, 0.0), vec![Kind::Careful; 10]);

@@ -7,6 +7,37 @@ use concord_client::store::{LocalStatus, Store};
 use concord_client::{annotator, market, ClientError, Concord};
 use std::time::Duration;
 
+/// How a crowd works a batch.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Tasks each join asks for (`None`: the batch's limit).
+    pub tasks: Option<u64>,
+    /// Members that join but never commit (squatters).
+    pub idle: Vec<usize>,
+    /// Members that always join one right after another, trying to land together (colluders steering).
+    pub together: Vec<usize>,
+    /// Seed of the join order, shuffled every round (joins arrive in no fixed order).
+    pub seed: u64,
+}
+
+impl Plan {
+    /// The join order of round `round` of `n` members: a seeded shuffle, with the `together` members in one block
+    /// at a seeded position.
+    pub fn order(&self, n: usize, round: u64) -> Vec<usize> {
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            self.seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut rest: Vec<usize> = (0..n).filter(|i| !self.together.contains(i)).collect();
+        rest.shuffle(&mut rng);
+        let at = rng.gen_range(0..=rest.len());
+        let block: Vec<usize> = self.together.iter().copied().filter(|&i| i < n).collect();
+        rest.splice(at..at, block);
+        rest
+    }
+}
+
 /// What driving a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rounds {
@@ -15,14 +46,13 @@ pub struct Rounds {
     pub bundles_committed: u64,
 }
 
-/// Works batch `batch_id` with `crowd` (a client and its store each): each round every member joins for up to
-/// `tasks` tasks (the batch's limit when `None`), labels each task with `label(member, task)` and commits. The
-/// members listed in `idle` join but never commit (squatters). `advance(secs)` moves chain time.
+/// Works batch `batch_id` with `crowd` (a client and its store each) as `plan` says: each round every member joins
+/// (in the plan's order), labels each of its tasks with `label(member, task)` and commits. `advance(secs)` moves
+/// chain time.
 pub async fn work<L, A, Fut>(
     crowd: &[(Concord, Store)],
     batch_id: u64,
-    tasks: Option<u64>,
-    idle: &[usize],
+    plan: &Plan,
     mut label: L,
     advance: A,
 ) -> eyre::Result<Rounds>
@@ -51,8 +81,9 @@ where
         }
         // One after the other: joins racing for the last positions of a round would revert on-chain.
         let mut joined = 0;
-        for (c, store) in crowd {
-            match annotator::join(c, store, batch_id, tasks).await {
+        for i in plan.order(crowd.len(), out.rounds) {
+            let (c, store) = &crowd[i];
+            match annotator::join(c, store, batch_id, plan.tasks).await {
                 Ok(_) => joined += 1,
                 // Nothing left for this member in this round (or ever): not an error of the drive.
                 Err(ClientError::Revert { .. }) => {}
@@ -75,12 +106,15 @@ where
             let me = c.account()?;
             // The seed block comes with the next block (anvil's mixed mining: at most a second).
             for _ in 0..60 {
-                if annotator::refresh(c, store, Some(batch_id)).await?.is_empty() {
+                if annotator::refresh(c, store, Some(batch_id))
+                    .await?
+                    .is_empty()
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            if idle.contains(&i) {
+            if plan.idle.contains(&i) {
                 continue;
             }
             let labeled: Vec<(u64, Vec<u8>)> = store
@@ -97,7 +131,7 @@ where
             crowd
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !idle.contains(i))
+                .filter(|(i, _)| !plan.idle.contains(i))
                 .map(|(_, (c, store))| annotator::commit(c, store, Some(batch_id))),
         )
         .await;
@@ -106,5 +140,30 @@ where
             eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
             out.bundles_committed += r.done.len() as u64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_round_is_a_shuffle_with_the_block_kept_together() {
+        let plan = Plan {
+            together: vec![2, 5],
+            seed: 9,
+            ..Plan::default()
+        };
+        let a = plan.order(10, 0);
+        let b = plan.order(10, 1);
+        for o in [&a, &b] {
+            let mut sorted = o.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..10).collect::<Vec<_>>(), "a permutation");
+            let at = o.iter().position(|&i| i == 2).unwrap();
+            assert_eq!(o[at + 1], 5, "the block stays adjacent: {o:?}");
+        }
+        assert_ne!(a, b, "a new order every round");
+        assert_eq!(plan.order(10, 0), a, "seeded");
     }
 }

@@ -14,9 +14,9 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolCall;
 use alloy::sol_types::SolValue;
 use clap::Parser;
-use alloy::sol_types::SolCall;
 use concord_client::bindings::{ConcordToken, LabelMarketV2 as M, NaiveLabelMarket};
 use concord_client::market;
 use concord_client::protocol::units::tokens;
@@ -57,7 +57,9 @@ impl std::str::FromStr for Shape {
             || !(2..=16).contains(&shape.classes)
             || !(1..=32).contains(&shape.bundle)
         {
-            return Err(format!("`{s}`: task size 1..32, classes 2..16, bundle 1..32"));
+            return Err(format!(
+                "`{s}`: task size 1..32, classes 2..16, bundle 1..32"
+            ));
         }
         Ok(shape)
     }
@@ -79,7 +81,11 @@ pub struct GasArgs {
     pub naive_items: u32,
     /// Workload shapes, TASKSIZExCLASSES[xBUNDLE] (v1's shape with one task per join, and the v2 target shape
     /// with bundles of 1, 2, 4 and 8 tasks).
-    #[arg(long, value_delimiter = ',', default_value = "10x3x1,32x4x1,32x4x2,32x4x4,32x4x8")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10x3x1,32x4x1,32x4x2,32x4x4,32x4x8"
+    )]
     pub shapes: Vec<Shape>,
     /// Labels per item.
     #[arg(long, default_value_t = 3)]
@@ -180,7 +186,13 @@ impl<'a> Meter<'a> {
 /// Puts the gas of every transaction mined in blocks (from, to] into its phase, by the function it called;
 /// returns the transaction count. An `approve` is the requester's escrow approval or an annotator's stake
 /// approval, by sender.
-async fn classify(p: &DynProvider, from: u64, to: u64, requester: Address, ph: &mut Phases) -> eyre::Result<u64> {
+async fn classify(
+    p: &DynProvider,
+    from: u64,
+    to: u64,
+    requester: Address,
+    ph: &mut Phases,
+) -> eyre::Result<u64> {
     let mut txs = 0;
     for n in from + 1..=to {
         let Some(receipts) = p.get_block_receipts(n.into()).await? else {
@@ -192,7 +204,10 @@ async fn classify(p: &DynProvider, from: u64, to: u64, requester: Address, ph: &
         for (tx, r) in block.transactions.txns().zip(receipts) {
             txs += 1;
             let input = alloy::consensus::Transaction::input(tx);
-            let sel: [u8; 4] = input.get(..4).and_then(|s| s.try_into().ok()).unwrap_or_default();
+            let sel: [u8; 4] = input
+                .get(..4)
+                .and_then(|s| s.try_into().ok())
+                .unwrap_or_default();
             let g = r.gas_used;
             let slot = match sel {
                 s if s == ConcordToken::approveCall::SELECTOR => {
@@ -202,18 +217,33 @@ async fn classify(p: &DynProvider, from: u64, to: u64, requester: Address, ph: &
                         &mut ph.stake
                     }
                 }
-                s if s == M::createBatchCall::SELECTOR || s == M::createBatchWithPermitCall::SELECTOR => &mut ph.create,
+                s if s == M::createBatchCall::SELECTOR
+                    || s == M::createBatchWithPermitCall::SELECTOR =>
+                {
+                    &mut ph.create
+                }
                 s if s == M::stakeCall::SELECTOR => &mut ph.stake,
-                s if s == M::joinCall::SELECTOR || s == M::sealCall::SELECTOR || s == M::drawSeedCall::SELECTOR => {
+                s if s == M::joinCall::SELECTOR
+                    || s == M::sealCall::SELECTOR
+                    || s == M::drawSeedCall::SELECTOR =>
+                {
                     &mut ph.join
                 }
                 s if s == M::commitCall::SELECTOR => &mut ph.commit,
                 s if s == M::revealCall::SELECTOR => &mut ph.reveal,
-                s if s == M::settleCall::SELECTOR || s == M::expireCall::SELECTOR || s == M::revealGoldCall::SELECTOR => {
+                s if s == M::settleCall::SELECTOR
+                    || s == M::expireCall::SELECTOR
+                    || s == M::revealGoldCall::SELECTOR =>
+                {
                     &mut ph.settle
                 }
-                s if s == M::collectCall::SELECTOR || s == M::refundCall::SELECTOR => &mut ph.collect,
-                other => eyre::bail!("block {n}: a transaction to an unexpected function {}", alloy::primitives::hex::encode(other)),
+                s if s == M::collectCall::SELECTOR || s == M::refundCall::SELECTOR => {
+                    &mut ph.collect
+                }
+                other => eyre::bail!(
+                    "block {n}: a transaction to an unexpected function {}",
+                    alloy::primitives::hex::encode(other)
+                ),
             };
             *slot += g;
         }
@@ -355,7 +385,8 @@ impl GasArgs {
             annotator::stake(&c, tokens(10_000)).await?;
             clients.push((c, Store::open(&dir.join(format!("a{i}.sqlite")))?));
         }
-        let (classes_n, wrong, seed, items) = (shape.classes, self.wrong_share, self.seed, rec.num_items);
+        let (classes_n, wrong, seed, items) =
+            (shape.classes, self.wrong_share, self.seed, rec.num_items);
         let mut submitted = 0u64;
         let label = |who: usize, task: u64| -> Vec<u8> {
             let labels: Vec<u8> = (task * k..(task * k + k).min(items))
@@ -364,14 +395,14 @@ impl GasArgs {
             submitted += labels.len() as u64;
             labels
         };
-        let rounds = concord_testkit::crowd::work(
-            &clients,
-            rec.batch_id,
-            Some(u64::from(shape.bundle)),
-            &[],
-            label,
-            |s| chain.advance(s),
-        )
+        let plan = concord_testkit::crowd::Plan {
+            tasks: Some(u64::from(shape.bundle)),
+            seed: self.seed,
+            ..Default::default()
+        };
+        let rounds = concord_testkit::crowd::work(&clients, rec.batch_id, &plan, label, |s| {
+            chain.advance(s)
+        })
         .await?;
         let b = market::batch(&req, rec.batch_id).await?;
         let now = req.chain_time().await?;
@@ -527,7 +558,10 @@ mod tests {
         };
         let shapes: Vec<String> = g.shapes.iter().map(Shape::to_string).collect();
         assert_eq!(shapes, ["10x3x1", "32x4x1", "32x4x2", "32x4x4", "32x4x8"]);
-        assert_eq!((g.items, g.naive_items, g.replicas, g.annotators), (4800, 320, 3, 9));
+        assert_eq!(
+            (g.items, g.naive_items, g.replicas, g.annotators),
+            (4800, 320, 3, 9)
+        );
         assert_eq!(g.wrong_share, 0.1);
         assert_eq!(g.out.to_str(), Some("target/bench/gas.json"));
         assert!("33x4".parse::<Shape>().is_err() && "8x1".parse::<Shape>().is_err());

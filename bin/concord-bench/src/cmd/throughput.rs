@@ -113,7 +113,14 @@ impl ThroughputArgs {
             let n = k.min(rec.num_items - task * k);
             (0..n).map(|j| ((task * k + j) % 3) as u8).collect()
         };
-        concord_testkit::crowd::work(&clients, rec.batch_id, None, &[], label, |s| chain.advance(s)).await?;
+        concord_testkit::crowd::work(
+            &clients,
+            rec.batch_id,
+            &concord_testkit::crowd::Plan::default(),
+            label,
+            |s| chain.advance(s),
+        )
+        .await?;
         let b = concord_client::market::batch(&req, rec.batch_id).await?;
         let now = req.chain_time().await?;
         let commit_end = b.config.commitDeadline.to::<u64>();

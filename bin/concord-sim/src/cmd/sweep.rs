@@ -23,8 +23,8 @@ pub struct SweepArgs {
 impl SweepArgs {
     pub async fn run(self) -> eyre::Result<()> {
         let mut all = Vec::new();
-        println!("| r | adversaries | accepted items | accepted correct | Dawid-Skene correct | acceptance | careful net | random | constant | colluder | silent |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| r | adversaries | accepted items | accepted correct | Dawid-Skene correct | acceptance | careful net | random | constant | colluder | steering colluder | silent |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for &r in &self.rs {
             for &share in &self.shares {
                 let p = Params {
@@ -40,7 +40,7 @@ impl SweepArgs {
                         .unwrap_or_else(|| "–".into())
                 };
                 println!(
-                    "| {r} | {:.0}% | {} | {:.1}% | {:.1}% | {:.1}% | {} | {} | {} | {} | {} |",
+                    "| {r} | {:.0}% | {} | {:.1}% | {:.1}% | {:.1}% | {} | {} | {} | {} | {} | {} |",
                     100.0 * share,
                     o.accepted_items,
                     100.0 * o.accepted_accuracy,
@@ -50,6 +50,7 @@ impl SweepArgs {
                     net(Kind::Random),
                     net(Kind::Constant),
                     net(Kind::Colluder),
+                    net(Kind::Steerer),
                     net(Kind::Silent)
                 );
                 all.push(o);
