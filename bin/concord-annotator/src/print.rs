@@ -163,7 +163,10 @@ mod tests {
         assert!(fail_if_any(None).is_ok());
         let bad = RunReport {
             done: vec![(0, 1)],
-            failed: vec!["batch 0 bundle 2: boom".into(), "batch 0 bundle 3: boom".into()],
+            failed: vec![
+                "batch 0 bundle 2: boom".into(),
+                "batch 0 bundle 3: boom".into(),
+            ],
             ..Default::default()
         };
         let e = fail_if_any(Some(&bad)).expect_err("fails").to_string();

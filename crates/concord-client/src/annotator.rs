@@ -233,7 +233,11 @@ pub async fn refresh_waiting(
 
 /// The seed of a round: stored on-chain, or the hash of the block after the round was sealed once it exists.
 /// Seals a round whose join window passed.
-async fn seed_of(c: &Concord, batch_id: u64, round: u64) -> Result<std::result::Result<B256, Pending>> {
+async fn seed_of(
+    c: &Concord,
+    batch_id: u64,
+    round: u64,
+) -> Result<std::result::Result<B256, Pending>> {
     let stored = market::seed(c, batch_id, round).await?;
     if stored != B256::ZERO {
         return Ok(Ok(stored));
@@ -392,14 +396,20 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
                     continue;
                 };
                 let words = pack_bundle(&labels).ok_or_else(|| {
-                    ClientError::Input(format!("bundle {}: a task has more than 32 items", rec.bundle))
+                    ClientError::Input(format!(
+                        "bundle {}: a task has more than 32 items",
+                        rec.bundle
+                    ))
                 })?;
                 store.prepare_commit(&k, &words, B256::from(rand::random::<[u8; 32]>()), None)?;
                 // Read back what was stored: an existing salt is kept.
                 store.get(&k)?.unwrap_or(rec)
             }
             LocalStatus::Committing => {
-                if bundle_status(c, rec.batch, rec.bundle).await?.has_committed() {
+                if bundle_status(c, rec.batch, rec.bundle)
+                    .await?
+                    .has_committed()
+                {
                     store.set_status(&k, LocalStatus::Committed)?;
                     report.done.push((rec.batch, rec.bundle));
                     continue;
@@ -486,7 +496,12 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
     let joins: BTreeMap<(u64, u64), Tickets> = market::joins_of(c, me, batch_filter)
         .await?
         .into_iter()
-        .map(|e| ((e.batchId.to(), e.bundleId.to()), market::tickets(&e.bundle)))
+        .map(|e| {
+            (
+                (e.batchId.to(), e.bundleId.to()),
+                market::tickets(&e.bundle),
+            )
+        })
         .collect();
     let mut batches = BTreeMap::new();
     let mut recovered = 0;
@@ -500,13 +515,13 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
         if k.commit_hash(&words, salt) != ev.commitHash {
             continue;
         }
-        if !batches.contains_key(&k.batch) {
-            let b = batch(c, k.batch).await?;
-            let log = market::batch_log(c, k.batch, &b.config).await?;
-            batches.insert(k.batch, (b, log));
-        }
-        let Some((b, log)) = batches.get(&k.batch) else {
-            continue;
+        let (b, log) = match batches.entry(k.batch) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let b = batch(c, k.batch).await?;
+                let log = market::batch_log(c, k.batch, &b.config).await?;
+                e.insert((b, log))
+            }
         };
         let Some(tasks) = log.assignment.tasks_of(t.lane, t.round, t.first, t.size) else {
             continue;
@@ -611,7 +626,8 @@ pub async fn collect(c: &Concord, store: &Store) -> Result<Vec<(Address, U256)>>
         if amount.is_zero() {
             continue;
         }
-        c.send_market("collect", M::collectCall { token: t }).await?;
+        c.send_market("collect", M::collectCall { token: t })
+            .await?;
         out.push((t, amount));
     }
     Ok(out)

@@ -7,7 +7,9 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
-use concord_bindings::ILabelMarketV2Types::{Batch, BatchConfig, BatchState, Bundle, BundleProof, Round};
+use concord_bindings::ILabelMarketV2Types::{
+    Batch, BatchConfig, BatchState, Bundle, BundleProof, Round,
+};
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::assignment::Assignment;
 use concord_protocol::bundle::task_labels;
@@ -80,7 +82,12 @@ pub fn positions(cfg: &BatchConfig) -> u64 {
 
 /// Whether the batch accepts reveals at `now`.
 pub fn reveal_open(b: &Batch, now: u64) -> bool {
-    concord_protocol::reveal_open(&deadlines(&b.config), b.state.committed, positions(&b.config), now)
+    concord_protocol::reveal_open(
+        &deadlines(&b.config),
+        b.state.committed,
+        positions(&b.config),
+        now,
+    )
 }
 
 /// The shape (items, task size, classes, threshold) of a batch config.

@@ -30,7 +30,10 @@ pub async fn build(c: &Concord, batch_id: u64, manifest: Option<&Path>) -> Resul
         market::bundles_scored(c, batch_id),
         market::batch_events::<concord_bindings::LabelMarketV2::Revealed>(c, batch_id),
     )?;
-    let revealed = revealed.iter().map(|(e, _)| e.bundleId.to::<u64>()).collect();
+    let revealed = revealed
+        .iter()
+        .map(|(e, _)| e.bundleId.to::<u64>())
+        .collect();
     if scored.is_empty() {
         return Err(ClientError::Input(format!("batch {batch_id} has no settled task yet; run `concord-requester settle -b {batch_id}` first")));
     }

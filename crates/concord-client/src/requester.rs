@@ -318,10 +318,9 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
     let receipt = c
         .send_market("create batch", M::createBatchCall { params })
         .await?;
-    let created =
-        market::receipt_event::<M::BatchCreated>(&receipt).ok_or_else(|| {
-            ClientError::Input("create batch: no BatchCreated event in the receipt".into())
-        })?;
+    let created = market::receipt_event::<M::BatchCreated>(&receipt).ok_or_else(|| {
+        ClientError::Input("create batch: no BatchCreated event in the receipt".into())
+    })?;
     let batch_id = created.batchId.to::<u64>();
     let record = BatchRecord {
         chain_id: c.chain_id(),
@@ -520,11 +519,27 @@ pub struct SettleReport {
 }
 
 /// Bundles never committed whose round's commit window has passed (anyone may expire them).
-async fn stale_bundles(c: &Concord, batch_id: u64, log: &market::BatchLog, now: u64) -> Result<Vec<M::expireCall>> {
-    let rounds: BTreeSet<u16> = log.bundles.values().filter(|b| b.commit_hash.is_none() && !b.expired).map(|b| b.bundle.round).collect();
+async fn stale_bundles(
+    c: &Concord,
+    batch_id: u64,
+    log: &market::BatchLog,
+    now: u64,
+) -> Result<Vec<M::expireCall>> {
+    let rounds: BTreeSet<u16> = log
+        .bundles
+        .values()
+        .filter(|b| b.commit_hash.is_none() && !b.expired)
+        .map(|b| b.bundle.round)
+        .collect();
     let mut ends = BTreeMap::new();
     for r in rounds {
-        ends.insert(r, market::round(c, batch_id, u64::from(r)).await?.commitEnd.to::<u64>());
+        ends.insert(
+            r,
+            market::round(c, batch_id, u64::from(r))
+                .await?
+                .commitEnd
+                .to::<u64>(),
+        );
     }
     Ok(log
         .bundles
@@ -566,10 +581,13 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
             || (gold_out
                 && log.holders.get(t).is_some_and(|h| {
                     h.len() == usize::from(cfg.replicas)
-                        && h.iter().all(|id| log.bundles.get(id).is_some_and(|x| x.words.is_some()))
+                        && h.iter()
+                            .all(|id| log.bundles.get(id).is_some_and(|x| x.words.is_some()))
                 }))
     };
-    let pending: Vec<u64> = (0..u64::from(cfg.numTasks)).filter(|t| !settled.contains_key(t)).collect();
+    let pending: Vec<u64> = (0..u64::from(cfg.numTasks))
+        .filter(|t| !settled.contains_key(t))
+        .collect();
     let (ready, waiting): (Vec<u64>, Vec<u64>) = pending.into_iter().partition(ready);
     report.tasks_waiting = waiting.len() as u64;
     let calls: Vec<_> = ready
@@ -711,10 +729,18 @@ mod tests {
         );
         assert_eq!(o.min_stake, concord_protocol::units::tokens(30));
         assert_eq!(
-            (o.commit_period, o.round_period, o.commit_window, o.max_bundle),
+            (
+                o.commit_period,
+                o.round_period,
+                o.commit_window,
+                o.max_bundle
+            ),
             (7200, 300, 1200, 8)
         );
-        assert_eq!(o.incentives.squat_penalty, concord_protocol::units::tokens(5));
+        assert_eq!(
+            o.incentives.squat_penalty,
+            concord_protocol::units::tokens(5)
+        );
         assert!(Incentives::parse("1", "x", "3", "40", "5").is_err());
     }
 }

@@ -170,7 +170,12 @@ impl Store {
     }
 
     /// Records a join (no-op if the bundle is already known).
-    pub fn record_join(&self, k: &BundleKey, t: Tickets, commit_end: u64) -> Result<(), ClientError> {
+    pub fn record_join(
+        &self,
+        k: &BundleKey,
+        t: Tickets,
+        commit_end: u64,
+    ) -> Result<(), ClientError> {
         let (c, m, b, id, a) = Self::key_params(k);
         self.conn()?
             .execute(
@@ -230,8 +235,15 @@ impl Store {
                 "INSERT INTO labels (chain_id, market, batch, annotator, task, labels, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT DO UPDATE SET labels = ?6, updated_at = ?7",
-                params![chain_id as i64, market.to_string(), batch as i64, annotator.to_string(), task as i64,
-                    json(labels)?, now()],
+                params![
+                    chain_id as i64,
+                    market.to_string(),
+                    batch as i64,
+                    annotator.to_string(),
+                    task as i64,
+                    json(labels)?,
+                    now()
+                ],
             )
             .map_err(db_err(&self.path))?;
         Ok(())
@@ -316,7 +328,12 @@ impl Store {
     }
 
     /// Fills a record's labels from the labels table.
-    fn with_labels(&self, conn: &Connection, k: &BundleKey, mut rec: BundleRecord) -> Result<BundleRecord, ClientError> {
+    fn with_labels(
+        &self,
+        conn: &Connection,
+        k: &BundleKey,
+        mut rec: BundleRecord,
+    ) -> Result<BundleRecord, ClientError> {
         if let Some(tasks) = &rec.tasks {
             let mut stmt = conn
                 .prepare_cached(
@@ -328,7 +345,13 @@ impl Store {
                 .iter()
                 .map(|t| {
                     stmt.query_row(
-                        params![k.chain_id as i64, k.market.to_string(), k.batch as i64, k.annotator.to_string(), *t as i64],
+                        params![
+                            k.chain_id as i64,
+                            k.market.to_string(),
+                            k.batch as i64,
+                            k.annotator.to_string(),
+                            *t as i64
+                        ],
                         |r| r.get::<_, String>(0),
                     )
                     .optional()
@@ -420,7 +443,14 @@ mod tests {
     };
 
     fn label(s: &Store, task: u64, labels: &[u8]) -> Result<(), ClientError> {
-        s.set_labels(31337, Address::repeat_byte(1), Address::repeat_byte(2), 0, task, labels)
+        s.set_labels(
+            31337,
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            0,
+            task,
+            labels,
+        )
     }
 
     #[test]
@@ -433,11 +463,17 @@ mod tests {
             let s = Store::open(&path).expect("open");
             s.record_join(&key(3), T, 500).expect("join");
             assert!(label(&s, 9, &[1]).is_err(), "tasks not known yet");
-            s.set_tasks(&key(3), &[9, 2], B256::repeat_byte(1)).expect("tasks");
+            s.set_tasks(&key(3), &[9, 2], B256::repeat_byte(1))
+                .expect("tasks");
             label(&s, 9, &[1, 2, 0]).expect("labels");
-            assert_eq!(s.get(&key(3)).unwrap().unwrap().complete_labels(), None, "task 2 unlabeled");
+            assert_eq!(
+                s.get(&key(3)).unwrap().unwrap().complete_labels(),
+                None,
+                "task 2 unlabeled"
+            );
             label(&s, 2, &[0, 0, 1]).expect("labels");
-            s.prepare_commit(&key(3), &words, salt, None).expect("prepare");
+            s.prepare_commit(&key(3), &words, salt, None)
+                .expect("prepare");
             // A second prepare (e.g. a retry with a fresh salt) must not overwrite the stored one.
             s.prepare_commit(&key(3), &[U256::ZERO], B256::repeat_byte(8), None)
                 .expect("idempotent");
@@ -449,16 +485,31 @@ mod tests {
         assert_eq!(r.words, Some(words.clone()));
         assert_eq!(r.tickets, T);
         assert_eq!(r.commit_end, 500);
-        assert_eq!(r.complete_labels(), Some(vec![vec![1, 2, 0], vec![0, 0, 1]]));
+        assert_eq!(
+            r.complete_labels(),
+            Some(vec![vec![1, 2, 0], vec![0, 0, 1]])
+        );
         assert_eq!(r.commit_hash, Some(key(3).commit_hash(&words, salt)));
-        assert!(label(&s, 9, &[0, 0, 0]).is_err(), "committed labels are frozen");
+        assert!(
+            label(&s, 9, &[0, 0, 0]).is_err(),
+            "committed labels are frozen"
+        );
         assert!(label(&s, 4, &[0]).is_err(), "a task in no bundle");
         s.set_tasks(&key(3), &[5, 6], B256::ZERO).expect("no-op");
-        assert_eq!(s.get(&key(3)).unwrap().unwrap().tasks, Some(vec![9, 2]), "tasks frozen with the salt");
         assert_eq!(
-            s.list(31337, Address::repeat_byte(1), Address::repeat_byte(2), Some(0))
-                .expect("list")
-                .len(),
+            s.get(&key(3)).unwrap().unwrap().tasks,
+            Some(vec![9, 2]),
+            "tasks frozen with the salt"
+        );
+        assert_eq!(
+            s.list(
+                31337,
+                Address::repeat_byte(1),
+                Address::repeat_byte(2),
+                Some(0)
+            )
+            .expect("list")
+            .len(),
             1
         );
     }
@@ -469,8 +520,13 @@ mod tests {
         let s = Store::open(&dir.path().join("b.sqlite")).expect("open");
         s.record_join(&key(0), T, 9).expect("join");
         let labels = vec![vec![3u8, 1], vec![0, 2]];
-        s.prepare_commit(&key(0), &[U256::from(7)], B256::repeat_byte(3), Some((&[5, 8], &labels)))
-            .expect("restore");
+        s.prepare_commit(
+            &key(0),
+            &[U256::from(7)],
+            B256::repeat_byte(3),
+            Some((&[5, 8], &labels)),
+        )
+        .expect("restore");
         let r = s.get(&key(0)).unwrap().unwrap();
         assert_eq!(r.tasks, Some(vec![5, 8]));
         assert_eq!(r.complete_labels(), Some(labels));

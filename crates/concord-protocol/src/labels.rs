@@ -59,8 +59,17 @@ mod tests {
 
     #[test]
     fn flags_become_one_bit_per_item() {
-        let flags = (U256::from(1u8) << 3) | (U256::from(1u8) << (4 * 5 + 3)) | (U256::from(1u8) << (4 * 31 + 3));
-        assert_eq!(flags_to_mask(flags), U256::from((1u64 << 0) | (1 << 5) | (1 << 31)));
-        assert_eq!(flags_to_mask(U256::from(0x7777u64)), U256::ZERO, "only bit 3 of a nibble counts");
+        let flags = (U256::from(1u8) << 3)
+            | (U256::from(1u8) << (4 * 5 + 3))
+            | (U256::from(1u8) << (4 * 31 + 3));
+        assert_eq!(
+            flags_to_mask(flags),
+            U256::from((1u64 << 0) | (1 << 5) | (1 << 31))
+        );
+        assert_eq!(
+            flags_to_mask(U256::from(0x7777u64)),
+            U256::ZERO,
+            "only bit 3 of a nibble counts"
+        );
     }
 }

@@ -84,6 +84,9 @@ mod tests {
         assert_eq!(j.tasks, Some(8));
         assert!(Cmd::try_parse_line(&["join", "-b", "2", "-n", "0"]).is_err());
         assert!(Cmd::try_parse_line(&["join", "-b", "2", "-n", "33"]).is_err());
-        assert!(matches!(Cmd::parse_line(&["claim", "-b", "2"]).cmd, Cmd::Join(_)), "`claim` still works");
+        assert!(
+            matches!(Cmd::parse_line(&["claim", "-b", "2"]).cmd, Cmd::Join(_)),
+            "`claim` still works"
+        );
     }
 }

@@ -37,7 +37,13 @@ impl LabelArgs {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
         // A round sealed a moment ago gets its tasks with the next block.
-        annotator::refresh_waiting(&c, &store, Some(self.batch), std::time::Duration::from_secs(10)).await?;
+        annotator::refresh_waiting(
+            &c,
+            &store,
+            Some(self.batch),
+            std::time::Duration::from_secs(10),
+        )
+        .await?;
         let (b, m) = market::verified_manifest(&c, self.batch, None).await?;
         let tasks: Vec<u64> = match self.task {
             Some(t) => vec![t],
@@ -65,7 +71,11 @@ impl LabelArgs {
         let mut labeled = Vec::new();
         for &task in &tasks {
             if task >= u64::from(b.config.numTasks) {
-                eyre::bail!("batch {} has tasks 0..{}, not {task}", self.batch, b.config.numTasks);
+                eyre::bail!(
+                    "batch {} has tasks 0..{}, not {task}",
+                    self.batch,
+                    b.config.numTasks
+                );
             }
             let start = task as usize * k;
             let items = &m.items[start..(start + k).min(m.items.len())];

@@ -1,8 +1,8 @@
 //! One module per subcommand: its arguments (`XArgs`), its `run`, and a parse test.
 
-pub mod join;
 pub mod collect;
 pub mod commit;
+pub mod join;
 pub mod label;
 pub mod qualify;
 pub mod reputation;

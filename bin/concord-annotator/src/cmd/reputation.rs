@@ -43,6 +43,13 @@ mod tests {
             Cmd::parse_line(&["reputation", "-b", "0"]).cmd,
             Cmd::Reputation(_)
         ));
-        assert!(Cmd::try_parse_line(&["reputation", "-b", "0", "--domain", "0x0000000000000000000000000000000000000001"]).is_err());
+        assert!(Cmd::try_parse_line(&[
+            "reputation",
+            "-b",
+            "0",
+            "--domain",
+            "0x0000000000000000000000000000000000000001"
+        ])
+        .is_err());
     }
 }

@@ -245,7 +245,13 @@ impl DemoArgs {
                         joined.push(i);
                     }
                     // Nothing left for this annotator in this round.
-                    Err(e) if ["no free position", "is sealed", "already joined", "commit phase ends"]
+                    Err(e)
+                        if [
+                            "no free position",
+                            "is sealed",
+                            "already joined",
+                            "commit phase ends",
+                        ]
                         .iter()
                         .any(|m| e.to_string().contains(m)) => {}
                     Err(e) => return Err(e),
@@ -288,8 +294,12 @@ impl DemoArgs {
         println!("3. 9 annotators revealed {revealed} bundles; annotator 9 never reveals");
         let st = cli.run("concord-requester", req, &["status", "-b", &b])?;
         let at = |k: &str| st[k].as_u64().unwrap_or(0);
-        let (now, commit_end, reveal_end, review_end) =
-            (at("now"), at("commitDeadline"), at("revealDeadline"), at("reviewDeadline"));
+        let (now, commit_end, reveal_end, review_end) = (
+            at("now"),
+            at("commitDeadline"),
+            at("revealDeadline"),
+            at("reviewDeadline"),
+        );
 
         // 4. After the commit deadline the requester reveals the gold answers.
         advance(&rpc, commit_end + 1 - now).await?;

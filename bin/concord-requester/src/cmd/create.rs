@@ -206,7 +206,13 @@ mod tests {
             parse_tokens("0.5").expect("amount")
         );
         assert_eq!(
-            (o.min_reputation, o.commit_period, o.round_period, o.commit_window, o.max_bundle),
+            (
+                o.min_reputation,
+                o.commit_period,
+                o.round_period,
+                o.commit_window,
+                o.max_bundle
+            ),
             (-5, 7200, 90, 600, 4)
         );
         let Cmd::Create(bad) =

@@ -164,8 +164,8 @@ pub fn explain_revert_data(data: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::sol_types::SolInterface;
     use alloy::primitives::U256;
+    use alloy::sol_types::SolInterface;
     use concord_bindings::LabelMarketV2;
 
     #[test]
