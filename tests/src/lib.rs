@@ -175,9 +175,22 @@ impl Devnet {
     }
 
     /// The tasks of `key`'s uncommitted bundles in `batch`, from `concord-annotator status` (which learns the
-    /// tasks of bundles whose round has sealed, sealing one whose join window passed).
+    /// tasks of bundles whose round has sealed, sealing one whose join window passed). `status` does not wait for
+    /// the seed block of a round it just sealed: while a bundle waits for one, it is asked again (up to 15 s).
     pub fn my_tasks(&self, key: &str, batch: &str) -> Vec<u64> {
-        let v = self.json("concord-annotator", Some(key), &["status", "-b", batch]);
+        let started = std::time::Instant::now();
+        let v = loop {
+            let v = self.json("concord-annotator", Some(key), &["status", "-b", batch]);
+            let seed_soon = v["pending"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p[2]["waitingFor"] == "seedBlock");
+            if !seed_soon || started.elapsed() > std::time::Duration::from_secs(15) {
+                break v;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        };
         v["bundles"]
             .as_array()
             .into_iter()
@@ -201,7 +214,10 @@ impl Devnet {
     /// Moves chain time past the current round's join window of `batch` (a round that did not fill seals then).
     pub async fn end_join_window(&self, batch: &str) {
         let v = self.json("concord-requester", None, &["status", "-b", batch]);
-        let (now, end) = (v["now"].as_u64().expect("now"), v["roundJoinEnd"].as_u64().expect("join end"));
+        let (now, end) = (
+            v["now"].as_u64().expect("now"),
+            v["roundJoinEnd"].as_u64().expect("join end"),
+        );
         if now <= end {
             self.advance(end + 1 - now).await;
         }

@@ -12,11 +12,34 @@ fn one_task_batch(d: &Devnet) -> String {
     d.create_batch(3, &["--classes", "a,b,c", "--task-size", "3"])
 }
 
-fn stake_claim(d: &Devnet, i: usize, b: &str) {
-    let key = &d.accounts.annotators[i].private_key;
-    d.json(ANN, Some(key), &["stake", "100"]);
-    let c = d.json(ANN, Some(key), &["claim", "-b", b]);
-    assert_eq!(c["task"], 0);
+/// Annotators `0..n` stake 100 CCD and join `b` in that order: each gets one position (the only task) in a lane of
+/// its own, bundle `i`; the last join fills round 1 and seals it, so every bundle holds task 0.
+fn stake_and_join(d: &Devnet, n: usize, b: &str) {
+    for i in 0..n {
+        let key = &d.accounts.annotators[i].private_key;
+        d.json(ANN, Some(key), &["stake", "100"]);
+        let j = d.join(key, b, None);
+        assert_eq!(
+            j["joined"]["bundle"], i,
+            "bundle ids follow join order: {j}"
+        );
+        assert_eq!(j["joined"]["lane"], i, "one lane per annotator: {j}");
+        assert_eq!(
+            j["joined"]["size"], 1,
+            "a lane of a one-task batch has one position: {j}"
+        );
+        assert_eq!(
+            j["joined"]["stakeLocked"], "40",
+            "1 task x 40 CCD stake per task: {j}"
+        );
+    }
+    for i in 0..n {
+        assert_eq!(
+            d.my_tasks(&d.accounts.annotators[i].private_key, b),
+            vec![0],
+            "the sealed round gave annotator {i} task 0"
+        );
+    }
 }
 
 // Multi-threaded: the proxy answers while this thread blocks on the CLI processes.
@@ -26,9 +49,7 @@ async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
     let proxy = Proxy::start(&d.rpc).await;
     d.rpc = proxy.url.clone();
     let b = one_task_batch(&d);
-    for i in 0..3 {
-        stake_claim(&d, i, &b);
-    }
+    stake_and_join(&d, 3, &b);
     for i in 0..2 {
         d.json(
             ANN,
@@ -66,13 +87,16 @@ async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
     );
     let status = d.json(ANN, Some(&key), &["status"]);
     assert_eq!(
-        status["tasks"][0]["status"], "committing",
+        status["bundles"][0]["status"], "committing",
         "the store kept the salt but not the outcome: {status}"
     );
+    assert_eq!(status["bundles"][0]["bundle"], 2, "{status}");
+    assert!(status["bundles"][0]["salt"].is_string(), "{status}");
 
-    // Run the CLI again: the reveal goes through with the salt written before the crash.
+    // Run the CLI again: the reveal goes through with the salt written before the crash (its commit landed, so
+    // every position is committed and reveals are open). Reports are (batch, bundle): annotator 2's bundle is 2.
     let r = d.json(ANN, Some(&key), &["reveal"]);
-    assert_eq!(r["done"], serde_json::json!([[0, 0]]), "{r}");
+    assert_eq!(r["done"], serde_json::json!([[0, 2]]), "{r}");
     for i in 0..2 {
         d.json(
             ANN,
@@ -101,8 +125,8 @@ async fn crash_between_commit_and_reveal_then_reveal_still_pays() {
 async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
     let d = Devnet::start(3, 0).await;
     let b = one_task_batch(&d);
+    stake_and_join(&d, 3, &b);
     for i in 0..3 {
-        stake_claim(&d, i, &b);
         d.json(
             ANN,
             Some(&d.accounts.annotators[i].private_key),
@@ -142,6 +166,12 @@ async fn new_machine_with_only_the_key_recovers_the_reveal_from_the_backup() {
     );
     let st = d.json(ANN, Some(&key), &["status", "--store", &fresh]);
     assert_eq!(st["standing"]["accepted"], 3, "{st}");
+    assert_eq!(
+        st["standing"]["locked"], "0",
+        "settlement unlocked the task's stake: {st}"
+    );
+    assert_eq!(st["bundles"][0]["status"], "revealed", "{st}");
+    assert_eq!(st["bundles"][0]["tasks"], serde_json::json!([0]), "{st}");
 }
 
 #[test]
@@ -203,7 +233,7 @@ async fn qualification_gate_needs_the_qualifiers_attestation() {
     );
     let key = d.accounts.annotators[0].private_key.clone();
     d.json(ANN, Some(&key), &["stake", "100"]);
-    let denied = d.cli(ANN, Some(&key), &["claim", "-b", &b]);
+    let denied = d.cli(ANN, Some(&key), &["join", "-b", &b]);
     assert!(
         String::from_utf8_lossy(&denied.stderr).contains("requires a qualification"),
         "{denied:?}"
@@ -241,6 +271,12 @@ async fn qualification_gate_needs_the_qualifiers_attestation() {
             &sig,
         ],
     );
+    // Qualified, it joins (`claim` is the old name of `join`): one position of the batch's only task. The round
+    // does not fill (one annotator, three lanes), so its tasks are drawn once the join window passes.
     let c = d.json(ANN, Some(&key), &["claim", "-b", &b]);
-    assert_eq!(c["task"], 0);
+    assert_eq!(c["joined"]["size"], 1, "{c}");
+    assert_eq!(c["tasks"], serde_json::Value::Null, "not sealed yet: {c}");
+    assert_eq!(c["pending"]["waitingFor"], "joins", "{c}");
+    d.end_join_window(&b).await;
+    assert_eq!(d.my_tasks(&key, &b), vec![0]);
 }

@@ -3,7 +3,7 @@
 
 use alloy::primitives::U256;
 use alloy::providers::ProviderBuilder;
-use concord_client::bindings::LabelMarket;
+use concord_client::bindings::LabelMarketV2;
 use concord_client::dataset::{load_items, load_manifest, Manifest};
 use concord_e2e::{dataset, Devnet};
 
@@ -18,7 +18,7 @@ async fn rust_merkle_proofs_verify_on_chain_and_tampering_fails() {
     let manifest =
         load_manifest(v["manifestPath"].as_str().expect("manifest path")).expect("manifest");
     let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
-    let market = LabelMarket::new(d.deployment.market, &p);
+    let market = LabelMarketV2::new(d.deployment.market, &p);
     for item in &manifest.items {
         let proof = manifest.proof(item.index as usize).expect("proof");
         let ok = market
@@ -51,7 +51,7 @@ async fn rust_merkle_proofs_verify_on_chain_and_tampering_fails() {
     let b = market.getBatch(U256::ZERO).call().await.expect("batch");
     assert_eq!(
         Manifest::build(&items, &["a".into(), "b".into()]).root,
-        b.config.manifestRoot
+        b.roots.manifest
     );
 }
 
@@ -62,38 +62,41 @@ async fn exports_and_report_come_from_chain_events_alone() {
     let ds = d.file("items.jsonl", &dataset(6, Some(3)));
     let v = d.create(&ds, &["--classes", "a,b,c", "--task-size", "3"]);
     let b = v["batchId"].as_u64().expect("batch").to_string();
-    // Everyone labels item i as class i % 3 except annotator 2, who always says "c".
+    // Everyone labels item i as class i % 3 except annotator 2, who always says "c". Each annotator joins once:
+    // its lane's two tasks in one bundle; the third join fills the round and seals it.
+    let right = d.file(
+        "right.jsonl",
+        &(0..6)
+            .map(|i| {
+                format!(
+                    "{{\"id\":\"it-{i}\",\"label\":\"{}\"}}\n",
+                    ["a", "b", "c"][i % 3]
+                )
+            })
+            .collect::<String>(),
+    );
+    let all_c = d.file(
+        "all-c.csv",
+        &format!(
+            "id,label\n{}",
+            (0..6).map(|i| format!("it-{i},c\n")).collect::<String>()
+        ),
+    );
     for i in 0..3 {
         let key = d.accounts.annotators[i].private_key.clone();
         d.json(ANN, Some(&key), &["stake", "100"]);
-        for _ in 0..2 {
-            let t = d.json(ANN, Some(&key), &["claim", "-b", &b])["task"]
-                .as_u64()
-                .expect("task");
-            let labels: Vec<&str> = (0..3)
-                .map(|j| {
-                    if i == 2 {
-                        "c"
-                    } else {
-                        ["a", "b", "c"][((t * 3 + j) % 3) as usize]
-                    }
-                })
-                .collect();
-            d.json(
-                ANN,
-                Some(&key),
-                &[
-                    "label",
-                    "-b",
-                    &b,
-                    "-t",
-                    &t.to_string(),
-                    "--labels",
-                    &labels.join(","),
-                    "--commit",
-                ],
-            );
-        }
+        let j = d.join(&key, &b, None);
+        assert_eq!(j["joined"]["size"], 2, "{j}");
+    }
+    for i in 0..3 {
+        let key = d.accounts.annotators[i].private_key.clone();
+        let answers = if i == 2 { &all_c } else { &right };
+        let l = d.json(
+            ANN,
+            Some(&key),
+            &["label", "-b", &b, "--from", answers, "--commit"],
+        );
+        assert_eq!(l["commit"]["done"], serde_json::json!([[0, i]]), "{l}");
     }
     for i in 0..3 {
         d.json(
@@ -102,9 +105,67 @@ async fn exports_and_report_come_from_chain_events_alone() {
             &["reveal"],
         );
     }
-    d.advance(3601).await;
+    // Gold is revealed after the commit deadline.
+    let st = d.json(REQ, None, &["status", "-b", &b]);
+    let (now, commit_deadline) = (
+        st["now"].as_u64().expect("now"),
+        st["commitDeadline"].as_u64().expect("commit deadline"),
+    );
+    d.advance(commit_deadline + 1 - now).await;
     d.json(REQ, Some(&req), &["reveal-gold", "-b", &b]);
-    d.json(REQ, Some(&req), &["settle", "-b", &b]);
+    let s = d.json(REQ, Some(&req), &["settle", "-b", &b]);
+    assert_eq!(s["tasksSettled"], 2, "{s}");
+    // Rewards (1 CCD per label agreeing with consensus or gold): annotators 0 and 1 agree on all 6 items,
+    // annotator 2 on items 2 and 5 only. Slashes (3 CCD per wrong label): annotator 2 disagrees with consensus on
+    // items 1 and 4 (each slash shared by the 2 lanes that agreed: 1.5 CCD to annotators 0 and 1) and with gold
+    // on items 0 and 3 (to the treasury).
+    assert_eq!(s["rewardsPaid"], "14", "6 + 6 + 2: {s}");
+    assert_eq!(s["stakeSlashed"], "12", "4 wrong labels x 3 CCD: {s}");
+    let ccd = |milli: u64| U256::from(milli) * U256::from(10u64).pow(U256::from(15u64));
+    for (i, expected) in [(0, 9_000), (1, 9_000), (2, 2_000)] {
+        assert_eq!(
+            d.claimable(d.accounts.annotators[i].address).await,
+            ccd(expected),
+            "annotator {i}: rewards + coherence shares"
+        );
+    }
+    assert_eq!(
+        d.claimable(d.accounts.deployer.address).await,
+        ccd(6_000),
+        "the treasury gets the 2 gold slashes"
+    );
+    let wrong = d.json(
+        ANN,
+        Some(&d.accounts.annotators[2].private_key),
+        &["reputation", "-b", &b],
+    );
+    assert_eq!(wrong["staked"], "88", "100 - 12 slashed: {wrong}");
+    assert_eq!(wrong["locked"], "0", "{wrong}");
+    assert_eq!(
+        (
+            &wrong["accepted"],
+            &wrong["rejected"],
+            &wrong["goldCorrect"],
+            &wrong["goldWrong"]
+        ),
+        (&2.into(), &2.into(), &0.into(), &2.into()),
+        "{wrong}"
+    );
+    let right_rep = d.json(
+        ANN,
+        Some(&d.accounts.annotators[0].private_key),
+        &["reputation", "-b", &b],
+    );
+    assert_eq!(
+        (
+            &right_rep["accepted"],
+            &right_rep["rejected"],
+            &right_rep["goldCorrect"],
+            &right_rep["staked"]
+        ),
+        (&4.into(), &0.into(), &2.into(), &"100".into()),
+        "{right_rep}"
+    );
 
     // Export from a fresh CONCORD_HOME: no local state is needed.
     let jsonl = d.dir.as_path().join("out.jsonl").display().to_string();
