@@ -120,6 +120,12 @@ pub fn run(verb: &str, r: &RunReport) {
         };
         println!("waiting ({why}) {}", list(&r.waiting));
     }
+    if !r.expired.is_empty() {
+        println!(
+            "expired (not committed before its round's commit window closed; its stake's squat penalty is forfeit) {}",
+            list(&r.expired)
+        );
+    }
     for f in &r.failed {
         println!("failed {f}");
     }
@@ -133,6 +139,11 @@ pub fn finish_run(json: bool, verb: &str, r: &RunReport) -> eyre::Result<()> {
 
 /// A run that failed for some tasks ends with one line: the first failure, how many more, what to do.
 pub fn fail_if_any(r: Option<&RunReport>) -> eyre::Result<()> {
+    if let Some((b, id)) = r.and_then(|r| r.expired.first()) {
+        eyre::bail!(
+            "batch {b} bundle {id}: its round's commit window closed before it was committed, so it expired (its squat penalty is forfeit); join a later round for new tasks"
+        );
+    }
     match r {
         Some(r) if !r.failed.is_empty() => {
             let more = match r.failed.len() {

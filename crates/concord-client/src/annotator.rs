@@ -151,7 +151,7 @@ pub async fn join(
 
 /// Why a bundle's tasks are not known yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "waitingFor")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "waitingFor")]
 pub enum Pending {
     /// The round takes joins until `join_end` (or until every lane is full).
     Joins { join_end: u64 },
@@ -204,7 +204,12 @@ pub async fn refresh(
                     })?;
                 store.set_tasks(&k, &tasks, seed)?;
             }
-            Err(p) => waiting.push((rec.batch, rec.bundle, p)),
+            Err(p) => {
+                if p == Pending::Lost {
+                    store.set_status(&k, LocalStatus::Expired)?;
+                }
+                waiting.push((rec.batch, rec.bundle, p));
+            }
         }
     }
     Ok(waiting)
@@ -373,6 +378,9 @@ fn check_labels(shape: &BatchShape, task: u64, labels: &[u8]) -> Result<()> {
 pub struct RunReport {
     pub done: Vec<(u64, u64)>,
     pub waiting: Vec<(u64, u64)>,
+    /// Bundles whose round's commit window closed before they were committed (marked expired locally; anyone
+    /// can release them on-chain, forfeiting the squat penalty).
+    pub expired: Vec<(u64, u64)>,
     pub failed: Vec<String>,
     pub recovered: usize,
 }
@@ -389,6 +397,20 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     let mut keys = Vec::new();
     for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
         let k = bundle_key(c, me, rec.batch, rec.bundle);
+        if matches!(rec.status, LocalStatus::Joined | LocalStatus::Committing) {
+            let onchain = bundle_status(c, rec.batch, rec.bundle).await?;
+            if onchain.has_committed() {
+                store.set_status(&k, LocalStatus::Committed)?;
+                report.done.push((rec.batch, rec.bundle));
+                continue;
+            }
+            // Past its window (or already released on-chain): it can never be committed; say so once.
+            if now > rec.commit_end || onchain == BundleStatus::None {
+                store.set_status(&k, LocalStatus::Expired)?;
+                report.expired.push((rec.batch, rec.bundle));
+                continue;
+            }
+        }
         let rec = match rec.status {
             LocalStatus::Joined => {
                 let Some(labels) = rec.complete_labels() else {
@@ -405,28 +427,9 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
                 // Read back what was stored: an existing salt is kept.
                 store.get(&k)?.unwrap_or(rec)
             }
-            LocalStatus::Committing => {
-                if bundle_status(c, rec.batch, rec.bundle)
-                    .await?
-                    .has_committed()
-                {
-                    store.set_status(&k, LocalStatus::Committed)?;
-                    report.done.push((rec.batch, rec.bundle));
-                    continue;
-                }
-                rec
-            }
+            LocalStatus::Committing => rec,
             _ => continue,
         };
-        if now > rec.commit_end {
-            report.failed.push(format!(
-                "batch {} bundle {}: its round's commit window closed at {}; the bundle can only be expired now",
-                rec.batch,
-                rec.bundle,
-                concord_protocol::time::fmt_unix(rec.commit_end)
-            ));
-            continue;
-        }
         let (Some(words), Some(salt), Some(hash)) = (&rec.words, rec.salt, rec.commit_hash) else {
             continue;
         };
