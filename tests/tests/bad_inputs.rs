@@ -613,7 +613,7 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
             &ann,
             &["join", "-b", &b2],
             &[("ETH_RPC_URL", &html)],
-            "cannot reach the RPC at",
+            "answered, but not as a JSON-RPC node",
         ),
         env_case(
             "RPC of the right chain without the contracts",

@@ -24,9 +24,9 @@ pub fn standing(s: &Standing) {
     );
 }
 
-pub fn joined(j: &Joined) {
+pub fn joined(j: &Joined, asked: u64) {
     println!(
-        "joined batch {} round {} for {} tasks (lane {}, bundle {}), locked {} CCD; commit before {}",
+        "joined batch {} round {} for {} of the {asked} tasks asked (lane {}, bundle {}), locked {} CCD; commit before {}",
         j.batch,
         j.round,
         j.size,

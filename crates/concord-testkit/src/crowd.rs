@@ -95,13 +95,21 @@ where
         }
         out.rounds += 1;
         out.joins += joined;
-        // A round that did not fill seals after its join window.
+        // A round that did not fill seals after its join window (anyone may seal it: the first member does).
         let b = market::batch(first, batch_id).await?;
         let rd = market::round(first, batch_id, u64::from(b.state.round)).await?;
-        let now = first.chain_time().await?;
-        if rd.sealBlock == 0 && now <= rd.joinEnd.to::<u64>() {
-            advance(rd.joinEnd.to::<u64>() + 1 - now).await?;
+        if rd.sealBlock == 0 {
+            let now = first.chain_time().await?;
+            if now <= rd.joinEnd.to::<u64>() {
+                advance(rd.joinEnd.to::<u64>() + 1 - now).await?;
+            }
+            let seal = concord_client::bindings::LabelMarketV2::sealCall {
+                batchId: alloy::primitives::U256::from(batch_id),
+            };
+            first.send_market("seal round", seal).await?;
         }
+        // The seed is the next block's hash: mine it rather than wait for the interval block.
+        advance(0).await?;
         for (i, (c, store)) in crowd.iter().enumerate() {
             let me = c.account()?;
             // The seed block comes with the next block (anvil's mixed mining: at most a second).

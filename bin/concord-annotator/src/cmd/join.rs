@@ -21,6 +21,9 @@ pub struct JoinArgs {
     /// How long to wait for the round's seed block when the join sealed the round (seconds).
     #[arg(long, default_value_t = 10)]
     pub wait: u64,
+    /// Print what the join would ask for and lock, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl JoinArgs {
@@ -29,14 +32,20 @@ impl JoinArgs {
         let store = args.open_store(&c)?;
         let b = market::batch(&c, self.batch).await?;
         let (n, stake) = annotator::join_terms(&b, self.tasks)?;
-        if !args.json() {
-            eprintln!(
-                "joining batch {} for up to {n} tasks of {} items: locks up to {} CCD of stake ({} per task) until they settle",
-                self.batch,
-                b.config.taskSize,
-                fmt_tokens(stake),
-                fmt_tokens(alloy::primitives::U256::from(b.config.stakePerTask))
-            );
+        if self.dry_run {
+            let terms = serde_json::json!({
+                "batch": self.batch, "tasks": n, "taskSize": b.config.taskSize, "stakeLocked": fmt_tokens(stake),
+                "stakePerTask": fmt_tokens(alloy::primitives::U256::from(b.config.stakePerTask)),
+            });
+            return emit(args.json(), &terms, |_| {
+                println!(
+                    "a join of batch {} asks for up to {n} tasks of {} items and locks up to {} CCD of stake ({} per task) until they settle; nothing sent",
+                    self.batch,
+                    b.config.taskSize,
+                    fmt_tokens(stake),
+                    fmt_tokens(alloy::primitives::U256::from(b.config.stakePerTask))
+                )
+            });
         }
         let joined = annotator::join(&c, &store, self.batch, Some(n)).await?;
         // The join that fills the round seals it: its tasks are known one block later.
@@ -56,7 +65,7 @@ impl JoinArgs {
             args.json(),
             &serde_json::json!({ "joined": joined, "tasks": tasks, "pending": pending }),
             |_| {
-                print::joined(&joined);
+                print::joined(&joined, n);
                 match (&tasks, &pending) {
                     (Some(t), _) => print::tasks_next(self.batch, t),
                     (None, Some(p)) => print::pending(joined.round, p),
@@ -77,7 +86,7 @@ mod tests {
         let Cmd::Join(j) = Cmd::parse_line(&["join", "-b", "2"]).cmd else {
             panic!("not join")
         };
-        assert_eq!((j.batch, j.tasks, j.wait), (2, None, 10));
+        assert_eq!((j.batch, j.tasks, j.wait, j.dry_run), (2, None, 10, false));
         let Cmd::Join(j) = Cmd::parse_line(&["join", "-b", "2", "-n", "8"]).cmd else {
             panic!("not join")
         };

@@ -92,6 +92,10 @@ impl Concord {
             .map_err(
                 |e| match transport_error("connect", rpc_url, &e.to_string()) {
                     ClientError::Rpc { .. } => rpc_err("connection refused".into()),
+                    // Something answered, but not JSON-RPC (a web page, a proxy's error page).
+                    _ if e.to_string().contains("deserialization error") => ClientError::NotRpc {
+                        url: rpc_url.to_string(),
+                    },
                     _ => rpc_err(e.to_string()),
                 },
             )?;

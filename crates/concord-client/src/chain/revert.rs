@@ -24,7 +24,7 @@ pub fn explain_market(err: &LabelMarketV2Errors) -> String {
         ),
         E::NotYourBundle(e) => format!("bundle {} belongs to another annotator than {}", e.bundleId, e.caller),
         E::CommitPhaseOver(e) => format!(
-            "the commit phase ends at {}: no round can open whose commits would end after it, so no more joins for this batch",
+            "no more joins for this batch: a new round's commits would end after the commit deadline ({})",
             fmt_ts(e.deadline)
         ),
         E::RoundClosed(e) => format!(
