@@ -1,6 +1,8 @@
 //! The requester's side: fund and publish a batch, follow it, reveal gold, settle, review, refund, export.
 
 use alloy::primitives::{Address, B256, U256};
+use alloy::network::TransactionBuilder;
+use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::ConcordToken;
 use concord_bindings::ILabelMarketV2Types::{BatchParams, GoldAnswer, Periods};
@@ -590,15 +592,7 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
         .collect();
     let (ready, waiting): (Vec<u64>, Vec<u64>) = pending.into_iter().partition(ready);
     report.tasks_waiting = waiting.len() as u64;
-    let calls: Vec<_> = ready
-        .chunks(chunk.max(1) as usize)
-        // (batchId, tasks, bundles): the market's delegating stubs leave their parameters unnamed.
-        .map(|tasks| M::settleCall {
-            _0: U256::from(batch_id),
-            _1: tasks.iter().map(|&t| U256::from(t)).collect(),
-            _2: log.proofs_for(tasks),
-        })
-        .collect();
+    let calls = settle_calls(c, batch_id, &log, &ready, chunk).await?;
     report.transactions += calls.len() as u64;
     let (mut paid, mut slashed) = (U256::ZERO, U256::ZERO);
     for receipt in first_error(c.send_market_many("settle", calls).await)? {
@@ -612,6 +606,52 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
     report.rewards_paid = fmt_tokens(paid);
     report.stake_slashed = fmt_tokens(slashed);
     Ok(report)
+}
+
+/// Most gas one settlement transaction may use: half a 30M block, so it fits next to other traffic.
+const SETTLE_GAS: u64 = 15_000_000;
+
+/// The settlement calls for `tasks`: chunks of at most `chunk` tasks, each halved until its gas estimate fits
+/// [`SETTLE_GAS`] (a chunk re-supplies every bundle holding its tasks, and bundles of late rounds cost more to
+/// map, so the right size depends on the batch).
+async fn settle_calls(
+    c: &Concord,
+    batch_id: u64,
+    log: &market::BatchLog,
+    tasks: &[u64],
+    chunk: u64,
+) -> Result<Vec<M::settleCall>> {
+    let me = c.account()?;
+    let call = |tasks: &[u64]| M::settleCall {
+        // (batchId, tasks, bundles): the market's delegating stubs leave their parameters unnamed.
+        _0: U256::from(batch_id),
+        _1: tasks.iter().map(|&t| U256::from(t)).collect(),
+        _2: log.proofs_for(tasks),
+    };
+    let mut queue: std::collections::VecDeque<&[u64]> = tasks.chunks(chunk.max(1) as usize).collect();
+    let mut out = Vec::new();
+    while let Some(part) = queue.pop_front() {
+        let candidate = call(part);
+        if part.len() > 1 {
+            let tx = alloy::rpc::types::TransactionRequest::default()
+                .with_from(me)
+                .with_to(c.market_address())
+                .with_input(alloy::sol_types::SolCall::abi_encode(&candidate));
+            let fits = c
+                .provider
+                .estimate_gas(tx)
+                .await
+                .is_ok_and(|g| g <= SETTLE_GAS);
+            if !fits {
+                let (a, b) = part.split_at(part.len() / 2);
+                queue.push_front(b);
+                queue.push_front(a);
+                continue;
+            }
+        }
+        out.push(candidate);
+    }
+    Ok(out)
 }
 
 /// Sends the reviewer's decisions `(item, label)`, pipelined; each re-supplies the bundles holding its task.

@@ -414,7 +414,7 @@ impl GasArgs {
             let r = annotator::reveal(c, store, Some(rec.batch_id)).await?;
             eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
         }
-        super::settle_all(&req, &rec, 64).await?;
+        super::settle_all(&req, &rec, std::env::var("CHUNK").ok().and_then(|c| c.parse().ok()).unwrap_or(64)).await?;
         for (c, store) in &clients {
             annotator::collect(c, store).await?;
         }
