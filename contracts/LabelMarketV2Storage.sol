@@ -165,14 +165,42 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
             index -= zeros;
             bits = _tickets[batchId][base | ++w];
         }
-        for (ticket = w << 8;; ++ticket) {
-            if ((bits >> (ticket & 255)) & 1 == 0) {
-                if (index == 0) return ticket;
-                --index;
+        return (w << 8) | _nthZero(bits, index);
+    }
+    // slither-disable-end incorrect-equality
+
+    /// @dev Position of the `index`-th (from 0) zero bit of `bits`, which has more than `index` zero bits: bytes
+    ///      counted in parallel, a binary search over the byte counts (each sum of at most 16 bytes fits a byte),
+    ///      then the bits of one byte.
+    function _nthZero(uint256 bits, uint256 index) internal pure returns (uint256 pos) {
+        assembly ("memory-safe") {
+            let x := not(bits)
+            let c := sub(x, and(shr(1, x), 0x5555555555555555555555555555555555555555555555555555555555555555))
+            c := add(
+                and(c, 0x3333333333333333333333333333333333333333333333333333333333333333),
+                and(shr(2, c), 0x3333333333333333333333333333333333333333333333333333333333333333)
+            )
+            c := and(add(c, shr(4, c)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+            let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+            for { let width := 128 } width { width := shr(1, width) } {
+                if lt(width, 8) { break }
+                let below := shr(248, mul(and(shr(pos, c), sub(shl(width, 1), 1)), ones))
+                if iszero(lt(index, below)) {
+                    index := sub(index, below)
+                    pos := add(pos, width)
+                }
+            }
+            let y := shr(pos, x)
+            for {} 1 {} {
+                if and(y, 1) {
+                    if iszero(index) { break }
+                    index := sub(index, 1)
+                }
+                y := shr(1, y)
+                pos := add(pos, 1)
             }
         }
     }
-    // slither-disable-end incorrect-equality
 
     function _batch(uint256 batchId) internal view returns (Batch storage b) {
         if (batchId >= batchCount) revert UnknownBatch(batchId);
