@@ -50,11 +50,12 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         bool goldOn;
     }
 
-    /// @dev The position maps of one call: per (round, lane), loaded once, the pool, the Feistel half width, whether
-    ///      the round has a seed, and the lane's permutation key. Index (round - 1) * replicas + lane.
+    /// @dev The position maps of one call: per (round, lane), loaded once, three words at `data[3 i]`,
+    ///      i = (round - 1) * replicas + lane: info (0 until loaded; then LOADED | SEEDED if the round has a seed |
+    ///      zeros of the first ticket word << 48 | Feistel half width << 32 | pool), the lane's permutation key, and
+    ///      the first word of the lane's committed-ticket bitmap.
     struct Lanes {
-        uint256[] info; // 0 until loaded; then LOADED | seeded << 40 | half << 32 | pool
-        bytes32[] keys;
+        uint256[] data;
     }
 
     uint256 private constant LOADED = 1 << 255;
@@ -175,43 +176,58 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     // ------------------------------------------------------------------------------------------------
 
     function _lanes(Ctx memory x) internal pure returns (Lanes memory ln) {
-        ln.info = new uint256[](x.lastRound * x.replicas);
-        ln.keys = new bytes32[](x.lastRound * x.replicas);
+        ln.data = new uint256[](3 * x.lastRound * x.replicas);
     }
 
-    /// @dev Pool, Feistel half width, seeded flag and key of `lane` in `round`, read from storage once per call.
+    /// @dev Pool, Feistel half width, seeded flag, key and first ticket word of `lane` in `round`, read from storage
+    ///      once per call (`round` <= lastRound and `lane` < replicas: callers pass verified bundles' or loop values).
     function _lane(Ctx memory x, Lanes memory ln, uint256 round, uint256 lane)
         internal
         view
-        returns (uint256 info, bytes32 key)
+        returns (uint256 info, bytes32 key, uint256 word0)
     {
-        uint256 i = (round - 1) * x.replicas + lane;
-        info = ln.info[i];
-        if (info != 0) return (info, ln.keys[i]);
+        uint256[] memory data = ln.data;
+        uint256 slot = 3 * ((round - 1) * x.replicas + lane);
+        assembly ("memory-safe") {
+            let at := add(add(data, 0x20), shl(5, slot))
+            info := mload(at)
+            key := mload(add(at, 0x20))
+            word0 := mload(add(at, 0x40))
+        }
+        if (info != 0) return (info, key, word0);
         uint256 pool = _laneRound(x.batchId, round, lane, x.numTasks).pool;
-        info = LOADED | (Permutation.halfBits(pool) << 32) | pool;
+        word0 = _tickets[x.batchId][_laneKey(round, lane) << 32];
+        info = LOADED | ((256 - _popcount(word0)) << 48) | (Permutation.halfBits(pool) << 32) | pool;
         bytes32 seed = _seeds[x.batchId][round];
         if (seed != 0) {
             info |= SEEDED;
             key = _laneSeed(seed, lane);
-            ln.keys[i] = key;
         }
-        ln.info[i] = info;
+        assembly ("memory-safe") {
+            let at := add(add(data, 0x20), shl(5, slot))
+            mstore(at, info)
+            mstore(add(at, 0x20), key)
+            mstore(add(at, 0x40), word0)
+        }
     }
 
-    /// @dev `_taskOf` with the call's cached pools and keys.
+    /// @dev `_taskOf` with the call's cached pools, keys and first ticket words.
     function _mapTicket(Ctx memory x, Lanes memory ln, uint256 lane, uint256 round, uint256 ticket)
         internal
         view
         returns (uint256 index)
     {
+        (uint256 info, bytes32 key,) = _lane(x, ln, round, lane);
         for (uint256 p = round;; --p) {
-            (uint256 info, bytes32 key) = _lane(x, ln, p, lane);
             index = info & SEEDED == 0
                 ? ticket
                 : Permutation.permuteWith(ticket, info & 0xFFFFFFFF, (info >> 32) & 0xFF, key);
             if (p == 1) return index;
-            ticket = _selectUncommitted(x.batchId, p - 1, lane, index);
+            uint256 word0;
+            (info, key, word0) = _lane(x, ln, p - 1, lane);
+            ticket = index < (info >> 48) & 0x1FF
+                ? _nthZero(word0, index)
+                : _selectUncommitted(x.batchId, p - 1, lane, index);
         }
     }
 
@@ -224,7 +240,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     {
         uint256 index = taskId;
         for (uint256 p = 1; p <= x.lastRound; ++p) {
-            (uint256 info, bytes32 key) = _lane(x, ln, p, lane);
+            (uint256 info, bytes32 key,) = _lane(x, ln, p, lane);
             uint256 pool = info & 0xFFFFFFFF;
             if (index >= pool) return false;
             uint256 ticket = info & SEEDED == 0 ? index : Permutation.invertWith(index, pool, (info >> 32) & 0xFF, key);

@@ -169,36 +169,55 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     }
     // slither-disable-end incorrect-equality
 
-    /// @dev Position of the `index`-th (from 0) zero bit of `bits`, which has more than `index` zero bits: bytes
-    ///      counted in parallel, a binary search over the byte counts (each sum of at most 16 bytes fits a byte),
-    ///      then the bits of one byte.
+    /// @dev Position of the `index`-th (from 0) zero bit of `bits`, which has more than `index` zero bits: counts of
+    ///      zeros per 2, 4 and 8 bits computed in parallel, then a binary search without loops: halves of 128 to 8
+    ///      bits by summing byte counts (a sum of at most 16 bytes fits the top byte of the product), then 4, 2, 1.
     function _nthZero(uint256 bits, uint256 index) internal pure returns (uint256 pos) {
         assembly ("memory-safe") {
             let x := not(bits)
-            let c := sub(x, and(shr(1, x), 0x5555555555555555555555555555555555555555555555555555555555555555))
-            c := add(
-                and(c, 0x3333333333333333333333333333333333333333333333333333333333333333),
-                and(shr(2, c), 0x3333333333333333333333333333333333333333333333333333333333333333)
+            let c2 := sub(x, and(shr(1, x), 0x5555555555555555555555555555555555555555555555555555555555555555))
+            let c4 := add(
+                and(c2, 0x3333333333333333333333333333333333333333333333333333333333333333),
+                and(shr(2, c2), 0x3333333333333333333333333333333333333333333333333333333333333333)
             )
-            c := and(add(c, shr(4, c)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+            let c8 := and(add(c4, shr(4, c4)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
             let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
-            for { let width := 128 } width { width := shr(1, width) } {
-                if lt(width, 8) { break }
-                let below := shr(248, mul(and(shr(pos, c), sub(shl(width, 1), 1)), ones))
-                if iszero(lt(index, below)) {
-                    index := sub(index, below)
-                    pos := add(pos, width)
-                }
+            let below := shr(248, mul(and(c8, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := 128
             }
-            let y := shr(pos, x)
-            for {} 1 {} {
-                if and(y, 1) {
-                    if iszero(index) { break }
-                    index := sub(index, 1)
-                }
-                y := shr(1, y)
-                pos := add(pos, 1)
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFFFFFFFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 64)
             }
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 32)
+            }
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 16)
+            }
+            below := and(shr(pos, c8), 0xFF)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 8)
+            }
+            below := and(shr(pos, c4), 0xF)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 4)
+            }
+            below := and(shr(pos, c2), 0x3)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 2)
+            }
+            if iszero(lt(index, and(shr(pos, x), 1))) { pos := add(pos, 1) }
         }
     }
 
@@ -246,10 +265,14 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     }
 
     // slither-disable-start incorrect-equality (exact search of a sorted list; no balance or time involved)
-    /// @dev Binary search of a strictly increasing list.
+    /// @dev Binary search of a strictly increasing list, after a direct look where a run of consecutive values
+    ///      would hold `value` (settlement task lists are mostly such runs).
     function _find(uint256[] memory list, uint256 value) internal pure returns (bool found, uint256 index) {
-        uint256 lo = 0;
         uint256 hi = list.length;
+        if (hi == 0) return (false, 0);
+        uint256 first = list[0];
+        if (value >= first && value - first < hi && list[value - first] == value) return (true, value - first);
+        uint256 lo = 0;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
             uint256 v = list[mid];
