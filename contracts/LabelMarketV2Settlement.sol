@@ -146,7 +146,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         if (run.hasGold) _loadGold(x.batchId, taskId, v);
         BitTally.Outcome memory o = _consensus(x, v);
         _score(x, run, k, v, o);
-        if (run.counted && v.revealed != 0) run.undecided += _popcount(BitTally.itemFlags(v.items) & ~o.decided);
+        if (run.counted && v.revealed != 0) run.undecided += _countFlags(BitTally.itemFlags(v.items) & ~o.decided);
         emit TaskSettled(x.batchId, taskId, o.result, o.decided, v.gold, v.revealed);
     }
 
@@ -374,7 +374,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 cons = o.decided & ~v.gold;
         uint256 toTreasury = _groups(run, o, cons);
         // Counts of consensus and gold items, 16 bits each.
-        uint256 counts = _popcount(cons) | (_popcount(v.gold) << 16);
+        uint256 counts = _countFlags(cons) | (_countFlags(v.gold) << 16);
         for (uint256 lane; lane < x.replicas; ++lane) {
             if ((v.held >> lane) & 1 == 0) continue;
             uint256 ti = 3 * ((run.cover[k * x.replicas + lane] >> 8) - 1);
@@ -406,12 +406,14 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             uint256 share = pool / a;
             groups[16 + a] = share;
             // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
-            dust += _popcount(group) * (pool - share * a);
+            dust += _countFlags(group) * (pool - share * a);
         }
     }
 
     /// @dev One revealed lane that agrees on `agree` (flags within decided): its counts, slash and coherence shares
-    ///      into tally `ti`; returns its gold slash (it goes to the treasury).
+    ///      into tally `ti`; returns its gold slash (it goes to the treasury). `counts`: consensus items | gold
+    ///      items << 16. Assembly: it runs once per (task, lane), and the memory reads need no bounds checks (`ti`
+    ///      indexes a tally of a supplied bundle, `voters` <= 15 < the 16 group slots).
     function _scoreLane(
         Run memory run,
         uint256 ti,
@@ -421,24 +423,53 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 counts,
         uint256 voters
     ) internal pure returns (uint256 goldSlash) {
-        uint256 consN = counts & 0xFFFF;
-        uint256 goldN = counts >> 16;
-        uint256 consA = _popcount(agree & cons);
-        uint256 goldA = gold == 0 ? 0 : _popcount(agree & gold);
-        // agree, cons and gold are all within decided, so the disagreements are the rest of cons and gold.
-        run.tallies[ti] += T_TASKS + consA * T_AGREED + (consN - consA) * T_DISAGREED + goldA * T_GOLD_AGREED
-            + (goldN - goldA) * T_GOLD_DISAGREED;
-        if (consN + goldN != consA + goldA) run.tallies[ti + 1] += (consN + goldN - consA - goldA) * run.penalty;
-        goldSlash = (goldN - goldA) * run.penalty;
+        uint256[] memory tallies = run.tallies;
+        uint256 penalty = run.penalty;
+        uint256 consA = _countFlags(agree & cons);
+        uint256 goldA = gold == 0 ? 0 : _countFlags(agree & gold);
         uint256 shares = _shares(run.scratch, agree, voters);
-        if (shares != 0) run.tallies[ti + 2] += shares;
+        assembly ("memory-safe") {
+            let consN := and(counts, 0xFFFF)
+            let goldN := shr(16, counts)
+            let at := add(add(tallies, 0x20), shl(5, ti))
+            // agree, cons and gold are all within decided, so the disagreements are the rest of cons and gold.
+            mstore(
+                at,
+                add(
+                    mload(at),
+                    or(
+                        or(or(1, shl(32, consA)), or(shl(64, sub(consN, consA)), shl(96, goldA))),
+                        shl(128, sub(goldN, goldA))
+                    )
+                )
+            )
+            let wrong := sub(add(consN, goldN), add(consA, goldA))
+            if wrong { mstore(add(at, 0x20), add(mload(add(at, 0x20)), mul(wrong, penalty))) }
+            if shares { mstore(add(at, 0x40), add(mload(add(at, 0x40)), shares)) }
+            goldSlash := mul(sub(goldN, goldA), penalty)
+        }
     }
 
     /// @dev Coherence shares of a lane that agreed on `agree`: its share of each group's dissents per item.
     function _shares(uint256[] memory groups, uint256 agree, uint256 voters) internal pure returns (uint256 shares) {
         for (uint256 a = 1; a < voters; ++a) {
-            uint256 group = groups[a];
-            if (group != 0) shares += _popcount(agree & group) * groups[16 + a];
+            uint256 group;
+            uint256 share;
+            assembly ("memory-safe") {
+                group := mload(add(groups, shl(5, add(a, 1))))
+                share := mload(add(groups, shl(5, add(a, 17))))
+            }
+            if (group != 0) shares += _countFlags(agree & group) * share;
+        }
+    }
+
+    /// @dev Set flags (bit 4i + 3, i < 32) of a word: the flags moved to the nibbles' low bits, pairs of nibbles
+    ///      summed into bytes (at most 2 each), then one multiplication sums the 16 bytes into byte 15.
+    function _countFlags(uint256 flags) internal pure returns (uint256 n) {
+        assembly ("memory-safe") {
+            let y := and(shr(3, flags), 0x11111111111111111111111111111111)
+            y := and(add(y, shr(4, y)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+            n := and(shr(120, mul(y, 0x01010101010101010101010101010101)), 0xFF)
         }
     }
 

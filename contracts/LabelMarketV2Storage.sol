@@ -221,9 +221,11 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         }
     }
 
+    /// @dev A created batch: its requester (the creator, never zero) shares the config's first slot with the
+    ///      deadlines most callers read anyway, so the check costs no storage read of its own (`batchCount` would).
     function _batch(uint256 batchId) internal view returns (Batch storage b) {
-        if (batchId >= batchCount) revert UnknownBatch(batchId);
-        return _batches[batchId];
+        b = _batches[batchId];
+        if (b.config.requester == address(0)) revert UnknownBatch(batchId);
     }
 
     function _domain(BatchConfig storage c) internal view returns (address) {
