@@ -72,6 +72,12 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     mapping(uint256 batchId => mapping(address annotator => bool)) public qualified;
     /// @notice Rewards and redistributed stake credited to an account, per token; pulled with `collect`.
     mapping(address account => mapping(address token => uint256)) public claimable;
+    /// @dev Copies, made at creation and never changed, of what `join` and `reveal` read from the config, packed
+    ///      so that a join reads two words instead of five: numTasks | replicas << 32 | maxBundle << 40 |
+    ///      numClasses << 48 | qualifier << 56.
+    mapping(uint256 batchId => uint256) internal _shapes;
+    /// @dev stakePerTask | minStake << 96 | uint64(minReputation) << 192.
+    mapping(uint256 batchId => uint256) internal _joinTerms;
 
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.
