@@ -479,39 +479,46 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         internal
         returns (uint256 paid)
     {
-        uint256 reward = c.rewardPerLabel;
-        uint256 stakePerTask = c.stakePerTask;
-        address token = c.rewardToken;
-        address domain = _domain(c);
+        Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, c.rewardToken, _domain(c));
         for (uint256 bi; bi < bundles.length; ++bi) {
             uint256 counts = tallies[3 * bi];
             // slither-disable-next-line incorrect-equality (a bundle with no task in this call is skipped)
             if (counts == 0) continue;
             address annotator = bundles[bi].bundle.annotator;
-            uint256 slashed = tallies[3 * bi + 1];
-            uint256 redistributed = tallies[3 * bi + 2];
-            {
-                Account memory a = _accounts[annotator];
-                a.locked -= uint96((counts & 0xFFFFFFFF) * stakePerTask);
-                // Each task's slash is at most stakePerTask (validated), and that much per task is locked.
-                a.amount -= uint96(slashed);
-                _accounts[annotator] = a;
-            }
-            uint256 earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * reward;
-            if (earned != 0) claimable[annotator][token] += earned;
-            if (redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += redistributed;
-            {
-                Reputation memory rep = _reputation[annotator][domain];
-                rep.accepted += uint40((counts >> 32) & 0xFFFFFFFF);
-                rep.rejected += uint40((counts >> 64) & 0xFFFFFFFF);
-                rep.goldCorrect += uint40((counts >> 96) & 0xFFFFFFFF);
-                rep.goldWrong += uint40((counts >> 128) & 0xFFFFFFFF);
-                rep.unrevealed += uint40((counts >> 160) & 0xFFFFFFFF);
-                _reputation[annotator][domain] = rep;
-            }
+            uint256 earned = _creditOne(pay, annotator, counts, tallies[3 * bi + 1], tallies[3 * bi + 2]);
             paid += earned;
-            _emitScored(batchId, bundles[bi].id, annotator, counts, earned, slashed, redistributed);
+            _emitScored(batchId, bundles[bi].id, annotator, counts, earned, tallies[3 * bi + 1], tallies[3 * bi + 2]);
         }
+    }
+
+    /// @dev What `_credit` reads from the config once per call.
+    struct Pay {
+        uint256 reward;
+        uint256 stakePerTask;
+        address token;
+        address domain;
+    }
+
+    /// @dev One bundle's tally to its annotator's account, claimable and reputation words; returns its rewards.
+    function _creditOne(Pay memory pay, address annotator, uint256 counts, uint256 slashed, uint256 redistributed)
+        internal
+        returns (uint256 earned)
+    {
+        Account memory a = _accounts[annotator];
+        a.locked -= uint96((counts & 0xFFFFFFFF) * pay.stakePerTask);
+        // Each task's slash is at most stakePerTask (validated), and that much per task is locked.
+        a.amount -= uint96(slashed);
+        _accounts[annotator] = a;
+        earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
+        if (earned != 0) claimable[annotator][pay.token] += earned;
+        if (redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += redistributed;
+        Reputation memory rep = _reputation[annotator][pay.domain];
+        rep.accepted += uint40((counts >> 32) & 0xFFFFFFFF);
+        rep.rejected += uint40((counts >> 64) & 0xFFFFFFFF);
+        rep.goldCorrect += uint40((counts >> 96) & 0xFFFFFFFF);
+        rep.goldWrong += uint40((counts >> 128) & 0xFFFFFFFF);
+        rep.unrevealed += uint40((counts >> 160) & 0xFFFFFFFF);
+        _reputation[annotator][pay.domain] = rep;
     }
 
     function _emitScored(
