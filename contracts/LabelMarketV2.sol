@@ -481,26 +481,8 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
     }
 
-    /// @inheritdoc ILabelMarketV2
-    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external nonReentrant {
-        Batch storage b = _batch(batchId);
-        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
-        Round storage r = _rounds[batchId][bundle.round];
-        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
-        delete _bundles[batchId][bundleId];
-        BatchConfig storage c = b.config;
-        uint256 lock = uint256(bundle.size) * c.stakePerTask;
-        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
-        Account storage a = _accounts[bundle.annotator];
-        a.locked -= uint96(lock);
-        a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
-        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
-        _reputation[bundle.annotator][_domain(c)].squatted += 1;
-        emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
-    }
-
     // ------------------------------------------------------------------------------------------------
-    // Gold, settlement, review, refund (in the module, run in this market's storage)
+    // Gold, settlement, review, refund, expiry (in the module, run in this market's storage)
     // ------------------------------------------------------------------------------------------------
 
     /// @inheritdoc ILabelMarketV2
@@ -515,6 +497,11 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
 
     /// @inheritdoc ILabelMarketV2
     function refund(uint256) external nonReentrant {
+        _delegate();
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    function expire(uint256, uint256, Bundle calldata) external nonReentrant {
         _delegate();
     }
 

@@ -13,7 +13,7 @@ import {Leaves} from "./libraries/Leaves.sol";
 import {BitTally} from "./libraries/BitTally.sol";
 
 /// @title LabelMarketV2Settlement
-/// @notice Gold reveals, settlement, review and refund of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
+/// @notice Gold reveals, settlement, review, refund and expiry of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
 ///         storage, behind its re-entrancy guard). Created by the market's constructor; calling it directly reverts.
 contract LabelMarketV2Settlement is LabelMarketV2Storage {
     using SafeERC20 for IERC20;
@@ -649,6 +649,24 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             emit GoldRevealed(batchId, a.item, a.label);
         }
         b.state.goldRevealed += uint32(answers.length);
+    }
+
+    /// @notice See `ILabelMarketV2.expire`.
+    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external onlyDelegated {
+        Batch storage b = _batch(batchId);
+        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
+        Round storage r = _rounds[batchId][bundle.round];
+        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
+        delete _bundles[batchId][bundleId];
+        BatchConfig storage c = b.config;
+        uint256 lock = uint256(bundle.size) * c.stakePerTask;
+        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
+        Account storage a = _accounts[bundle.annotator];
+        a.locked -= uint96(lock);
+        a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
+        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
+        _reputation[bundle.annotator][_domain(c)].squatted += 1;
+        emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
     }
 
     /// @notice See `ILabelMarketV2.refund`.
