@@ -501,7 +501,9 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     }
 
     /// @inheritdoc ILabelMarketV2
-    function expire(uint256, uint256, Bundle calldata) external nonReentrant {
+    /// @dev Parameters named (unlike the other delegated calls) because the ABI, and so the Rust bindings, name them.
+    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external nonReentrant {
+        (batchId, bundleId, bundle); // read by the module from msg.data
         _delegate();
     }
 
