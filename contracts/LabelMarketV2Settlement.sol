@@ -211,6 +211,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
     }
 
+    // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
     /// @dev `_taskOf` with the call's cached pools, keys and first ticket words.
     function _mapTicket(Ctx memory x, Lanes memory ln, uint256 lane, uint256 round, uint256 ticket)
         internal
@@ -230,7 +231,9 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
                 : _selectUncommitted(x.batchId, p - 1, lane, index);
         }
     }
+    // slither-disable-end incorrect-equality
 
+    // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
     /// @dev Whether a committed bundle holds `taskId` in `lane`: follows the task from round 1 through the pools
     ///      of the later rounds until a committed ticket holds it or the rounds run out.
     function _holderCommitted(Ctx memory x, Lanes memory ln, uint256 lane, uint256 taskId)
@@ -249,6 +252,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         return false;
     }
+    // slither-disable-end incorrect-equality
 
     // ------------------------------------------------------------------------------------------------
     // Bundles and votes
@@ -392,6 +396,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     }
     // slither-disable-end incorrect-equality
 
+    // slither-disable-start incorrect-equality (an empty group of items skipped; no balance or time)
     /// @dev The coherence groups of a task into `run.scratch`: [a] the consensus items whose winner had a votes,
     ///      [16 + a] each agreeing lane's share of their dissents. Returns the rounding dust.
     function _groups(Run memory run, BitTally.Outcome memory o, uint256 cons) internal pure returns (uint256 dust) {
@@ -409,7 +414,9 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             dust += _countFlags(group) * (pool - share * a);
         }
     }
+    // slither-disable-end incorrect-equality
 
+    // slither-disable-start incorrect-equality (no gold is exactly zero; no balance or time)
     /// @dev One revealed lane that agrees on `agree` (flags within decided): its counts, slash and coherence shares
     ///      into tally `ti`; returns its gold slash (it goes to the treasury). `counts`: consensus items | gold
     ///      items << 16. Assembly: it runs once per (task, lane), and the memory reads need no bounds checks (`ti`
@@ -449,6 +456,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             goldSlash := mul(sub(goldN, goldA), penalty)
         }
     }
+    // slither-disable-end incorrect-equality
 
     /// @dev Coherence shares of a lane that agreed on `agree`: its share of each group's dissents per item.
     function _shares(uint256[] memory groups, uint256 agree, uint256 voters) internal pure returns (uint256 shares) {

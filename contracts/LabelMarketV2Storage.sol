@@ -41,6 +41,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     uint256 public batchCount;
     // slither-disable-next-line uninitialized-state (written through the storage pointer in _createBatch)
     mapping(uint256 batchId => Batch) internal _batches;
+    // slither-disable-next-line uninitialized-state (written by the market; the module's `expire` reads it: one storage)
     mapping(uint256 batchId => mapping(uint256 round => Round)) internal _rounds;
     // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     mapping(uint256 batchId => mapping(uint256 round => bytes32)) internal _seeds;
@@ -65,6 +66,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _gold;
     // slither-disable-next-line uninitialized-state (written through storage pointers: `Account storage a = ...`)
     mapping(address annotator => Account) internal _accounts;
+    // slither-disable-next-line uninitialized-state (written by the module through delegatecall; the market reads it)
     mapping(address annotator => mapping(address domain => Reputation)) internal _reputation;
     /// @notice Stake queued for withdrawal after the cooldown.
     mapping(address annotator => uint256) public pendingUnstake;

@@ -80,7 +80,7 @@ library BitTally {
         uint256 items
     ) internal pure returns (Outcome memory o) {
         uint256 lanes = labels.length;
-        uint256 voters;
+        uint256 voters = 0;
         for (uint256 lane; lane < lanes; ++lane) {
             if ((revealed >> lane) & 1 != 0) ++voters;
         }
@@ -126,7 +126,7 @@ library BitTally {
         uint256 candidates
     ) private pure returns (Outcome memory) {
         uint256 lanes = labels.length;
-        uint256 decided;
+        uint256 decided = 0;
         for (uint256 j; j < lanes && candidates != 0; ++j) {
             if ((revealed >> j) & 1 == 0) continue;
             --candidates;
