@@ -69,6 +69,7 @@ library Permutation {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, key)
+            // slither-disable-next-line incorrect-shift (shl(half, 1) is 2^half: the mask of a half, as intended)
             let mask := sub(shl(half, 1), 1)
             let left := shr(half, x)
             let right := and(x, mask)
@@ -97,6 +98,7 @@ library Permutation {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, key)
+            // slither-disable-next-line incorrect-shift (shl(half, 1) is 2^half: the mask of a half, as intended)
             let mask := sub(shl(half, 1), 1)
             let left := shr(half, y)
             let right := and(y, mask)
