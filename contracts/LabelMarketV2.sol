@@ -122,6 +122,10 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         c.minReputation = p.minReputation;
         c.squatPenalty = p.squatPenalty;
         c.minStake = p.minStake;
+        _shapes[batchId] = uint256(numTasks) | (uint256(p.replicas) << 32) | (uint256(p.maxBundle) << 40)
+            | (uint256(p.numClasses) << 48) | (uint256(uint160(p.qualifier)) << 56);
+        _joinTerms[batchId] = uint256(p.stakePerTask) | (uint256(p.minStake) << 96)
+            | (uint256(uint64(p.minReputation)) << 192);
         b.roots = Roots(p.manifestRoot, p.goldRoot);
         b.state.escrow = uint128(escrow);
         b.state.goldBond = p.goldBond;
@@ -241,17 +245,15 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     /// @inheritdoc ILabelMarketV2
     function join(uint256 batchId, uint256 maxTasks) external nonReentrant returns (uint256 bundleId, uint256 size) {
         Batch storage b = _batch(batchId);
-        _checkJoiner(batchId, b.config, maxTasks);
+        uint256 shape = _shapes[batchId];
+        uint256 terms = _joinTerms[batchId];
+        _checkJoiner(batchId, b.config, shape, terms, maxTasks);
         uint256 round = _joinableRound(batchId, b);
-        uint256 member = _members[batchId][msg.sender];
-        if (member >> 8 == round) revert AlreadyJoined(batchId, round);
-        uint256 lane = member & 0xff;
-        lane = lane == 0 ? _pickLane(batchId, round, b.config) : lane - 1;
-        LaneRound memory lr = _laneRound(batchId, round, lane, b.config.numTasks);
-        uint256 free = lr.pool - lr.taken;
-        if (free == 0) revert NoTaskAvailable(batchId);
-        size = maxTasks < free ? maxTasks : free;
-        uint256 need = _lockStake(b.config, size);
+        uint256 lane = _memberLane(batchId, round, shape);
+        LaneRound memory lr = _laneRound(batchId, round, lane, shape & 0xFFFFFFFF);
+        if (lr.pool == lr.taken) revert NoTaskAvailable(batchId);
+        size = maxTasks < lr.pool - lr.taken ? maxTasks : lr.pool - lr.taken;
+        uint256 need = _lockStake(terms, size);
 
         Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), lr.taken, uint8(size));
         lr.taken += uint32(size);
@@ -264,22 +266,37 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         _take(batchId, round, size);
     }
 
-    /// @dev Bundle size, qualification and reputation in the batch's domain.
-    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 maxTasks) internal view {
-        if (maxTasks == 0 || maxTasks > c.maxBundle) revert InvalidBundleSize(maxTasks, c.maxBundle);
-        if (c.qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
-        int256 score = reputationScore(msg.sender, _domain(c));
-        if (score < c.minReputation) revert InsufficientReputation(score, c.minReputation);
+    /// @dev The caller's lane (picked at its first join in the batch); one join per round.
+    function _memberLane(uint256 batchId, uint256 round, uint256 shape) internal view returns (uint256 lane) {
+        uint256 member = _members[batchId][msg.sender];
+        if (member >> 8 == round) revert AlreadyJoined(batchId, round);
+        lane = member & 0xff;
+        lane = lane == 0 ? _pickLane(batchId, round, (shape >> 32) & 0xFF, shape & 0xFFFFFFFF) : lane - 1;
+    }
+
+    /// @dev Bundle size, qualification and reputation in the batch's domain (`shape`, `terms`: see `_shapes`).
+    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 shape, uint256 terms, uint256 maxTasks)
+        internal
+        view
+    {
+        uint256 maxBundle = (shape >> 40) & 0xFF;
+        if (maxTasks == 0 || maxTasks > maxBundle) revert InvalidBundleSize(maxTasks, maxBundle);
+        address qualifier = address(uint160(shape >> 56));
+        if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
+        int256 score = reputationScore(msg.sender, qualifier == address(0) ? c.requester : qualifier);
+        int256 minReputation = int64(uint64(terms >> 192));
+        if (score < minReputation) revert InsufficientReputation(score, minReputation);
     }
 
     /// @dev Locks `stakePerTask` per task of the caller's stake; returns the amount locked.
-    function _lockStake(BatchConfig storage c, uint256 size) internal returns (uint256 need) {
-        need = size * c.stakePerTask;
+    function _lockStake(uint256 terms, uint256 size) internal returns (uint256 need) {
+        need = size * (terms & type(uint96).max);
         Account storage acct = _accounts[msg.sender];
         uint256 amount = acct.amount;
         uint256 unlocked = amount - acct.locked;
         if (unlocked < need) revert InsufficientStake(unlocked, need);
-        if (amount < c.minStake) revert InsufficientStake(amount, c.minStake);
+        uint256 minStake = (terms >> 96) & type(uint96).max;
+        if (amount < minStake) revert InsufficientStake(amount, minStake);
         acct.locked += uint96(need); // need <= unlocked < 2^96
     }
 
@@ -328,11 +345,14 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     }
 
     /// @dev A new member's lane: the one with the most free positions in `round` (lowest index on a tie).
-    function _pickLane(uint256 batchId, uint256 round, BatchConfig storage c) internal view returns (uint256 lane) {
+    function _pickLane(uint256 batchId, uint256 round, uint256 replicas, uint256 numTasks)
+        internal
+        view
+        returns (uint256 lane)
+    {
         // slither-disable-next-line uninitialized-local (a zeroed maximum is intended)
         uint256 best;
-        uint256 numTasks = c.numTasks;
-        for (uint256 j; j < c.replicas; ++j) {
+        for (uint256 j; j < replicas; ++j) {
             LaneRound memory lr = _laneRound(batchId, round, j, numTasks);
             uint256 free = lr.pool - lr.taken;
             if (free > best) (best, lane) = (free, j);
@@ -420,14 +440,15 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         BatchConfig storage c = b.config;
         if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
         if (block.timestamp > c.revealDeadline) revert RevealPhaseOver(c.revealDeadline);
-        if (block.timestamp <= c.commitDeadline && b.state.committed != uint256(c.numTasks) * c.replicas) {
+        uint256 shape = _shapes[batchId];
+        if (block.timestamp <= c.commitDeadline && b.state.committed != (shape & 0xFFFFFFFF) * ((shape >> 32) & 0xFF)) {
             revert RevealNotOpen(uint256(c.commitDeadline) + 1);
         }
         uint256 stored = _bundles[batchId][bundleId];
         if (stored & STATUS_MASK != uint256(Status.Committed)) revert BundleMismatch(bundleId, Status.Committed);
         bytes32 commitHash = _commitHash(batchId, bundleId, msg.sender, labels, salt);
         if (stored != _word(keccak256(abi.encode(bundle, commitHash)), Status.Committed)) revert CommitMismatch();
-        _checkLabels(labels, bundle.size, c.numClasses);
+        _checkLabels(labels, bundle.size, (shape >> 48) & 0xFF);
 
         _bundles[batchId][bundleId] =
             _word(keccak256(abi.encode(bundle, BundlePacking.digest(labels))), Status.Revealed);
@@ -460,26 +481,8 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
     }
 
-    /// @inheritdoc ILabelMarketV2
-    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external nonReentrant {
-        Batch storage b = _batch(batchId);
-        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
-        Round storage r = _rounds[batchId][bundle.round];
-        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
-        delete _bundles[batchId][bundleId];
-        BatchConfig storage c = b.config;
-        uint256 lock = uint256(bundle.size) * c.stakePerTask;
-        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
-        Account storage a = _accounts[bundle.annotator];
-        a.locked -= uint96(lock);
-        a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
-        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
-        _reputation[bundle.annotator][_domain(c)].squatted += 1;
-        emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
-    }
-
     // ------------------------------------------------------------------------------------------------
-    // Gold, settlement, review, refund (in the module, run in this market's storage)
+    // Gold, settlement, review, refund, expiry (in the module, run in this market's storage)
     // ------------------------------------------------------------------------------------------------
 
     /// @inheritdoc ILabelMarketV2
@@ -494,6 +497,13 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
 
     /// @inheritdoc ILabelMarketV2
     function refund(uint256) external nonReentrant {
+        _delegate();
+    }
+
+    /// @inheritdoc ILabelMarketV2
+    /// @dev Parameters named (unlike the other delegated calls) because the ABI, and so the Rust bindings, name them.
+    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external nonReentrant {
+        (batchId, bundleId, bundle); // read by the module from msg.data
         _delegate();
     }
 

@@ -13,7 +13,7 @@ import {Leaves} from "./libraries/Leaves.sol";
 import {BitTally} from "./libraries/BitTally.sol";
 
 /// @title LabelMarketV2Settlement
-/// @notice Gold reveals, settlement, review and refund of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
+/// @notice Gold reveals, settlement, review, refund and expiry of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
 ///         storage, behind its re-entrancy guard). Created by the market's constructor; calling it directly reverts.
 contract LabelMarketV2Settlement is LabelMarketV2Storage {
     using SafeERC20 for IERC20;
@@ -50,27 +50,27 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         bool goldOn;
     }
 
-    /// @dev The votes of one task: revealed labels per lane, which lanes hold it (committed) and revealed it.
-    struct TaskVotes {
-        uint256[] labels;
-        uint256 held;
-        uint256 revealed;
-        uint256 items;
-        uint256 gold; // flags (bit 4i + 3 for item i)
-        uint256 goldLabels;
+    /// @dev The position maps of one call: per (round, lane), loaded once, three words at `data[3 i]`,
+    ///      i = (round - 1) * replicas + lane: info (0 until loaded; then LOADED | SEEDED if the round has a seed |
+    ///      zeros of the first ticket word << 48 | Feistel half width << 32 | pool), the lane's permutation key, and
+    ///      the first word of the lane's committed-ticket bitmap.
+    struct Lanes {
+        uint256[] data;
     }
 
-    /// @dev One bundle's totals within a settlement call.
-    struct Tally {
-        uint256 tasks;
-        uint256 agreed;
-        uint256 disagreed;
-        uint256 goldAgreed;
-        uint256 goldDisagreed;
-        uint256 unrevealed;
-        uint256 slashed;
-        uint256 redistributed;
-    }
+    uint256 private constant LOADED = 1 << 255;
+    /// @dev Flag of a cover entry whose bundle was supplied revealed (bundle index + 1) << 8 | flag | position.
+    uint256 private constant REVEALED_ENTRY = 0x80;
+    uint256 private constant SEEDED = 1 << 40;
+
+    /// @dev One bundle's totals within a settlement call, three words per bundle: packed counts (32 bits each:
+    ///      tasks, agreed, disagreed, goldAgreed, goldDisagreed, unrevealed), stake slashed, coherence shares.
+    uint256 private constant T_TASKS = 1;
+    uint256 private constant T_AGREED = 1 << 32;
+    uint256 private constant T_DISAGREED = 1 << 64;
+    uint256 private constant T_GOLD_AGREED = 1 << 96;
+    uint256 private constant T_GOLD_DISAGREED = 1 << 128;
+    uint256 private constant T_UNREVEALED = 1 << 160;
 
     /// @notice See `ILabelMarketV2.settle`.
     function settle(uint256 batchId, uint256[] calldata tasks, BundleProof[] calldata bundles)
@@ -89,13 +89,20 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         // slither-disable-next-line uninitialized-local (filled field by field just below)
         Run memory run;
         run.tasks = tasks;
-        run.cover = _cover(x, run.tasks, bundles);
-        run.tallies = new Tally[](bundles.length);
+        run.lanes = _lanes(x);
+        (run.cover, run.labels) = _cover(x, run.lanes, run.tasks, bundles);
+        run.tallies = new uint256[](3 * bundles.length);
         run.counted = b.config.reviewer != address(0);
         run.opensAt = uint256(b.config.revealDeadline) + 1;
+        run.penalty = b.config.wrongLabelPenalty;
+        run.noReveal = b.config.noRevealPenalty;
+        run.hasGold = x.goldOn && b.config.goldCount != 0;
+        run.scratch = new uint256[](2 * MAX_REPLICAS + 2);
+        run.settledWord = type(uint256).max;
         for (uint256 k; k < tasks.length; ++k) {
-            _settleOne(b.config, x, run, k, bundles);
+            _settleOne(x, run, k);
         }
+        _flushSettled(x.batchId, run);
         settled = tasks.length;
         uint256 paid = _credit(b.config, batchId, bundles, run.tallies);
         b.state.paid += uint128(paid);
@@ -107,27 +114,45 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     /// @dev One settlement call's working set.
     struct Run {
         uint256[] tasks;
+        Lanes lanes;
         uint256[] cover;
-        Tally[] tallies;
+        uint256[] labels;
+        uint256[] tallies;
+        uint256[] scratch; // per task: coherence groups [0, 16) and shares [16, 32)
         uint256 toTreasury;
         uint256 undecided;
         bool counted;
+        bool hasGold;
         uint256 opensAt;
+        uint256 penalty;
+        uint256 noReveal;
+        uint256 settledWord; // index of the `_settled` word in `settledBits` (max: none yet)
+        uint256 settledBits;
     }
 
-    function _settleOne(BatchConfig storage c, Ctx memory x, Run memory run, uint256 k, BundleProof[] calldata bundles)
-        internal
-    {
+    function _settleOne(Ctx memory x, Run memory run, uint256 k) internal {
         uint256 taskId = run.tasks[k];
         if (taskId >= x.numTasks) revert UnknownTask(x.batchId, taskId);
-        if (_isSettled(x.batchId, taskId)) revert AlreadySettled(x.batchId, taskId);
-        TaskVotes memory v = _votes(x, k, taskId, run.cover, bundles);
+        uint256 word = taskId >> 8;
+        if (word != run.settledWord) {
+            _flushSettled(x.batchId, run);
+            run.settledWord = word;
+            run.settledBits = _settled[x.batchId][word];
+        }
+        if ((run.settledBits >> (taskId & 255)) & 1 != 0) revert AlreadySettled(x.batchId, taskId);
+        run.settledBits |= 1 << (taskId & 255);
+        TaskVotes memory v = _votes(x, run.lanes, k, taskId, run.cover, run.labels);
         if (x.early && v.revealed != (1 << x.replicas) - 1) revert SettlementNotOpen(taskId, run.opensAt);
+        if (run.hasGold) _loadGold(x.batchId, taskId, v);
         BitTally.Outcome memory o = _consensus(x, v);
-        run.toTreasury += _score(c, x, run, k, v, o);
-        if (run.counted && v.revealed != 0) run.undecided += _popcount(BitTally.itemFlags(v.items) & ~o.decided);
-        _settled[x.batchId][taskId >> 8] |= 1 << (taskId & 255);
+        _score(x, run, k, v, o);
+        if (run.counted && v.revealed != 0) run.undecided += _countFlags(BitTally.itemFlags(v.items) & ~o.decided);
         emit TaskSettled(x.batchId, taskId, o.result, o.decided, v.gold, v.revealed);
+    }
+
+    /// @dev Writes the settled bits gathered for one `_settled` word (tasks come sorted, so each word once).
+    function _flushSettled(uint256 batchId, Run memory run) internal {
+        if (run.settledWord != type(uint256).max) _settled[batchId][run.settledWord] = run.settledBits;
     }
 
     function _ctx(uint256 batchId, Batch storage b, bool early) internal view returns (Ctx memory x) {
@@ -146,17 +171,106 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         x.goldOn = b.state.goldRevealed >= c.goldCount;
     }
 
-    /// @dev Verifies each supplied bundle against its stored word and records, per (task of `tasks`, lane), which
-    ///      bundle holds it: entry (bundle index + 1) << 8 | position in the bundle.
-    function _cover(Ctx memory x, uint256[] memory tasks, BundleProof[] calldata bundles)
+    // ------------------------------------------------------------------------------------------------
+    // Positions: which task a bundle's ticket holds, whether a committed ticket holds a task
+    // ------------------------------------------------------------------------------------------------
+
+    function _lanes(Ctx memory x) internal pure returns (Lanes memory ln) {
+        ln.data = new uint256[](3 * x.lastRound * x.replicas);
+    }
+
+    /// @dev Pool, Feistel half width, seeded flag, key and first ticket word of `lane` in `round`, read from storage
+    ///      once per call (`round` <= lastRound and `lane` < replicas: callers pass verified bundles' or loop values).
+    function _lane(Ctx memory x, Lanes memory ln, uint256 round, uint256 lane)
         internal
         view
-        returns (uint256[] memory cover)
+        returns (uint256 info, bytes32 key, uint256 word0)
+    {
+        uint256[] memory data = ln.data;
+        uint256 slot = 3 * ((round - 1) * x.replicas + lane);
+        assembly ("memory-safe") {
+            let at := add(add(data, 0x20), shl(5, slot))
+            info := mload(at)
+            key := mload(add(at, 0x20))
+            word0 := mload(add(at, 0x40))
+        }
+        if (info != 0) return (info, key, word0);
+        uint256 pool = _laneRound(x.batchId, round, lane, x.numTasks).pool;
+        word0 = _tickets[x.batchId][_laneKey(round, lane) << 32];
+        info = LOADED | ((256 - _popcount(word0)) << 48) | (Permutation.halfBits(pool) << 32) | pool;
+        bytes32 seed = _seeds[x.batchId][round];
+        if (seed != 0) {
+            info |= SEEDED;
+            key = _laneSeed(seed, lane);
+        }
+        assembly ("memory-safe") {
+            let at := add(add(data, 0x20), shl(5, slot))
+            mstore(at, info)
+            mstore(add(at, 0x20), key)
+            mstore(add(at, 0x40), word0)
+        }
+    }
+
+    // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
+    /// @dev `_taskOf` with the call's cached pools, keys and first ticket words.
+    function _mapTicket(Ctx memory x, Lanes memory ln, uint256 lane, uint256 round, uint256 ticket)
+        internal
+        view
+        returns (uint256 index)
+    {
+        (uint256 info, bytes32 key,) = _lane(x, ln, round, lane);
+        for (uint256 p = round;; --p) {
+            index = info & SEEDED == 0
+                ? ticket
+                : Permutation.permuteWith(ticket, info & 0xFFFFFFFF, (info >> 32) & 0xFF, key);
+            if (p == 1) return index;
+            uint256 word0;
+            (info, key, word0) = _lane(x, ln, p - 1, lane);
+            ticket = index < (info >> 48) & 0x1FF
+                ? _nthZero(word0, index)
+                : _selectUncommitted(x.batchId, p - 1, lane, index);
+        }
+    }
+    // slither-disable-end incorrect-equality
+
+    // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
+    /// @dev Whether a committed bundle holds `taskId` in `lane`: follows the task from round 1 through the pools
+    ///      of the later rounds until a committed ticket holds it or the rounds run out.
+    function _holderCommitted(Ctx memory x, Lanes memory ln, uint256 lane, uint256 taskId)
+        internal
+        view
+        returns (bool)
+    {
+        uint256 index = taskId;
+        for (uint256 p = 1; p <= x.lastRound; ++p) {
+            (uint256 info, bytes32 key,) = _lane(x, ln, p, lane);
+            uint256 pool = info & 0xFFFFFFFF;
+            if (index >= pool) return false;
+            uint256 ticket = info & SEEDED == 0 ? index : Permutation.invertWith(index, pool, (info >> 32) & 0xFF, key);
+            if (_ticketCommitted(x.batchId, p, lane, ticket)) return true;
+            index = ticket - _committedBelow(x.batchId, p, lane, ticket);
+        }
+        return false;
+    }
+    // slither-disable-end incorrect-equality
+
+    // ------------------------------------------------------------------------------------------------
+    // Bundles and votes
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev Verifies each supplied bundle against its stored word and records, per (task of `tasks`, lane), which
+    ///      bundle holds it: entry (bundle index + 1) << 8 | REVEALED_ENTRY if revealed | position in the bundle,
+    ///      and its revealed labels.
+    function _cover(Ctx memory x, Lanes memory ln, uint256[] memory tasks, BundleProof[] calldata bundles)
+        internal
+        view
+        returns (uint256[] memory cover, uint256[] memory labels)
     {
         cover = new uint256[](tasks.length * x.replicas);
+        labels = new uint256[](tasks.length * x.replicas);
         for (uint256 bi; bi < bundles.length; ++bi) {
             _verify(x.batchId, bundles[bi]);
-            _place(x, tasks, cover, bi, bundles[bi]);
+            _place(x, ln, tasks, cover, labels, bi, bundles[bi]);
         }
     }
 
@@ -172,55 +286,74 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     }
 
     /// @dev Records which of `tasks` bundle `bi` holds, in its lane.
-    function _place(Ctx memory x, uint256[] memory tasks, uint256[] memory cover, uint256 bi, BundleProof calldata p)
-        internal
-        view
-    {
+    function _place(
+        Ctx memory x,
+        Lanes memory ln,
+        uint256[] memory tasks,
+        uint256[] memory cover,
+        uint256[] memory labels,
+        uint256 bi,
+        BundleProof calldata p
+    ) internal view {
         uint256 lane = p.bundle.lane;
-        for (uint256 m; m < p.bundle.size; ++m) {
-            uint256 taskId = _taskOf(x.batchId, lane, p.bundle.round, uint256(p.bundle.first) + m, x.numTasks);
-            (bool found, uint256 k) = _find(tasks, taskId);
+        uint256 size = p.bundle.size;
+        uint256 tag = ((bi + 1) << 8) | (p.labels.length != 0 ? REVEALED_ENTRY : 0);
+        for (uint256 m; m < size; ++m) {
+            (bool found, uint256 k) = _find(tasks, _mapTicket(x, ln, lane, p.bundle.round, uint256(p.bundle.first) + m));
             if (!found) continue;
             k = k * x.replicas + lane;
             if (cover[k] != 0) revert DuplicateBundle(p.id);
-            cover[k] = ((bi + 1) << 8) | m;
+            cover[k] = tag | m;
+            if (tag & REVEALED_ENTRY != 0) labels[k] = BundlePacking.taskLabels(p.labels, m);
         }
+    }
+
+    /// @dev The votes of one task: revealed labels per lane, which lanes hold it (committed) and revealed it.
+    struct TaskVotes {
+        uint256[] labels;
+        uint256 held;
+        uint256 revealed;
+        uint256 items;
+        uint256 gold; // flags (bit 4i + 3 for item i)
+        uint256 goldLabels;
     }
 
     // slither-disable-start incorrect-equality (an empty cover entry is exactly zero; no balance or time)
     /// @dev The labels of task `k` per lane. A lane no supplied bundle covers must have no committed holder (after
     ///      the reveal deadline nobody can commit any more, so that is final).
-    function _votes(Ctx memory x, uint256 k, uint256 taskId, uint256[] memory cover, BundleProof[] calldata bundles)
-        internal
-        view
-        returns (TaskVotes memory v)
-    {
+    function _votes(
+        Ctx memory x,
+        Lanes memory ln,
+        uint256 k,
+        uint256 taskId,
+        uint256[] memory cover,
+        uint256[] memory labels
+    ) internal view returns (TaskVotes memory v) {
         v.labels = new uint256[](x.replicas);
         uint256 start = taskId * x.taskSize;
         v.items = start + x.taskSize > x.numItems ? x.numItems - start : x.taskSize;
         uint256 fieldMask = (1 << (4 * v.items)) - 1;
+        uint256 base = k * x.replicas;
         for (uint256 lane; lane < x.replicas; ++lane) {
-            uint256 entry = cover[k * x.replicas + lane];
+            uint256 entry = cover[base + lane];
             if (entry == 0) {
-                if (_holderCommitted(x, lane, taskId)) revert MissingBundle(taskId, lane);
+                if (_holderCommitted(x, ln, lane, taskId)) revert MissingBundle(taskId, lane);
                 continue;
             }
             v.held |= 1 << lane;
-            BundleProof calldata p = bundles[(entry >> 8) - 1];
-            if (p.labels.length != 0) {
+            if (entry & REVEALED_ENTRY != 0) {
                 v.revealed |= 1 << lane;
-                v.labels[lane] = BundlePacking.taskLabels(p.labels, entry & 0xff) & fieldMask;
+                v.labels[lane] = labels[base + lane] & fieldMask;
             }
         }
-        if (x.goldOn) {
-            uint256 g = _gold[x.batchId][taskId];
-            v.gold = BitTally.fromBits(g >> 128);
-            v.goldLabels = g & type(uint128).max;
-        }
     }
-
     // slither-disable-end incorrect-equality
 
+    function _loadGold(uint256 batchId, uint256 taskId, TaskVotes memory v) internal view {
+        uint256 g = _gold[batchId][taskId];
+        v.gold = BitTally.fromBits(g >> 128);
+        v.goldLabels = g & type(uint128).max;
+    }
     /// @dev Per-item plurality over the revealed lanes (`BitTally`, all items at once); gold items keep their gold
     ///      answer and are not consensus items.
     function _consensus(Ctx memory x, TaskVotes memory v) internal pure returns (BitTally.Outcome memory o) {
@@ -237,141 +370,185 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     /// @dev Scores every lane holding the task into its bundle's tally. Slashes for disagreeing with consensus go,
     ///      item by item, to the lanes that agreed on that same item (so a dissenter never gets its own slash
     ///      back): items are grouped by the winner's vote count a, where each of the (voters - a) dissents is
-    ///      shared by a agreeing lanes. Gold and no-reveal slashes and rounding dust go to the treasury (returned).
-    function _score(BatchConfig storage c, Ctx memory x, Run memory run, uint256 k, TaskVotes memory v, BitTally.Outcome memory o)
+    ///      shared by a agreeing lanes. Gold and no-reveal slashes and rounding dust go to the treasury.
+    function _score(Ctx memory x, Run memory run, uint256 k, TaskVotes memory v, BitTally.Outcome memory o)
         internal
-        view
-        returns (uint256 toTreasury)
+        pure
     {
-        Coherence memory h = _coherence(o, v.gold, c.wrongLabelPenalty);
-        toTreasury = h.dust;
+        uint256 cons = o.decided & ~v.gold;
+        uint256 toTreasury = _groups(run, o, cons);
+        // Counts of consensus and gold items, 16 bits each.
+        uint256 counts = _countFlags(cons) | (_countFlags(v.gold) << 16);
         for (uint256 lane; lane < x.replicas; ++lane) {
             if ((v.held >> lane) & 1 == 0) continue;
-            Tally memory t = run.tallies[(run.cover[k * x.replicas + lane] >> 8) - 1];
-            t.tasks += 1;
+            uint256 ti = 3 * ((run.cover[k * x.replicas + lane] >> 8) - 1);
             if ((v.revealed >> lane) & 1 == 0) {
-                t.unrevealed += 1;
-                t.slashed += c.noRevealPenalty;
-                toTreasury += c.noRevealPenalty;
-            } else {
-                toTreasury += _scoreLane(t, h, v.labels[lane], o, v.gold);
+                run.tallies[ti] += T_TASKS + T_UNREVEALED;
+                run.tallies[ti + 1] += run.noReveal;
+                toTreasury += run.noReveal;
+                continue;
             }
+            toTreasury += _scoreLane(
+                run, ti, BitTally.eqFlags(v.labels[lane], o.result) & o.decided, cons, v.gold, counts, o.voters
+            );
         }
+        run.toTreasury += toTreasury;
     }
-
-    /// @dev The per-item coherence pools of a task: consensus items grouped by the winner's vote count a, where each
-    ///      of the (voters - a) dissents is shared by the a agreeing lanes; `dust` is what the shares leave over.
-    struct Coherence {
-        uint256 penalty;
-        uint256 cons;
-        uint256[] groups;
-        uint256[] shares;
-        uint256 dust;
-    }
-
-    function _coherence(BitTally.Outcome memory o, uint256 gold, uint256 penalty)
-        internal
-        pure
-        returns (Coherence memory h)
-    {
-        h.penalty = penalty;
-        h.cons = o.decided & ~gold;
-        h.groups = new uint256[](o.voters);
-        h.shares = new uint256[](o.voters);
-        for (uint256 a = 1; a < o.voters; ++a) {
-            uint256 group = h.cons & BitTally.eqFlags(o.winVotes, a * BitTally.ONES);
-            if (group == 0) continue;
-            uint256 pool = (o.voters - a) * penalty;
-            uint256 share = pool / a;
-            (h.groups[a], h.shares[a]) = (group, share);
-            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
-            h.dust += _popcount(group) * (pool - share * a);
-        }
-    }
-
-    /// @dev One revealed lane: agreement with consensus and gold, slashes, coherence shares. Returns the gold slash
-    ///      (it goes to the treasury).
-    function _scoreLane(Tally memory t, Coherence memory h, uint256 labels, BitTally.Outcome memory o, uint256 gold)
-        internal
-        pure
-        returns (uint256 goldSlash)
-    {
-        uint256 agree = BitTally.eqFlags(labels, o.result) & o.decided;
-        uint256 goldD = _popcount(gold & ~agree);
-        uint256 consD = _popcount(h.cons & ~agree);
-        t.goldAgreed += _popcount(agree & gold);
-        t.goldDisagreed += goldD;
-        t.agreed += _popcount(agree & h.cons);
-        t.disagreed += consD;
-        t.slashed += (goldD + consD) * h.penalty;
-        goldSlash = goldD * h.penalty;
-        for (uint256 a = 1; a < h.groups.length; ++a) {
-            if (h.groups[a] != 0) t.redistributed += _popcount(agree & h.groups[a]) * h.shares[a];
-        }
-    }
-
     // slither-disable-end incorrect-equality
+
+    // slither-disable-start incorrect-equality (an empty group of items skipped; no balance or time)
+    /// @dev The coherence groups of a task into `run.scratch`: [a] the consensus items whose winner had a votes,
+    ///      [16 + a] each agreeing lane's share of their dissents. Returns the rounding dust.
+    function _groups(Run memory run, BitTally.Outcome memory o, uint256 cons) internal pure returns (uint256 dust) {
+        uint256 voters = o.voters;
+        uint256 penalty = run.penalty;
+        uint256[] memory groups = run.scratch;
+        for (uint256 a = 1; a < voters; ++a) {
+            uint256 group = cons & BitTally.eqFlags(o.winVotes, a * BitTally.ONES);
+            groups[a] = group;
+            if (group == 0) continue;
+            uint256 pool = (voters - a) * penalty;
+            uint256 share = pool / a;
+            groups[16 + a] = share;
+            // slither-disable-next-line divide-before-multiply (the remainder of the division is the dust, on purpose)
+            dust += _countFlags(group) * (pool - share * a);
+        }
+    }
+    // slither-disable-end incorrect-equality
+
+    // slither-disable-start incorrect-equality (no gold is exactly zero; no balance or time)
+    /// @dev One revealed lane that agrees on `agree` (flags within decided): its counts, slash and coherence shares
+    ///      into tally `ti`; returns its gold slash (it goes to the treasury). `counts`: consensus items | gold
+    ///      items << 16. Assembly: it runs once per (task, lane), and the memory reads need no bounds checks (`ti`
+    ///      indexes a tally of a supplied bundle, `voters` <= 15 < the 16 group slots).
+    function _scoreLane(
+        Run memory run,
+        uint256 ti,
+        uint256 agree,
+        uint256 cons,
+        uint256 gold,
+        uint256 counts,
+        uint256 voters
+    ) internal pure returns (uint256 goldSlash) {
+        uint256[] memory tallies = run.tallies;
+        uint256 penalty = run.penalty;
+        uint256 consA = _countFlags(agree & cons);
+        uint256 goldA = gold == 0 ? 0 : _countFlags(agree & gold);
+        uint256 shares = _shares(run.scratch, agree, voters);
+        assembly ("memory-safe") {
+            let consN := and(counts, 0xFFFF)
+            let goldN := shr(16, counts)
+            let at := add(add(tallies, 0x20), shl(5, ti))
+            // agree, cons and gold are all within decided, so the disagreements are the rest of cons and gold.
+            mstore(
+                at,
+                add(
+                    mload(at),
+                    or(
+                        or(or(1, shl(32, consA)), or(shl(64, sub(consN, consA)), shl(96, goldA))),
+                        shl(128, sub(goldN, goldA))
+                    )
+                )
+            )
+            let wrong := sub(add(consN, goldN), add(consA, goldA))
+            if wrong { mstore(add(at, 0x20), add(mload(add(at, 0x20)), mul(wrong, penalty))) }
+            if shares { mstore(add(at, 0x40), add(mload(add(at, 0x40)), shares)) }
+            goldSlash := mul(sub(goldN, goldA), penalty)
+        }
+    }
+    // slither-disable-end incorrect-equality
+
+    /// @dev Coherence shares of a lane that agreed on `agree`: its share of each group's dissents per item.
+    function _shares(uint256[] memory groups, uint256 agree, uint256 voters) internal pure returns (uint256 shares) {
+        for (uint256 a = 1; a < voters; ++a) {
+            uint256 group;
+            uint256 share;
+            assembly ("memory-safe") {
+                group := mload(add(groups, shl(5, add(a, 1))))
+                share := mload(add(groups, shl(5, add(a, 17))))
+            }
+            if (group != 0) shares += _countFlags(agree & group) * share;
+        }
+    }
+
+    /// @dev Set flags (bit 4i + 3, i < 32) of a word: the flags moved to the nibbles' low bits, pairs of nibbles
+    ///      summed into bytes (at most 2 each), then one multiplication sums the 16 bytes into byte 15.
+    function _countFlags(uint256 flags) internal pure returns (uint256 n) {
+        assembly ("memory-safe") {
+            let y := and(shr(3, flags), 0x11111111111111111111111111111111)
+            y := and(add(y, shr(4, y)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+            n := and(shr(120, mul(y, 0x01010101010101010101010101010101)), 0xFF)
+        }
+    }
 
     /// @dev Writes each bundle's tally to its annotator: stake unlocked and slashed, rewards and coherence shares
     ///      credited, reputation in the batch's domain. Returns the rewards paid.
-    function _credit(BatchConfig storage c, uint256 batchId, BundleProof[] calldata bundles, Tally[] memory tallies)
+    function _credit(BatchConfig storage c, uint256 batchId, BundleProof[] calldata bundles, uint256[] memory tallies)
         internal
         returns (uint256 paid)
     {
-        uint256 reward = c.rewardPerLabel;
-        uint256 stakePerTask = c.stakePerTask;
-        address token = c.rewardToken;
-        address domain = _domain(c);
+        Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, c.rewardToken, _domain(c));
         for (uint256 bi; bi < bundles.length; ++bi) {
-            Tally memory t = tallies[bi];
+            uint256 counts = tallies[3 * bi];
             // slither-disable-next-line incorrect-equality (a bundle with no task in this call is skipped)
-            if (t.tasks == 0) continue;
+            if (counts == 0) continue;
             address annotator = bundles[bi].bundle.annotator;
-            Account storage a = _accounts[annotator];
-            a.locked -= uint96(t.tasks * stakePerTask);
-            // Each task's slash is at most stakePerTask (validated), and that much per task is locked.
-            a.amount -= uint96(t.slashed);
-            uint256 earned = (t.agreed + t.goldAgreed) * reward;
-            if (earned != 0) claimable[annotator][token] += earned;
-            if (t.redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += t.redistributed;
-            Reputation storage rep = _reputation[annotator][domain];
-            rep.accepted += uint40(t.agreed);
-            rep.rejected += uint40(t.disagreed);
-            rep.goldCorrect += uint40(t.goldAgreed);
-            rep.goldWrong += uint40(t.goldDisagreed);
-            rep.unrevealed += uint40(t.unrevealed);
+            uint256 earned = _creditOne(pay, annotator, counts, tallies[3 * bi + 1], tallies[3 * bi + 2]);
             paid += earned;
-            _emitScored(batchId, bundles[bi].id, annotator, t, earned);
+            _emitScored(batchId, bundles[bi].id, annotator, counts, earned, tallies[3 * bi + 1], tallies[3 * bi + 2]);
         }
     }
 
-    function _emitScored(uint256 batchId, uint256 bundleId, address annotator, Tally memory t, uint256 earned) internal {
+    /// @dev What `_credit` reads from the config once per call.
+    struct Pay {
+        uint256 reward;
+        uint256 stakePerTask;
+        address token;
+        address domain;
+    }
+
+    /// @dev One bundle's tally to its annotator's account, claimable and reputation words; returns its rewards.
+    function _creditOne(Pay memory pay, address annotator, uint256 counts, uint256 slashed, uint256 redistributed)
+        internal
+        returns (uint256 earned)
+    {
+        Account memory a = _accounts[annotator];
+        a.locked -= uint96((counts & 0xFFFFFFFF) * pay.stakePerTask);
+        // Each task's slash is at most stakePerTask (validated), and that much per task is locked.
+        a.amount -= uint96(slashed);
+        _accounts[annotator] = a;
+        earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
+        if (earned != 0) claimable[annotator][pay.token] += earned;
+        if (redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += redistributed;
+        Reputation memory rep = _reputation[annotator][pay.domain];
+        rep.accepted += uint40((counts >> 32) & 0xFFFFFFFF);
+        rep.rejected += uint40((counts >> 64) & 0xFFFFFFFF);
+        rep.goldCorrect += uint40((counts >> 96) & 0xFFFFFFFF);
+        rep.goldWrong += uint40((counts >> 128) & 0xFFFFFFFF);
+        rep.unrevealed += uint40((counts >> 160) & 0xFFFFFFFF);
+        _reputation[annotator][pay.domain] = rep;
+    }
+
+    function _emitScored(
+        uint256 batchId,
+        uint256 bundleId,
+        address annotator,
+        uint256 counts,
+        uint256 earned,
+        uint256 slashed,
+        uint256 redistributed
+    ) internal {
         emit BundleScored(
             batchId,
             bundleId,
             annotator,
-            t.tasks,
-            t.agreed + t.goldAgreed,
-            t.disagreed + t.goldDisagreed,
+            counts & 0xFFFFFFFF,
+            ((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF),
+            ((counts >> 64) & 0xFFFFFFFF) + ((counts >> 128) & 0xFFFFFFFF),
             earned,
-            t.slashed,
-            t.redistributed
+            slashed,
+            redistributed
         );
-    }
-
-    /// @dev Whether a committed bundle holds `taskId` in `lane`: follows the task from round 1 through the pools
-    ///      of the later rounds until a committed ticket holds it or the rounds run out.
-    function _holderCommitted(Ctx memory x, uint256 lane, uint256 taskId) internal view returns (bool) {
-        uint256 index = taskId;
-        for (uint256 p = 1; p <= x.lastRound; ++p) {
-            LaneRound memory lr = _laneRound(x.batchId, p, lane, x.numTasks);
-            if (index >= lr.pool) return false;
-            bytes32 seed = _seeds[x.batchId][p];
-            uint256 ticket = seed == 0 ? index : Permutation.invert(index, lr.pool, _laneSeed(seed, lane));
-            if (_ticketCommitted(x.batchId, p, lane, ticket)) return true;
-            index = ticket - _committedBelow(x.batchId, p, lane, ticket);
-        }
-        return false;
     }
 
     // slither-disable-start incorrect-equality (bit tests of masks and exact label matches; no balance or time)
@@ -388,8 +565,11 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             Ctx memory x = _ctx(batchId, b, false);
             uint256[] memory one = new uint256[](1);
             one[0] = taskId;
-            cover = _cover(x, one, bundles);
-            v = _votes(x, 0, taskId, cover, bundles);
+            Lanes memory ln = _lanes(x);
+            uint256[] memory labels;
+            (cover, labels) = _cover(x, ln, one, bundles);
+            v = _votes(x, ln, 0, taskId, cover, labels);
+            if (x.goldOn) _loadGold(batchId, taskId, v);
             if (!_inReview(x, v, item % x.taskSize)) revert ItemNotInReview(batchId, item);
         }
         _resolved[batchId][item >> 8] |= 1 << (item & 255);
@@ -477,6 +657,24 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             emit GoldRevealed(batchId, a.item, a.label);
         }
         b.state.goldRevealed += uint32(answers.length);
+    }
+
+    /// @notice See `ILabelMarketV2.expire`.
+    function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external onlyDelegated {
+        Batch storage b = _batch(batchId);
+        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
+        Round storage r = _rounds[batchId][bundle.round];
+        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
+        delete _bundles[batchId][bundleId];
+        BatchConfig storage c = b.config;
+        uint256 lock = uint256(bundle.size) * c.stakePerTask;
+        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
+        Account storage a = _accounts[bundle.annotator];
+        a.locked -= uint96(lock);
+        a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
+        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
+        _reputation[bundle.annotator][_domain(c)].squatted += 1;
+        emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
     }
 
     /// @notice See `ILabelMarketV2.refund`.

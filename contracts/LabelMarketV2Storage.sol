@@ -41,6 +41,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     uint256 public batchCount;
     // slither-disable-next-line uninitialized-state (written through the storage pointer in _createBatch)
     mapping(uint256 batchId => Batch) internal _batches;
+    // slither-disable-next-line uninitialized-state (written by the market; the module's `expire` reads it: one storage)
     mapping(uint256 batchId => mapping(uint256 round => Round)) internal _rounds;
     // slither-disable-next-line uninitialized-state (the module reads what the market writes: one storage)
     mapping(uint256 batchId => mapping(uint256 round => bytes32)) internal _seeds;
@@ -65,6 +66,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _gold;
     // slither-disable-next-line uninitialized-state (written through storage pointers: `Account storage a = ...`)
     mapping(address annotator => Account) internal _accounts;
+    // slither-disable-next-line uninitialized-state (written by the module through delegatecall; the market reads it)
     mapping(address annotator => mapping(address domain => Reputation)) internal _reputation;
     /// @notice Stake queued for withdrawal after the cooldown.
     mapping(address annotator => uint256) public pendingUnstake;
@@ -72,6 +74,12 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     mapping(uint256 batchId => mapping(address annotator => bool)) public qualified;
     /// @notice Rewards and redistributed stake credited to an account, per token; pulled with `collect`.
     mapping(address account => mapping(address token => uint256)) public claimable;
+    /// @dev Copies, made at creation and never changed, of what `join` and `reveal` read from the config, packed
+    ///      so that a join reads two words instead of five: numTasks | replicas << 32 | maxBundle << 40 |
+    ///      numClasses << 48 | qualifier << 56.
+    mapping(uint256 batchId => uint256) internal _shapes;
+    /// @dev stakePerTask | minStake << 96 | uint64(minReputation) << 192.
+    mapping(uint256 batchId => uint256) internal _joinTerms;
 
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.
@@ -165,18 +173,67 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
             index -= zeros;
             bits = _tickets[batchId][base | ++w];
         }
-        for (ticket = w << 8;; ++ticket) {
-            if ((bits >> (ticket & 255)) & 1 == 0) {
-                if (index == 0) return ticket;
-                --index;
-            }
-        }
+        return (w << 8) | _nthZero(bits, index);
     }
     // slither-disable-end incorrect-equality
 
+    /// @dev Position of the `index`-th (from 0) zero bit of `bits`, which has more than `index` zero bits: counts of
+    ///      zeros per 2, 4 and 8 bits computed in parallel, then a binary search without loops: halves of 128 to 8
+    ///      bits by summing byte counts (a sum of at most 16 bytes fits the top byte of the product), then 4, 2, 1.
+    function _nthZero(uint256 bits, uint256 index) internal pure returns (uint256 pos) {
+        assembly ("memory-safe") {
+            let x := not(bits)
+            let c2 := sub(x, and(shr(1, x), 0x5555555555555555555555555555555555555555555555555555555555555555))
+            let c4 := add(
+                and(c2, 0x3333333333333333333333333333333333333333333333333333333333333333),
+                and(shr(2, c2), 0x3333333333333333333333333333333333333333333333333333333333333333)
+            )
+            let c8 := and(add(c4, shr(4, c4)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
+            let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+            let below := shr(248, mul(and(c8, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := 128
+            }
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFFFFFFFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 64)
+            }
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFFFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 32)
+            }
+            below := shr(248, mul(and(shr(pos, c8), 0xFFFF), ones))
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 16)
+            }
+            below := and(shr(pos, c8), 0xFF)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 8)
+            }
+            below := and(shr(pos, c4), 0xF)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 4)
+            }
+            below := and(shr(pos, c2), 0x3)
+            if iszero(lt(index, below)) {
+                index := sub(index, below)
+                pos := add(pos, 2)
+            }
+            if iszero(lt(index, and(shr(pos, x), 1))) { pos := add(pos, 1) }
+        }
+    }
+
+    /// @dev A created batch: its requester (the creator, never zero) shares the config's first slot with the
+    ///      deadlines most callers read anyway, so the check costs no storage read of its own (`batchCount` would).
     function _batch(uint256 batchId) internal view returns (Batch storage b) {
-        if (batchId >= batchCount) revert UnknownBatch(batchId);
-        return _batches[batchId];
+        b = _batches[batchId];
+        if (b.config.requester == address(0)) revert UnknownBatch(batchId);
     }
 
     function _domain(BatchConfig storage c) internal view returns (address) {
@@ -218,10 +275,14 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     }
 
     // slither-disable-start incorrect-equality (exact search of a sorted list; no balance or time involved)
-    /// @dev Binary search of a strictly increasing list.
+    /// @dev Binary search of a strictly increasing list, after a direct look where a run of consecutive values
+    ///      would hold `value` (settlement task lists are mostly such runs).
     function _find(uint256[] memory list, uint256 value) internal pure returns (bool found, uint256 index) {
-        uint256 lo = 0;
         uint256 hi = list.length;
+        if (hi == 0) return (false, 0);
+        uint256 first = list[0];
+        if (value >= first && value - first < hi && list[value - first] == value) return (true, value - first);
+        uint256 lo = 0;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
             uint256 v = list[mid];

@@ -79,19 +79,26 @@ library BitTally {
         uint256 thresholdBps,
         uint256 items
     ) internal pure returns (Outcome memory o) {
+        uint256 lanes = labels.length;
+        uint256 voters = 0;
+        for (uint256 lane; lane < lanes; ++lane) {
+            if ((revealed >> lane) & 1 != 0) ++voters;
+        }
+        o.voters = voters;
+        if (voters < 2) return o;
+        // Every voter votes on every item, so the threshold is one count for the whole task.
+        // slither-disable-next-line divide-before-multiply (a rounded-up count, then copied into every nibble)
+        uint256 needCount = (thresholdBps * voters + 9_999) / 10_000;
+        uint256 need = ONES * needCount;
+        if (2 * needCount > voters) return _majority(o, labels, revealed, need, items, voters - needCount + 1);
         uint256[] memory votes = new uint256[](numClasses);
-        for (uint256 lane; lane < labels.length; ++lane) {
+        for (uint256 lane; lane < lanes; ++lane) {
             if ((revealed >> lane) & 1 == 0) continue;
-            ++o.voters;
             uint256 l = labels[lane];
             for (uint256 c; c < numClasses; ++c) {
                 votes[c] += eqFlags(l, c * ONES) >> 3;
             }
         }
-        if (o.voters < 2) return o;
-        // Every voter votes on every item, so the threshold is one count for the whole task.
-        // slither-disable-next-line divide-before-multiply (a rounded-up count, then copied into every nibble)
-        uint256 need = ONES * ((thresholdBps * o.voters + 9_999) / 10_000);
         for (uint256 c; c < numClasses; ++c) {
             uint256 v = votes[c];
             uint256 win = geFlags(v, need) & items;
@@ -104,5 +111,39 @@ library BitTally {
             o.winVotes |= v & wide;
             o.decided |= win;
         }
+    }
+
+    /// @dev `consensus` when the threshold is a strict majority of the voters (2 need > voters): a class with `need`
+    ///      votes is then strictly ahead of every other, so no class-by-class count is needed. Each voter's label
+    ///      gets its count by comparing it with the other voters' (pairs, not classes); a label with `need` votes
+    ///      is held by one of the first `candidates` = voters - need + 1 voters, so only those are tried.
+    function _majority(
+        Outcome memory o,
+        uint256[] memory labels,
+        uint256 revealed,
+        uint256 need,
+        uint256 items,
+        uint256 candidates
+    ) private pure returns (Outcome memory) {
+        uint256 lanes = labels.length;
+        uint256 decided = 0;
+        for (uint256 j; j < lanes && candidates != 0; ++j) {
+            if ((revealed >> j) & 1 == 0) continue;
+            --candidates;
+            uint256 l = labels[j];
+            uint256 count = ONES;
+            for (uint256 i; i < lanes; ++i) {
+                if (i != j && (revealed >> i) & 1 != 0) count += eqFlags(l, labels[i]) >> 3;
+            }
+            uint256 win = geFlags(count, need) & items & ~decided;
+            if (win == 0) continue;
+            uint256 wide = widen(win);
+            o.result |= l & wide;
+            o.winVotes |= count & wide;
+            decided |= win;
+            if (decided == items) break;
+        }
+        o.decided = decided;
+        return o;
     }
 }

@@ -38,6 +38,24 @@ library Permutation {
         } while (x >= n);
     }
 
+    /// @notice `permute` with `half == halfBits(n)` already known (a caller mapping many values of one domain).
+    function permuteWith(uint256 x, uint256 n, uint256 half, bytes32 key) internal pure returns (uint256 y) {
+        if (x >= n) revert OutOfDomain(x, n);
+        y = x;
+        do {
+            y = feistel(y, half, key);
+        } while (y >= n);
+    }
+
+    /// @notice `invert` with `half == halfBits(n)` already known.
+    function invertWith(uint256 y, uint256 n, uint256 half, bytes32 key) internal pure returns (uint256 x) {
+        if (y >= n) revert OutOfDomain(y, n);
+        x = y;
+        do {
+            x = feistelInverse(x, half, key);
+        } while (x >= n);
+    }
+
     /// @notice Half the width of the Feistel domain for [0, `n`): the smallest h >= 1 with 4^h >= n.
     function halfBits(uint256 n) internal pure returns (uint256 h) {
         h = 1;
@@ -45,36 +63,60 @@ library Permutation {
     }
 
     /// @notice One pass of the Feistel network on a value of 2 * `half` bits.
-    function feistel(uint256 x, uint256 half, bytes32 key) internal pure returns (uint256) {
-        uint256 mask = (1 << half) - 1;
-        uint256 left = x >> half;
-        uint256 right = x & mask;
-        for (uint256 i; i < ROUNDS; ++i) {
-            (left, right) = (right, left ^ (_round(key, i, right) & mask));
-        }
-        return (left << half) | right;
-    }
-
-    /// @notice The inverse of `feistel`: the rounds undone in reverse order.
-    function feistelInverse(uint256 y, uint256 half, bytes32 key) internal pure returns (uint256) {
-        uint256 mask = (1 << half) - 1;
-        uint256 left = y >> half;
-        uint256 right = y & mask;
-        for (uint256 i = ROUNDS; i != 0; --i) {
-            (left, right) = (right ^ (_round(key, i - 1, left) & mask), left);
-        }
-        return (left << half) | right;
-    }
-
-    /// @dev keccak256(abi.encode(key, round, right)), hashed in the free memory without allocating: the round
-    ///      function runs ~5 times per evaluation, and `abi.encode` would grow memory every time.
-    function _round(bytes32 key, uint256 round, uint256 right) private pure returns (uint256 h) {
+    /// @dev Round i: (left, right) -> (right, left ^ (keccak256(abi.encode(key, i, right)) & mask)), hashed in the
+    ///      free memory without allocating (the key written once per pass).
+    function feistel(uint256 x, uint256 half, bytes32 key) internal pure returns (uint256 y) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, key)
-            mstore(add(ptr, 0x20), round)
-            mstore(add(ptr, 0x40), right)
-            h := keccak256(ptr, 0x60)
+            // slither-disable-next-line incorrect-shift (shl(half, 1) is 2^half: the mask of a half, as intended)
+            let mask := sub(shl(half, 1), 1)
+            let left := shr(half, x)
+            let right := and(x, mask)
+            let a := add(ptr, 0x20)
+            let b := add(ptr, 0x40)
+            mstore(a, 0)
+            mstore(b, right)
+            left := xor(left, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 1)
+            mstore(b, left)
+            right := xor(right, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 2)
+            mstore(b, right)
+            left := xor(left, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 3)
+            mstore(b, left)
+            right := xor(right, and(keccak256(ptr, 0x60), mask))
+            // Updated in place, `left` and `right` take turns: after the four rounds they hold the reference
+            // loop's (left, right) = (R3, R4).
+            y := or(shl(half, left), right)
+        }
+    }
+
+    /// @notice The inverse of `feistel`: the rounds undone in reverse order.
+    function feistelInverse(uint256 y, uint256 half, bytes32 key) internal pure returns (uint256 x) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, key)
+            // slither-disable-next-line incorrect-shift (shl(half, 1) is 2^half: the mask of a half, as intended)
+            let mask := sub(shl(half, 1), 1)
+            let left := shr(half, y)
+            let right := and(y, mask)
+            let a := add(ptr, 0x20)
+            let b := add(ptr, 0x40)
+            mstore(a, 3)
+            mstore(b, left)
+            right := xor(right, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 2)
+            mstore(b, right)
+            left := xor(left, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 1)
+            mstore(b, left)
+            right := xor(right, and(keccak256(ptr, 0x60), mask))
+            mstore(a, 0)
+            mstore(b, right)
+            left := xor(left, and(keccak256(ptr, 0x60), mask))
+            x := or(shl(half, left), right)
         }
     }
 }

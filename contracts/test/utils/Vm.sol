@@ -27,6 +27,10 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function assume(bool condition) external pure;
     function getBlockTimestamp() external view returns (uint256 timestamp);
+    /// @dev Marks an account and its storage slots cold again (gas measurements of several calls in one test).
+    function cool(address target) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
 
     // Expectations
     function expectRevert() external;
