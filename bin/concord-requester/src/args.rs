@@ -8,7 +8,7 @@ use crate::cmd;
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Deploy ConcordToken + LabelMarket to the chain at --rpc-url and write the deployment file.
+    /// Deploy ConcordToken + LabelMarketV2 to the chain at --rpc-url and write the deployment file.
     Deploy(cmd::deploy::DeployArgs),
     /// Validate a dataset, escrow the rewards and publish a batch.
     Create(Box<cmd::create::CreateArgs>),

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 /// @notice The tests' only Merkle tree builder: sorted-pair trees matching OpenZeppelin's MerkleProof (odd node
 ///         promoted), for the manifest and gold roots and proofs. A library rather than fixture functions so the
-///         invariant handler, which cannot inherit MarketFixture, builds the same trees as the unit tests.
+///         invariant handler, which cannot inherit the fixture, builds the same trees as the unit tests.
 library TestMerkle {
     /// @notice Root of the tree over `leaves` (in the given order).
     function root(bytes32[] memory leaves) internal pure returns (bytes32) {

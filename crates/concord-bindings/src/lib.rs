@@ -6,13 +6,6 @@
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
-    LabelMarket,
-    "artifacts/LabelMarket.json"
-);
-
-alloy::sol!(
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
     ConcordToken,
     "artifacts/ConcordToken.json"
 );

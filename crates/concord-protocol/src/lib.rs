@@ -1,12 +1,12 @@
 //! Concord's protocol rules, shared with the contract and free of I/O: what the client computes must equal what
-//! `LabelMarket` computes, so these live in one place and are tested on their own.
+//! `LabelMarketV2` computes, so these live in one place and are tested on their own.
 //!
 //! - [`labels`]: packing a task's labels into the uint256 the contract commits and reveals; task sizes
 //! - [`bundle`]: a bundle's labels in calldata and their digest (protocol v2)
-//! - [`commit`]: the commit hash `LabelMarket.commit` checks
+//! - [`commit`]: the commit hash `LabelMarketV2.commit` checks
 //! - [`merkle`]: manifest and gold leaves and the OpenZeppelin-compatible tree over them
 //! - [`manifest`]: items, their content hash, the manifest and the private gold file
-//! - [`consensus`]: the per-item plurality rule (`LabelPacking.consensus`)
+//! - [`consensus`]: the per-item plurality rule (`LabelPacking.consensus`, `BitTally`)
 //! - [`status`]: typed phases, assignment and item statuses
 //! - [`outcome`]: an item's final outcome from the batch's events (plain data in, no chain access)
 //! - [`permutation`]: the keyed permutation that maps a lane's positions to its tasks (protocol v2)

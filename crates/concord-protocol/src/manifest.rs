@@ -155,7 +155,7 @@ impl Manifest {
         Ok(())
     }
 
-    /// Merkle proof of item `index` (for `LabelMarket.verifyItem`).
+    /// Merkle proof of item `index` (for `LabelMarketV2.verifyItem`).
     pub fn proof(&self, index: usize) -> Option<Vec<B256>> {
         Self::tree_of(&self.items).proof(index)
     }

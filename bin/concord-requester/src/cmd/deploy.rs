@@ -1,4 +1,4 @@
-//! `concord-requester deploy`: ConcordToken + LabelMarket on any chain, and the deployment file.
+//! `concord-requester deploy`: ConcordToken + LabelMarketV2 on any chain, and the deployment file.
 
 use alloy::primitives::Address;
 use clap::Args;
