@@ -325,6 +325,7 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
 
     /// @dev Opens round `next`: each lane's pool is what the previous round left uncommitted.
     function _openRound(uint256 batchId, Batch storage b, uint256 next) internal returns (uint256) {
+        if (next > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
         BatchConfig storage c = b.config;
         uint256 joinEnd = block.timestamp + c.roundPeriod;
         uint256 commitEnd = joinEnd + c.commitWindow;

@@ -575,6 +575,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         _resolved[batchId][item >> 8] |= 1 << (item & 255);
         b.state.undecided -= 1;
         uint256 paid = _payResolved(b.config, v, cover, bundles, item % b.config.taskSize, label);
+        if (paid == 0) revert DecisionWithoutLabel(item, label);
         b.state.paid += uint128(paid);
         emit ItemResolved(batchId, item, label, paid);
     }

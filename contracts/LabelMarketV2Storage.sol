@@ -26,6 +26,9 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     uint256 public constant MAX_CLASSES = 16;
     /// @notice Largest bundle (tasks per join).
     uint256 public constant MAX_BUNDLE = 32;
+    /// @notice Most join rounds a batch can have: bounds the walk that maps a late round's ticket back to its task
+    ///         (and keeps the 16-bit round counter far from wrapping).
+    uint256 internal constant MAX_ROUNDS = 255;
     /// @notice Reputation weight of a gold answer relative to a consensus-checked label.
     int256 public constant GOLD_WEIGHT = 3;
     /// @notice Reputation cost of a task committed and never revealed, or of a bundle never committed.

@@ -279,6 +279,11 @@ interface ILabelMarketV2Types {
     error TasksNotSorted();
     /// @notice Thrown when resolving outside the review window.
     error ReviewClosed(uint256 deadline);
+    /// @notice Thrown when a batch already had `max` join rounds (the last round's leftovers stay unassigned).
+    error TooManyRounds(uint256 max);
+    /// @notice Thrown when the reviewer decides a class that no revealed label of the item gave (it would pay nobody
+    ///         and hand the item's escrow back to the requester).
+    error DecisionWithoutLabel(uint256 item, uint256 label);
     /// @notice Thrown when the caller is not the batch's reviewer.
     error NotReviewer(address caller);
     /// @notice Thrown when resolving an item that is decided (consensus or gold) or already resolved.

@@ -67,7 +67,7 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
 
         _review(id, k, e, ps, uint8(seed >> 200));
         _check(id, e);
-        assertEq(market.getBatch(id).state.undecided, 0, "all reviewed");
+        assertEq(market.getBatch(id).state.undecided, e.undecided, "undecided: decisions no label gave are refused");
     }
 
     /// @dev Classes, threshold, which lanes reveal, gold (item, right or wrong label) and labels, all from one seed.
@@ -148,6 +148,19 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
         for (uint256 item; item < 8; ++item) {
             if (!_undecided(k, item)) continue;
             uint256 decision = uint256(keccak256(abi.encode(reviewRaw, item))) % k.numClasses;
+            uint256 agreeing;
+            for (uint256 lane; lane < 3; ++lane) {
+                if ((k.revealMask >> lane) & 1 != 0 && _laneLabel(k, lane, item) == decision) ++agreeing;
+            }
+            if (agreeing == 0) {
+                // A class nobody gave is refused; the item stays undecided (its escrow goes to the treasury).
+                vm.prank(reviewer);
+                vm.expectRevert(
+                    abi.encodeWithSelector(ILabelMarketV2Types.DecisionWithoutLabel.selector, item, decision)
+                );
+                market.resolve(id, item, uint8(decision), ps);
+                continue;
+            }
             _resolveAs(id, item, decision, ps);
             for (uint256 lane; lane < 3; ++lane) {
                 if ((k.revealMask >> lane) & 1 == 0) continue;

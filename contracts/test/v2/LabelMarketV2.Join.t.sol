@@ -289,6 +289,27 @@ contract LabelMarketV2JoinTest is V2Fixture {
         market.join(id, 1);
     }
 
+    function test_join_revertsPastTheLastRound() public {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.periods.roundPeriod = 1;
+        p.periods.commitWindow = 1;
+        uint256 id = create(p);
+        for (uint256 i; i < 2; ++i) {
+            vm.prank(ann(i));
+            market.stake(3000 * UNIT); // 128 joins each lock 20 CCD that no commit ever frees
+        }
+        // One join per round, never committed: every round's leftovers open the next one, up to 255 rounds.
+        for (uint256 r = 1; r <= 255; ++r) {
+            vm.prank(ann(r % 2));
+            market.join(id, 1);
+            assertEq(uint256(market.getBatch(id).state.round), r, "one round per join");
+            vm.warp(market.getRound(id, r).commitEnd + 1);
+        }
+        vm.prank(ann(0));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.TooManyRounds.selector, 255));
+        market.join(id, 1);
+    }
+
     // ------------------------------------------------------------------------------------------------
     // seal, drawSeed
     // ------------------------------------------------------------------------------------------------

@@ -233,6 +233,11 @@ contract LabelMarketV2SettleTest is V2Fixture {
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, 1));
         vm.prank(reviewer);
         market.resolve(id, 1, uint8(truth), proofsOf(two));
+        // A class nobody gave would pay nobody and hand the item's escrow back to the requester at refund.
+        uint256 nobody = (truth + 2) % 4;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.DecisionWithoutLabel.selector, 1, nobody));
+        vm.prank(reviewer);
+        market.resolve(id, 1, uint8(nobody), proofsOf(hs));
 
         vm.expectEmit(address(market));
         emit ILabelMarketV2Types.ItemResolved(id, 1, truth, 2 * UNIT);

@@ -40,6 +40,14 @@ pub fn explain_market(err: &LabelMarketV2Errors) -> String {
             "your lane of batch {} has no free position in this round (every task of it is taken or done); try the next round",
             e.batchId
         ),
+        E::TooManyRounds(e) => format!(
+            "this batch already had its {} join rounds; no more joins (the settlement proves the leftovers empty)",
+            e.max
+        ),
+        E::DecisionWithoutLabel(e) => format!(
+            "no revealed label of item {} is class {}: a reviewer decides among the labels annotators gave",
+            e.item, e.label
+        ),
         E::InvalidBundleSize(e) => format!("a join takes 1..={} tasks in this batch, not {}", e.maxBundle, e.requested),
         E::RoundStillOpen(e) => format!("round {} still takes joins until {}", e.round, fmt_ts(e.joinEnd)),
         E::AlreadySealed(e) => format!("round {} is already sealed", e.round),
