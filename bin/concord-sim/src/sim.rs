@@ -249,7 +249,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         requester::reveal_gold(&req, rec.batch_id, g, 40).await?;
     }
     chain.advance(deadlines.reveal - deadlines.commit).await?;
-    requester::settle(&req, rec.batch_id, 10).await?;
+    requester::settle(&req, rec.batch_id, 0).await?;
     let b1 = provider.get_block_number().await?;
     chain.advance(120).await?;
     requester::refund(&req, rec.batch_id).await?;

@@ -556,7 +556,8 @@ async fn stale_bundles(
         .collect())
 }
 
-/// Settles every task of a batch that can settle, `chunk` tasks per transaction, pipelined; each call re-supplies
+/// Settles every task of a batch that can settle, at most `chunk` tasks per transaction (0: as many as fit),
+/// pipelined; each call re-supplies
 /// the committed bundles holding its tasks. Bundles never committed in their round's window are expired first
 /// (their squat penalty forfeited). Permissionless.
 pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleReport> {
@@ -611,7 +612,7 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
 /// Most gas one settlement transaction may use: half a 30M block, so it fits next to other traffic.
 const SETTLE_GAS: u64 = 15_000_000;
 
-/// The settlement calls for `tasks`: chunks of at most `chunk` tasks, each halved until its gas estimate fits
+/// The settlement calls for `tasks`: chunks of at most `chunk` tasks (0: all), each halved until its gas estimate fits
 /// [`SETTLE_GAS`] (a chunk re-supplies every bundle holding its tasks, and bundles of late rounds cost more to
 /// map, so the right size depends on the batch).
 async fn settle_calls(
@@ -628,7 +629,8 @@ async fn settle_calls(
         _1: tasks.iter().map(|&t| U256::from(t)).collect(),
         _2: log.proofs_for(tasks),
     };
-    let mut queue: std::collections::VecDeque<&[u64]> = tasks.chunks(chunk.max(1) as usize).collect();
+    let size = if chunk == 0 { tasks.len().max(1) } else { chunk as usize };
+    let mut queue: std::collections::VecDeque<&[u64]> = tasks.chunks(size).collect();
     let mut out = Vec::new();
     while let Some(part) = queue.pop_front() {
         let candidate = call(part);

@@ -73,8 +73,8 @@ impl std::fmt::Display for Shape {
 
 #[derive(Parser)]
 pub struct GasArgs {
-    /// Items per Concord batch (enough that every annotator does several bundles).
-    #[arg(long, default_value_t = 4800)]
+    /// Items per Concord batch.
+    #[arg(long, default_value_t = 3072)]
     pub items: u32,
     /// Items of the naive market's batch (its gas per label does not depend on the batch size).
     #[arg(long, default_value_t = 320)]
@@ -93,9 +93,14 @@ pub struct GasArgs {
     /// Share of labels that are wrong (a different class than the truth).
     #[arg(long, default_value_t = 0.1)]
     pub wrong_share: f64,
-    /// Annotators.
-    #[arg(long, default_value_t = 9)]
-    pub annotators: u32,
+    /// Annotators (default: enough that the batch takes about `--rounds` join rounds, at least 9). Each joins
+    /// once per round, so fewer annotators mean more rounds (a late round's positions cost more to map at
+    /// settlement) and more annotators mean more approve + stake + collect transactions.
+    #[arg(long)]
+    pub annotators: Option<u32>,
+    /// Join rounds the default annotator count aims at.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: u32,
     /// Seed of the wrong labels.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -265,6 +270,15 @@ fn label_of(truth: &[u8], classes: u8, wrong_share: f64, seed: u64, item: usize,
 }
 
 impl GasArgs {
+    /// The annotators of a workload: `--annotators`, or enough for about `--rounds` rounds (at least 9).
+    fn annotators_for(&self, shape: Shape) -> u32 {
+        self.annotators.unwrap_or_else(|| {
+            let tasks = self.items.div_ceil(u32::from(shape.task_size));
+            let positions = tasks * u32::from(self.replicas);
+            positions.div_ceil(self.rounds.max(1) * u32::from(shape.bundle)).max(9)
+        })
+    }
+
     pub async fn run(self) -> eyre::Result<()> {
         let mut rows = Vec::new();
         println!(
@@ -290,7 +304,8 @@ impl GasArgs {
             "gas/label"
         );
         for &shape in &self.shapes {
-            let chain = LocalChain::start(self.annotators, "100000", "10000000").await?;
+            let annotators = self.annotators_for(shape);
+            let chain = LocalChain::start(annotators, "100000", "10000000").await?;
             let truth: Vec<u8> = (0..self.items.max(self.naive_items))
                 .map(|i| (i % u32::from(shape.classes)) as u8)
                 .collect();
@@ -322,11 +337,14 @@ impl GasArgs {
                     p.gas_per_accepted_label
                 );
             }
-            println!("{name:<8} naive / concord = {ratio:.2}x");
+            println!(
+                "{name:<8} naive / concord = {ratio:.2}x ({annotators} annotators, {} rounds, {} bundles)",
+                concord.rounds, concord.bundles
+            );
             rows.push(serde_json::json!({
                 "taskSize": shape.task_size, "classes": shape.classes, "replicas": self.replicas, "bundle": shape.bundle,
                 "items": self.items, "naiveItems": self.naive_items, "wrongShare": self.wrong_share,
-                "annotators": self.annotators,
+                "annotators": annotators,
                 "gas_per_accepted_label": concord.gas_per_accepted_label,
                 "concord": concord, "naive": naive, "naiveOverConcord": ratio,
             }));
@@ -414,7 +432,7 @@ impl GasArgs {
             let r = annotator::reveal(c, store, Some(rec.batch_id)).await?;
             eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
         }
-        super::settle_all(&req, &rec, std::env::var("CHUNK").ok().and_then(|c| c.parse().ok()).unwrap_or(64)).await?;
+        super::settle_all(&req, &rec, 0).await?;
         for (c, store) in &clients {
             annotator::collect(c, store).await?;
         }
@@ -559,12 +577,16 @@ mod tests {
         let shapes: Vec<String> = g.shapes.iter().map(Shape::to_string).collect();
         assert_eq!(shapes, ["10x3x1", "32x4x1", "32x4x2", "32x4x4", "32x4x8"]);
         assert_eq!(
-            (g.items, g.naive_items, g.replicas, g.annotators),
-            (4800, 320, 3, 9)
+            (g.items, g.naive_items, g.replicas, g.annotators, g.rounds),
+            (3072, 320, 3, None, 4)
         );
         assert_eq!(g.wrong_share, 0.1);
         assert_eq!(g.out.to_str(), Some("target/bench/gas.json"));
         assert!("33x4".parse::<Shape>().is_err() && "8x1".parse::<Shape>().is_err());
+        let auto = |s: &str| g.annotators_for(s.parse().unwrap());
+        assert_eq!(auto("32x4x8"), 9, "96 tasks x 3 lanes in bundles of 8: 4 rounds of 9 joins");
+        assert_eq!(auto("32x4x1"), 72);
+        assert_eq!(auto("10x3x1"), 231);
         assert!("8-4".parse::<Shape>().is_err() && "8x4x33".parse::<Shape>().is_err());
         assert_eq!("32x4".parse::<Shape>().map(|s| s.bundle), Ok(1));
     }

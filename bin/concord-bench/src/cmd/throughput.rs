@@ -33,7 +33,7 @@ pub struct ThroughputArgs {
     #[arg(long, default_value_t = 12)]
     annotators: u32,
     /// Tasks per join (each round: every annotator joins once, labels its bundle and commits it).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 8)]
     bundle: u8,
     /// Transactions in the cast-loop baseline sample.
     #[arg(long, default_value_t = 60)]
@@ -144,7 +144,7 @@ impl ThroughputArgs {
             );
         }
         let t_reveal = started.elapsed().as_secs_f64();
-        super::settle_all(&req, &rec, 20).await?;
+        super::settle_all(&req, &rec, 0).await?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "  phases: join+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",
@@ -370,6 +370,6 @@ mod tests {
             panic!("not throughput")
         };
         assert_eq!(t.sizes, vec![1000, 3000]);
-        assert_eq!((t.task_size, t.replicas, t.annotators), (10, 3, 12));
+        assert_eq!((t.task_size, t.replicas, t.annotators, t.bundle), (32, 3, 12, 8));
     }
 }

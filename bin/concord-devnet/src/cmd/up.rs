@@ -10,7 +10,8 @@ pub struct UpArgs {
     /// Port for anvil.
     #[arg(long, default_value_t = 8545)]
     pub port: u16,
-    /// Seconds per block (0 = mine each transaction instantly).
+    /// Seconds per block (0 = mine each transaction instantly, plus an empty block every second: a round's
+    /// seed is a later block's hash, which must come even when nobody transacts).
     #[arg(long, default_value_t = 0)]
     pub block_time: u64,
     /// Number of annotator accounts to fund (besides deployer, requester and reviewer).
@@ -51,7 +52,7 @@ impl UpArgs {
             "anvil      {rpc_url} (chain {}, block time {})",
             anvil.chain_id(),
             if up.block_time == 0 {
-                "instant".to_string()
+                "instant, plus an empty block every second".to_string()
             } else {
                 format!("{}s", up.block_time)
             }

@@ -8,8 +8,9 @@ use concord_client::requester;
 pub struct SettleArgs {
     #[arg(long, short = 'b')]
     pub batch: u64,
-    /// Tasks per transaction (bounds gas per call).
-    #[arg(long, default_value_t = 10)]
+    /// Most tasks per transaction (0: as many as fit 15M gas). Fewer, larger calls are cheaper: each call
+    /// re-supplies every bundle holding one of its tasks.
+    #[arg(long, default_value_t = 0)]
     pub chunk: u64,
 }
 
@@ -21,7 +22,19 @@ impl SettleArgs {
             println!(
                 "settled {} tasks in {} transactions ({} gas): paid {} tokens, slashed {} stake",
                 r.tasks_settled, r.transactions, r.gas_used, r.rewards_paid, r.stake_slashed
-            )
+            );
+            if r.bundles_expired > 0 {
+                println!(
+                    "  {} bundles never committed in their round were expired first (squat penalty to the treasury)",
+                    r.bundles_expired
+                );
+            }
+            if r.tasks_waiting > 0 {
+                println!(
+                    "  {} tasks wait for reveals or gold (or the reveal deadline); run `settle` again later",
+                    r.tasks_waiting
+                );
+            }
         })
     }
 }
@@ -32,10 +45,10 @@ mod tests {
     use concord_cli::Tool;
 
     #[test]
-    fn chunk_defaults_to_ten_tasks() {
+    fn chunk_defaults_to_what_fits_one_transaction() {
         let Cmd::Settle(s) = Cmd::parse_line(&["settle", "-b", "4"]).cmd else {
             panic!("not settle")
         };
-        assert_eq!((s.batch, s.chunk), (4, 10));
+        assert_eq!((s.batch, s.chunk), (4, 0));
     }
 }
