@@ -107,22 +107,24 @@ pub fn run(verb: &str, r: &RunReport) {
     }
     let list = |v: &[(u64, u64)]| {
         v.iter()
-            .map(|(b, t)| format!("{b}/{t}"))
+            .map(|(b, id)| format!("batch {b} bundle {id}"))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(", ")
     };
-    println!("{verb} {} bundles {}", r.done.len(), list(&r.done));
+    let n = r.done.len();
+    let sep = if n == 0 { "" } else { ": " };
+    println!("{verb} {n} bundle{}{sep}{}", if n == 1 { "" } else { "s" }, list(&r.done));
     if !r.waiting.is_empty() {
         let why = if verb == "committed" {
             "not every task labeled yet"
         } else {
-            "reveal not open yet"
+            "reveals open once every position of the batch is committed, or after the commit deadline"
         };
-        println!("waiting ({why}) {}", list(&r.waiting));
+        println!("waiting ({why}): {}", list(&r.waiting));
     }
     if !r.expired.is_empty() {
         println!(
-            "expired (not committed before its round's commit window closed; its stake's squat penalty is forfeit) {}",
+            "expired (not committed before its round's commit window closed; its stake's squat penalty is forfeit): {}",
             list(&r.expired)
         );
     }
