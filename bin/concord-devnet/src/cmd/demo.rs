@@ -328,21 +328,29 @@ impl DemoArgs {
             created["manifestPath"].as_str().unwrap_or_default(),
         )?)?;
         let mut decide_args = vec!["resolve".to_string(), "-b".into(), b.clone()];
+        let mut decided = 0;
         for it in &items {
             let idx = it["index"].as_u64().unwrap_or(0) as usize;
             let id = &manifest.items[idx].id;
             let label = truth_map
                 .get(id.as_str())
                 .ok_or_else(|| eyre!("no truth for {id}"))?;
+            // A reviewer decides among the labels annotators gave; an item nobody labeled right stays undecided.
+            let class = manifest.classes.iter().position(|c| c == label);
+            let given = class.and_then(|c| it["votes"][c].as_u64()).unwrap_or(0) > 0;
+            if !given {
+                continue;
+            }
+            decided += 1;
             decide_args.push("--decide".into());
             decide_args.push(format!("{id}={label}"));
         }
-        if !items.is_empty() {
+        if decided > 0 {
             let args: Vec<&str> = decide_args.iter().map(String::as_str).collect();
             cli.run("concord-requester", &accounts.reviewer.private_key, &args)?;
         }
         println!(
-            "6. {} items had no consensus; the reviewer resolved them",
+            "6. {} items had no consensus; the reviewer resolved the {decided} where some annotator gave the right label (the rest's escrow goes to the treasury)",
             items.len()
         );
 
@@ -460,6 +468,12 @@ impl DemoArgs {
             e.1 += 1;
         }
         let state = market::batch(&c, batch).await?.state;
+        let refund = market::batch_events::<LabelMarketV2::Refunded>(&c, batch)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(e, _)| e)
+            .ok_or_else(|| eyre!("batch {batch} was not refunded"))?;
         let treasury_cut = c
             .market
             .claimable(d.treasury.unwrap_or(Address::ZERO), d.token)
@@ -500,18 +514,19 @@ impl DemoArgs {
             pct(correct, labeled)
         );
         println!(
-            "   tokens: escrow {} CCD, paid {} (of which {} by review), refunded {}, slashed stake to treasury {}",
+            "   tokens: escrow {} CCD + gold bond, paid {} (of which {} by review), refunded {} (unspent escrow and the bond), withheld {} (undecided items), treasury holds {} (slashes, squats, withheld escrow)",
             fmt_tokens(U256::from(state.escrow)),
             fmt_tokens(U256::from(state.paid)),
             fmt_tokens(resolved_paid),
-            fmt_tokens(U256::from(state.escrow - state.paid)),
+            fmt_tokens(refund.amount),
+            fmt_tokens(refund.toTreasury),
             fmt_tokens(treasury_cut)
         );
         for (k, (diff, n)) in &net {
             let avg = *diff as f64 / f64::from(*n) / 1e18;
             println!("   net per {:<15} {:+.2} CCD (x{n})", k.name(), avg);
         }
-        println!("   gas used on chain: {gas} for {accepted} accepted labels = {} gas per accepted label", gas.checked_div(accepted).unwrap_or(0));
+        println!("   gas used on chain since genesis (deployment and funding included): {gas} for {accepted} accepted labels = {} gas per accepted label", gas.checked_div(accepted).unwrap_or(0));
         println!("   wall time {:.1}s", started.elapsed().as_secs_f64());
         if net
             .get(&Kind::Careful)
