@@ -85,9 +85,16 @@ async fn a_squatted_bundle_expires_with_its_penalty_and_its_task_goes_to_another
         "the squatter cannot commit after its round's window: {err}"
     );
     let mine = d.json(ANN, Some(&key(0)), &["status", "-b", &b]);
-    assert_eq!(mine["bundles"][0]["status"], "expired", "marked once, locally: {mine}");
+    assert_eq!(
+        mine["bundles"][0]["status"], "expired",
+        "marked once, locally: {mine}"
+    );
     let again = d.json(ANN, Some(&key(0)), &["commit"]);
-    assert_eq!(again["expired"], serde_json::json!([]), "reported once, then left alone: {again}");
+    assert_eq!(
+        again["expired"],
+        serde_json::json!([]),
+        "reported once, then left alone: {again}"
+    );
 
     // Annotator 3 joins round 2, whose pool is the one position never committed: lane 0's, task 0. Its join fills
     // the round and seals it.

@@ -113,7 +113,11 @@ pub fn run(verb: &str, r: &RunReport) {
     };
     let n = r.done.len();
     let sep = if n == 0 { "" } else { ": " };
-    println!("{verb} {n} bundle{}{sep}{}", if n == 1 { "" } else { "s" }, list(&r.done));
+    println!(
+        "{verb} {n} bundle{}{sep}{}",
+        if n == 1 { "" } else { "s" },
+        list(&r.done)
+    );
     if !r.waiting.is_empty() {
         let why = if verb == "committed" {
             "not every task labeled yet"

@@ -151,7 +151,11 @@ pub async fn join(
 
 /// Why a bundle's tasks are not known yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "waitingFor")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "waitingFor"
+)]
 pub enum Pending {
     /// The round takes joins until `join_end` (or until every lane is full).
     Joins { join_end: u64 },

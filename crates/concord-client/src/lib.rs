@@ -37,7 +37,9 @@ use std::path::PathBuf;
 pub enum ClientError {
     #[error("cannot reach the RPC at {url}: {reason}; is the node running? (start one with `concord-devnet`)")]
     Rpc { url: String, reason: String },
-    #[error("{url} answered, but not as a JSON-RPC node; pass the node's HTTP endpoint with --rpc-url")]
+    #[error(
+        "{url} answered, but not as a JSON-RPC node; pass the node's HTTP endpoint with --rpc-url"
+    )]
     NotRpc { url: String },
     #[error("wrong chain: the RPC is chain {actual} but the deployment is for chain {expected}; pass the matching --rpc-url or --deployment")]
     WrongChain { expected: u64, actual: u64 },

@@ -1,7 +1,7 @@
 //! The requester's side: fund and publish a batch, follow it, reveal gold, settle, review, refund, export.
 
-use alloy::primitives::{Address, B256, U256};
 use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use concord_bindings::ConcordToken;
@@ -629,7 +629,11 @@ async fn settle_calls(
         _1: tasks.iter().map(|&t| U256::from(t)).collect(),
         _2: log.proofs_for(tasks),
     };
-    let size = if chunk == 0 { tasks.len().max(1) } else { chunk as usize };
+    let size = if chunk == 0 {
+        tasks.len().max(1)
+    } else {
+        chunk as usize
+    };
     let mut queue: std::collections::VecDeque<&[u64]> = tasks.chunks(size).collect();
     let mut out = Vec::new();
     while let Some(part) = queue.pop_front() {

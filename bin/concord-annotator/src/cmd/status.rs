@@ -21,13 +21,9 @@ impl StatusArgs {
         let me = c.account()?;
         let store = args.open_store(&c)?;
         // A round sealed a moment ago gets its tasks with the next block.
-        let pending = annotator::refresh_waiting(
-            &c,
-            &store,
-            self.batch,
-            std::time::Duration::from_secs(10),
-        )
-        .await?;
+        let pending =
+            annotator::refresh_waiting(&c, &store, self.batch, std::time::Duration::from_secs(10))
+                .await?;
         let bundles = store.list(c.chain_id(), c.market_address(), me, self.batch)?;
         // Reputation lives per domain: the batch asked about, else the last batch worked on.
         let domain = match self.batch.or_else(|| bundles.last().map(|b| b.batch)) {

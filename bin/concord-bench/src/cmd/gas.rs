@@ -275,7 +275,9 @@ impl GasArgs {
         self.annotators.unwrap_or_else(|| {
             let tasks = self.items.div_ceil(u32::from(shape.task_size));
             let positions = tasks * u32::from(self.replicas);
-            positions.div_ceil(self.rounds.max(1) * u32::from(shape.bundle)).max(9)
+            positions
+                .div_ceil(self.rounds.max(1) * u32::from(shape.bundle))
+                .max(9)
         })
     }
 
@@ -583,8 +585,12 @@ mod tests {
         assert_eq!(g.wrong_share, 0.1);
         assert_eq!(g.out.to_str(), Some("target/bench/gas.json"));
         assert!("33x4".parse::<Shape>().is_err() && "8x1".parse::<Shape>().is_err());
-        let auto = |s: &str| g.annotators_for(s.parse().unwrap());
-        assert_eq!(auto("32x4x8"), 9, "96 tasks x 3 lanes in bundles of 8: 4 rounds of 9 joins");
+        let auto = |s: &str| g.annotators_for(s.parse().expect("a shape"));
+        assert_eq!(
+            auto("32x4x8"),
+            9,
+            "96 tasks x 3 lanes in bundles of 8: 4 rounds of 9 joins"
+        );
         assert_eq!(auto("32x4x1"), 72);
         assert_eq!(auto("10x3x1"), 231);
         assert!("8-4".parse::<Shape>().is_err() && "8x4x33".parse::<Shape>().is_err());

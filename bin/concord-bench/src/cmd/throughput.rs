@@ -370,6 +370,9 @@ mod tests {
             panic!("not throughput")
         };
         assert_eq!(t.sizes, vec![1000, 3000]);
-        assert_eq!((t.task_size, t.replicas, t.annotators, t.bundle), (32, 3, 12, 8));
+        assert_eq!(
+            (t.task_size, t.replicas, t.annotators, t.bundle),
+            (32, 3, 12, 8)
+        );
     }
 }
