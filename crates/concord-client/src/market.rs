@@ -376,21 +376,31 @@ pub fn sum_scores(scored: &[M::BundleScored], revealed: &BTreeSet<u64>) -> Score
     })
 }
 
+/// Every `E` event of `annotator` (optionally of one batch): the market's bundle events carry the batch id as
+/// first and the annotator as third topic.
+async fn events_of<E: SolEvent>(
+    c: &Concord,
+    annotator: Address,
+    batch_id: Option<u64>,
+) -> Result<Vec<E>> {
+    let mut filter = Filter::new().topic3(annotator.into_word());
+    if let Some(b) = batch_id {
+        filter = filter.topic1(U256::from(b));
+    }
+    Ok(events::<E>(c, filter)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
 /// Commits of `annotator` (optionally of one batch), from `Committed` events (their encrypted backups).
 pub async fn commits_of(
     c: &Concord,
     annotator: Address,
     batch_id: Option<u64>,
 ) -> Result<Vec<M::Committed>> {
-    let mut filter = Filter::new().topic3(annotator.into_word());
-    if let Some(b) = batch_id {
-        filter = filter.topic1(U256::from(b));
-    }
-    Ok(events::<M::Committed>(c, filter)
-        .await?
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect())
+    events_of(c, annotator, batch_id).await
 }
 
 /// Joins of `annotator` (optionally of one batch), from `Joined` events.
@@ -399,15 +409,7 @@ pub async fn joins_of(
     annotator: Address,
     batch_id: Option<u64>,
 ) -> Result<Vec<M::Joined>> {
-    let mut filter = Filter::new().topic3(annotator.into_word());
-    if let Some(b) = batch_id {
-        filter = filter.topic1(U256::from(b));
-    }
-    Ok(events::<M::Joined>(c, filter)
-        .await?
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect())
+    events_of(c, annotator, batch_id).await
 }
 
 /// A batch's manifest — from `path` if given, else from the URI in its `BatchCreated` event — verified against
