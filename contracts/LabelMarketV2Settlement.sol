@@ -285,7 +285,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         if (_bundles[batchId][p.id] != _word(h, status)) revert BundleMismatch(p.id, status);
     }
 
-    /// @dev Records which of `tasks` bundle `bi` holds, in its lane.
+    /// @dev Records which of `tasks` bundle `bi` holds, in its lane, among the positions its proof names.
     function _place(
         Ctx memory x,
         Lanes memory ln,
@@ -296,15 +296,22 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         BundleProof calldata p
     ) internal view {
         uint256 lane = p.bundle.lane;
-        uint256 size = p.bundle.size;
         uint256 tag = ((bi + 1) << 8) | (p.labels.length != 0 ? REVEALED_ENTRY : 0);
-        for (uint256 m; m < size; ++m) {
-            (bool found, uint256 k) = _find(tasks, _mapTicket(x, ln, lane, p.bundle.round, uint256(p.bundle.first) + m));
-            if (!found) continue;
-            k = k * x.replicas + lane;
-            if (cover[k] != 0) revert DuplicateBundle(p.id);
-            cover[k] = tag | m;
-            if (tag & REVEALED_ENTRY != 0) labels[k] = BundlePacking.taskLabels(p.labels, m);
+        // Only the positions the proof names are mapped; one left out that holds a task of the call is found by
+        // `_votes` (its committed holder is missing) and reverts, so leaving positions out only saves gas.
+        uint256 positions = uint256(p.positions) & ((1 << p.bundle.size) - 1);
+        for (uint256 m; positions != 0; ++m) {
+            if (positions & 1 != 0) {
+                (bool found, uint256 k) =
+                    _find(tasks, _mapTicket(x, ln, lane, p.bundle.round, uint256(p.bundle.first) + m));
+                if (found) {
+                    k = k * x.replicas + lane;
+                    if (cover[k] != 0) revert DuplicateBundle(p.id);
+                    cover[k] = tag | m;
+                    if (tag & REVEALED_ENTRY != 0) labels[k] = BundlePacking.taskLabels(p.labels, m);
+                }
+            }
+            positions >>= 1;
         }
     }
 
@@ -482,21 +489,42 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     }
 
     /// @dev Writes each bundle's tally to its annotator: stake unlocked and slashed, rewards and coherence shares
-    ///      credited, reputation in the batch's domain. Returns the rewards paid.
+    ///      credited, reputation in the batch's domain. Consecutive bundles of one annotator are written to its
+    ///      account, claimable and reputation words once (callers list an annotator's bundles together to save
+    ///      those writes; any order settles the same). Returns the rewards paid.
     function _credit(BatchConfig storage c, uint256 batchId, BundleProof[] calldata bundles, uint256[] memory tallies)
         internal
         returns (uint256 paid)
     {
         Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, c.rewardToken, _domain(c));
+        // slither-disable-next-line uninitialized-local (an empty accumulator: no annotator yet)
+        Due memory due;
         for (uint256 bi; bi < bundles.length; ++bi) {
             uint256 counts = tallies[3 * bi];
             // slither-disable-next-line incorrect-equality (a bundle with no task in this call is skipped)
             if (counts == 0) continue;
             address annotator = bundles[bi].bundle.annotator;
-            uint256 earned = _creditOne(pay, annotator, counts, tallies[3 * bi + 1], tallies[3 * bi + 2]);
-            paid += earned;
+            if (annotator != due.annotator) {
+                paid += _creditOne(pay, due);
+                due.annotator = annotator;
+                (due.counts, due.slashed, due.redistributed) = (0, 0, 0);
+            }
+            due.counts += counts;
+            due.slashed += tallies[3 * bi + 1];
+            due.redistributed += tallies[3 * bi + 2];
+            uint256 earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
             _emitScored(batchId, bundles[bi].id, annotator, counts, earned, tallies[3 * bi + 1], tallies[3 * bi + 2]);
         }
+        paid += _creditOne(pay, due);
+    }
+
+    /// @dev What one annotator is due from consecutive bundles of a settlement call: packed counts (as in a
+    ///      bundle's tally), stake slashed, coherence shares.
+    struct Due {
+        address annotator;
+        uint256 counts;
+        uint256 slashed;
+        uint256 redistributed;
     }
 
     /// @dev What `_credit` reads from the config once per call.
@@ -507,19 +535,20 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         address domain;
     }
 
-    /// @dev One bundle's tally to its annotator's account, claimable and reputation words; returns its rewards.
-    function _creditOne(Pay memory pay, address annotator, uint256 counts, uint256 slashed, uint256 redistributed)
-        internal
-        returns (uint256 earned)
-    {
+    /// @dev What an annotator is due to its account, claimable and reputation words; returns its rewards. No-op
+    ///      before the first annotator.
+    function _creditOne(Pay memory pay, Due memory due) internal returns (uint256 earned) {
+        address annotator = due.annotator;
+        if (annotator == address(0)) return 0;
+        uint256 counts = due.counts;
         Account memory a = _accounts[annotator];
         a.locked -= uint96((counts & 0xFFFFFFFF) * pay.stakePerTask);
         // Each task's slash is at most stakePerTask (validated), and that much per task is locked.
-        a.amount -= uint96(slashed);
+        a.amount -= uint96(due.slashed);
         _accounts[annotator] = a;
         earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
         if (earned != 0) claimable[annotator][pay.token] += earned;
-        if (redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += redistributed;
+        if (due.redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += due.redistributed;
         Reputation memory rep = _reputation[annotator][pay.domain];
         rep.accepted += uint40((counts >> 32) & 0xFFFFFFFF);
         rep.rejected += uint40((counts >> 64) & 0xFFFFFFFF);

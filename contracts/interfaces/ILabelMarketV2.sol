@@ -167,9 +167,12 @@ interface ILabelMarketV2Types {
     }
 
     /// @notice A bundle re-supplied for settlement or review: its labels (revealed) or its commit hash (committed,
-    ///         never revealed).
+    ///         never revealed), and which of its positions the call reads (`positions` bit m: position m; bits at or
+    ///         above the bundle's size are ignored). A call that settles in parts supplies each position once over
+    ///         all its calls; a position holding one of the call's tasks that is left out reverts `MissingBundle`.
     struct BundleProof {
         uint32 id;
+        uint32 positions;
         Bundle bundle;
         bytes32 commitHash;
         uint256[] labels;

@@ -298,15 +298,16 @@ async fn a_whole_batch_with_cast_only() {
             &["0", &id.to_string(), bundle, "[16]", &salt],
         );
     }
-    // Settlement re-supplies every revealed bundle holding the task: (id, bundle, commit hash, labels).
+    // Settlement re-supplies every revealed bundle holding the task: (id, positions read, bundle, commit hash,
+    // labels); each bundle's one position (mask 1).
     let proofs: Vec<String> = bundles
         .iter()
-        .map(|(id, bundle)| format!("({id},{bundle},0x{},[16])", "00".repeat(32)))
+        .map(|(id, bundle)| format!("({id},1,{bundle},0x{},[16])", "00".repeat(32)))
         .collect();
     send(
         &req,
         &market,
-        "settle(uint256,uint256[],(uint32,(address,uint8,uint16,uint32,uint8),bytes32,uint256[])[])",
+        "settle(uint256,uint256[],(uint32,uint32,(address,uint8,uint16,uint32,uint8),bytes32,uint256[])[])",
         &["0", "[0]", &format!("[{}]", proofs.join(","))],
     );
     for a in &d.accounts.annotators {

@@ -218,6 +218,7 @@ async fn a_batch_runs_end_to_end_and_rust_agrees_with_the_contract() -> eyre::Re
             .await?;
         proofs.push(ILabelMarketV2Types::BundleProof {
             id: id.to::<u32>(),
+            positions: u32::MAX,
             bundle: b.clone(),
             commitHash: B256::ZERO,
             labels: words.clone(),

@@ -15,6 +15,8 @@ abstract contract V2Fixture is Base {
     uint256 internal constant COOLDOWN = 7 days;
     uint256 internal constant NUM_ANNOTATORS = 10;
     uint256 internal constant STAKE = 1_000 * UNIT;
+    /// @dev A proof's position mask naming every position of its bundle.
+    uint32 internal constant ALL_POSITIONS = type(uint32).max;
 
     ConcordToken internal token;
     LabelMarketV2 internal market;
@@ -181,12 +183,14 @@ abstract contract V2Fixture is Base {
 
     function revealed(Held memory h) internal pure returns (ILabelMarketV2Types.BundleProof memory p) {
         p.id = uint32(h.id);
+        p.positions = ALL_POSITIONS;
         p.bundle = h.bundle;
         p.labels = h.words;
     }
 
     function unrevealed(uint256 id, Held memory h) internal view returns (ILabelMarketV2Types.BundleProof memory p) {
         p.id = uint32(h.id);
+        p.positions = ALL_POSITIONS;
         p.bundle = h.bundle;
         p.commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
     }

@@ -109,6 +109,119 @@ contract LabelMarketV2SettleTest is V2Fixture {
         market.settle(id, tasks, proofsOf(two));
     }
 
+    /// @dev A proof of `h` naming only its positions that hold `task`.
+    function onlyTask(Held memory h, uint256 task) internal pure returns (ILabelMarketV2Types.BundleProof memory p) {
+        p = revealed(h);
+        p.positions = 0;
+        for (uint256 m; m < h.tasks.length; ++m) {
+            if (h.tasks[m] == task) p.positions |= uint32(1 << m);
+        }
+    }
+
+    function test_settle_revertsWhenAProofLeavesOutAPositionOfTheCall() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAll(id, hs);
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        // Lane 2's proof names only its position of task 0, but the call settles task 1 too.
+        ps[2] = onlyTask(hs[2], 0);
+        uint256[] memory tasks = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 1, hs[2].bundle.lane));
+        market.settle(id, tasks, ps);
+        // A proof naming no position at all counts as left out as well.
+        ps[2].positions = 0;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, hs[2].bundle.lane));
+        market.settle(id, tasks, ps);
+    }
+
+    function test_settle_inPartsReadsEachPositionOnceAndPaysAsOneCall() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
+        revealAll(id, hs);
+        warpPastReveal(id);
+        for (uint256 t; t < 2; ++t) {
+            ILabelMarketV2Types.BundleProof[] memory ps = new ILabelMarketV2Types.BundleProof[](3);
+            for (uint256 i; i < 3; ++i) {
+                ps[i] = onlyTask(hs[i], t);
+            }
+            uint256[] memory one = new uint256[](1);
+            one[0] = t;
+            assertEq(market.settle(id, one, ps), 1, "one task per call");
+        }
+        // Lane 2 got item 0 of both tasks wrong: 2 slashes shared by the two agreeing lanes, everything unlocked.
+        for (uint256 i; i < 3; ++i) {
+            assertEq(market.accountOf(ann(i)).locked, 0, "all unlocked");
+        }
+        assertEq(market.reputationOf(ann(2), requester).rejected, 2, "two wrong labels over the two calls");
+        assertEq(market.reputationOf(ann(0), requester).accepted, 8, "eight agreeing labels over the two calls");
+        assertEq(
+            market.accountOf(ann(2)).amount, STAKE - 2 * market.getBatch(id).config.wrongLabelPenalty, "slashed twice"
+        );
+    }
+
+    /// @dev Three annotators, one per lane, each holding one bundle of one task in each of two rounds (ann(2) gets
+    ///      item 0 wrong), all revealed. Returns the six bundles: round 1's three, then round 2's.
+    function twoRoundsEach() internal returns (uint256 id, Held[] memory hs) {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.maxBundle = 1;
+        id = create(p);
+        hs = new Held[](6);
+        for (uint256 round = 1; round <= 2; ++round) {
+            if (round == 2) vm.warp(uint256(market.getRound(id, 1).commitEnd) + 1);
+            for (uint256 i; i < 3; ++i) {
+                hs[3 * (round - 1) + i] = joinAs(ann(i), id, 1);
+            }
+            seedRound(id, round);
+            for (uint256 i; i < 3; ++i) {
+                Held memory h = hs[3 * (round - 1) + i];
+                label(id, h, i == 2 ? 1 : 0);
+                commitAs(id, h);
+            }
+        }
+        revealAll(id, hs);
+    }
+
+    function test_settle_anAnnotatorsBundlesTogetherOrApartCreditTheSame() public {
+        (uint256 a, Held[] memory grouped) = twoRoundsEach();
+        (uint256 b, Held[] memory apart) = twoRoundsEach();
+        assertEq(grouped[3].bundle.round, 2, "two rounds");
+        assertEq(grouped[3].bundle.annotator, ann(0), "the same annotators in round 2");
+        // Batch a: each annotator's two bundles next to each other; batch b: round by round.
+        Held[] memory order = new Held[](6);
+        for (uint256 i; i < 3; ++i) {
+            (order[2 * i], order[2 * i + 1]) = (grouped[i], grouped[3 + i]);
+        }
+        uint256[] memory before = snapshot();
+        assertEq(settleAll(a, order), 2, "batch a settled");
+        uint256[] memory afterGrouped = snapshot();
+        assertEq(settleAll(b, apart), 2, "batch b settled");
+        uint256[] memory afterApart = snapshot();
+        for (uint256 k; k < before.length; ++k) {
+            assertEq(afterGrouped[k] - before[k], afterApart[k] - afterGrouped[k], "same credit either way");
+        }
+        assertEq(afterGrouped[6] - before[6], 2 * market.getBatch(a).config.wrongLabelPenalty, "ann(2) slashed twice");
+        // ann(0): 8 agreeing labels at 1 CCD, and half of each of ann(2)'s two 2-CCD slashes.
+        assertEq(afterGrouped[0] - before[0], 10 * UNIT, "ann(0): rewards and its share of the slashes");
+    }
+
+    /// @dev What settlement credits, as numbers that only grow: claimable (reward and stake token are one here) of
+    ///      ann(0..2), ann(2)'s accepted and rejected labels, ann(0)'s accepted labels, ann(2)'s stake slashed, and
+    ///      the stake unlocked from the three.
+    function snapshot() internal view returns (uint256[] memory s) {
+        s = new uint256[](8);
+        for (uint256 i; i < 2; ++i) {
+            s[i] = market.claimable(ann(i), address(token));
+        }
+        s[2] = market.claimable(ann(2), address(token));
+        ILabelMarketV2Types.Reputation memory r2 = market.reputationOf(ann(2), requester);
+        s[3] = r2.accepted;
+        s[4] = r2.rejected;
+        s[5] = market.reputationOf(ann(0), requester).accepted;
+        s[6] = STAKE - market.accountOf(ann(2)).amount;
+        s[7] = 3 * 1e30 - market.accountOf(ann(0)).locked - market.accountOf(ann(1)).locked
+            - market.accountOf(ann(2)).locked;
+    }
+
     function test_settle_revertsOnTheSameBundleTwiceOrTamperedLabels() public {
         uint256 id = create(defaultParams());
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));

@@ -179,33 +179,33 @@ pub async fn refresh(
         .filter(|r| r.tasks.is_none() && r.status == LocalStatus::Joined)
         .collect();
     let mut waiting = Vec::new();
-    let mut logs: BTreeMap<u64, Assignment> = BTreeMap::new();
+    let mut shapes: BTreeMap<u64, u64> = BTreeMap::new();
     for rec in open {
         let k = bundle_key(c, me, rec.batch, rec.bundle);
         match seed_of(c, rec.batch, rec.tickets.round).await? {
             Ok(seed) => {
-                let assignment = match logs.get_mut(&rec.batch) {
-                    Some(a) => a,
-                    None => {
-                        let b = batch(c, rec.batch).await?;
-                        let a = if rec.tickets.round == 1 {
-                            Assignment::new(u64::from(b.config.numTasks))
-                        } else {
-                            market::batch_log(c, rec.batch, &b.config).await?.assignment
-                        };
-                        logs.entry(rec.batch).or_insert(a)
-                    }
-                };
-                assignment.set_seed(rec.tickets.round, seed);
                 let t = rec.tickets;
-                let tasks = assignment
-                    .tasks_of(t.lane, t.round, t.first, t.size)
-                    .ok_or_else(|| {
-                        ClientError::Input(format!(
-                            "bundle {} of batch {}: its tickets are outside the round's pool (local store out of date?)",
-                            rec.bundle, rec.batch
-                        ))
-                    })?;
+                let tasks = if t.round == 1 {
+                    // Round 1's pool is every task: the permutation alone, computed here.
+                    let num_tasks = match shapes.get(&rec.batch) {
+                        Some(&n) => n,
+                        None => {
+                            let n = u64::from(batch(c, rec.batch).await?.config.numTasks);
+                            *shapes.entry(rec.batch).or_insert(n)
+                        }
+                    };
+                    let mut a = Assignment::new(num_tasks);
+                    a.set_seed(1, seed);
+                    a.tasks_of(t.lane, t.round, t.first, t.size)
+                } else {
+                    Some(later_round_tasks(c, rec.batch, t).await?)
+                };
+                let tasks = tasks.ok_or_else(|| {
+                    ClientError::Input(format!(
+                        "bundle {} of batch {}: its tickets are outside the round's pool (local store out of date?)",
+                        rec.bundle, rec.batch
+                    ))
+                })?;
                 store.set_tasks(&k, &tasks, seed)?;
             }
             Err(p) => {
@@ -217,6 +217,38 @@ pub async fn refresh(
         }
     }
     Ok(waiting)
+}
+
+/// The tasks of a bundle of a round after the first, whose seed block exists: the market maps each ticket
+/// (`taskAt`, one read per ticket) once the seed is stored, storing it first if nobody has (`drawSeed`, which its
+/// commit would do anyway). Reading the batch's whole event log instead would cost every member of a large batch
+/// a read that grows with the batch.
+async fn later_round_tasks(c: &Concord, batch_id: u64, t: Tickets) -> Result<Vec<u64>> {
+    if market::seed(c, batch_id, t.round).await? == B256::ZERO {
+        let call = M::drawSeedCall {
+            batchId: U256::from(batch_id),
+            round: U256::from(t.round),
+        };
+        c.send_market("store the round's seed", call).await?;
+    }
+    stream::iter(t.first..t.first + t.size)
+        .map(|ticket| async move {
+            let task = c
+                .market
+                .taskAt(
+                    U256::from(batch_id),
+                    U256::from(t.lane),
+                    U256::from(t.round),
+                    U256::from(ticket),
+                )
+                .call()
+                .await
+                .map_err(c.read_err("read the task of a ticket"))?;
+            Ok::<u64, ClientError>(task.to::<u64>())
+        })
+        .buffered(16)
+        .try_collect()
+        .await
 }
 
 /// [`refresh`], retrying for up to `wait` while a sealed round's seed block is not mined yet (it comes with the
@@ -483,6 +515,33 @@ fn record_outcomes(
     Ok(())
 }
 
+/// Whether the store may lack a bundle this account joined: it holds none (of `batch_filter`, or at all), or the
+/// market says the account joined a round of one of its batches later than any the store holds. One read per batch,
+/// where [`recover`] reads the account's events over the whole chain.
+async fn may_have_lost(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<bool> {
+    let me = c.account()?;
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    for r in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
+        let round = last.entry(r.batch).or_default();
+        *round = (*round).max(r.tickets.round);
+    }
+    if last.is_empty() {
+        return Ok(true);
+    }
+    for (b, round) in last {
+        let m = c
+            .market
+            .memberOf(U256::from(b), me)
+            .call()
+            .await
+            .map_err(c.read_err("read membership"))?;
+        if m.lastRound.to::<u64>() > round {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Restores commits missing from the local store from their encrypted backups in `Committed` events (with the
 /// bundle from its `Joined` event and its tasks from the round's seed).
 pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
@@ -553,8 +612,13 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
 /// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first).
 pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
+    let recovered = if may_have_lost(c, store, batch_filter).await? {
+        recover(c, store, batch_filter).await?
+    } else {
+        0
+    };
     let mut report = RunReport {
-        recovered: recover(c, store, batch_filter).await?,
+        recovered,
         ..Default::default()
     };
     let now = c.chain_time().await?;

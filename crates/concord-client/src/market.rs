@@ -179,10 +179,21 @@ pub struct BundleInfo {
 }
 
 impl BundleInfo {
-    /// The bundle as settlement and review re-supply it (labels if revealed, else the commit hash).
-    pub fn proof(&self) -> BundleProof {
+    /// The bundle as settlement and review re-supply it (labels if revealed, else the commit hash), naming the
+    /// positions that hold one of `tasks` (sorted), so that a batch settled in several calls maps each position
+    /// once. A bundle whose tasks are not known yet names every position.
+    pub fn proof(&self, tasks: &[u64]) -> BundleProof {
+        let positions = match &self.tasks {
+            Some(held) => held
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| tasks.binary_search(t).is_ok())
+                .fold(0u32, |mask, (m, _)| mask | (1 << m)),
+            None => u32::MAX,
+        };
         BundleProof {
             id: self.id as u32,
+            positions,
             bundle: self.bundle.clone(),
             commitHash: self.commit_hash.unwrap_or_default(),
             labels: self.words.clone().unwrap_or_default(),
@@ -218,18 +229,24 @@ impl BatchLog {
             .collect()
     }
 
-    /// The committed bundles holding any of `tasks`, as proofs for `settle` or `resolve`.
+    /// The committed bundles holding any of `tasks` (sorted, as `settle` takes them), as proofs for `settle` or
+    /// `resolve`, each naming only its positions that hold one of `tasks`, grouped by annotator.
     pub fn proofs_for(&self, tasks: &[u64]) -> Vec<BundleProof> {
+        debug_assert!(tasks.windows(2).all(|w| w[0] < w[1]), "tasks sorted");
         let ids: BTreeSet<u64> = tasks
             .iter()
             .filter_map(|t| self.holders.get(t))
             .flatten()
             .copied()
             .collect();
-        ids.iter()
+        let mut proofs: Vec<BundleProof> = ids
+            .iter()
             .filter_map(|id| self.bundles.get(id))
-            .map(BundleInfo::proof)
-            .collect()
+            .map(|b| b.proof(tasks))
+            .collect();
+        // An annotator's bundles side by side: the market writes its account once for them.
+        proofs.sort_by_key(|p| (p.bundle.annotator, p.id));
+        proofs
     }
 }
 

@@ -612,9 +612,10 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
 /// Most gas one settlement transaction may use: half a 30M block, so it fits next to other traffic.
 const SETTLE_GAS: u64 = 15_000_000;
 
-/// The settlement calls for `tasks`: chunks of at most `chunk` tasks (0: all), each halved until its gas estimate fits
-/// [`SETTLE_GAS`] (a chunk re-supplies every bundle holding its tasks, and bundles of late rounds cost more to
-/// map, so the right size depends on the batch).
+/// The settlement calls for `tasks`: chunks of at most `chunk` tasks (0: as many as fit [`SETTLE_GAS`], sized
+/// from the estimate of a first probe chunk), each checked with `eth_estimateGas` (concurrently) and split until it
+/// fits: in proportion when the estimate says by how much, else in half. Each bundle names only its positions in
+/// the chunk, so over all calls every position is mapped once.
 async fn settle_calls(
     c: &Concord,
     batch_id: u64,
@@ -622,6 +623,7 @@ async fn settle_calls(
     tasks: &[u64],
     chunk: u64,
 ) -> Result<Vec<M::settleCall>> {
+    const PROBE: usize = 64;
     let me = c.account()?;
     let call = |tasks: &[u64]| M::settleCall {
         // (batchId, tasks, bundles): the market's delegating stubs leave their parameters unnamed.
@@ -629,33 +631,64 @@ async fn settle_calls(
         _1: tasks.iter().map(|&t| U256::from(t)).collect(),
         _2: log.proofs_for(tasks),
     };
-    let size = if chunk == 0 {
-        tasks.len().max(1)
-    } else {
-        chunk as usize
+    // Some(gas) when the node can estimate the call, None when it reverts or exceeds the node's gas cap.
+    let estimate = |part: &[u64]| {
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_from(me)
+            .with_to(c.market_address())
+            .with_input(alloy::sol_types::SolCall::abi_encode(&call(part)));
+        async move { c.provider.estimate_gas(tx).await.ok() }
     };
-    let mut queue: std::collections::VecDeque<&[u64]> = tasks.chunks(size).collect();
+    let budget = SETTLE_GAS * 9 / 10;
+    let scaled =
+        |n: usize, gas: u64| (n as u128 * u128::from(budget) / u128::from(gas.max(1))) as usize;
+    // Chunks of tasks side by side in their lane-0 bundles (so those bundles are supplied to one call, not to
+    // every call), each sorted as `settle` takes them.
+    let lane0 = |t: &u64| {
+        log.holders
+            .get(t)
+            .into_iter()
+            .flatten()
+            .find(|id| log.bundles.get(id).is_some_and(|b| b.bundle.lane == 0))
+            .copied()
+            .unwrap_or(u64::MAX)
+    };
+    let mut grouped = tasks.to_vec();
+    grouped.sort_by_key(|t| (lane0(t), *t));
+    let sorted = |part: &[u64]| {
+        let mut v = part.to_vec();
+        v.sort_unstable();
+        v
+    };
+    let size = match chunk {
+        0 if tasks.len() > PROBE => match estimate(&sorted(&grouped[..PROBE])).await {
+            Some(g) => scaled(PROBE, g).clamp(1, tasks.len()),
+            None => tasks.len(),
+        },
+        0 => tasks.len().max(1),
+        n => n as usize,
+    };
+    let mut queue: Vec<Vec<u64>> = grouped.chunks(size).map(sorted).collect();
     let mut out = Vec::new();
-    while let Some(part) = queue.pop_front() {
-        let candidate = call(part);
-        if part.len() > 1 {
-            let tx = alloy::rpc::types::TransactionRequest::default()
-                .with_from(me)
-                .with_to(c.market_address())
-                .with_input(alloy::sol_types::SolCall::abi_encode(&candidate));
-            let fits = c
-                .provider
-                .estimate_gas(tx)
-                .await
-                .is_ok_and(|g| g <= SETTLE_GAS);
-            if !fits {
-                let (a, b) = part.split_at(part.len() / 2);
-                queue.push_front(b);
-                queue.push_front(a);
-                continue;
+    while !queue.is_empty() {
+        let parts = std::mem::take(&mut queue);
+        let estimates: Vec<Option<u64>> = stream::iter(parts.iter().map(|part| estimate(part)))
+            .buffered(4)
+            .collect()
+            .await;
+        for (part, gas) in parts.into_iter().zip(estimates) {
+            let split = match gas {
+                _ if part.len() == 1 => None,
+                Some(g) if g <= SETTLE_GAS => None,
+                Some(g) => Some(scaled(part.len(), g).clamp(1, part.len() - 1)),
+                // Over the node's gas cap, or a revert that a single task will report when sent.
+                None => Some(part.len().div_ceil(2)),
+            };
+            match split {
+                None => out.push(call(&part)),
+                Some(n) => queue.extend(part.chunks(n).map(<[u64]>::to_vec)),
             }
         }
-        out.push(candidate);
     }
     Ok(out)
 }

@@ -29,9 +29,14 @@ pub struct ThroughputArgs {
     /// Labels per item.
     #[arg(long, default_value_t = 3)]
     replicas: u8,
-    /// Annotators sharing the work.
+    /// Fewest annotators sharing the work (more join when a batch needs them: see `--rounds`).
     #[arg(long, default_value_t = 12)]
     annotators: u32,
+    /// Join rounds a batch should take: the crowd grows with the batch so that every size takes about this many
+    /// rounds, as a real crowd grows with the work (settling a position of round p walks back through the pools of
+    /// the p - 1 rounds before it, so a fixed crowd on a huge batch measures round depth, not size).
+    #[arg(long, default_value_t = 4)]
+    rounds: u32,
     /// Tasks per join (each round: every annotator joins once, labels its bundle and commits it).
     #[arg(long, default_value_t = 8)]
     bundle: u8,
@@ -49,6 +54,8 @@ pub struct ThroughputArgs {
 #[serde(rename_all = "camelCase")]
 struct Run {
     labels: u64,
+    annotators: u32,
+    rounds: u64,
     transactions: u64,
     seconds: f64,
     labels_per_s: f64,
@@ -65,12 +72,21 @@ async fn fresh(annotators: u32) -> eyre::Result<LocalChain> {
 }
 
 impl ThroughputArgs {
+    /// Annotators for a batch of `items`: at least `--annotators`, and enough for about `--rounds` rounds.
+    fn crowd(&self, items: u64) -> u32 {
+        let positions = items.div_ceil(u64::from(self.task_size)) * u64::from(self.replicas);
+        let per_round = u64::from(self.bundle) * u64::from(self.rounds.max(1));
+        self.annotators
+            .max(u32::try_from(positions.div_ceil(per_round)).unwrap_or(u32::MAX))
+    }
+
     async fn run_client(&self, labels: u64) -> eyre::Result<Run> {
-        let chain = fresh(self.annotators).await?;
+        let items = labels.div_ceil(u64::from(self.replicas));
+        let annotators = self.crowd(items);
+        let chain = fresh(annotators).await?;
         let (acc, dir) = (&chain.accounts, &chain.dir);
         let rpc = chain.rpc();
         let p: DynProvider = ProviderBuilder::new().connect_http(rpc.parse()?).erased();
-        let items = labels.div_ceil(u64::from(self.replicas));
         let ds = dir.path().join("items.jsonl");
         write_items(&ds, items, |_| None)?;
         let req = chain.client(&acc.requester.private_key).await?;
@@ -127,6 +143,7 @@ impl ThroughputArgs {
         if now <= commit_end && b.state.committed < concord_client::market::positions(&b.config) {
             chain.advance(commit_end + 1 - now).await?;
         }
+        let rounds = u64::from(b.state.round);
         let t_commit = started.elapsed().as_secs_f64();
         let reveals = futures::future::join_all(
             clients
@@ -163,6 +180,8 @@ impl ThroughputArgs {
         drop(chain);
         Ok(Run {
             labels,
+            annotators,
+            rounds,
             transactions: txs,
             seconds,
             labels_per_s: labels as f64 / seconds,
@@ -286,8 +305,15 @@ impl ThroughputArgs {
         for &n in &self.sizes {
             let r = self.run_client(n).await?;
             println!(
-                "client   {:>6} labels  {:>6} txs  {:>7.1}s  {:>8.1} labels/s  {:>6} gas/label",
-                r.labels, r.transactions, r.seconds, r.labels_per_s, r.gas_per_label
+                "client   {:>6} labels  {:>4} annotators  {:>3} rounds  {:>6} txs  {:>7.1}s  {:>8.1} labels/s  {:>6} gas/label  {:.3} s/1k",
+                r.labels,
+                r.annotators,
+                r.rounds,
+                r.transactions,
+                r.seconds,
+                r.labels_per_s,
+                r.gas_per_label,
+                1000.0 * r.seconds / r.labels as f64
             );
             runs.push(r);
         }
@@ -328,7 +354,7 @@ impl ThroughputArgs {
             head.labels_per_s / flood_lps
         );
         println!("transactions per label {tx_per_label:.3}; peak memory of the benchmark process {peak_mb:.0} MiB");
-        let growth: Vec<_> = runs.iter().map(|r| serde_json::json!({ "labels": r.labels, "seconds": r.seconds, "gasPerLabel": r.gas_per_label, "secondsPerKLabel": 1000.0 * r.seconds / r.labels as f64 })).collect();
+        let growth: Vec<_> = runs.iter().map(|r| serde_json::json!({ "labels": r.labels, "annotators": r.annotators, "rounds": r.rounds, "seconds": r.seconds, "gasPerLabel": r.gas_per_label, "secondsPerKLabel": 1000.0 * r.seconds / r.labels as f64 })).collect();
         let json = serde_json::json!({
             "client": { "labels_per_s": head.labels_per_s, "labels": head.labels, "transactions": head.transactions, "seconds": head.seconds, "gasPerLabel": head.gas_per_label },
             "castLoop": { "labels_per_s": cast_lps, "secondsPerTx": cast_s, "sample": self.cast_sample },

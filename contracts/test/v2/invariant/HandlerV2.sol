@@ -285,6 +285,7 @@ contract HandlerV2 is Base {
             Held storage h = _held[i];
             if (h.batchId != id || (h.status != 2 && h.status != 3)) continue;
             ps[j].id = uint32(h.id);
+            ps[j].positions = type(uint32).max;
             ps[j].bundle = h.bundle;
             if (h.status == 3) ps[j].labels = h.words;
             else ps[j].commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
