@@ -125,7 +125,7 @@ mutants: deps
 # End-to-end throughput (client vs cast loop vs raw flood, same run) and gas; JSON in target/bench/.
 bench: release
 	target/release/concord-bench gas --out target/bench/gas.json
-	target/release/concord-bench throughput --sizes 1000,3000,10000,30000 --out target/bench/bench.json
+	target/release/concord-bench throughput --sizes 1000,3000,10000,30000,100000,300000 --out target/bench/bench.json
 
 coverage: deps
 	forge coverage --report summary --ir-minimum
