@@ -50,7 +50,11 @@ impl ConcordArgs {
     pub async fn connect_quiet(&self) -> Result<Concord> {
         let deployment = Deployment::load(&self.rpc.deployment)?;
         let signer = self.wallet.signer()?;
-        Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts()).await
+        Ok(
+            Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
+                .await?
+                .with_log_range(self.rpc.log_range),
+        )
     }
 }
 
@@ -93,6 +97,16 @@ pub struct RpcOpts {
         global = true
     )]
     pub tx_timeout: u64,
+    /// Most blocks one event read (`eth_getLogs`) asks for; halved while the node says a range is too large or
+    /// holds too many results.
+    #[arg(
+        long,
+        env = "CONCORD_LOG_RANGE",
+        default_value_t = concord_client::chain::DEFAULT_LOG_RANGE,
+        value_name = "BLOCKS",
+        global = true
+    )]
+    pub log_range: u64,
 }
 
 impl RpcOpts {

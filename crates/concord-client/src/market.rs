@@ -126,20 +126,35 @@ pub fn bundle_of(annotator: Address, t: &Tickets) -> Bundle {
     }
 }
 
-/// Every `E` event of the market from the deployment block on, decoded, matching `filter` (address, signature
-/// and start block are added here).
+/// Every `E` event of the market from the deployment block to the current head, decoded, matching `filter`
+/// (address, signature and block range are set here). Read in ranges of at most [`Concord::log_range`] blocks:
+/// when the node answers that a range is too large or holds too many results (as public providers do), the
+/// range is halved and the read goes on from where it was; rate limits are retried by the transport.
 pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, Log)>> {
     let name = E::SIGNATURE.split('(').next().unwrap_or(E::SIGNATURE);
     let action = format!("read {name} events");
     let filter = filter
         .address(c.market_address())
-        .event_signature(E::SIGNATURE_HASH)
-        .from_block(c.deployment.deploy_block);
-    let logs = c
-        .provider
-        .get_logs(&filter)
-        .await
-        .map_err(|e| transport_error(&action, &c.rpc_url, &e.to_string()))?;
+        .event_signature(E::SIGNATURE_HASH);
+    let head = c.block_number().await?;
+    let mut logs = Vec::new();
+    let mut from = c.deployment.deploy_block;
+    let mut range = c.log_range.max(1);
+    while from <= head {
+        let to = head.min(from.saturating_add(range - 1));
+        match c
+            .provider
+            .get_logs(&filter.clone().from_block(from).to_block(to))
+            .await
+        {
+            Ok(part) => {
+                logs.extend(part);
+                from = to + 1;
+            }
+            Err(e) if range > 1 && asks_for_less(&e.to_string()) => range /= 2,
+            Err(e) => return Err(transport_error(&action, &c.rpc_url, &e.to_string())),
+        }
+    }
     logs.into_iter()
         .map(|log| {
             let decoded = log.log_decode::<E>().map_err(|e| ClientError::Transport {
@@ -149,6 +164,27 @@ pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, 
             Ok((decoded.inner.data, log))
         })
         .collect()
+}
+
+/// Whether a node's `eth_getLogs` error says the query asked for too much (range or results), in the words of
+/// the common providers and nodes (geth, Infura, Alchemy, QuickNode, Ankr, Erigon, Hardhat).
+fn asks_for_less(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    [
+        "block range",
+        "range too",
+        "range is too",
+        "too many",
+        "more than",
+        "exceed",
+        "too large",
+        "response size",
+        "limited to",
+        "max results",
+        "query timeout",
+    ]
+    .iter()
+    .any(|needle| e.contains(needle))
 }
 
 /// Every `E` event of one batch (all of the market's batch events carry the batch id as first topic).
@@ -477,4 +513,27 @@ pub fn receipt_events<E: SolEvent>(receipt: &alloy::rpc::types::TransactionRecei
         .filter_map(|l| l.log_decode::<E>().ok())
         .map(|l| l.inner.data)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn provider_range_errors_ask_for_less_and_others_do_not() {
+        for e in [
+            "query exceeds max block range 1000",
+            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range",
+            "query returned more than 10000 results",
+            "eth_getLogs is limited to a 10,000 range",
+            "block range is too wide",
+        ] {
+            assert!(super::asks_for_less(e), "{e}");
+        }
+        for e in [
+            "connection refused",
+            "execution reverted",
+            "invalid params: bad address",
+        ] {
+            assert!(!super::asks_for_less(e), "{e}");
+        }
+    }
 }

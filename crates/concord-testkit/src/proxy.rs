@@ -22,6 +22,16 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// What a public RPC provider refuses, on top of any [`Fault`]: `eth_getLogs` over more than `max_range` blocks or
+/// with more than `max_results` logs is answered with the provider's error, and one request in `throttle_every`
+/// (pseudo-randomly, seeded) is answered with HTTP 429.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_range: Option<u64>,
+    pub max_results: Option<usize>,
+    pub throttle_every: Option<usize>,
+}
+
 /// What goes wrong, and on which request (counted from 0 per method, over the proxy's lifetime).
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -63,6 +73,16 @@ struct Inner {
     forwarded: Mutex<Vec<B256>>,
     /// Hashes of the raw transactions swallowed by a `Drop` fault.
     swallowed: Mutex<Vec<B256>>,
+    /// Provider-like limits on every request (none by default).
+    limits: Mutex<Limits>,
+    /// Requests answered with HTTP 429 by the rate limit.
+    throttled: AtomicUsize,
+    /// `eth_getLogs` requests forwarded to the node (answered with logs).
+    log_reads: AtomicUsize,
+    /// `eth_getLogs` requests refused for their range or result count.
+    log_refusals: AtomicUsize,
+    /// All requests seen (the rate limit's clock).
+    requests: AtomicUsize,
     server: Mutex<Option<JoinHandle<()>>>,
     /// The anvil started after a crash (kept alive with the proxy).
     restarted: Mutex<Option<AnvilInstance>>,
@@ -95,6 +115,11 @@ impl Proxy {
             upstream: Mutex::new(upstream.to_string()),
             fault: Mutex::new(Fault::None),
             sends: AtomicUsize::new(0),
+            limits: Mutex::new(Limits::default()),
+            throttled: AtomicUsize::new(0),
+            log_reads: AtomicUsize::new(0),
+            log_refusals: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
             estimates: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             hanging: AtomicBool::new(false),
@@ -120,6 +145,20 @@ impl Proxy {
         self.inner.estimates.store(0, Ordering::SeqCst);
         self.inner.hanging.store(false, Ordering::SeqCst);
         *self.inner.fault.lock().expect("lock") = fault;
+    }
+
+    /// Behaves like a public provider from now on (see [`Limits`]).
+    pub fn limit(&self, limits: Limits) {
+        *self.inner.limits.lock().expect("lock") = limits;
+    }
+
+    /// `eth_getLogs` requests answered with logs, refused for their size, and requests throttled with HTTP 429.
+    pub fn log_stats(&self) -> (usize, usize, usize) {
+        (
+            self.inner.log_reads.load(Ordering::SeqCst),
+            self.inner.log_refusals.load(Ordering::SeqCst),
+            self.inner.throttled.load(Ordering::SeqCst),
+        )
     }
 
     /// Hashes of the raw transactions forwarded so far.
@@ -195,11 +234,17 @@ async fn serve_conn(sock: TcpStream, inner: Arc<Inner>) {
         if inner.down.load(Ordering::SeqCst) {
             return; // the node is gone: drop the connection without an answer
         }
-        let Some(answer) = handle(&inner, body).await else {
-            return;
+        let (status, answer) = if throttle(&inner) {
+            let busy = br#"{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Too Many Requests"}}"#;
+            ("429 Too Many Requests", busy.to_vec())
+        } else {
+            let Some(answer) = handle(&inner, body).await else {
+                return;
+            };
+            ("200 OK", answer)
         };
         let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             answer.len()
         );
         let s = r.get_mut();
@@ -222,6 +267,61 @@ async fn forward(inner: &Inner, body: Vec<u8>) -> Option<Vec<u8>> {
     Some(resp.bytes().await.ok()?.to_vec())
 }
 
+/// Whether this request is one the rate limit answers with 429 (about one in `throttle_every`, pseudo-random).
+fn throttle(inner: &Inner) -> bool {
+    let Some(every) = inner.limits.lock().ok().and_then(|l| l.throttle_every) else {
+        return false;
+    };
+    let n = inner.requests.fetch_add(1, Ordering::SeqCst);
+    let roll = u64::from_be_bytes(
+        keccak256(n.to_be_bytes())[..8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    let hit = roll % every.max(1) as u64 == 0;
+    if hit {
+        inner.throttled.fetch_add(1, Ordering::SeqCst);
+    }
+    hit
+}
+
+/// An `eth_getLogs` under provider limits: a range over `max_range` blocks, or an answer over `max_results`
+/// logs, is refused with the provider's error (the client must ask again for less).
+async fn limited_logs(
+    inner: &Inner,
+    req: &Value,
+    body: Vec<u8>,
+    limits: Limits,
+) -> Option<Vec<u8>> {
+    let refuse = |message: String| {
+        inner.log_refusals.fetch_add(1, Ordering::SeqCst);
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32602, "message": message}})).ok()
+    };
+    let block = |v: &Value| {
+        v.as_str()
+            .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+    };
+    let (from, to) = (
+        block(&req["params"][0]["fromBlock"]),
+        block(&req["params"][0]["toBlock"]),
+    );
+    if let Some(max) = limits.max_range {
+        match (from, to) {
+            (Some(f), Some(t)) if t.saturating_sub(f) < max => {}
+            _ => return refuse(format!("query exceeds max block range {max}")),
+        }
+    }
+    let answer = forward(inner, body).await?;
+    if let Some(max) = limits.max_results {
+        let v: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        if v["result"].as_array().is_some_and(|logs| logs.len() > max) {
+            return refuse(format!("query returned more than {max} results"));
+        }
+    }
+    inner.log_reads.fetch_add(1, Ordering::SeqCst);
+    Some(answer)
+}
+
 fn raw_tx(req: &Value) -> Option<Bytes> {
     req["params"][0].as_str()?.parse().ok()
 }
@@ -235,6 +335,12 @@ async fn handle(inner: &Arc<Inner>, body: Vec<u8>) -> Option<Vec<u8>> {
         if inner.sends.load(Ordering::SeqCst) > at {
             inner.hanging.store(true, Ordering::SeqCst);
             std::future::pending::<()>().await;
+        }
+    }
+    if method == "eth_getLogs" {
+        let limits = *inner.limits.lock().ok()?;
+        if limits.max_range.is_some() || limits.max_results.is_some() {
+            return limited_logs(inner, &req, body, limits).await;
         }
     }
     if method == "eth_estimateGas" {

@@ -45,7 +45,13 @@ pub struct Concord {
     pub rpc_url: String,
     /// Sends this client's transactions (shared nonce across clones).
     pub tx: TxPipeline,
+    /// Most blocks one `eth_getLogs` asks for (halved while the node answers that a range is too large or holds
+    /// too many results): see [`crate::market::events`].
+    pub log_range: u64,
 }
+
+/// Default of [`Concord::log_range`]: public providers cap `eth_getLogs` between 1,000 and 10,000 blocks.
+pub const DEFAULT_LOG_RANGE: u64 = 10_000;
 
 impl Concord {
     /// Connects to `rpc_url`, checks the chain id against the deployment and that the market has code.
@@ -125,7 +131,14 @@ impl Concord {
             token,
             rpc_url: rpc_url.to_string(),
             tx,
+            log_range: DEFAULT_LOG_RANGE,
         })
+    }
+
+    /// Reads logs in ranges of at most `blocks` blocks (at least 1).
+    pub fn with_log_range(mut self, blocks: u64) -> Self {
+        self.log_range = blocks.max(1);
+        self
     }
 
     /// Reports the progress of long pipelines to `progress` (the CLIs pass progress bars; silent by default).
