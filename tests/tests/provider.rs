@@ -1,6 +1,7 @@
 //! Event reads through a provider-like proxy: `eth_getLogs` capped in block range and in results, and HTTP 429
 //! at random, as public RPC providers do. A batch spread over more than 20,000 blocks reads the same through the
-//! proxy as from the node directly.
+//! proxy as from the node directly; a second run reads only new blocks (the event cache); a reorg deeper than
+//! the confirmations drops the cache and the answers stay right.
 
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
@@ -19,17 +20,39 @@ async fn mine(d: &Devnet, n: u64) {
         .expect("anvil_mine");
 }
 
-/// What the requester reads from events: status, the JSONL export, the quality report.
-fn reads(d: &Devnet, b: &str, tag: &str) -> (serde_json::Value, String, serde_json::Value) {
-    let out = d
-        .dir
-        .join(format!("export-{tag}.jsonl"))
-        .display()
-        .to_string();
-    let status = d.json(REQ, None, &["status", "-b", b]);
-    d.json(REQ, None, &["export", "-b", b, "-o", &out]);
+/// Replaces the newest `depth` blocks with new, empty ones (anvil).
+async fn reorg(d: &Devnet, depth: u64) {
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
+    let _: serde_json::Value = p
+        .raw_request("anvil_reorg".into(), (depth, Vec::<()>::new()))
+        .await
+        .expect("anvil_reorg");
+}
+
+/// What the requester reads from events — status, the JSONL export, the quality report — with `home` as
+/// `CONCORD_HOME` (where the event cache lives).
+fn reads(d: &Devnet, b: &str, home: &str) -> (serde_json::Value, String, serde_json::Value) {
+    let home = d.dir.join(home).display().to_string();
+    let out = d.dir.join("export.jsonl").display().to_string();
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let o = d.cli_env(REQ, None, &a, &[("CONCORD_HOME", &home)]);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap_or("null"))
+            .expect("json output")
+    };
+    let mut status = run(&["status", "-b", b]);
+    // The chain's clock moves between runs (a block every second); everything else must match.
+    status.as_object_mut().map(|o| o.remove("now"));
+    run(&["export", "-b", b, "-o", &out]);
     let export = std::fs::read_to_string(&out).expect("export written");
-    let report = d.json(REQ, None, &["report", "-b", b]);
+    let report = run(&["report", "-b", b]);
     (status, export, report)
 }
 
@@ -92,7 +115,7 @@ async fn status_export_and_report_through_a_capped_rate_limited_provider_match_t
     assert_eq!(s["tasksSettled"], 2, "{s}");
     mine(&d, 5_000).await;
 
-    let direct = reads(&d, &b, "direct");
+    let direct = reads(&d, &b, "home-direct");
     assert_eq!(direct.1.lines().count(), 6, "six items exported");
 
     // A provider: at most 1,000 blocks and 5 logs per `eth_getLogs` (a cap scaled to this small batch, as 500 is
@@ -104,7 +127,7 @@ async fn status_export_and_report_through_a_capped_rate_limited_provider_match_t
         throttle_every: Some(20),
     });
     d.rpc = proxy.url.clone();
-    let capped = reads(&d, &b, "capped");
+    let capped = reads(&d, &b, "home-capped");
     assert_eq!(capped.0, direct.0, "status");
     assert_eq!(capped.1, direct.1, "export");
     assert_eq!(capped.2, direct.2, "report");
@@ -115,4 +138,28 @@ async fn status_export_and_report_through_a_capped_rate_limited_provider_match_t
     );
     assert!(refused > 0, "ranges were halved after refusals");
     assert!(throttled > 0, "some requests were rate limited and retried");
+
+    // A second run with the same CONCORD_HOME reads only the blocks after its cache (the newest 12 blocks, which
+    // may still be reorganised, are always read again).
+    let again = reads(&d, &b, "home-capped");
+    assert_eq!(again, capped, "the same answers from the cache");
+    let (answered2, refused2, _) = proxy.log_stats();
+    assert!(
+        (answered2 - answered) * 10 < answered,
+        "the second run asked for the newest blocks only: {} reads after {answered}",
+        answered2 - answered
+    );
+    assert_eq!(refused2, refused, "small ranges: nothing refused");
+
+    // A reorg deeper than the 12 confirmations replaces the block the cache ends at: the cache is dropped, the
+    // events are read again, and the answers stay right.
+    reorg(&d, 40).await;
+    let after_reorg = reads(&d, &b, "home-capped");
+    assert_eq!(after_reorg, capped, "the same answers after the reorg");
+    let (answered3, _, _) = proxy.log_stats();
+    assert!(
+        answered3 - answered2 >= 3 * 20,
+        "everything read again: {} reads",
+        answered3 - answered2
+    );
 }

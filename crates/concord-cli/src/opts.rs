@@ -4,6 +4,7 @@
 use alloy::signers::local::PrivateKeySigner;
 use clap::Args;
 use concord_client::chain::Timeouts;
+use concord_client::logcache::LogCache;
 use concord_client::{ClientError, Concord, Deployment, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,11 +51,15 @@ impl ConcordArgs {
     pub async fn connect_quiet(&self) -> Result<Concord> {
         let deployment = Deployment::load(&self.rpc.deployment)?;
         let signer = self.wallet.signer()?;
-        Ok(
-            Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
-                .await?
-                .with_log_range(self.rpc.log_range),
-        )
+        let c = Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
+            .await?
+            .with_log_range(self.rpc.log_range);
+        Ok(if self.rpc.no_log_cache {
+            c
+        } else {
+            let cache = LogCache::open(&concord_client::concord_home().join("logs.sqlite"))?;
+            c.with_log_cache(cache, self.rpc.confirmations)
+        })
     }
 }
 
@@ -107,6 +112,19 @@ pub struct RpcOpts {
         global = true
     )]
     pub log_range: u64,
+    /// Blocks below the head that are read again every time (events in older blocks are cached in
+    /// $CONCORD_HOME/logs.sqlite; a reorg deeper than this drops the cache).
+    #[arg(
+        long,
+        env = "CONCORD_CONFIRMATIONS",
+        default_value_t = concord_client::chain::DEFAULT_CONFIRMATIONS,
+        value_name = "BLOCKS",
+        global = true
+    )]
+    pub confirmations: u64,
+    /// Read every event from the node, without the local event cache.
+    #[arg(long, global = true)]
+    pub no_log_cache: bool,
 }
 
 impl RpcOpts {

@@ -129,7 +129,9 @@ pub fn bundle_of(annotator: Address, t: &Tickets) -> Bundle {
 /// Every `E` event of the market from the deployment block to the current head, decoded, matching `filter`
 /// (address, signature and block range are set here). Read in ranges of at most [`Concord::log_range`] blocks:
 /// when the node answers that a range is too large or holds too many results (as public providers do), the
-/// range is halved and the read goes on from where it was; rate limits are retried by the transport.
+/// range is halved and the read goes on from where it was; rate limits are retried by the transport. With a
+/// [`Concord::log_cache`], only blocks after the cached mark are asked for, and the mark moves to
+/// [`Concord::confirmations`] below the head.
 pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, Log)>> {
     let name = E::SIGNATURE.split('(').next().unwrap_or(E::SIGNATURE);
     let action = format!("read {name} events");
@@ -139,6 +141,28 @@ pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, 
     let head = c.block_number().await?;
     let mut logs = Vec::new();
     let mut from = c.deployment.deploy_block;
+    // The cached part, if its last block is still on the chain (else the cache of this filter is dropped).
+    let cache = match &c.log_cache {
+        Some(cache) => {
+            let key = format!(
+                "{}:{}:{}",
+                c.chain_id(),
+                c.deployment.deploy_block,
+                serde_json::to_string(&filter).unwrap_or_default()
+            );
+            if let Some(s) = cache.scanned(&key)? {
+                if s.to <= head && c.block_hash(s.to).await? == s.hash {
+                    logs = cache.logs(&key)?;
+                    from = s.to + 1;
+                } else {
+                    cache.reset(&key)?;
+                }
+            }
+            Some((cache, key, logs.len()))
+        }
+        None => None,
+    };
+    let start = from;
     let mut range = c.log_range.max(1);
     while from <= head {
         let to = head.min(from.saturating_add(range - 1));
@@ -153,6 +177,19 @@ pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, 
             }
             Err(e) if range > 1 && asks_for_less(&e.to_string()) => range /= 2,
             Err(e) => return Err(transport_error(&action, &c.rpc_url, &e.to_string())),
+        }
+    }
+    // Cache what was read up to `confirmations` below the head.
+    if let Some((cache, key, cached)) = cache {
+        let safe = head.saturating_sub(c.confirmations);
+        // Only a mark that moves forward (the cache already holds everything up to `start - 1`).
+        if safe >= start && safe >= c.deployment.deploy_block {
+            let settled: Vec<Log> = logs[cached..]
+                .iter()
+                .filter(|l| l.block_number.is_some_and(|b| b <= safe))
+                .cloned()
+                .collect();
+            cache.extend(&key, &settled, safe, c.block_hash(safe).await?)?;
         }
     }
     logs.into_iter()

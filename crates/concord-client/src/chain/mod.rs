@@ -48,7 +48,14 @@ pub struct Concord {
     /// Most blocks one `eth_getLogs` asks for (halved while the node answers that a range is too large or holds
     /// too many results): see [`crate::market::events`].
     pub log_range: u64,
+    /// Where event reads are cached (none: every read asks the node from the deployment block).
+    pub log_cache: Option<crate::logcache::LogCache>,
+    /// Blocks below the head that a cached read still re-reads (a reorg up to this deep is picked up).
+    pub confirmations: u64,
 }
+
+/// Default of [`Concord::confirmations`].
+pub const DEFAULT_CONFIRMATIONS: u64 = 12;
 
 /// Default of [`Concord::log_range`]: public providers cap `eth_getLogs` between 1,000 and 10,000 blocks.
 pub const DEFAULT_LOG_RANGE: u64 = 10_000;
@@ -132,7 +139,16 @@ impl Concord {
             rpc_url: rpc_url.to_string(),
             tx,
             log_range: DEFAULT_LOG_RANGE,
+            log_cache: None,
+            confirmations: DEFAULT_CONFIRMATIONS,
         })
+    }
+
+    /// Caches event reads in `cache`, re-reading the newest `confirmations` blocks every time.
+    pub fn with_log_cache(mut self, cache: crate::logcache::LogCache, confirmations: u64) -> Self {
+        self.log_cache = Some(cache);
+        self.confirmations = confirmations;
+        self
     }
 
     /// Reads logs in ranges of at most `blocks` blocks (at least 1).
