@@ -54,11 +54,17 @@ impl ConcordArgs {
         let c = Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
             .await?
             .with_log_range(self.rpc.log_range);
-        Ok(if self.rpc.no_log_cache {
-            c
-        } else {
-            let cache = LogCache::open(&concord_client::concord_home().join("logs.sqlite"))?;
-            c.with_log_cache(cache, self.rpc.confirmations)
+        if self.rpc.no_log_cache {
+            return Ok(c);
+        }
+        // The cache only saves reads: without a writable home, every read goes to the node.
+        let path = concord_client::concord_home().join("logs.sqlite");
+        Ok(match LogCache::open(&path) {
+            Ok(cache) => c.with_log_cache(cache, self.rpc.confirmations),
+            Err(e) => {
+                tracing::warn!("event cache unavailable, reading every event from the node: {e}");
+                c
+            }
         })
     }
 }
