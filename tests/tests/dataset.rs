@@ -240,3 +240,88 @@ async fn exports_and_report_come_from_chain_events_alone() {
         "self-contained page with plots"
     );
 }
+
+/// `aggregate` through the real CLI on a Toloka TSV and an MTurk CSV (layouts detected from the header), and one
+/// clear line for a header it does not know.
+#[test]
+fn aggregate_reads_toloka_and_mturk_exports_and_names_an_unknown_layout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        std::process::Command::new(concord_e2e::bin_dir().join(REQ))
+            .args(args)
+            .output()
+            .expect("run concord-requester")
+    };
+    let toloka = dir.path().join("assignments.tsv");
+    std::fs::write(
+        &toloka,
+        "INPUT:id\tOUTPUT:result\tASSIGNMENT:worker_id\n\
+         i1\tcat\tw1\ni1\tcat\tw2\ni1\tdog\tw3\ni2\tdog\tw1\ni2\tdog\tw2\ni2\tdog\tw3\n",
+    )
+    .expect("write");
+    let mturk = dir.path().join("Batch_1_batch_results.csv");
+    std::fs::write(
+        &mturk,
+        "HITId,WorkerId,Input.id,Answer.category\nH1,w1,i1,cat\nH1,w2,i1,cat\nH1,w3,i1,dog\n\
+         H2,w1,i2,dog\nH2,w2,i2,dog\nH2,w3,i2,dog\n",
+    )
+    .expect("write");
+    for (input, layout) in [(&toloka, "toloka"), (&mturk, "mturk")] {
+        let out = dir.path().join(format!("{layout}.csv"));
+        let o = run(&[
+            "aggregate",
+            "--input",
+            &input.display().to_string(),
+            "-o",
+            &out.display().to_string(),
+            "--json",
+        ]);
+        assert!(
+            o.status.success(),
+            "{layout}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let v: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("null")).expect("json");
+        assert_eq!(v["layout"], layout, "{v}");
+        assert_eq!(
+            (v["responses"].as_u64(), v["tasks"].as_u64()),
+            (Some(6), Some(2)),
+            "{v}"
+        );
+        let csv = std::fs::read_to_string(&out).expect("out");
+        assert!(csv.contains("i1,cat,cat"), "{csv}");
+        assert!(csv.contains("i2,dog,dog"), "{csv}");
+    }
+    let odd = dir.path().join("odd.csv");
+    std::fs::write(&odd, "item,rater,verdict\ni1,w1,cat\n").expect("write");
+    let o = run(&[
+        "aggregate",
+        "--input",
+        &odd.display().to_string(),
+        "-o",
+        &dir.path().join("x.csv").display().to_string(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("unrecognised column layout") && err.contains("--task-col"),
+        "{err}"
+    );
+    let o = run(&[
+        "aggregate",
+        "--input",
+        &odd.display().to_string(),
+        "-o",
+        &dir.path().join("x.csv").display().to_string(),
+        "--task-col",
+        "item",
+        "--worker-col",
+        "rater",
+        "--label-col",
+        "verdict",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

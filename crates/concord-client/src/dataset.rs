@@ -253,49 +253,238 @@ pub fn load_manifest(uri: &str) -> Result<Manifest, ClientError> {
         .map_err(|e| ClientError::Manifest(format!("manifest `{uri}` is malformed: {e}")))
 }
 
+/// Columns to read responses from, named by the user (`--task-col`, `--worker-col`, `--label-col`); a column
+/// left `None` is taken from the detected layout.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseColumns {
+    pub task: Option<String>,
+    pub worker: Option<String>,
+    pub label: Option<String>,
+}
+
+/// The layouts [`read_responses`] recognises.
+pub const RESPONSE_LAYOUTS: &str =
+    "crowd-kit `task,worker,label`; `question,worker,answer`; Amazon Mechanical Turk \
+     batch results (`WorkerId`, `Input.*`, `Answer.*`); Toloka TSV (`INPUT:*`, `OUTPUT:*`, \
+     `ASSIGNMENT:worker_id`); Label Studio JSON export";
+
 /// Reads a crowd-kit style `task,worker,label` CSV (header required, column order free).
 pub fn read_responses_csv(path: &Path) -> Result<concord_quality::Responses, ClientError> {
+    read_responses(path, &ResponseColumns::default()).map(|(r, _)| r)
+}
+
+/// Reads crowd responses in any of the [`RESPONSE_LAYOUTS`], detected from the header (or from JSON content),
+/// with `cols` overriding the detected columns. Returns the responses and the layout's name.
+pub fn read_responses(
+    path: &Path,
+    cols: &ResponseColumns,
+) -> Result<(concord_quality::Responses, &'static str), ClientError> {
     let err = |line: usize, reason: String| ClientError::Dataset {
         path: path.to_path_buf(),
         line,
         reason,
     };
-    let mut rd = csv::Reader::from_path(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
-    let headers = rd
+    let bytes = std::fs::read(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.trim_start().chars().next();
+    let (triples, layout) = if matches!(first, Some('[') | Some('{')) {
+        (
+            label_studio_triples(&text).map_err(|r| err(0, r))?,
+            "label-studio",
+        )
+    } else {
+        delimited_triples(&text, cols, err)?
+    };
+    if triples.is_empty() {
+        return Err(err(0, "no responses".into()));
+    }
+    Ok((
+        concord_quality::Responses::from_triples(
+            triples
+                .iter()
+                .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+            None,
+        ),
+        layout,
+    ))
+}
+
+type Triples = Vec<(String, String, String)>;
+
+/// A CSV, or a TSV when the header has tabs (Toloka), in one of the header layouts.
+fn delimited_triples(
+    text: &str,
+    cols: &ResponseColumns,
+    err: impl Fn(usize, String) -> ClientError,
+) -> Result<(Triples, &'static str), ClientError> {
+    let header_line = text.lines().next().unwrap_or_default();
+    let delimiter = if header_line.contains('\t') {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut rd = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = rd
         .headers()
         .map_err(|e| err(1, format!("bad header: {e}")))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                err(
-                    1,
-                    format!("missing column `{name}` (need task,worker,label)"),
-                )
-            })
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let (layout, detected) = detect_layout(&headers);
+    let pick = |given: &Option<String>, found: Option<String>, what: &str| {
+        given.clone().or(found).ok_or_else(|| {
+            err(
+                1,
+                format!(
+                    "unrecognised column layout (header: {}); expected {RESPONSE_LAYOUTS}, or name the {what} \
+                     column with --{what}-col",
+                    headers.join(",")
+                ),
+            )
+        })
     };
-    let (t, w, l) = (col("task")?, col("worker")?, col("label")?);
+    let (t, w, l) = detected.unwrap_or_default();
+    let names = [
+        pick(&cols.task, t, "task")?,
+        pick(&cols.worker, w, "worker")?,
+        pick(&cols.label, l, "label")?,
+    ];
+    let mut idx = [0usize; 3];
+    for (k, name) in names.iter().enumerate() {
+        idx[k] = headers.iter().position(|h| h == name).ok_or_else(|| {
+            err(
+                1,
+                format!("no column `{name}` (columns: {})", headers.join(",")),
+            )
+        })?;
+    }
+    let layout = if cols.task.is_some() || cols.worker.is_some() || cols.label.is_some() {
+        "named columns"
+    } else {
+        layout
+    };
     let mut triples = Vec::new();
     for (i, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| err(i + 2, format!("bad row: {e}")))?;
         let get = |c: usize| {
             rec.get(c)
-                .map(str::to_string)
+                .map(|v| v.trim().to_string())
                 .ok_or_else(|| err(i + 2, "missing field".into()))
         };
-        triples.push((get(t)?, get(w)?, get(l)?));
+        let (task, worker, label) = (get(idx[0])?, get(idx[1])?, get(idx[2])?);
+        // Exports hold rows without an answer (rejected or skipped assignments): not responses.
+        if label.is_empty() {
+            continue;
+        }
+        triples.push((task, worker, label));
     }
-    if triples.is_empty() {
-        return Err(err(0, "no responses".into()));
+    Ok((triples, layout))
+}
+
+/// The layout of a header and its (task, worker, label) columns, where it says them unambiguously.
+#[allow(clippy::type_complexity)]
+fn detect_layout(
+    headers: &[String],
+) -> (
+    &'static str,
+    Option<(Option<String>, Option<String>, Option<String>)>,
+) {
+    let has = |n: &str| headers.iter().any(|h| h == n);
+    let only = |prefix: &str| {
+        let v: Vec<&String> = headers.iter().filter(|h| h.starts_with(prefix)).collect();
+        (v.len() == 1).then(|| v[0].clone())
+    };
+    let first_of = |names: &[&str]| names.iter().find(|n| has(n)).map(|n| n.to_string());
+    if has("task") && has("worker") && has("label") {
+        return (
+            "crowd-kit",
+            Some((
+                Some("task".into()),
+                Some("worker".into()),
+                Some("label".into()),
+            )),
+        );
     }
-    Ok(concord_quality::Responses::from_triples(
-        triples
-            .iter()
-            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
-        None,
-    ))
+    if has("question") && has("worker") && has("answer") {
+        return (
+            "question-worker-answer",
+            Some((
+                Some("question".into()),
+                Some("worker".into()),
+                Some("answer".into()),
+            )),
+        );
+    }
+    if has("WorkerId") && headers.iter().any(|h| h.starts_with("Answer.")) {
+        let task = first_of(&["Input.id", "Input.item_id"])
+            .or_else(|| only("Input."))
+            .or_else(|| first_of(&["HITId"]));
+        return (
+            "mturk",
+            Some((task, Some("WorkerId".into()), only("Answer."))),
+        );
+    }
+    if has("ASSIGNMENT:worker_id") && headers.iter().any(|h| h.starts_with("OUTPUT:")) {
+        let task = first_of(&["INPUT:id", "INPUT:item_id"])
+            .or_else(|| only("INPUT:"))
+            .or_else(|| first_of(&["ASSIGNMENT:task_id"]));
+        return (
+            "toloka",
+            Some((task, Some("ASSIGNMENT:worker_id".into()), only("OUTPUT:"))),
+        );
+    }
+    ("unknown", None)
+}
+
+/// A Label Studio JSON export: tasks with several annotations each; the task is its `data.id` (else its `id`),
+/// the worker its annotation's `completed_by` (an id, or an object with `email` or `id`), the label the first
+/// choice (or label, or rating) of the annotation's first result.
+fn label_studio_triples(text: &str) -> Result<Triples, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let tasks = match &doc {
+        serde_json::Value::Array(a) => a.clone(),
+        v => vec![v.clone()],
+    };
+    let scalar = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let task = scalar(&t["data"]["id"])
+            .or_else(|| scalar(&t["id"]))
+            .ok_or_else(|| {
+                format!("task {i} has neither data.id nor id (not a Label Studio export?)")
+            })?;
+        let Some(annotations) = t["annotations"].as_array() else {
+            return Err(format!(
+                "task {task} has no `annotations` list (not a Label Studio export?)"
+            ));
+        };
+        for a in annotations {
+            if a["was_cancelled"].as_bool() == Some(true) {
+                continue;
+            }
+            let by = &a["completed_by"];
+            let worker = scalar(by)
+                .or_else(|| scalar(&by["email"]))
+                .or_else(|| scalar(&by["id"]))
+                .ok_or_else(|| format!("an annotation of task {task} has no completed_by"))?;
+            let value = &a["result"][0]["value"];
+            let label = ["choices", "labels"]
+                .iter()
+                .find_map(|k| value[k][0].as_str().map(str::to_string))
+                .or_else(|| scalar(&value["rating"]));
+            if let Some(label) = label {
+                out.push((task.clone(), worker, label));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a `task,truth` CSV into a map.
@@ -333,6 +522,134 @@ mod tests {
 
     fn reason(r: Result<Vec<Item>, ClientError>) -> String {
         r.expect_err("must fail").to_string()
+    }
+
+    /// The same 4 responses (2 items x 2 workers: w1 says cat, dog; w2 says cat, cat) in a layout; each reads to
+    /// the same (task, worker, label) set.
+    fn same_responses(name: &str, content: &str, layout: &str) {
+        let (_d, p) = write(name, content.as_bytes());
+        let (r, got) = read_responses(&p, &ResponseColumns::default()).expect(layout);
+        assert_eq!(got, layout, "{name}");
+        let mut triples: Vec<(String, String, String)> = r
+            .rows
+            .iter()
+            .map(|&(t, w, l)| {
+                (
+                    r.tasks[t].clone(),
+                    r.workers[w].clone(),
+                    r.classes[l].clone(),
+                )
+            })
+            .collect();
+        triples.sort();
+        let want: Vec<(String, String, String)> = [
+            ("i1", "w1", "cat"),
+            ("i1", "w2", "cat"),
+            ("i2", "w1", "dog"),
+            ("i2", "w2", "cat"),
+        ]
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+        assert_eq!(triples, want, "{name}");
+    }
+
+    #[test]
+    fn reads_every_crowd_layout_from_its_header() {
+        same_responses(
+            "ck.csv",
+            "task,worker,label\ni1,w1,cat\ni2,w1,dog\ni1,w2,cat\ni2,w2,cat\n",
+            "crowd-kit",
+        );
+        same_responses(
+            "qwa.csv",
+            "worker,question,answer\nw1,i1,cat\nw1,i2,dog\nw2,i1,cat\nw2,i2,cat\n",
+            "question-worker-answer",
+        );
+        // MTurk batch results: one row per assignment; a rejected one without an answer is skipped.
+        same_responses(
+            "Batch_123_batch_results.csv",
+            "HITId,HITTypeId,AssignmentId,WorkerId,AssignmentStatus,Input.id,Input.image_url,Answer.category\n\
+             H1,T,A1,w1,Approved,i1,http://x/1.jpg,cat\n\
+             H2,T,A2,w1,Approved,i2,http://x/2.jpg,dog\n\
+             H1,T,A3,w2,Approved,i1,http://x/1.jpg,cat\n\
+             H2,T,A4,w2,Approved,i2,http://x/2.jpg,cat\n\
+             H2,T,A5,w3,Rejected,i2,http://x/2.jpg,\n",
+            "mturk",
+        );
+        same_responses(
+            "toloka.tsv",
+            "INPUT:id\tINPUT:image\tOUTPUT:result\tGOLDEN:result\tASSIGNMENT:worker_id\tASSIGNMENT:status\n\
+             i1\thttp://x/1.jpg\tcat\t\tw1\tACCEPTED\n\
+             i2\thttp://x/2.jpg\tdog\t\tw1\tACCEPTED\n\
+             i1\thttp://x/1.jpg\tcat\t\tw2\tACCEPTED\n\
+             i2\thttp://x/2.jpg\tcat\t\tw2\tACCEPTED\n",
+            "toloka",
+        );
+        // Label Studio: several annotations per task, completed_by as an id or an object; a cancelled one skipped.
+        same_responses(
+            "project-1-at-2026.json",
+            r#"[
+              {"id": 101, "data": {"id": "i1", "image": "http://x/1.jpg"}, "annotations": [
+                {"completed_by": {"id": 7, "email": "w1"}, "result": [{"type": "choices", "value": {"choices": ["cat"]}}]},
+                {"completed_by": "w2", "result": [{"type": "choices", "value": {"choices": ["cat"]}}]}]},
+              {"id": 102, "data": {"id": "i2"}, "annotations": [
+                {"completed_by": {"email": "w1"}, "result": [{"value": {"choices": ["dog"]}}]},
+                {"completed_by": "w2", "result": [{"value": {"choices": ["cat"]}}]},
+                {"completed_by": "w3", "was_cancelled": true, "result": []}]}
+            ]"#,
+            "label-studio",
+        );
+    }
+
+    #[test]
+    fn named_columns_override_and_unknown_layouts_say_what_is_expected() {
+        let (_d, p) = write(
+            "mine.csv",
+            b"item,annotator,choice,seconds\ni1,w1,cat,3\ni2,w1,dog,4\n",
+        );
+        let e = read_responses(&p, &ResponseColumns::default())
+            .expect_err("unknown layout")
+            .to_string();
+        assert!(e.contains("unrecognised column layout"), "{e}");
+        assert!(e.contains("--task-col"), "{e}");
+        assert!(e.contains("Toloka"), "{e}");
+        let cols = ResponseColumns {
+            task: Some("item".into()),
+            worker: Some("annotator".into()),
+            label: Some("choice".into()),
+        };
+        let (r, layout) = read_responses(&p, &cols).expect("named");
+        assert_eq!((layout, r.rows.len()), ("named columns", 2));
+        let wrong = ResponseColumns {
+            label: Some("verdict".into()),
+            ..cols
+        };
+        let e = read_responses(&p, &wrong)
+            .expect_err("no such column")
+            .to_string();
+        assert!(e.contains("no column `verdict`"), "{e}");
+        // Two answer columns in an MTurk file: the label column must be named.
+        let (_d2, p2) = write(
+            "mturk2.csv",
+            b"HITId,WorkerId,Input.id,Answer.category,Answer.comment\nH1,w1,i1,cat,nice\n",
+        );
+        let e = read_responses(&p2, &ResponseColumns::default())
+            .expect_err("ambiguous")
+            .to_string();
+        assert!(e.contains("--label-col"), "{e}");
+        let (r, layout) = read_responses(
+            &p2,
+            &ResponseColumns {
+                label: Some("Answer.category".into()),
+                ..ResponseColumns::default()
+            },
+        )
+        .expect("named label");
+        assert_eq!(
+            (layout, r.classes.clone()),
+            ("named columns", vec!["cat".to_string()])
+        );
     }
 
     #[test]

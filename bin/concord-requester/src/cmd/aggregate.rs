@@ -2,16 +2,26 @@
 
 use clap::Args;
 use concord_cli::{emit, ConcordArgs};
-use concord_client::dataset::{read_responses_csv, read_truth_csv};
+use concord_client::dataset::{read_responses, read_truth_csv, ResponseColumns};
 use concord_client::quality::{dawid_skene, majority_vote};
 use eyre::WrapErr;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct AggregateArgs {
-    /// Responses CSV with columns task,worker,label.
+    /// Responses: crowd-kit `task,worker,label` CSV, `question,worker,answer`, Amazon Mechanical Turk batch
+    /// results, Toloka TSV or a Label Studio JSON export (detected from the header or content).
     #[arg(long)]
     pub input: PathBuf,
+    /// Column holding the item (overrides the detected layout).
+    #[arg(long, value_name = "COLUMN")]
+    pub task_col: Option<String>,
+    /// Column holding the annotator (overrides the detected layout).
+    #[arg(long, value_name = "COLUMN")]
+    pub worker_col: Option<String>,
+    /// Column holding the label (overrides the detected layout).
+    #[arg(long, value_name = "COLUMN")]
+    pub label_col: Option<String>,
     /// Optional `task,truth` CSV: prints accuracy of both methods against it.
     #[arg(long)]
     pub truth: Option<PathBuf>,
@@ -31,7 +41,12 @@ impl AggregateArgs {
     pub fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
         let (a, json) = (self, args.json());
         let started = std::time::Instant::now();
-        let r = read_responses_csv(&a.input)?;
+        let cols = ResponseColumns {
+            task: a.task_col.clone(),
+            worker: a.worker_col.clone(),
+            label: a.label_col.clone(),
+        };
+        let (r, layout) = read_responses(&a.input, &cols)?;
         let (mv, _) = majority_vote(&r);
         let ds = dawid_skene(&r, a.iterations, a.tol);
         let elapsed = started.elapsed().as_secs_f64();
@@ -59,7 +74,7 @@ impl AggregateArgs {
             std::fs::write(&a.out, w).wrap_err_with(|| format!("writing {}", a.out.display()))?;
         }
         let mut summary = serde_json::json!({
-            "responses": r.rows.len(), "tasks": r.tasks.len(), "workers": r.workers.len(), "classes": r.classes,
+            "layout": layout, "responses": r.rows.len(), "tasks": r.tasks.len(), "workers": r.workers.len(), "classes": r.classes,
             "iterations": ds.iterations, "seconds": elapsed, "disagreements": (0..r.tasks.len()).filter(|&t| mv[t] != ds.labels[t]).count(),
             "out": a.out,
         });
