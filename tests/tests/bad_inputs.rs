@@ -419,6 +419,13 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
             "insufficient reward-token balance",
         ),
         case(
+            "fee cap under the base fee",
+            "concord-annotator",
+            Some(&fresh),
+            &["stake", "5", "--max-fee-per-gas", "1wei"],
+            "above --max-fee-per-gas",
+        ),
+        case(
             "stake above balance",
             "concord-annotator",
             Some(&fresh),

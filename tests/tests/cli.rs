@@ -280,3 +280,42 @@ async fn qualification_gate_needs_the_qualifiers_attestation() {
     d.end_join_window(&b).await;
     assert_eq!(d.my_tasks(&key, &b), vec![0]);
 }
+
+/// `--max-fee-per-gas` and `--priority-gas-price` (as in cast) set what the transaction may pay.
+#[tokio::test]
+async fn fee_flags_bound_what_a_transaction_pays() {
+    use alloy::consensus::Transaction as _;
+    use alloy::providers::{Provider, ProviderBuilder};
+    let d = Devnet::start(1, 0).await;
+    let key = d.accounts.annotators[0].private_key.clone();
+    d.json(
+        ANN,
+        Some(&key),
+        &[
+            "stake",
+            "5",
+            "--max-fee-per-gas",
+            "50gwei",
+            "--priority-gas-price",
+            "3gwei",
+        ],
+    );
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
+    let block = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .full()
+        .await
+        .expect("block")
+        .expect("latest block");
+    let tx = block
+        .transactions
+        .into_transactions()
+        .last()
+        .expect("the stake transaction");
+    assert_eq!(tx.max_priority_fee_per_gas(), Some(3_000_000_000));
+    assert!(
+        tx.max_fee_per_gas() <= 50_000_000_000,
+        "{}",
+        tx.max_fee_per_gas()
+    );
+}

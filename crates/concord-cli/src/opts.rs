@@ -3,6 +3,7 @@
 
 use alloy::signers::local::PrivateKeySigner;
 use clap::Args;
+use concord_client::chain::pipeline::FeeCaps;
 use concord_client::chain::Timeouts;
 use concord_client::logcache::LogCache;
 use concord_client::{ClientError, Concord, Deployment, Result};
@@ -53,7 +54,11 @@ impl ConcordArgs {
         let signer = self.wallet.signer()?;
         let c = Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
             .await?
-            .with_log_range(self.rpc.log_range);
+            .with_log_range(self.rpc.log_range)
+            .with_fee_caps(FeeCaps {
+                max_fee_per_gas: self.rpc.max_fee_per_gas,
+                priority_fee_per_gas: self.rpc.priority_gas_price,
+            });
         if self.rpc.no_log_cache {
             return Ok(c);
         }
@@ -131,6 +136,25 @@ pub struct RpcOpts {
     /// Read every event from the node, without the local event cache.
     #[arg(long, global = true)]
     pub no_log_cache: bool,
+    /// Most a transaction may pay per gas, base fee and tip together (wei, or with a unit: `30gwei`). A cap
+    /// under the current base fee is refused before anything is sent.
+    #[arg(long, env = "ETH_MAX_FEE_PER_GAS", value_parser = parse_fee, value_name = "PRICE", global = true)]
+    pub max_fee_per_gas: Option<u128>,
+    /// Tip per gas instead of the node's suggestion (wei, or with a unit: `2gwei`).
+    #[arg(long, env = "ETH_PRIORITY_GAS_PRICE", value_parser = parse_fee, value_name = "PRICE", global = true)]
+    pub priority_gas_price: Option<u128>,
+}
+
+/// A gas price: wei, or a decimal with `gwei`/`ether`/`wei` (as cast takes them).
+pub fn parse_fee(s: &str) -> std::result::Result<u128, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (t[..i].trim(), t[i..].trim()),
+        None => (t.as_str(), "wei"),
+    };
+    let wei = alloy::primitives::utils::parse_units(num, unit)
+        .map_err(|e| format!("`{s}` is not a gas price (e.g. 30gwei or 30000000000): {e}"))?;
+    u128::try_from(wei.get_absolute()).map_err(|_| format!("`{s}` is too large for a gas price"))
 }
 
 impl RpcOpts {
@@ -237,5 +261,18 @@ mod tests {
             .to_string()
             .contains("32-byte hex"));
         assert!(WalletOpts::default().require_signer().is_err());
+    }
+}
+
+#[cfg(test)]
+mod fee_tests {
+    #[test]
+    fn gas_prices_take_wei_or_units() {
+        assert_eq!(super::parse_fee("30gwei"), Ok(30_000_000_000));
+        assert_eq!(super::parse_fee("1.5 gwei"), Ok(1_500_000_000));
+        assert_eq!(super::parse_fee("12345"), Ok(12_345));
+        assert_eq!(super::parse_fee("7wei"), Ok(7));
+        assert!(super::parse_fee("cheap").is_err());
+        assert!(super::parse_fee("-1gwei").is_err());
     }
 }

@@ -144,6 +144,12 @@ impl Concord {
         })
     }
 
+    /// Keeps every transaction's fees within `caps`.
+    pub fn with_fee_caps(mut self, caps: pipeline::FeeCaps) -> Self {
+        self.tx = self.tx.with_fee_caps(caps);
+        self
+    }
+
     /// Caches event reads in `cache`, re-reading the newest `confirmations` blocks every time.
     pub fn with_log_cache(mut self, cache: crate::logcache::LogCache, confirmations: u64) -> Self {
         self.log_cache = Some(cache);

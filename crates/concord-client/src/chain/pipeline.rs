@@ -78,6 +78,47 @@ pub struct Sent {
     raw: Bytes,
 }
 
+/// Fee limits the user sets (`--max-fee-per-gas`, `--priority-gas-price`), in wei.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeeCaps {
+    /// Most a transaction may pay per gas (base fee + tip).
+    pub max_fee_per_gas: Option<u128>,
+    /// The tip per gas (instead of the node's suggestion).
+    pub priority_fee_per_gas: Option<u128>,
+}
+
+fn gwei(wei: u128) -> String {
+    format!("{} gwei", wei as f64 / 1e9)
+}
+
+/// The node's fee quote within the user's caps: the tip as given, the max fee at most the cap and never below
+/// the tip. A cap under the current base fee is refused (such a transaction would wait in the pool forever).
+pub fn apply_caps(
+    quote: Eip1559Estimation,
+    caps: FeeCaps,
+    base_fee: Option<u128>,
+) -> Result<Eip1559Estimation> {
+    let mut f = quote;
+    if let Some(tip) = caps.priority_fee_per_gas {
+        f.max_fee_per_gas =
+            f.max_fee_per_gas - f.max_priority_fee_per_gas.min(f.max_fee_per_gas) + tip;
+        f.max_priority_fee_per_gas = tip;
+    }
+    if let Some(cap) = caps.max_fee_per_gas {
+        if let Some(base) = base_fee.filter(|&b| b > cap) {
+            return Err(ClientError::Input(format!(
+                "the network's base fee is {}, above --max-fee-per-gas {}: the transaction would not be mined; \
+                 raise the cap or wait for lower fees",
+                gwei(base),
+                gwei(cap)
+            )));
+        }
+        f.max_fee_per_gas = f.max_fee_per_gas.min(cap);
+        f.max_priority_fee_per_gas = f.max_priority_fee_per_gas.min(f.max_fee_per_gas);
+    }
+    Ok(f)
+}
+
 fn with_fees(tx: TransactionRequest, fees: &Eip1559Estimation) -> TransactionRequest {
     tx.with_max_fee_per_gas(fees.max_fee_per_gas)
         .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
@@ -106,6 +147,7 @@ pub struct TxPipeline {
     nonce: Arc<tokio::sync::Mutex<Option<u64>>>,
     timeouts: Timeouts,
     progress: Arc<dyn Progress>,
+    caps: FeeCaps,
 }
 
 impl TxPipeline {
@@ -125,12 +167,19 @@ impl TxPipeline {
             nonce: Arc::new(tokio::sync::Mutex::new(None)),
             timeouts,
             progress: Arc::new(Silent),
+            caps: FeeCaps::default(),
         }
     }
 
     /// Reports the progress of [`TxPipeline::send_many`] to `progress`.
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// Keeps every transaction's fees within `caps`.
+    pub fn with_fee_caps(mut self, caps: FeeCaps) -> Self {
+        self.caps = caps;
         self
     }
 
@@ -169,10 +218,25 @@ impl TxPipeline {
 
     /// Current EIP-1559 fee quote.
     async fn fees(&self, action: &str) -> Result<Eip1559Estimation> {
-        self.provider
+        let quote = self
+            .provider
             .estimate_eip1559_fees()
             .await
-            .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))
+            .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))?;
+        if self.caps == FeeCaps::default() {
+            return Ok(quote);
+        }
+        let base_fee = match self.caps.max_fee_per_gas {
+            Some(_) => self
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .map_err(|e| transport_error(action, &self.rpc_url, &e.to_string()))?
+                .and_then(|b| b.header.base_fee_per_gas)
+                .map(u128::from),
+            None => None,
+        };
+        apply_caps(quote, self.caps, base_fee)
     }
 
     /// Estimates gas for a call (a revert surfaces here, decoded) and returns the request with its gas limit.
@@ -742,6 +806,55 @@ mod tests {
         assert!(e
             .to_string()
             .contains("pass --private-key, --keystore or --account"));
+    }
+
+    #[test]
+    fn fee_caps_bound_the_quote_and_refuse_a_cap_under_the_base_fee() {
+        let quote = Eip1559Estimation {
+            max_fee_per_gas: 50,
+            max_priority_fee_per_gas: 2,
+        };
+        assert_eq!(
+            apply_caps(quote, FeeCaps::default(), None).expect("no caps"),
+            quote
+        );
+        let tip = apply_caps(
+            quote,
+            FeeCaps {
+                max_fee_per_gas: None,
+                priority_fee_per_gas: Some(5),
+            },
+            None,
+        )
+        .expect("tip");
+        assert_eq!((tip.max_fee_per_gas, tip.max_priority_fee_per_gas), (53, 5));
+        let capped = apply_caps(
+            quote,
+            FeeCaps {
+                max_fee_per_gas: Some(30),
+                priority_fee_per_gas: Some(40),
+            },
+            Some(20),
+        )
+        .expect("capped");
+        assert_eq!(
+            (capped.max_fee_per_gas, capped.max_priority_fee_per_gas),
+            (30, 30)
+        );
+        let e = apply_caps(
+            quote,
+            FeeCaps {
+                max_fee_per_gas: Some(10),
+                priority_fee_per_gas: None,
+            },
+            Some(20),
+        )
+        .expect_err("under the base fee")
+        .to_string();
+        assert!(
+            e.contains("base fee") && e.contains("--max-fee-per-gas"),
+            "{e}"
+        );
     }
 
     #[test]
