@@ -42,15 +42,7 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> ClientError + '_ {
 impl LogCache {
     /// Opens (creating) the cache at `path`.
     pub fn open(path: &Path) -> Result<Self, ClientError> {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Store(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(path).map_err(db_err(path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db_err(path))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err(path))?;
+        let conn = crate::store::open_wal(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS scans (
                 filter TEXT PRIMARY KEY, scanned_to INTEGER NOT NULL, block_hash TEXT NOT NULL);

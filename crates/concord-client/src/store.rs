@@ -105,6 +105,20 @@ fn now() -> i64 {
     concord_protocol::time::now_unix() as i64
 }
 
+/// Opens (creating it and its folder) a SQLite file in WAL mode that waits up to 10 s for another process's lock.
+pub(crate) fn open_wal(path: &Path) -> Result<Connection, ClientError> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::Store(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(path).map_err(db_err(path))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err(path))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err(path))?;
+    Ok(conn)
+}
+
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, ClientError> {
     serde_json::to_string(v).map_err(|e| ClientError::Store(e.to_string()))
 }
@@ -114,15 +128,7 @@ const COLUMNS: &str = "batch, bundle, lane, round, first, size, status, commit_e
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, ClientError> {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ClientError::Store(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(path).map_err(db_err(path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db_err(path))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err(path))?;
+        let conn = open_wal(path)?;
         // FULL: every transaction's WAL frames are fsynced before COMMIT returns.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err(path))?;
