@@ -52,13 +52,15 @@ impl ConcordArgs {
     pub async fn connect_quiet(&self) -> Result<Concord> {
         let deployment = Deployment::load(&self.rpc.deployment)?;
         let signer = self.wallet.signer()?;
-        let c = Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
-            .await?
-            .with_log_range(self.rpc.log_range)
-            .with_fee_caps(FeeCaps {
-                max_fee_per_gas: self.rpc.max_fee_per_gas,
-                priority_fee_per_gas: self.rpc.priority_gas_price,
-            });
+        let mut c =
+            Concord::connect_with(&self.rpc.rpc_url, deployment, signer, self.rpc.timeouts())
+                .await?
+                .with_log_range(self.rpc.log_range)
+                .with_fee_caps(FeeCaps {
+                    max_fee_per_gas: self.rpc.max_fee_per_gas,
+                    priority_fee_per_gas: self.rpc.priority_gas_price,
+                });
+        c.ipfs_gateway = self.rpc.ipfs_gateway.clone();
         if self.rpc.no_log_cache {
             return Ok(c);
         }
@@ -136,6 +138,14 @@ pub struct RpcOpts {
     /// Read every event from the node, without the local event cache.
     #[arg(long, global = true)]
     pub no_log_cache: bool,
+    /// HTTP(S) gateway that `ipfs://` manifest URIs are fetched through.
+    #[arg(
+        long,
+        env = "CONCORD_IPFS_GATEWAY",
+        default_value = concord_client::dataset::DEFAULT_IPFS_GATEWAY,
+        global = true
+    )]
+    pub ipfs_gateway: String,
     /// Most a transaction may pay per gas, base fee and tip together (wei, or with a unit: `30gwei`). A cap
     /// under the current base fee is refused before anything is sent.
     #[arg(long, env = "ETH_MAX_FEE_PER_GAS", value_parser = parse_fee, value_name = "PRICE", global = true)]

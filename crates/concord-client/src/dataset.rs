@@ -244,6 +244,92 @@ fn check_items(path: &Path, items: &[(usize, Item)]) -> Result<(), ClientError> 
     Ok(())
 }
 
+/// Default IPFS gateway for `ipfs://` manifest URIs (`--ipfs-gateway`, `CONCORD_IPFS_GATEWAY`).
+pub const DEFAULT_IPFS_GATEWAY: &str = "https://ipfs.io";
+
+/// Largest manifest fetched over the network.
+const MAX_MANIFEST_BYTES: usize = 256 << 20;
+
+/// The HTTP(S) address of a manifest URI: itself for `http(s)://`, through `gateway` for `ipfs://CID/path`, none
+/// for a local path or `file://` URI.
+pub fn http_location(uri: &str, gateway: &str) -> Option<String> {
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return Some(uri.to_string());
+    }
+    uri.strip_prefix("ipfs://")
+        .map(|rest| format!("{}/ipfs/{rest}", gateway.trim_end_matches('/')))
+}
+
+/// A batch's manifest from its URI — a local path or `file://` URI, `http(s)://`, or `ipfs://` through `gateway` —
+/// verified against the on-chain `root` before it is returned. What came over the network is kept under
+/// `cache_dir` (named by its root) once verified, and read from there next time; nothing unverified is kept.
+pub async fn fetch_manifest(
+    uri: &str,
+    root: alloy::primitives::B256,
+    gateway: &str,
+    cache_dir: &Path,
+) -> Result<Manifest, ClientError> {
+    let Some(url) = http_location(uri, gateway) else {
+        let m = load_manifest(uri)?;
+        m.verify(root)?;
+        return Ok(m);
+    };
+    let cached = cache_dir.join(format!("{root}.json"));
+    if let Ok(m) = load_manifest(&cached.display().to_string()) {
+        if m.verify(root).is_ok() {
+            return Ok(m);
+        }
+    }
+    let fail = |reason: String| {
+        ClientError::Manifest(format!("cannot fetch the manifest {url}: {reason}"))
+    };
+    let http = alloy::transports::http::reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let resp = http.get(&url).send().await.map_err(|e| {
+        fail(if e.is_timeout() {
+            "no answer within 60 s".into()
+        } else {
+            e.to_string()
+        })
+    })?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("HTTP {}", resp.status())));
+    }
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+    {
+        return Err(fail(format!(
+            "larger than {} MiB",
+            MAX_MANIFEST_BYTES >> 20
+        )));
+    }
+    let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+    if body.len() > MAX_MANIFEST_BYTES {
+        return Err(fail(format!(
+            "larger than {} MiB",
+            MAX_MANIFEST_BYTES >> 20
+        )));
+    }
+    let m: Manifest = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Manifest(format!("the manifest at {url} is malformed: {e}")))?;
+    m.verify(root).map_err(|e| {
+        ClientError::Manifest(format!(
+            "the manifest at {url} is not the one the batch was created with: {e}"
+        ))
+    })?;
+    // Best effort: a cache that cannot be written only means fetching again next time.
+    if std::fs::create_dir_all(cache_dir).is_ok() {
+        let tmp = cached.with_extension("part");
+        if std::fs::write(&tmp, &body).is_ok() {
+            let _ = std::fs::rename(&tmp, &cached);
+        }
+    }
+    Ok(m)
+}
+
 /// Loads a manifest from a path or a `file://` URI.
 pub fn load_manifest(uri: &str) -> Result<Manifest, ClientError> {
     let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
@@ -552,6 +638,21 @@ mod tests {
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
         assert_eq!(triples, want, "{name}");
+    }
+
+    #[test]
+    fn manifest_uris_map_to_http_through_the_gateway() {
+        let g = "https://gw.example/";
+        assert_eq!(
+            http_location("https://host/b/manifest-1.json", g).as_deref(),
+            Some("https://host/b/manifest-1.json")
+        );
+        assert_eq!(
+            http_location("ipfs://bafyCID/manifest-1.json", g).as_deref(),
+            Some("https://gw.example/ipfs/bafyCID/manifest-1.json")
+        );
+        assert_eq!(http_location("file:///tmp/m.json", g), None);
+        assert_eq!(http_location("/tmp/m.json", g), None);
     }
 
     #[test]

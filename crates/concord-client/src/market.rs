@@ -20,7 +20,7 @@ use concord_quality::report::Scores;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::chain::transport_error;
-use crate::dataset::{load_manifest, Manifest};
+use crate::dataset::{fetch_manifest, Manifest};
 use crate::store::Tickets;
 use crate::{ClientError, Concord, Result};
 
@@ -525,8 +525,13 @@ pub async fn verify_manifest(
         Some(p) => p.display().to_string(),
         None => manifest_uri(c, batch_id).await?,
     };
-    let m = load_manifest(&uri)?;
-    m.verify(b.roots.manifest)?;
+    let m = fetch_manifest(
+        &uri,
+        b.roots.manifest,
+        &c.ipfs_gateway,
+        &crate::concord_home().join("manifests"),
+    )
+    .await?;
     if m.classes.len() != usize::from(b.config.numClasses) {
         return Err(ClientError::Manifest(format!(
             "the manifest names {} classes but batch {batch_id} has {} on-chain",

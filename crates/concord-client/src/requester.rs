@@ -47,6 +47,8 @@ pub struct CreateOptions {
     pub out_dir: Option<PathBuf>,
     /// Public URI of the manifest (default: `file://` path of the written manifest).
     pub manifest_uri: Option<String>,
+    /// Base URL the output folder is published at; the manifest's URI is this base and its file name.
+    pub publish_url: Option<String>,
 }
 
 /// The defaults of `concord-requester create`, in one place for the CLI, the simulator and the benchmarks.
@@ -151,6 +153,7 @@ impl CreateOptions {
             reward_token: None,
             out_dir: None,
             manifest_uri: None,
+            publish_url: None,
         }
     }
 }
@@ -248,10 +251,15 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
         }
         None => None,
     };
-    let manifest_uri = o
-        .manifest_uri
-        .clone()
-        .unwrap_or_else(|| format!("file://{}", manifest_path.display()));
+    let file_name = manifest_path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let manifest_uri = match (&o.manifest_uri, &o.publish_url) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some(base)) => format!("{}/{file_name}", base.trim_end_matches('/')),
+        (None, None) => format!("file://{}", manifest_path.display()),
+    };
 
     let reward_token = o.reward_token.unwrap_or(c.deployment.token);
     let escrow = U256::from(n) * U256::from(o.replicas) * o.incentives.reward_per_label;

@@ -6,6 +6,7 @@
 
 pub mod annotator;
 pub mod auth;
+pub mod publish;
 pub mod requester;
 
 pub use auth::{new_token, Authorized};

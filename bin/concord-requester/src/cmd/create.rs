@@ -79,8 +79,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
     /// Public URI annotators fetch the manifest from (default: the local file).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "publish_url")]
     pub manifest_uri: Option<String>,
+    /// Where the output folder will be published (`https://host/path/`, `ipfs://CID/`): the manifest's URI is
+    /// this base and its file name. Serve the folder with `concord-requester serve --publish <out-dir>`.
+    #[arg(long, value_name = "BASE_URL")]
+    pub publish_url: Option<String>,
 }
 
 impl CreateArgs {
@@ -117,6 +121,7 @@ impl CreateArgs {
             reward_token: self.reward_token,
             out_dir: self.out_dir.clone(),
             manifest_uri: self.manifest_uri.clone(),
+            publish_url: self.publish_url.clone(),
         })
     }
 

@@ -7,8 +7,13 @@ use concord_web::requester::{serve_requester, RequesterView};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    #[arg(long, short = 'b')]
-    pub batch: u64,
+    /// The batch whose read-only web view to serve.
+    #[arg(long, short = 'b', required_unless_present = "publish")]
+    pub batch: Option<u64>,
+    /// Serve this publication folder instead (the --out-dir of `create`: manifest and media, never the private
+    /// gold file), for annotators on other machines; pair with `create --publish-url http://<this host>:<port>/`.
+    #[arg(long, value_name = "DIR", conflicts_with = "batch")]
+    pub publish: Option<std::path::PathBuf>,
     /// Port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -19,19 +24,29 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
+        let addr = std::net::SocketAddr::new(self.host, self.port);
+        let batch = match (self.batch, self.publish) {
+            (_, Some(dir)) => {
+                return concord_web::publish::serve_publication(dir, addr, |a| {
+                    use std::io::Write;
+                    println!(
+                        "serving the publication folder at http://{a}/ (read-only; Ctrl-C to stop)"
+                    );
+                    let _ = std::io::stdout().flush();
+                })
+                .await
+            }
+            (Some(b), None) => b,
+            (None, None) => eyre::bail!("give a batch (-b) or a publication folder (--publish)"),
+        };
         let client = args.connect().await?;
-        market::batch(&client, self.batch).await?;
+        market::batch(&client, batch).await?;
         let view = RequesterView {
             client,
-            batch: self.batch,
+            batch,
             token: concord_web::new_token(),
         };
-        serve_requester(
-            view,
-            std::net::SocketAddr::new(self.host, self.port),
-            concord_web::announce,
-        )
-        .await
+        serve_requester(view, addr, concord_web::announce).await
     }
 }
 

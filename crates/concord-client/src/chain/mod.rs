@@ -52,6 +52,8 @@ pub struct Concord {
     pub log_cache: Option<crate::logcache::LogCache>,
     /// Blocks below the head that a cached read still re-reads (a reorg up to this deep is picked up).
     pub confirmations: u64,
+    /// Gateway for `ipfs://` manifest URIs.
+    pub ipfs_gateway: String,
 }
 
 /// Default of [`Concord::confirmations`].
@@ -141,6 +143,7 @@ impl Concord {
             log_range: DEFAULT_LOG_RANGE,
             log_cache: None,
             confirmations: DEFAULT_CONFIRMATIONS,
+            ipfs_gateway: crate::dataset::DEFAULT_IPFS_GATEWAY.to_string(),
         })
     }
 

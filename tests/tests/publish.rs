@@ -1,0 +1,165 @@
+//! A requester publishes its batch's folder over HTTP (`create --publish-url`, `serve --publish`) and annotators
+//! fetch the manifest from there, verify it against the on-chain root, cache it, label and commit; a swapped
+//! manifest on the server is refused, and the private gold file is never served.
+
+use concord_e2e::{dataset, Devnet};
+use std::time::Duration;
+
+const REQ: &str = "concord-requester";
+const ANN: &str = "concord-annotator";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_one() {
+    let d = Devnet::start(3, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let ds = d.file("items.jsonl", &dataset(6, Some(3)));
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let uri = v["manifestUri"].as_str().expect("uri").to_string();
+    assert!(
+        uri.starts_with(&base),
+        "the manifest URI is under the publish URL: {uri}"
+    );
+    let folder = d.dir.join("req");
+    let mut server = d.spawn(
+        REQ,
+        None,
+        &[
+            "serve",
+            "--publish",
+            &folder.display().to_string(),
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    let http = reqwest_client();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(&uri).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the publication server answers");
+
+    // Range requests and caching headers; the private gold file is not served.
+    let part = http
+        .get(&uri)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .expect("range request");
+    assert_eq!(part.status().as_u16(), 206);
+    assert!(part.headers().contains_key("cache-control"));
+    assert_eq!(part.bytes().await.expect("body").len(), 10);
+    let gold = v["goldPath"].as_str().expect("gold path");
+    let gold_name = std::path::Path::new(gold)
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        folder.join(&gold_name).exists(),
+        "the gold file is in the folder"
+    );
+    let secret = http
+        .get(format!("{base}{gold_name}"))
+        .send()
+        .await
+        .expect("gold request");
+    assert_eq!(
+        secret.status().as_u16(),
+        404,
+        "gold answers are never served"
+    );
+
+    // Annotators on their own machines: the manifest comes over HTTP only (the local copy is not theirs).
+    let shown = d.json(ANN, None, &["show", "-b", &b, "-t", "0"]);
+    assert_eq!(shown["items"].as_array().map(Vec::len), Some(3), "{shown}");
+    let root = d.json(REQ, None, &["status", "-b", &b]);
+    assert!(root["numItems"] == 6, "{root}");
+    let cached = std::fs::read_dir(d.dir.join("home").join("manifests"))
+        .expect("manifest cache")
+        .count();
+    assert_eq!(cached, 1, "the verified manifest is cached");
+    let answers = d.file(
+        "answers.csv",
+        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
+    );
+    for i in 0..3 {
+        let key = d.accounts.annotators[i].private_key.clone();
+        d.json(ANN, Some(&key), &["stake", "100"]);
+        d.join(&key, &b, None);
+    }
+    for i in 0..3 {
+        let key = d.accounts.annotators[i].private_key.clone();
+        let l = d.json(
+            ANN,
+            Some(&key),
+            &["label", "-b", &b, "--from", &answers, "--commit"],
+        );
+        assert_eq!(l["commit"]["done"].as_array().map(Vec::len), Some(1), "{l}");
+    }
+
+    // The requester swaps the manifest on its server: an annotator without a cached copy refuses it.
+    let file = folder.join(uri.rsplit('/').next().expect("file name"));
+    let text = std::fs::read_to_string(&file).expect("manifest");
+    std::fs::write(&file, text.replacen("item number 1", "item number one", 1)).expect("swap");
+    assert_ne!(
+        std::fs::read_to_string(&file).expect("swapped"),
+        text,
+        "the test swapped something"
+    );
+    let fresh = d.dir.join("fresh-home").display().to_string();
+    let o = d.cli_env(
+        ANN,
+        None,
+        &["show", "-b", &b, "-t", "0"],
+        &[("CONCORD_HOME", &fresh)],
+    );
+    assert!(!o.status.success(), "a swapped manifest is refused");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("not the one the batch was created with") && err.contains(&uri),
+        "{err}"
+    );
+    // A missing file is one clear line too.
+    std::fs::remove_file(&file).expect("remove");
+    let o = d.cli_env(
+        ANN,
+        None,
+        &["show", "-b", &b, "-t", "0"],
+        &[("CONCORD_HOME", &fresh)],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("HTTP 404"), "{err}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+fn reqwest_client() -> alloy::transports::http::reqwest::Client {
+    alloy::transports::http::reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
