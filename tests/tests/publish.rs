@@ -140,7 +140,7 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(
-        err.contains("not the one the batch was created with") && err.contains(&uri),
+        err.contains("is not the manifest the batch was created with") && err.contains(&uri),
         "{err}"
     );
     // A missing file is one clear line too.

@@ -316,8 +316,12 @@ pub async fn fetch_manifest(
     let m: Manifest = serde_json::from_slice(&body)
         .map_err(|e| ClientError::Manifest(format!("the manifest at {url} is malformed: {e}")))?;
     m.verify(root).map_err(|e| {
+        let reason = match e {
+            concord_protocol::ProtocolError::Manifest(m) => m,
+            other => other.to_string(),
+        };
         ClientError::Manifest(format!(
-            "the manifest at {url} is not the one the batch was created with: {e}"
+            "{url} is not the manifest the batch was created with ({reason}); refusing its content"
         ))
     })?;
     // Best effort: a cache that cannot be written only means fetching again next time.
