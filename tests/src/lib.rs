@@ -211,6 +211,14 @@ impl Devnet {
         self.json("concord-annotator", Some(key), &args)
     }
 
+    /// Annotators `0..n` each stake 100 CCD and join `batch` for as many tasks as it allows.
+    pub fn stake_and_join_all(&self, n: usize, batch: &str) {
+        for a in &self.accounts.annotators[..n] {
+            self.json("concord-annotator", Some(&a.private_key), &["stake", "100"]);
+            self.join(&a.private_key, batch, None);
+        }
+    }
+
     /// Moves chain time past the current round's join window of `batch` (a round that did not fill seals then).
     pub async fn end_join_window(&self, batch: &str) {
         let v = self.json("concord-requester", None, &["status", "-b", batch]);

@@ -78,11 +78,7 @@ async fn status_export_and_report_through_a_capped_rate_limited_provider_match_t
     let b = d.create_batch(6, &long);
     // 5,000 blocks between each step: the batch's events lie more than 20,000 blocks apart.
     mine(&d, 5_000).await;
-    for i in 0..3 {
-        let key = d.accounts.annotators[i].private_key.clone();
-        d.json(ANN, Some(&key), &["stake", "100"]);
-        d.join(&key, &b, None);
-    }
+    d.stake_and_join_all(3, &b);
     for i in 0..3 {
         let key = d.accounts.annotators[i].private_key.clone();
         let labels = if i == 2 { "a,b,c,c,c,c" } else { "a,b,c,c,c,a" };

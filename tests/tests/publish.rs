@@ -105,11 +105,7 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
         "answers.csv",
         "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
     );
-    for i in 0..3 {
-        let key = d.accounts.annotators[i].private_key.clone();
-        d.json(ANN, Some(&key), &["stake", "100"]);
-        d.join(&key, &b, None);
-    }
+    d.stake_and_join_all(3, &b);
     for i in 0..3 {
         let key = d.accounts.annotators[i].private_key.clone();
         let l = d.json(
