@@ -325,3 +325,28 @@ fn aggregate_reads_toloka_and_mturk_exports_and_names_an_unknown_layout() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A reader that closes the pipe early (`| head`) ends the CLI quietly: no panic, exit 0.
+#[test]
+fn a_closed_stdout_pipe_ends_the_cli_quietly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("r.csv");
+    std::fs::write(&input, "task,worker,label\ni1,w1,a\ni1,w2,a\n").expect("write");
+    let mut child = std::process::Command::new(concord_e2e::bin_dir().join(REQ))
+        .args([
+            "aggregate",
+            "--input",
+            &input.display().to_string(),
+            "-o",
+            &dir.path().join("o.csv").display().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader is gone before the program prints
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?} {err}", out.status);
+}

@@ -18,6 +18,7 @@ where
         )
         .with_writer(std::io::stderr)
         .try_init();
+    quiet_on_closed_pipe();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,6 +45,24 @@ where
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A reader that stops reading (`concord-requester status | head -3`) ends the program quietly, as with any Unix
+/// tool, instead of the panic `println!` raises on a closed pipe.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Prints `value` as one key-sorted JSON object when `json`, else runs `human`.
