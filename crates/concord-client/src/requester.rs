@@ -640,11 +640,11 @@ async fn settle_calls(
         _2: log.proofs_for(tasks),
     };
     // Some(gas) when the node can estimate the call, None when it reverts or exceeds the node's gas cap.
-    let estimate = |part: &[u64]| {
+    let estimate = |call: &M::settleCall| {
         let tx = alloy::rpc::types::TransactionRequest::default()
             .with_from(me)
             .with_to(c.market_address())
-            .with_input(alloy::sol_types::SolCall::abi_encode(&call(part)));
+            .with_input(alloy::sol_types::SolCall::abi_encode(call));
         async move { c.provider.estimate_gas(tx).await.ok() }
     };
     let budget = SETTLE_GAS * 9 / 10;
@@ -669,7 +669,7 @@ async fn settle_calls(
         v
     };
     let size = match chunk {
-        0 if tasks.len() > PROBE => match estimate(&sorted(&grouped[..PROBE])).await {
+        0 if tasks.len() > PROBE => match estimate(&call(&sorted(&grouped[..PROBE]))).await {
             Some(g) => scaled(PROBE, g).clamp(1, tasks.len()),
             None => tasks.len(),
         },
@@ -679,12 +679,19 @@ async fn settle_calls(
     let mut queue: Vec<Vec<u64>> = grouped.chunks(size).map(sorted).collect();
     let mut out = Vec::new();
     while !queue.is_empty() {
-        let parts = std::mem::take(&mut queue);
-        let estimates: Vec<Option<u64>> = stream::iter(parts.iter().map(|part| estimate(part)))
+        // Each chunk's call is built once: estimated, then kept if it fits.
+        let calls: Vec<(Vec<u64>, M::settleCall)> = std::mem::take(&mut queue)
+            .into_iter()
+            .map(|part| {
+                let c = call(&part);
+                (part, c)
+            })
+            .collect();
+        let estimates: Vec<Option<u64>> = stream::iter(calls.iter().map(|(_, c)| estimate(c)))
             .buffered(4)
             .collect()
             .await;
-        for (part, gas) in parts.into_iter().zip(estimates) {
+        for ((part, candidate), gas) in calls.into_iter().zip(estimates) {
             let split = match gas {
                 _ if part.len() == 1 => None,
                 Some(g) if g <= SETTLE_GAS => None,
@@ -693,7 +700,7 @@ async fn settle_calls(
                 None => Some(part.len().div_ceil(2)),
             };
             match split {
-                None => out.push(call(&part)),
+                None => out.push(candidate),
                 Some(n) => queue.extend(part.chunks(n).map(<[u64]>::to_vec)),
             }
         }
