@@ -48,6 +48,18 @@ impl Devnet {
         let chain = LocalChain::start_with_block_time(annotators, "1000", "100000", block_time)
             .await
             .expect("anvil starts and Concord is provisioned");
+        Self::on(chain)
+    }
+
+    /// [`Devnet::start`] on Hardhat's node instead of anvil (interval mining: a block every second).
+    pub async fn start_hardhat(annotators: u32) -> Self {
+        let chain = LocalChain::start_on_hardhat(annotators, "1000", "100000")
+            .await
+            .expect("hardhat's node starts and Concord is provisioned");
+        Self::on(chain)
+    }
+
+    fn on(chain: LocalChain) -> Self {
         Self {
             rpc: chain.rpc(),
             accounts: chain.accounts.clone(),

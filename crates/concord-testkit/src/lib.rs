@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod crowd;
+pub mod hardhat;
 pub mod proxy;
 
 use alloy::network::EthereumWallet;
@@ -28,7 +29,17 @@ pub fn anvil_path() -> PathBuf {
     if let Some(p) = std::env::var_os("CONCORD_ANVIL") {
         return PathBuf::from(p);
     }
-    let rel = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+    let p = find_in_project("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if p.is_file() {
+        p
+    } else {
+        PathBuf::from("anvil")
+    }
+}
+
+/// `rel` under the first ancestor of the working directory or of this executable that holds it (the project
+/// root, wherever the binary runs from); `rel` itself when none does.
+pub fn find_in_project(rel: &str) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
     if let Ok(exe) = std::env::current_exe() {
         dirs.extend(exe.ancestors().map(PathBuf::from));
@@ -36,12 +47,37 @@ pub fn anvil_path() -> PathBuf {
     for d in dirs {
         for a in d.ancestors() {
             let p = a.join(rel);
-            if p.is_file() {
+            if p.exists() {
                 return p;
             }
         }
     }
-    PathBuf::from("anvil")
+    PathBuf::from(rel)
+}
+
+/// The node a [`LocalChain`] runs on: anvil (everything that is not a real network), or Hardhat's node (the test
+/// that nothing outside the devnet depends on anvil).
+pub enum Node {
+    Anvil(AnvilInstance),
+    Hardhat(hardhat::HardhatNode),
+}
+
+impl Node {
+    /// JSON-RPC URL.
+    pub fn endpoint(&self) -> String {
+        match self {
+            Node::Anvil(a) => a.endpoint(),
+            Node::Hardhat(h) => h.endpoint(),
+        }
+    }
+
+    /// The keys of the node's funded accounts.
+    pub fn keys(&self) -> &[alloy::signers::k256::SecretKey] {
+        match self {
+            Node::Anvil(a) => a.keys(),
+            Node::Hardhat(h) => h.keys(),
+        }
+    }
 }
 
 /// Starts anvil on `port` with `accounts` funded accounts. `block_time` 0 means instant mining plus an empty block
@@ -178,7 +214,7 @@ pub async fn provision(
 
 /// A throwaway local chain with Concord deployed and accounts funded (benchmarks, simulations, tests).
 pub struct LocalChain {
-    pub anvil: AnvilInstance,
+    pub node: Node,
     pub accounts: Accounts,
     pub deployment: Deployment,
     pub dir: tempfile::TempDir,
@@ -202,8 +238,33 @@ impl LocalChain {
         requester_tokens: &str,
         block_time: u64,
     ) -> eyre::Result<Self> {
-        let dir = tempfile::tempdir()?;
         let anvil = spawn_anvil(0, 3 + annotators, block_time)?;
+        Self::provision_on(
+            Node::Anvil(anvil),
+            annotators,
+            annotator_tokens,
+            requester_tokens,
+        )
+        .await
+    }
+
+    /// [`LocalChain::start`] on Hardhat's node (a block every second, no instant mining).
+    pub async fn start_on_hardhat(
+        annotators: u32,
+        annotator_tokens: &str,
+        requester_tokens: &str,
+    ) -> eyre::Result<Self> {
+        let node = Node::Hardhat(hardhat::HardhatNode::spawn()?);
+        Self::provision_on(node, annotators, annotator_tokens, requester_tokens).await
+    }
+
+    async fn provision_on(
+        node: Node,
+        annotators: u32,
+        annotator_tokens: &str,
+        requester_tokens: &str,
+    ) -> eyre::Result<Self> {
+        let dir = tempfile::tempdir()?;
         let prov = Provision {
             annotators,
             out: dir.path().join("local.json"),
@@ -211,10 +272,10 @@ impl LocalChain {
             requester_tokens: requester_tokens.into(),
             cooldown: 3600,
         };
-        let accounts = provision(&prov, &anvil.endpoint(), anvil.keys()).await?;
+        let accounts = provision(&prov, &node.endpoint(), node.keys()).await?;
         let deployment = Deployment::load(&prov.out)?;
         Ok(Self {
-            anvil,
+            node,
             accounts,
             deployment,
             dir,
@@ -228,7 +289,7 @@ impl LocalChain {
 
     /// RPC URL.
     pub fn rpc(&self) -> String {
-        self.anvil.endpoint()
+        self.node.endpoint()
     }
 
     /// A connected client signing with `private_key`.
@@ -247,8 +308,8 @@ impl LocalChain {
     }
 }
 
-/// Moves the chain time of the anvil at `rpc` forward by `secs` and mines a block (anvil only: the devnet is
-/// the one place allowed to move time).
+/// Moves the chain time of the local node at `rpc` forward by `secs` and mines a block (`evm_increaseTime` and
+/// `evm_mine`, which anvil and Hardhat both have; local chains are the one place allowed to move time).
 pub async fn advance(rpc: &str, secs: u64) -> eyre::Result<()> {
     let p = ProviderBuilder::new().connect_http(rpc.parse()?);
     let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (secs,)).await?;

@@ -192,7 +192,7 @@ impl ThroughputArgs {
     /// Seconds per transaction of a sequential `cast send` loop (the real cast binary, one process per tx).
     async fn cast_latency(&self) -> eyre::Result<f64> {
         let chain = fresh(1).await?;
-        let (anvil, acc, dep) = (&chain.anvil, &chain.accounts, &chain.deployment);
+        let (anvil, acc, dep) = (&chain.node, &chain.accounts, &chain.deployment);
         let cast = anvil_path().with_file_name("cast");
         let cast = if cast.is_file() {
             cast
@@ -237,7 +237,7 @@ impl ThroughputArgs {
         // estimates, no reads, 21k-gas transfers instead of market calls).
         let senders = self.annotators.max(1);
         let chain = fresh(senders).await?;
-        let (anvil, acc) = (&chain.anvil, &chain.accounts);
+        let (anvil, acc) = (&chain.node, &chain.accounts);
         let p: DynProvider = ProviderBuilder::new()
             .connect_http(anvil.endpoint().parse()?)
             .erased();
