@@ -1,7 +1,8 @@
 //! Event reads through a provider-like proxy: `eth_getLogs` capped in block range and in results, and HTTP 429
 //! at random, as public RPC providers do. A batch spread over more than 20,000 blocks reads the same through the
 //! proxy as from the node directly; a second run reads only new blocks (the event cache); a reorg deeper than
-//! the confirmations drops the cache and the answers stay right.
+//! the confirmations drops the cache and the answers stay right. A reorg that removes an annotator's commit or
+//! reveal is noticed by its next run, which sends it again.
 
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
@@ -158,4 +159,125 @@ async fn status_export_and_report_through_a_capped_rate_limited_provider_match_t
         "everything read again: {} reads",
         answered3 - answered2
     );
+}
+
+/// On-chain status of `bundle` in `batch` (0 none, 1 joined, 2 committed, 3 revealed).
+async fn bundle_status(d: &Devnet, batch: &str, bundle: u64) -> u8 {
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
+    concord_client::bindings::LabelMarketV2::new(d.deployment.market, &p)
+        .bundleStatus(batch.parse().expect("batch"), U256::from(bundle))
+        .call()
+        .await
+        .expect("bundle status")
+}
+
+async fn head(d: &Devnet) -> u64 {
+    ProviderBuilder::new()
+        .connect_http(d.rpc.parse().expect("url"))
+        .get_block_number()
+        .await
+        .expect("block number")
+}
+
+/// A reorg replaces the blocks holding a commit, later a reveal: the annotator's next run notices (its store has
+/// them confirmed, the chain does not), sends them again with the stored salt and labels, and is paid in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_and_reveals_a_reorg_removed_are_noticed_and_sent_again() {
+    let d = Devnet::start(3, 0).await;
+    let b = d.create_batch(3, &["--classes", "a,b,c", "--task-size", "3"]);
+    d.stake_and_join_all(3, &b);
+    let key = |i: usize| d.accounts.annotators[i].private_key.clone();
+    for i in 0..3 {
+        assert_eq!(
+            d.my_tasks(&key(i), &b),
+            vec![0],
+            "annotator {i} holds task 0"
+        );
+    }
+    let label = |i: usize| {
+        d.json(
+            ANN,
+            Some(&key(i)),
+            &[
+                "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit",
+            ],
+        )
+    };
+    label(0);
+    label(1);
+    let before = head(&d).await;
+    let l = label(2);
+    assert_eq!(l["commit"]["done"], serde_json::json!([[0, 2]]), "{l}");
+    assert_eq!(bundle_status(&d, &b, 2).await, 2, "committed");
+
+    // The blocks since `before` are replaced with empty ones: annotator 2's commit is gone.
+    reorg(&d, head(&d).await - before).await;
+    assert_eq!(
+        bundle_status(&d, &b, 2).await,
+        1,
+        "the reorg removed the commit (test precondition)"
+    );
+    let local = d.json(ANN, Some(&key(2)), &["status", "-b", &b]);
+    assert_eq!(local["bundles"][0]["status"], "committed", "{local}");
+
+    // `reveal` notices and says what to do, in one line; salt and labels stay.
+    let o = d.cli(ANN, Some(&key(2)), &["reveal"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a missing commit fails the reveal run");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("batch 0 bundle 2: its commit is no longer on the chain")
+            && err.contains("concord-annotator commit"),
+        "{err}"
+    );
+    // `commit` sends it again with the stored salt and labels.
+    let before = head(&d).await;
+    let c = d.json(ANN, Some(&key(2)), &["commit"]);
+    assert_eq!(c["done"], serde_json::json!([[0, 2]]), "{c}");
+    assert_eq!(bundle_status(&d, &b, 2).await, 2, "committed again");
+    // A second reorg removes it again; this time `commit` itself notices, without a reveal run first.
+    reorg(&d, head(&d).await - before).await;
+    assert_eq!(bundle_status(&d, &b, 2).await, 1, "removed again");
+    let c = d.json(ANN, Some(&key(2)), &["commit"]);
+    assert_eq!(c["reorgedCommits"], serde_json::json!([[0, 2]]), "{c}");
+    assert_eq!(c["done"], serde_json::json!([[0, 2]]), "{c}");
+    assert_eq!(bundle_status(&d, &b, 2).await, 2, "committed again");
+    let again = d.json(ANN, Some(&key(2)), &["commit"]);
+    assert_eq!(again["reorgedCommits"], serde_json::json!([]), "{again}");
+
+    // Every commit is in: reveals open. Annotator 0's reveal is then replaced by a reorg and sent again.
+    let before = head(&d).await;
+    for i in 0..3 {
+        let r = d.json(ANN, Some(&key(i)), &["reveal"]);
+        assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "{r}");
+    }
+    reorg(&d, head(&d).await - before).await;
+    assert_eq!(
+        bundle_status(&d, &b, 0).await,
+        2,
+        "reveal removed (precondition)"
+    );
+    let r = d.json(ANN, Some(&key(0)), &["reveal"]);
+    assert_eq!(r["reorgedReveals"], serde_json::json!([[0, 0]]), "{r}");
+    assert_eq!(bundle_status(&d, &b, 0).await, 3, "revealed again");
+    for i in 1..3 {
+        d.json(ANN, Some(&key(i)), &["reveal"]);
+        assert_eq!(bundle_status(&d, &b, i as u64).await, 3, "annotator {i}");
+    }
+    let s = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["settle", "-b", &b],
+    );
+    assert_eq!(s["tasksSettled"], 1, "{s}");
+    for i in 0..3 {
+        let who = d.accounts.annotators[i].address;
+        let before = d.holdings(who).await.0;
+        d.json(ANN, Some(&key(i)), &["collect"]);
+        assert_eq!(
+            d.holdings(who).await.0 - before,
+            U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64)),
+            "annotator {i}: 3 agreeing labels x 1 CCD, nothing lost"
+        );
+    }
 }

@@ -132,6 +132,23 @@ pub fn run(verb: &str, r: &RunReport) {
             list(&r.expired)
         );
     }
+    if !r.reorged_commits.is_empty() {
+        let what = if verb == "committed" {
+            "sent again with the stored salt and labels"
+        } else {
+            "salt and labels are kept: `concord-annotator commit` sends it again"
+        };
+        println!(
+            "commit no longer on the chain (a reorg replaced its block); {what}: {}",
+            list(&r.reorged_commits)
+        );
+    }
+    if !r.reorged_reveals.is_empty() {
+        println!(
+            "reveal no longer on the chain (a reorg replaced its block); sent again: {}",
+            list(&r.reorged_reveals)
+        );
+    }
     for f in &r.failed {
         println!("failed {f}");
     }
@@ -140,6 +157,11 @@ pub fn run(verb: &str, r: &RunReport) {
 /// Prints a commit or reveal run (JSON or human) and fails if any task failed.
 pub fn finish_run(json: bool, verb: &str, r: &RunReport) -> eyre::Result<()> {
     concord_cli::emit(json, r, |r| run(verb, r))?;
+    if let (Some((b, id)), true) = (r.reorged_commits.first(), verb == "revealed") {
+        eyre::bail!(
+            "batch {b} bundle {id}: its commit is no longer on the chain (a reorg replaced its block); salt and labels are kept: run `concord-annotator commit` to send it again, then reveal"
+        );
+    }
     fail_if_any(Some(r))
 }
 

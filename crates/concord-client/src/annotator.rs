@@ -417,13 +417,19 @@ pub struct RunReport {
     /// Bundles whose round's commit window closed before they were committed (marked expired locally; anyone
     /// can release them on-chain, forfeiting the squat penalty).
     pub expired: Vec<(u64, u64)>,
+    /// Bundles the store had as committed whose commit is no longer on the chain (a reorg replaced the block it
+    /// was in). `commit` sends them again with the stored salt and labels; `reveal` reports them for `commit`.
+    pub reorged_commits: Vec<(u64, u64)>,
+    /// Bundles the store had as revealed whose reveal is no longer on the chain; `reveal` sends them again.
+    pub reorged_reveals: Vec<(u64, u64)>,
     pub failed: Vec<String>,
     pub recovered: usize,
 }
 
 /// Commits every bundle whose tasks are all labeled (optionally of one batch). Words, salt and hash hit the disk
 /// (fsync) before the transaction is sent; a bundle left `committing` by a crash is checked on-chain and re-sent
-/// with the same salt.
+/// with the same salt. So is a bundle whose commit a reorg removed from the chain while its window is open
+/// (reported in [`RunReport::reorged_commits`]).
 pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
     let backup = c.backup_key()?;
@@ -431,8 +437,18 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     let mut report = RunReport::default();
     let mut calls = Vec::new();
     let mut keys = Vec::new();
-    for rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
+    for mut rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
         let k = bundle_key(c, me, rec.batch, rec.bundle);
+        // A commit this store saw confirmed may have been in a block a reorg replaced: while the window is open it
+        // can be sent again, so check.
+        if rec.status == LocalStatus::Committed
+            && now <= rec.commit_end
+            && bundle_status(c, rec.batch, rec.bundle).await? == BundleStatus::Joined
+        {
+            store.set_status(&k, LocalStatus::Committing)?;
+            rec.status = LocalStatus::Committing;
+            report.reorged_commits.push((rec.batch, rec.bundle));
+        }
         if matches!(rec.status, LocalStatus::Joined | LocalStatus::Committing) {
             let onchain = bundle_status(c, rec.batch, rec.bundle).await?;
             if onchain.has_committed() {
@@ -609,7 +625,9 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
     Ok(recovered)
 }
 
-/// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first).
+/// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first). While a
+/// batch takes reveals, bundles the store has as revealed are checked too: a reveal a reorg removed from the chain
+/// is sent again, and a commit it removed is reported in [`RunReport::reorged_commits`] for `commit` to re-send.
 pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
     let me = c.account()?;
     let recovered = if may_have_lost(c, store, batch_filter).await? {
@@ -626,8 +644,10 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         .list(c.chain_id(), c.market_address(), me, batch_filter)?
         .into_iter()
         .filter(|r| {
-            matches!(r.status, LocalStatus::Committing | LocalStatus::Committed)
-                && r.words.is_some()
+            matches!(
+                r.status,
+                LocalStatus::Committing | LocalStatus::Committed | LocalStatus::Revealed
+            ) && r.words.is_some()
                 && r.salt.is_some()
         })
         .collect();
@@ -635,6 +655,11 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
     for b in candidates.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
         open.insert(b, market::reveal_open(&batch(c, b).await?, now));
     }
+    let is_open = |b: u64| open.get(&b).copied().unwrap_or(false);
+    let candidates: Vec<BundleRecord> = candidates
+        .into_iter()
+        .filter(|r| r.status != LocalStatus::Revealed || is_open(r.batch))
+        .collect();
     let ids: Vec<(u64, u64)> = candidates.iter().map(|r| (r.batch, r.bundle)).collect();
     let statuses: Vec<BundleStatus> = stream::iter(ids)
         .map(|(b, id)| bundle_status(c, b, id))
@@ -650,13 +675,28 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         let k = bundle_key(c, me, rec.batch, rec.bundle);
         match onchain {
             BundleStatus::Revealed => {
-                store.set_status(&k, LocalStatus::Revealed)?;
+                if rec.status != LocalStatus::Revealed {
+                    store.set_status(&k, LocalStatus::Revealed)?;
+                }
                 continue;
             }
+            // Revealed here, only committed on the chain: a reorg replaced the reveal's block. Send it again.
+            BundleStatus::Committed if rec.status == LocalStatus::Revealed => {
+                report.reorged_reveals.push((rec.batch, rec.bundle));
+            }
             BundleStatus::Committed => {}
+            // The store saw this commit confirmed, but the chain no longer has it: a reorg replaced its block.
+            // Salt and labels stay stored; `commit` sends it again.
+            BundleStatus::Joined
+                if matches!(rec.status, LocalStatus::Committed | LocalStatus::Revealed) =>
+            {
+                store.set_status(&k, LocalStatus::Committing)?;
+                report.reorged_commits.push((rec.batch, rec.bundle));
+                continue;
+            }
             _ => continue, // the commit never landed: `commit` re-sends it
         }
-        if !open.get(&rec.batch).copied().unwrap_or(false) {
+        if !is_open(rec.batch) {
             report.waiting.push((rec.batch, rec.bundle));
             continue;
         }
