@@ -319,3 +319,115 @@ async fn fee_flags_bound_what_a_transaction_pays() {
         tx.max_fee_per_gas()
     );
 }
+
+/// `create --dry-run` prices a batch from a simulation and sends and writes nothing; the real create and the
+/// first join then cost what it said (same chain state, so within a few percent).
+#[tokio::test]
+async fn create_dry_run_prices_the_batch_and_sends_nothing() {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let d = Devnet::start(1, 0).await;
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("url"));
+    let req = d.accounts.requester.clone();
+    let ds = d.file("items.jsonl", &concord_e2e::dataset(100, None));
+    let out = d.dir.join("dry").display().to_string();
+    let args = [
+        "create",
+        &ds,
+        "--classes",
+        "a,b,c",
+        "--task-size",
+        "10",
+        "--reward",
+        "0.5",
+        "--out-dir",
+        &out,
+        "--dry-run",
+    ];
+    let nonce = p.get_transaction_count(req.address).await.expect("nonce");
+    let held = d.holdings(req.address).await;
+    let v = d.json(REQ, Some(&req.private_key), &args);
+    assert_eq!(
+        (
+            &v["numTasks"],
+            &v["escrow"],
+            &v["rewardPerTask"],
+            &v["tasksPerJoin"]
+        ),
+        (&10.into(), &"150".into(), &"5".into(), &8.into()),
+        "100 items x 3 labels x 0.5; 10 tasks of 10, joins of 8: {v}"
+    );
+    assert_eq!(v["balanceCovers"], true, "{v}");
+    assert!(v["notSimulated"].is_null(), "anvil simulates: {v}");
+    let gas = |k: &str| v["gas"][k].as_u64().unwrap_or(0);
+    assert_eq!(
+        v["annotatorGasPerTask"].as_u64(),
+        Some((gas("join") + gas("commit") + gas("reveal")).div_ceil(8)),
+        "{v}"
+    );
+    assert_eq!(
+        v["requesterGas"].as_u64(),
+        Some(gas("approve") + gas("create"))
+    );
+    assert_eq!(
+        p.get_transaction_count(req.address).await.expect("nonce"),
+        nonce,
+        "nothing was sent"
+    );
+    assert_eq!(d.holdings(req.address).await, held, "nothing escrowed");
+    assert!(
+        !std::path::Path::new(&out).exists(),
+        "no manifest or gold file written"
+    );
+    let human = d.cli(REQ, Some(&req.private_key), &args);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.status.success()
+            && text.contains("dry run: nothing was sent")
+            && text.contains("an annotator pays per task"),
+        "{text}"
+    );
+
+    // The same batch for real: the receipts match the simulation.
+    let created = d.json(REQ, Some(&req.private_key), &args[..args.len() - 1]);
+    let tx: alloy::primitives::B256 = created["tx"].as_str().expect("tx").parse().expect("hash");
+    let receipt = p
+        .get_transaction_receipt(tx)
+        .await
+        .expect("receipt")
+        .expect("mined");
+    let close = |real: u64, sim: u64| real.abs_diff(sim) * 20 <= real;
+    assert!(
+        close(receipt.gas_used, gas("create")),
+        "create: {} real vs {} simulated",
+        receipt.gas_used,
+        gas("create")
+    );
+    let ann = &d.accounts.annotators[0].private_key;
+    d.json(ANN, Some(ann), &["stake", "400"]);
+    let j = d.join(ann, "0", None);
+    assert_eq!(j["joined"]["size"], 8, "{j}");
+    let joined = p
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(d.deployment.market)
+                .event_signature(<concord_client::bindings::LabelMarketV2::Joined as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .expect("Joined logs");
+    let tx = joined
+        .last()
+        .and_then(|l| l.transaction_hash)
+        .expect("the join's transaction");
+    let receipt = p
+        .get_transaction_receipt(tx)
+        .await
+        .expect("receipt")
+        .expect("mined");
+    assert!(
+        close(receipt.gas_used, gas("join")),
+        "join: {} real vs {} simulated",
+        receipt.gas_used,
+        gas("join")
+    );
+}

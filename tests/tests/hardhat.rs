@@ -30,6 +30,28 @@ async fn a_whole_batch_runs_on_hardhats_node() {
     );
     let req = d.accounts.requester.private_key.clone();
     let ds = d.file("items.jsonl", &dataset(6, None));
+    // Hardhat's node has no eth_simulateV1: the dry run still prices the escrow and says why the gas is missing.
+    let dry = d.json(
+        REQ,
+        Some(&req),
+        &[
+            "create",
+            &ds,
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry["escrow"], "18", "6 items x 3 labels x 1: {dry}");
+    assert!(
+        dry["gas"].is_null()
+            && dry["notSimulated"]
+                .as_str()
+                .is_some_and(|w| w.contains("does not support eth_simulateV1")),
+        "{dry}"
+    );
     let v = d.create(&ds, &["--classes", "a,b,c", "--task-size", "3"]);
     let b = v["batchId"].as_u64().expect("batch id").to_string();
     d.stake_and_join_all(3, &b);

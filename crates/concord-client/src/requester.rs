@@ -216,9 +216,41 @@ fn to_u128(x: U256, what: &str) -> Result<u128> {
     u128::try_from(x).map_err(|_| ClientError::Input(format!("{what} is too large")))
 }
 
-/// Validates the dataset, writes manifest and gold secrets, checks the balance, escrows and creates the batch.
-pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<BatchRecord> {
-    let from = c.account()?;
+/// A batch ready to be created: what `create` sends and writes, computed without sending or writing anything
+/// (also what `create --dry-run` prices).
+pub struct BatchPlan {
+    pub params: BatchParams,
+    pub escrow: U256,
+    pub gold_bond: U256,
+    pub num_items: u64,
+    pub gold_count: u32,
+    pub manifest: Manifest,
+    pub gold: Option<GoldFile>,
+    /// Where the manifest and the gold file are to be written.
+    pub manifest_path: PathBuf,
+    pub gold_path: Option<PathBuf>,
+}
+
+impl BatchPlan {
+    /// Escrow plus gold bond: what the requester's reward-token balance must cover.
+    pub fn total(&self) -> U256 {
+        self.escrow + self.gold_bond
+    }
+}
+
+/// `p` absolute with symlinks and `..` resolved as far as it exists (it may not exist yet).
+fn resolved(p: PathBuf) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent().map(|d| d.canonicalize()), p.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => std::path::absolute(&p).unwrap_or(p),
+    }
+}
+
+/// Validates the dataset and builds the batch's parameters and files (nothing written, nothing sent).
+pub fn plan_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<BatchPlan> {
     let items = load_items(dataset)?;
     let gold = GoldFile::from_items(&items, &o.classes)?;
     let manifest = Manifest::build(&items, &o.classes);
@@ -236,21 +268,15 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
             .unwrap_or("dataset");
         dataset.with_file_name(format!("{stem}.concord"))
     });
+    let out_dir = resolved(out_dir);
     // Content-addressed: the same items with other class names must not overwrite a published manifest.
     let manifest_json =
         serde_json::to_vec(&manifest).map_err(|e| ClientError::Input(e.to_string()))?;
     let tag = &alloy::primitives::keccak256(&manifest_json).to_string()[2..14];
     let manifest_path = out_dir.join(format!("manifest-{tag}.json"));
-    write_json(&manifest_path, &manifest)?;
-    let manifest_path = manifest_path.canonicalize().unwrap_or(manifest_path);
-    let gold_path = match &gold {
-        Some(g) => {
-            let p = out_dir.join(format!("gold-{tag}.secret.json"));
-            write_json(&p, g)?; // written before the transaction: the salts are never lost
-            Some(p.canonicalize().unwrap_or(p))
-        }
-        None => None,
-    };
+    let gold_path = gold
+        .as_ref()
+        .map(|_| out_dir.join(format!("gold-{tag}.secret.json")));
     let file_name = manifest_path
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
@@ -298,11 +324,45 @@ pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Res
             commitWindow: o.commit_window,
         },
         manifestRoot: manifest.root,
-        manifestURI: manifest_uri.clone(),
+        manifestURI: manifest_uri,
         goldRoot: gold.as_ref().map(|g| g.root).unwrap_or_default(),
         goldCount: gold_count,
         goldBond: to_u128(gold_bond, "gold bond")?,
     };
+    Ok(BatchPlan {
+        params,
+        escrow,
+        gold_bond,
+        num_items: n,
+        gold_count,
+        manifest,
+        gold,
+        manifest_path,
+        gold_path,
+    })
+}
+
+/// Validates the dataset, writes manifest and gold secrets, checks the balance, escrows and creates the batch.
+pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<BatchRecord> {
+    let from = c.account()?;
+    let plan = plan_batch(c, dataset, o)?;
+    write_json(&plan.manifest_path, &plan.manifest)?;
+    if let (Some(g), Some(p)) = (&plan.gold, &plan.gold_path) {
+        write_json(p, g)?; // written before the transaction: the salts are never lost
+    }
+    let BatchPlan {
+        params,
+        escrow,
+        gold_bond,
+        num_items: n,
+        gold_count,
+        manifest,
+        manifest_path,
+        gold_path,
+        ..
+    } = plan;
+    let manifest_uri = params.manifestURI.clone();
+    let reward_token = params.rewardToken;
     let total = escrow + gold_bond;
 
     // Fail before any transaction when the tokens are not there.

@@ -4,6 +4,7 @@ use alloy::primitives::Address;
 use clap::Args;
 use concord_cli::{emit, parse_duration, ConcordArgs};
 use concord_client::dataset::parse_classes;
+use concord_client::preview::{self, Preview};
 use concord_client::protocol::units::{fmt_tokens, parse_tokens};
 use concord_client::requester::{self, defaults, CreateOptions, Incentives};
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ pub struct CreateArgs {
     /// this base and its file name. Serve the folder with `concord-requester serve --publish <out-dir>`.
     #[arg(long, value_name = "BASE_URL")]
     pub publish_url: Option<String>,
+    /// Print what the batch will cost — escrow, your gas, an annotator's gas per task at the current fee — from a
+    /// simulation (`eth_simulateV1`); nothing is sent and no file is written.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl CreateArgs {
@@ -128,6 +133,10 @@ impl CreateArgs {
     pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
         let client = args.connect().await?;
         let o = self.options(client.account()?)?;
+        if self.dry_run {
+            let p = preview::preview(&client, &self.dataset, &o).await?;
+            return emit(args.json(), &p, |p| print_preview(p, &self));
+        }
         let r = requester::create_batch(&client, &self.dataset, &o).await?;
         emit(args.json(), &r, |r| {
             println!("batch {} created (tx {})", r.batch_id, r.tx);
@@ -154,6 +163,80 @@ impl CreateArgs {
             }
         })
     }
+}
+
+/// `n` with thousands separators.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn print_preview(p: &Preview, a: &CreateArgs) {
+    println!("dry run: nothing was sent");
+    println!(
+        "  items {} in {} tasks of {}, {} labels each, {} gold",
+        p.num_items, p.num_tasks, a.task_size, a.replicas, p.gold_count
+    );
+    let bond = if p.gold_bond.is_zero() {
+        String::new()
+    } else {
+        format!(" + gold bond {}", fmt_tokens(p.gold_bond))
+    };
+    println!(
+        "  escrow {} tokens{bond}; your balance {} tokens: {}",
+        fmt_tokens(p.escrow),
+        fmt_tokens(p.balance),
+        if p.balance_covers {
+            "enough"
+        } else {
+            "NOT enough"
+        }
+    );
+    println!(
+        "  gas price now {} gwei (latest base fee + tip)",
+        p.gas_price as f64 / 1e9
+    );
+    match (
+        &p.gas,
+        p.requester_cost,
+        p.annotator_gas_per_task,
+        p.annotator_cost_per_task,
+    ) {
+        (Some(g), Some(cost), Some(per_task), Some(task_cost)) => {
+            println!(
+                "  you pay: approve {} + create {} gas = {} ETH",
+                thousands(g.approve),
+                thousands(g.create),
+                fmt_tokens(cost)
+            );
+            println!(
+                "  an annotator pays per task: {} gas = {} ETH (join {} + commit {} + reveal {} for a join of {} tasks; the round's first commit also stores its seed), plus approve {} + stake {} once",
+                thousands(per_task),
+                fmt_tokens(task_cost),
+                thousands(g.join),
+                thousands(g.commit),
+                thousands(g.reveal),
+                p.tasks_per_join.unwrap_or(0),
+                thousands(g.annotator_approve),
+                thousands(g.stake)
+            );
+        }
+        _ => println!(
+            "  gas: not estimated ({})",
+            p.not_simulated.as_deref().unwrap_or("no simulation")
+        ),
+    }
+    println!(
+        "  an annotator earns up to {} tokens per task when every label agrees",
+        fmt_tokens(p.reward_per_task)
+    );
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ impl TxPipeline {
     }
 
     /// The signing key, if any.
+    pub fn fee_caps(&self) -> FeeCaps {
+        self.caps
+    }
+
+    /// The signing key, if any.
     pub fn signer(&self) -> Option<&PrivateKeySigner> {
         self.signer.as_ref()
     }
