@@ -238,6 +238,11 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
         "{\"id\":\"x\",\"text\":\"a\"}\n{\"id\":\"x\",\"text\":\"b\"}\n",
     );
     let broken = d.file("broken.jsonl", "{\"id\":\"x\",\"text\":\"a\"}\n{\"id\":\n");
+    let no_media = d.file(
+        "no-media.jsonl",
+        "{\"id\":\"x\",\"uri\":\"x.png\"}\n{\"id\":\"y\",\"uri\":\"missing.png\"}\n",
+    );
+    std::fs::write(d.dir.join("x.png"), b"x").expect("x.png");
     let gold = d.file(
         "gold.jsonl",
         "{\"id\":\"x\",\"text\":\"a\",\"gold\":\"maybe\"}\n{\"id\":\"y\",\"text\":\"b\"}\n",
@@ -282,6 +287,13 @@ async fn bad_inputs_fail_with_one_clear_line_and_move_no_tokens() {
             Some(&req),
             &["create", &broken, "--classes", "a,b"],
             "broken.jsonl:2: not valid JSON",
+        ),
+        case(
+            "media file missing",
+            "concord-requester",
+            Some(&req),
+            &["create", &no_media, "--classes", "a,b"],
+            "item `y`: cannot read its media missing.png: cannot read",
         ),
         case(
             "unknown gold class",

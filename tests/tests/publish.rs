@@ -159,3 +159,138 @@ fn reqwest_client() -> alloy::transports::http::reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// Items whose `uri` is a media file: `create` hashes the bytes into the item (so the on-chain root binds them),
+/// copies them into the publication folder by hash, and points the manifest at the published copies. Annotators
+/// fetch each file over HTTP, check it against its SHA-256 before showing it and keep the verified copy; a file
+/// swapped on the server afterwards is refused, in one line naming the item.
+#[tokio::test(flavor = "multi_thread")]
+async fn media_files_are_hashed_at_creation_and_verified_before_an_annotator_sees_them() {
+    let d = Devnet::start(0, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let src = d.dir.join("pics");
+    std::fs::create_dir_all(&src).expect("pics dir");
+    let mut lines = String::new();
+    for i in 0..3 {
+        std::fs::write(src.join(format!("p{i}.png")), format!("picture {i} bytes")).expect("pic");
+        lines.push_str(&format!(
+            "{{\"id\":\"pic-{i}\",\"uri\":\"pics/p{i}.png\"}}\n"
+        ));
+    }
+    let ds = d.file("pics.jsonl", &lines);
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "cat,dog",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let folder = d.dir.join("req");
+    let media_dir = folder.join("media");
+    let published: Vec<String> = std::fs::read_dir(&media_dir)
+        .expect("media folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(published.len(), 3, "{published:?}");
+    let mut server = d.spawn(
+        REQ,
+        None,
+        &[
+            "serve",
+            "--publish",
+            &folder.display().to_string(),
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    let http = reqwest_client();
+    for _ in 0..100 {
+        if http.get(&base).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let shown = d.json(ANN, None, &["show", "-b", &b, "-t", "0"]);
+    let items = shown["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{shown}");
+    for (i, it) in items.iter().enumerate() {
+        let uri = it["uri"].as_str().expect("uri");
+        assert!(
+            uri.starts_with(&format!("{base}media/")),
+            "published copy: {uri}"
+        );
+        let sha = it["media"]["sha256"].as_str().expect("sha256");
+        assert!(
+            uri.contains(sha.trim_start_matches("0x")),
+            "named by hash: {uri}"
+        );
+        assert!(it["media"]["cid"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("bafkrei")));
+        let copy = shown["media"][i].as_str().expect("a verified copy");
+        assert_eq!(
+            std::fs::read_to_string(copy).expect("copy"),
+            format!("picture {i} bytes")
+        );
+        assert!(copy.starts_with(&d.dir.join("home").join("media").display().to_string()));
+    }
+
+    // The requester swaps one picture on its server: a fresh annotator refuses it, naming the item; the one that
+    // verified it before still has its copy.
+    let victim = items[1]["uri"]
+        .as_str()
+        .expect("uri")
+        .rsplit('/')
+        .next()
+        .expect("name")
+        .to_string();
+    std::fs::write(media_dir.join(&victim), "another picture").expect("swap");
+    let fresh = d.dir.join("fresh-home").display().to_string();
+    let o = d.cli_env(
+        ANN,
+        None,
+        &["show", "-b", &b, "-t", "0"],
+        &[("CONCORD_HOME", &fresh)],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a swapped media file is refused");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("item `pic-1`") && err.contains("is not the file the batch was created with"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(&fresh)
+            .join("media")
+            .join(&victim)
+            .exists(),
+        "nothing unverified is kept"
+    );
+    let again = d.json(ANN, None, &["show", "-b", &b, "-t", "0"]);
+    assert!(
+        again["media"][1].is_string(),
+        "the verified copy serves: {again}"
+    );
+    // A file the server no longer has: one line, naming the item.
+    std::fs::remove_file(media_dir.join(&victim)).expect("remove");
+    let o = d.cli_env(
+        ANN,
+        None,
+        &["show", "-b", &b, "-t", "0"],
+        &[("CONCORD_HOME", &fresh)],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("item `pic-1`") && err.contains("HTTP 404"),
+        "{err}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -80,13 +80,17 @@ pub fn bundle(r: &BundleRecord) {
     );
 }
 
-pub fn item(m: &Manifest, it: &ManifestItem, n: usize, of: usize) {
+/// One item: text, URI and, for a media file, the verified local copy to open.
+pub fn item(m: &Manifest, it: &ManifestItem, media: Option<&std::path::Path>, n: usize, of: usize) {
     println!("[{n}/{of}] item {} `{}`", it.index, it.id);
     if let Some(t) = &it.text {
         println!("    {t}");
     }
     if !it.uri.is_empty() {
         println!("    {}", it.uri);
+    }
+    if let Some(p) = media {
+        println!("    verified copy: {}", p.display());
     }
     let classes: Vec<String> = m
         .classes

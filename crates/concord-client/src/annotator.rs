@@ -328,9 +328,17 @@ pub struct TaskItems {
     pub batch: Batch,
     pub manifest: Manifest,
     pub items: Vec<ManifestItem>,
+    /// Per item, the verified local copy of its media file (none for an item without one).
+    pub media: Vec<Option<std::path::PathBuf>>,
 }
 
-/// The verified manifest of a batch and the items of one task.
+/// Where verified media files are kept.
+pub fn media_cache() -> std::path::PathBuf {
+    crate::concord_home().join("media")
+}
+
+/// The verified manifest of a batch, the items of one task and their media files, fetched and verified against
+/// the hashes in the manifest (an item whose file does not match fails the call, naming the item).
 pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<TaskItems> {
     let b = batch(c, batch_id).await?;
     if task >= u64::from(b.config.numTasks) {
@@ -343,10 +351,12 @@ pub async fn task_items(c: &Concord, batch_id: u64, task: u64) -> Result<TaskIte
     let k = usize::from(b.config.taskSize);
     let start = task as usize * k;
     let items = m.items[start..(start + k).min(m.items.len())].to_vec();
+    let media = crate::media::verified_media_all(&items, &c.ipfs_gateway, &media_cache()).await?;
     Ok(TaskItems {
         batch: b,
         manifest: m,
         items,
+        media,
     })
 }
 

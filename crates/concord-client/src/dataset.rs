@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use concord_protocol::manifest::{
-    parse_classes, GoldFile, GoldSecret, Item, Manifest, ManifestItem,
+    parse_classes, GoldFile, GoldSecret, Item, Manifest, ManifestItem, Media,
 };
 
 use crate::ClientError;
@@ -109,6 +109,7 @@ fn item_from_object(
         uri,
         meta: obj.get("meta").cloned(),
         gold,
+        media: None,
     })
 }
 
@@ -280,39 +281,11 @@ pub async fn fetch_manifest(
             return Ok(m);
         }
     }
-    let fail = |reason: String| {
-        ClientError::Manifest(format!("cannot fetch the manifest {url}: {reason}"))
-    };
-    let http = alloy::transports::http::reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let resp = http.get(&url).send().await.map_err(|e| {
-        fail(if e.is_timeout() {
-            "no answer within 60 s".into()
-        } else {
-            e.to_string()
-        })
-    })?;
-    if !resp.status().is_success() {
-        return Err(fail(format!("HTTP {}", resp.status())));
-    }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
-    {
-        return Err(fail(format!(
-            "larger than {} MiB",
-            MAX_MANIFEST_BYTES >> 20
-        )));
-    }
-    let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
-    if body.len() > MAX_MANIFEST_BYTES {
-        return Err(fail(format!(
-            "larger than {} MiB",
-            MAX_MANIFEST_BYTES >> 20
-        )));
-    }
+    let body = crate::media::fetch_limited(&url, MAX_MANIFEST_BYTES as u64)
+        .await
+        .map_err(|reason| {
+            ClientError::Manifest(format!("cannot fetch the manifest {url}: {reason}"))
+        })?;
     let m: Manifest = serde_json::from_slice(&body)
         .map_err(|e| ClientError::Manifest(format!("the manifest at {url} is malformed: {e}")))?;
     m.verify(root).map_err(|e| {

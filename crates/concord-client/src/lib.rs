@@ -20,6 +20,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod logcache;
 pub mod market;
+pub mod media;
 pub mod preview;
 pub mod report;
 pub mod requester;

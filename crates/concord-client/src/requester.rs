@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{load_items, GoldFile, Manifest};
+use crate::dataset::{load_items, GoldFile, Item, Manifest};
 use crate::market::{self, batch};
 use crate::{ClientError, Concord, Result};
 
@@ -249,26 +249,34 @@ fn resolved(p: PathBuf) -> PathBuf {
     }
 }
 
-/// Validates the dataset and builds the batch's parameters and files (nothing written, nothing sent).
+/// Validates the dataset and builds the batch's parameters and files (nothing written, nothing sent; media files
+/// are not read, so the root may differ from the one `create` computes with their hashes — nothing else does).
 pub fn plan_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<BatchPlan> {
-    let items = load_items(dataset)?;
-    let gold = GoldFile::from_items(&items, &o.classes)?;
-    let manifest = Manifest::build(&items, &o.classes);
+    plan_items(c, dataset, &load_items(dataset)?, o)
+}
+
+/// The publication folder of a batch: `--out-dir`, else `<dataset stem>.concord/` next to the dataset.
+fn out_dir_of(dataset: &Path, o: &CreateOptions) -> PathBuf {
+    resolved(o.out_dir.clone().unwrap_or_else(|| {
+        let stem = dataset
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("dataset");
+        dataset.with_file_name(format!("{stem}.concord"))
+    }))
+}
+
+/// [`plan_batch`] of items already loaded (and their media hashed).
+fn plan_items(c: &Concord, dataset: &Path, items: &[Item], o: &CreateOptions) -> Result<BatchPlan> {
+    let gold = GoldFile::from_items(items, &o.classes)?;
+    let manifest = Manifest::build(items, &o.classes);
     let n = items.len() as u64;
     if n > u64::from(u32::MAX) {
         return Err(ClientError::Input(
             "a batch holds at most 4,294,967,295 items".into(),
         ));
     }
-
-    let out_dir = o.out_dir.clone().unwrap_or_else(|| {
-        let stem = dataset
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("dataset");
-        dataset.with_file_name(format!("{stem}.concord"))
-    });
-    let out_dir = resolved(out_dir);
+    let out_dir = out_dir_of(dataset, o);
     // Content-addressed: the same items with other class names must not overwrite a published manifest.
     let manifest_json =
         serde_json::to_vec(&manifest).map_err(|e| ClientError::Input(e.to_string()))?;
@@ -345,7 +353,20 @@ pub fn plan_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<Batc
 /// Validates the dataset, writes manifest and gold secrets, checks the balance, escrows and creates the batch.
 pub async fn create_batch(c: &Concord, dataset: &Path, o: &CreateOptions) -> Result<BatchRecord> {
     let from = c.account()?;
-    let plan = plan_batch(c, dataset, o)?;
+    let mut items = load_items(dataset)?;
+    let dataset_dir = resolved(dataset.to_path_buf())
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    crate::media::publish_media(
+        &mut items,
+        &dataset_dir,
+        &out_dir_of(dataset, o),
+        o.publish_url.as_deref(),
+        &c.ipfs_gateway,
+    )
+    .await?;
+    let plan = plan_items(c, dataset, &items, o)?;
     write_json(&plan.manifest_path, &plan.manifest)?;
     if let (Some(g), Some(p)) = (&plan.gold, &plan.gold_path) {
         write_json(p, g)?; // written before the transaction: the salts are never lost

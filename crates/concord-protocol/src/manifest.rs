@@ -4,6 +4,7 @@
 use alloy_primitives::{keccak256, B256};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::merkle::{gold_leaf, manifest_leaf, MerkleTree};
 use crate::ProtocolError;
@@ -21,10 +22,70 @@ pub struct Item {
     /// Gold answer (class name); never published in the manifest.
     #[serde(default, skip_serializing)]
     pub gold: Option<String>,
+    /// The bytes behind `uri`, hashed when the batch is created (never read from a dataset).
+    #[serde(skip)]
+    pub media: Option<Media>,
+}
+
+/// The file behind an item's `uri`: its SHA-256, size and CIDv1 (raw codec, so `ipfs://<cid>` names exactly
+/// these bytes when they were added as one raw block, as `ipfs add --raw-leaves --cid-version 1` does up to its
+/// chunk size). Part of the item's content hash, so the on-chain root binds the bytes, not only the URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Media {
+    pub sha256: B256,
+    pub size: u64,
+    pub cid: String,
+}
+
+impl Media {
+    /// The record of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let sha256 = B256::from_slice(&Sha256::digest(bytes));
+        Self {
+            sha256,
+            size: bytes.len() as u64,
+            cid: cid_v1_raw(&sha256),
+        }
+    }
+
+    /// Whether `bytes` are this file.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.size
+            && Sha256::digest(bytes).as_slice() == self.sha256.as_slice()
+    }
+}
+
+/// CIDv1 of a raw block with this SHA-256 (multibase base32 lower-case: `bafkrei…`).
+pub fn cid_v1_raw(sha256: &B256) -> String {
+    // version 1, codec raw (0x55), multihash sha2-256 (0x12) of 32 bytes (0x20)
+    let mut bytes = vec![0x01, 0x55, 0x12, 0x20];
+    bytes.extend_from_slice(sha256.as_slice());
+    format!("b{}", base32_lower(&bytes))
+}
+
+/// RFC 4648 base32, lower-case alphabet, no padding (multibase `b`).
+fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
 }
 
 impl Item {
-    /// keccak256 of the canonical JSON (sorted keys, no whitespace) of id, text, uri and meta.
+    /// keccak256 of the canonical JSON (sorted keys, no whitespace) of id, text, uri, meta and, for an item with a
+    /// media file, its SHA-256 and size.
     pub fn content_hash(&self) -> B256 {
         let mut m = Map::new();
         m.insert("id".into(), Value::String(self.id.clone()));
@@ -36,6 +97,10 @@ impl Item {
         }
         if let Some(meta) = &self.meta {
             m.insert("meta".into(), meta.clone());
+        }
+        if let Some(media) = &self.media {
+            m.insert("sha256".into(), Value::String(media.sha256.to_string()));
+            m.insert("size".into(), Value::from(media.size));
         }
         keccak256(Value::Object(m).to_string())
     }
@@ -77,6 +142,9 @@ pub struct ManifestItem {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
+    /// The file behind `uri`, when the requester published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
 }
 
 /// The public manifest annotators fetch: classes, items and the Merkle root that goes on-chain.
@@ -102,6 +170,7 @@ impl Manifest {
                 uri: it.uri.clone().unwrap_or_default(),
                 text: it.text.clone(),
                 meta: it.meta.clone(),
+                media: it.media.clone(),
             })
             .collect();
         let root = Self::tree_of(&items).root();
@@ -137,9 +206,14 @@ impl Manifest {
                 uri: Some(item.uri.clone()).filter(|u| !u.is_empty()),
                 meta: item.meta.clone(),
                 gold: None,
+                media: item.media.clone(),
             }
             .content_hash();
-            if recomputed != item.content_hash {
+            let cid_ok = item
+                .media
+                .as_ref()
+                .is_none_or(|m| m.cid == cid_v1_raw(&m.sha256));
+            if recomputed != item.content_hash || !cid_ok {
                 return Err(ProtocolError::Manifest(format!(
                     "item {} (`{}`) does not match its content hash",
                     item.index, item.id
@@ -234,6 +308,59 @@ impl GoldFile {
 mod tests {
     use super::*;
 
+    fn media_item(bytes: &[u8]) -> Item {
+        Item {
+            id: "img".into(),
+            text: None,
+            uri: Some("https://host/media/img.png".into()),
+            meta: None,
+            gold: None,
+            media: Some(Media::of(bytes)),
+        }
+    }
+
+    #[test]
+    fn the_cid_of_the_empty_file_is_the_well_known_one() {
+        // The raw-codec CIDv1 of zero bytes, as `ipfs add --raw-leaves --cid-version 1` of an empty file prints.
+        assert_eq!(
+            Media::of(b"").cid,
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        );
+        assert_eq!(
+            base32_lower(b"foobar"),
+            "mzxw6ytboi",
+            "RFC 4648 test vector"
+        );
+    }
+
+    #[test]
+    fn the_root_binds_the_media_bytes_not_only_the_uri() {
+        let classes = ["a".to_string(), "b".to_string()];
+        let m = Manifest::build(&[media_item(b"cat picture")], &classes);
+        let other = Manifest::build(&[media_item(b"dog picture")], &classes);
+        assert_ne!(m.root, other.root, "same URI, other bytes: another root");
+        m.verify(m.root).expect("verifies");
+        assert!(m.items[0]
+            .media
+            .as_ref()
+            .is_some_and(|x| x.matches(b"cat picture")));
+        assert!(!m.items[0]
+            .media
+            .as_ref()
+            .is_some_and(|x| x.matches(b"dog picture")));
+
+        // A server that swaps the hash in the manifest (to pass off other bytes) breaks the item's content hash.
+        let mut swapped = m.clone();
+        swapped.items[0].media = Some(Media::of(b"dog picture"));
+        assert!(swapped.verify(m.root).is_err());
+        // A CID that does not belong to the hash is refused too.
+        let mut bad_cid = m.clone();
+        if let Some(x) = bad_cid.items[0].media.as_mut() {
+            x.cid = Media::of(b"dog picture").cid;
+        }
+        assert!(bad_cid.verify(m.root).is_err());
+    }
+
     #[test]
     fn unknown_gold_class_is_rejected() {
         let items = vec![Item {
@@ -242,6 +369,7 @@ mod tests {
             uri: None,
             meta: None,
             gold: Some("maybe".into()),
+            media: None,
         }];
         let e =
             GoldFile::from_items(&items, &["yes".into(), "no".into()]).expect_err("unknown class");
@@ -257,6 +385,7 @@ mod tests {
                 uri: None,
                 meta: None,
                 gold: Some(if i % 2 == 0 { "yes" } else { "no" }.into()),
+                media: None,
             })
             .collect();
         let g = GoldFile::from_items(&items, &["yes".into(), "no".into()])
@@ -280,6 +409,7 @@ mod tests {
                 uri: None,
                 meta: None,
                 gold: None,
+                media: None,
             })
             .collect();
         let m = Manifest::build(&items, &["a".into(), "b".into()]);

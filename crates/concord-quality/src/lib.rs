@@ -41,6 +41,7 @@ pub(crate) fn sample_batch() -> BatchQuality {
             uri: None,
             meta: None,
             gold: None,
+            media: None,
         })
         .collect();
     let manifest = Manifest::build(&items, &["a".into(), "b".into(), "c".into()]);

@@ -111,7 +111,17 @@ async fn task(_: Authorized, State(app): State<Shared>, Query(r): Query<TaskReq>
         batch: b,
         manifest: m,
         items,
+        media,
     } = annotator::task_items(c, r.batch, r.task).await?;
+    // The page loads a media file only from `/api/media`, by the name of its verified copy.
+    let media: Vec<Option<String>> = media
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .and_then(|p| p.file_name())
+                .map(|f| f.to_string_lossy().to_string())
+        })
+        .collect();
     let me = c.account()?;
     let bundle = app
         .store
@@ -123,9 +133,60 @@ async fn task(_: Authorized, State(app): State<Shared>, Query(r): Query<TaskReq>
         x.labels.get(i).cloned().flatten()
     });
     Ok(Json(json!({
-        "classes": m.classes, "items": items, "bundle": bundle, "labels": labels,
+        "classes": m.classes, "items": items, "media": media, "bundle": bundle, "labels": labels,
         "commitDeadline": b.config.commitDeadline.to::<u64>(), "revealDeadline": b.config.revealDeadline.to::<u64>(),
     })))
+}
+
+#[derive(Deserialize)]
+struct MediaReq {
+    file: String,
+}
+
+/// A verified media file from the cache (`<sha256 hex>[.ext]`), checked again against its name's hash before it is
+/// sent; anything else is 404.
+async fn media(_: Authorized, Query(r): Query<MediaReq>) -> Response {
+    let not_found =
+        || ApiError(StatusCode::NOT_FOUND, "no such verified media file".into()).into_response();
+    let (hex, ext) = r.file.split_once('.').unwrap_or((&r.file, ""));
+    let well_formed = hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && ext.len() <= 8
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !well_formed {
+        return not_found();
+    }
+    let Ok(bytes) = std::fs::read(annotator::media_cache().join(&r.file)) else {
+        return not_found();
+    };
+    let digest = concord_client::dataset::Media::of(&bytes).sha256;
+    if alloy::hex::encode(digest) != hex {
+        return not_found();
+    }
+    let kind = match ext {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -169,6 +230,7 @@ pub fn router(app: Shared) -> Router {
         .route("/", get(page))
         .route("/api/state", get(state))
         .route("/api/task", get(task))
+        .route("/api/media", get(media))
         .route("/api/join", post(join))
         .route("/api/submit", post(submit))
         .route("/api/reveal", post(reveal))

@@ -94,8 +94,14 @@ impl LabelArgs {
                     })
                     .collect::<eyre::Result<_>>()?
             } else {
+                let media = concord_client::media::verified_media_all(
+                    items,
+                    &c.ipfs_gateway,
+                    &annotator::media_cache(),
+                )
+                .await?;
                 println!("task {task} of batch {}", self.batch);
-                interactive(&m, items)?
+                interactive(&m, items, &media)?
             };
             labeled.push((task, labels));
         }
@@ -189,13 +195,23 @@ fn read_answers(path: &Path) -> eyre::Result<HashMap<String, String>> {
 }
 
 /// Asks for one label per item on the terminal (class number 1..C or name; `b` goes back).
-fn interactive(m: &Manifest, items: &[ManifestItem]) -> eyre::Result<Vec<u8>> {
+fn interactive(
+    m: &Manifest,
+    items: &[ManifestItem],
+    media: &[Option<std::path::PathBuf>],
+) -> eyre::Result<Vec<u8>> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut labels: Vec<u8> = Vec::with_capacity(items.len());
     while labels.len() < items.len() {
         let i = labels.len();
-        print::item(m, &items[i], i + 1, items.len());
+        print::item(
+            m,
+            &items[i],
+            media.get(i).cloned().flatten().as_deref(),
+            i + 1,
+            items.len(),
+        );
         print!("    label (1..{}, name, b = back): ", m.classes.len());
         std::io::stdout().flush().ok();
         let Some(line) = lines.next() else {
@@ -265,6 +281,7 @@ mod tests {
             uri: None,
             meta: None,
             gold: None,
+            media: None,
         }];
         let m = Manifest::build(&items, &["neg".into(), "pos".into()]);
         assert_eq!(class_of(&m, " pos ").expect("name"), 1);

@@ -1,4 +1,5 @@
-//! `concord-annotator show`: the items of a task, verified against the batch's manifest root.
+//! `concord-annotator show`: the items of a task, verified against the batch's manifest root, with the verified
+//! local copies of their media files.
 
 use clap::Args;
 use concord_cli::emit;
@@ -19,11 +20,14 @@ impl ShowArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let annotator::TaskItems {
-            manifest: m, items, ..
+            manifest: m,
+            items,
+            media,
+            ..
         } = annotator::task_items(&c, self.batch, self.task).await?;
         emit(
             args.json(),
-            &serde_json::json!({ "classes": m.classes, "items": items }),
+            &serde_json::json!({ "classes": m.classes, "items": items, "media": media }),
             |_| {
                 println!(
                     "batch {} task {}: {} items, manifest verified against the on-chain root",
@@ -32,7 +36,7 @@ impl ShowArgs {
                     items.len()
                 );
                 for (i, it) in items.iter().enumerate() {
-                    print::item(&m, it, i + 1, items.len());
+                    print::item(&m, it, media[i].as_deref(), i + 1, items.len());
                 }
             },
         )

@@ -97,6 +97,7 @@ mod tests {
                 uri: None,
                 meta: None,
                 gold: None,
+                media: None,
             })
             .collect();
         let m = Manifest::build(&items, &["a".into(), "b".into()]);
