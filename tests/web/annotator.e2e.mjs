@@ -1,7 +1,8 @@
 // End-to-end browser test of `concord-annotator serve` (issue #7), run by `make test-web` / `make test`:
 // a real anvil devnet, the real CLIs, Debian's Chromium driven by playwright-core.
 // Join a batch in the page (a later block draws the task), label every item with the keyboard, submit (the
-// bundle commits), reveal, settle, and check the on-chain result; a dataset item containing <script> must render as text; requests without the session
+// bundle commits), reveal, settle, and check the on-chain result; a dataset item containing <script> must render as text; a picture item shows
+// only the copy verified against its hash; requests without the session
 // token are refused; the server listens on loopback only. Leaves a screenshot in target/web/.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, existsSync } from "node:fs";
@@ -54,8 +55,11 @@ async function main() {
   writeFileSync(items, [
     JSON.stringify({ id: "x1", text: "<script>window.__pwned = 1</script> a cat on a mat" }),
     JSON.stringify({ id: "x2", text: "a dog in the fog" }),
-    JSON.stringify({ id: "x3", text: "a bird on a wire" }),
+    JSON.stringify({ id: "x3", text: "a bird on a wire", uri: "bird.png" }),
   ].join("\n") + "\n");
+  // Item x3 is a picture: `create` hashes it into the manifest; the page shows only the copy the server verified.
+  writeFileSync(join(dir, "bird.png"), Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64"));
   const batch = cli("concord-requester", accounts.requester.privateKey, ["create", items, "--classes", "cat,dog,bird", "--task-size", "3", "--out-dir", join(dir, "req")]).batchId;
 
   // 3. Two annotators join through the CLI; annotator 0 joins in the browser, which fills the round (one task,
@@ -84,6 +88,9 @@ async function main() {
     await assert.rejects(fetch(`http://${external.address}:${port}/`), "not reachable on a non-loopback address");
   }
 
+  assert.equal((await fetch(`${base}/api/media?file=${"0".repeat(64)}.png`)).status, 401, "media without token refused");
+  assert.equal((await fetch(`${base}/api/media?file=..%2Fkey`, { headers: { "x-concord-token": token } })).status, 404, "only verified copies by hash");
+
   // 5. The browser.
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -109,6 +116,10 @@ async function main() {
     // Label with the keyboard: 1 = cat, 2 = dog, 3 = bird (each key advances to the next item).
     await page.keyboard.press("1");
     await page.keyboard.press("2");
+    // Item 3: the picture, loaded from the verified copy (a blob from /api/media), decoded by the browser.
+    await page.waitForSelector("#item img[data-verified]", { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector("#item img[data-verified]").naturalWidth === 1, null, { timeout: 10_000 });
+    assert.match(await page.getAttribute("#item img", "src"), /^blob:/, "never the item's URI itself");
     await page.keyboard.press("3");
     assert.match(await page.textContent("#progress"), /item 3 of 3 .* labeled 3/);
     await page.keyboard.press("ArrowLeft");

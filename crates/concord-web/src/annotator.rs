@@ -45,7 +45,7 @@ async fn page(State(app): State<Shared>, Query(q): Query<TokenQuery>) -> Respons
             .into_response();
     }
     (
-        [(header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src * data:; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"), (header::X_FRAME_OPTIONS, "DENY")],
+        [(header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data: blob:; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"), (header::X_FRAME_OPTIONS, "DENY")],
         Html(PAGE),
     )
         .into_response()
