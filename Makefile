@@ -97,6 +97,10 @@ bindings-check: contracts
 	scripts/export-artifacts.sh check
 
 test-rust: deps
+	@# tests/tests/hosts.rs puts chain, requester and annotators in network namespaces: `ip` from Debian's iproute2.
+	@command -v ip >/dev/null || { echo "installing Debian iproute2 for the multi-host test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q iproute2 >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q iproute2 >/dev/null; }; }
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	# The layering the README's layout table describes: crate stack, pure crates, no module cycle.
