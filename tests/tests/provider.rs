@@ -281,3 +281,51 @@ async fn commits_and_reveals_a_reorg_removed_are_noticed_and_sent_again() {
         );
     }
 }
+
+/// A reorg replaces the block of a join: the next `commit` run says so in one line (nothing is locked for it) and
+/// a new join of the same round works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_a_reorg_removed_is_reported_and_joining_again_works() {
+    let d = Devnet::start(1, 0).await;
+    let b = d.create_batch(6, &["--classes", "a,b", "--task-size", "3"]);
+    let key = d.accounts.annotators[0].private_key.clone();
+    d.json(ANN, Some(&key), &["stake", "100"]);
+    let before = head(&d).await;
+    let j = d.join(&key, &b, None);
+    assert_eq!(j["joined"]["bundle"], 0, "{j}");
+    assert_eq!(bundle_status(&d, &b, 0).await, 1, "joined");
+    reorg(&d, head(&d).await - before).await;
+    assert_eq!(
+        bundle_status(&d, &b, 0).await,
+        0,
+        "the reorg removed the join (precondition)"
+    );
+
+    let o = d.cli(ANN, Some(&key), &["commit"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("batch 0 bundle 0: its join is no longer on the chain")
+            && err.contains("concord-annotator join -b 0"),
+        "{err}"
+    );
+    let (_, locked) = d.holdings(d.accounts.annotators[0].address).await;
+    assert_eq!(
+        locked,
+        U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64))
+    );
+    let again = d.join(&key, &b, None);
+    assert_eq!(
+        again["joined"]["round"], 1,
+        "the same round takes the join again: {again}"
+    );
+    assert_eq!(bundle_status(&d, &b, 0).await, 1, "joined again");
+    let mine = d.json(ANN, Some(&key), &["status", "-b", &b]);
+    assert_eq!(
+        mine["bundles"][0]["status"], "joined",
+        "the store follows the new join: {mine}"
+    );
+    let c = d.json(ANN, Some(&key), &["commit"]);
+    assert_eq!(c["reorgedJoins"], serde_json::json!([]), "{c}");
+}

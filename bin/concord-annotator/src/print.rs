@@ -147,6 +147,12 @@ pub fn run(verb: &str, r: &RunReport) {
             list(&r.reorged_commits)
         );
     }
+    if !r.reorged_joins.is_empty() {
+        println!(
+            "join no longer on the chain (a reorg replaced its block; nothing is locked for it): {}",
+            list(&r.reorged_joins)
+        );
+    }
     if !r.reorged_reveals.is_empty() {
         println!(
             "reveal no longer on the chain (a reorg replaced its block); sent again: {}",
@@ -171,6 +177,11 @@ pub fn finish_run(json: bool, verb: &str, r: &RunReport) -> eyre::Result<()> {
 
 /// A run that failed for some tasks ends with one line: the first failure, how many more, what to do.
 pub fn fail_if_any(r: Option<&RunReport>) -> eyre::Result<()> {
+    if let Some((b, id)) = r.and_then(|r| r.reorged_joins.first()) {
+        eyre::bail!(
+            "batch {b} bundle {id}: its join is no longer on the chain (a reorg replaced its block; no stake is locked for it); run `concord-annotator join -b {b}` again"
+        );
+    }
     if let Some((b, id)) = r.and_then(|r| r.expired.first()) {
         eyre::bail!(
             "batch {b} bundle {id}: its round's commit window closed before it was committed, so it expired (its squat penalty is forfeit); join a later round for new tasks"

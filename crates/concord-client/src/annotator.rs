@@ -432,6 +432,9 @@ pub struct RunReport {
     pub reorged_commits: Vec<(u64, u64)>,
     /// Bundles the store had as revealed whose reveal is no longer on the chain; `reveal` sends them again.
     pub reorged_reveals: Vec<(u64, u64)>,
+    /// Bundles this store joined that are not on the chain at all (a reorg replaced the join's block): nothing was
+    /// locked for them; join again.
+    pub reorged_joins: Vec<(u64, u64)>,
     pub failed: Vec<String>,
     pub recovered: usize,
 }
@@ -464,6 +467,13 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
             if onchain.has_committed() {
                 store.set_status(&k, LocalStatus::Committed)?;
                 report.done.push((rec.batch, rec.bundle));
+                continue;
+            }
+            // Inside its window a bundle is never released, so a missing one was never joined on this chain: a reorg
+            // replaced the join's block. It can never be committed; say so once.
+            if onchain == BundleStatus::None && now <= rec.commit_end {
+                store.set_status(&k, LocalStatus::Expired)?;
+                report.reorged_joins.push((rec.batch, rec.bundle));
                 continue;
             }
             // Past its window (or already released on-chain): it can never be committed; say so once.

@@ -192,6 +192,18 @@ impl Store {
                     commit_end as i64, now()],
             )
             .map_err(db_err(&self.path))?;
+        // Bundle ids are never reused on one chain, so a join that finds its id stored as expired, never committed,
+        // replaces a join a reorg removed. A record with a salt is never replaced.
+        self.conn()?
+            .execute(
+                "UPDATE bundles SET lane = ?6, round = ?7, first = ?8, size = ?9, status = 'joined', commit_end = ?10,
+                    tasks = NULL, seed = NULL, words = NULL, commit_hash = NULL, updated_at = ?11
+                 WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND bundle = ?4 AND annotator = ?5
+                    AND status = 'expired' AND salt IS NULL",
+                params![c, m, b, id, a, t.lane as i64, t.round as i64, t.first as i64, t.size as i64,
+                    commit_end as i64, now()],
+            )
+            .map_err(db_err(&self.path))?;
         Ok(())
     }
 
