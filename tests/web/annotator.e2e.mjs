@@ -7,6 +7,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir, networkInterfaces } from "node:os";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -60,7 +61,15 @@ async function main() {
   // Item x3 is a picture: `create` hashes it into the manifest; the page shows only the copy the server verified.
   writeFileSync(join(dir, "bird.png"), Buffer.from(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64"));
-  const batch = cli("concord-requester", accounts.requester.privateKey, ["create", items, "--classes", "cat,dog,bird", "--task-size", "3", "--out-dir", join(dir, "req")]).batchId;
+  // Published over HTTP by the requester's own server: the page's server fetches the manifest and the picture
+  // from there and verifies both.
+  const pubPort = await new Promise((ok) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
+  const created = cli("concord-requester", accounts.requester.privateKey, ["create", items, "--classes", "cat,dog,bird", "--task-size", "3", "--out-dir", join(dir, "req"), "--publish-url", `http://127.0.0.1:${pubPort}/`]);
+  const batch = created.batchId;
+  assert.match(created.manifestUri, /^http:\/\/127\.0\.0\.1:\d+\/manifest-/);
+  const pub = spawn(bin("concord-requester"), ["serve", "--publish", join(dir, "req"), "--port", String(pubPort)], { cwd: root, env });
+  children.push(pub);
+  await waitForLine(pub, /serving the publication folder/, "publication server");
 
   // 3. Two annotators join through the CLI; annotator 0 joins in the browser, which fills the round (one task,
   //    three lanes) and seals it: a block later everyone's task is drawn.
