@@ -23,13 +23,17 @@ const PARALLEL_FETCHES: usize = 8;
 /// Bytes at `url` (http or https), at most `limit`; the error is a short reason (`HTTP 404`, `no answer within
 /// 60 s`, `larger than …`).
 pub async fn fetch_limited(url: &str, limit: u64) -> Result<Vec<u8>, String> {
+    fetch_within(url, limit, FETCH_TIMEOUT).await
+}
+
+async fn fetch_within(url: &str, limit: u64, timeout: Duration) -> Result<Vec<u8>, String> {
     let http = alloy::transports::http::reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
+        .timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;
     let mut resp = http.get(url).send().await.map_err(|e| {
         if e.is_timeout() {
-            format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
+            format!("no answer within {} s", timeout.as_secs())
         } else {
             e.to_string()
         }
@@ -45,7 +49,7 @@ pub async fn fetch_limited(url: &str, limit: u64) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| {
         if e.is_timeout() {
-            format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
+            format!("no answer within {} s", timeout.as_secs())
         } else {
             e.to_string()
         }
@@ -241,6 +245,46 @@ pub async fn verified_media_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_or_sends_too_much_is_one_short_reason() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/x.png", silent.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (_conn, _) = silent.accept().await.expect("accept");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let e = fetch_within(&url, 100, Duration::from_secs(1))
+            .await
+            .expect_err("timeout");
+        assert_eq!(e, "no answer within 1 s");
+
+        // A server that claims no length and streams more than the limit is cut off at the limit.
+        let flood = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/x.png", flood.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (mut conn, _) = flood.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf).await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await;
+            for _ in 0..64 {
+                if conn.write_all(&[b'x'; 1024]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let e = fetch_within(&url, 10_000, Duration::from_secs(5))
+            .await
+            .expect_err("oversize");
+        assert_eq!(e, "larger than 10000 bytes");
+    }
 
     #[test]
     fn extensions_are_short_and_plain() {
