@@ -39,27 +39,8 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
         "the manifest URI is under the publish URL: {uri}"
     );
     let folder = d.dir.join("req");
-    let mut server = d.spawn(
-        REQ,
-        None,
-        &[
-            "serve",
-            "--publish",
-            &folder.display().to_string(),
-            "--port",
-            &port.to_string(),
-        ],
-    );
+    let mut server = serve(&d, &folder, port).await;
     let http = reqwest_client();
-    let mut up = false;
-    for _ in 0..100 {
-        if http.get(&uri).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the publication server answers");
 
     // Range requests and caching headers; the private gold file is not served.
     let part = http
@@ -153,6 +134,36 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
     let _ = server.wait();
 }
 
+/// `concord-requester serve --publish <folder>` on `port`, once it answers.
+async fn serve(d: &Devnet, folder: &std::path::Path, port: u16) -> std::process::Child {
+    let mut server = d.spawn(
+        REQ,
+        None,
+        &[
+            "serve",
+            "--publish",
+            &folder.display().to_string(),
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    let http = reqwest_client();
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("the publication server never answered on port {port}");
+}
+
 fn reqwest_client() -> alloy::transports::http::reqwest::Client {
     alloy::transports::http::reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -198,24 +209,7 @@ async fn media_files_are_hashed_at_creation_and_verified_before_an_annotator_see
         .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
         .collect();
     assert_eq!(published.len(), 3, "{published:?}");
-    let mut server = d.spawn(
-        REQ,
-        None,
-        &[
-            "serve",
-            "--publish",
-            &folder.display().to_string(),
-            "--port",
-            &port.to_string(),
-        ],
-    );
-    let http = reqwest_client();
-    for _ in 0..100 {
-        if http.get(&base).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut server = serve(&d, &folder, port).await;
 
     let shown = d.json(ANN, None, &["show", "-b", &b, "-t", "0"]);
     let items = shown["items"].as_array().cloned().unwrap_or_default();
