@@ -288,3 +288,140 @@ async fn media_files_are_hashed_at_creation_and_verified_before_an_annotator_see
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// A publication on IPFS (`--publish-url ipfs://<cid>/`): manifest and pictures are named by `ipfs://` URIs and
+/// fetched through the gateway the annotator configures (`CONCORD_IPFS_GATEWAY`); what a lying gateway returns is
+/// refused like anything else that does not match its hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipfs_publication_is_read_through_the_gateway_and_checked() {
+    let d = Devnet::start(0, 0).await;
+    let src = d.dir.join("pics");
+    std::fs::create_dir_all(&src).expect("pics dir");
+    let mut lines = String::new();
+    for i in 0..3 {
+        std::fs::write(src.join(format!("p{i}.jpg")), format!("photo {i}")).expect("pic");
+        lines.push_str(&format!(
+            "{{\"id\":\"ph-{i}\",\"text\":\"photo {i}\",\"uri\":\"pics/p{i}.jpg\"}}\n"
+        ));
+    }
+    let ds = d.file("photos.jsonl", &lines);
+    let root = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "cat,dog",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &format!("ipfs://{root}/"),
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    assert!(
+        v["manifestUri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("ipfs://{root}/manifest-"))),
+        "{v}"
+    );
+    // The gateway: the folder under /ipfs/<cid>/, as `ipfs add -r` and a public gateway would serve it.
+    let gw = d.dir.join("gateway");
+    let under = gw.join("ipfs").join(root);
+    std::fs::create_dir_all(under.join("media")).expect("gateway dirs");
+    let folder = d.dir.join("req");
+    for entry in std::fs::read_dir(&folder).expect("folder") {
+        let p = entry.expect("entry").path();
+        if p.is_file() && !p.to_string_lossy().contains(".secret.") {
+            std::fs::copy(&p, under.join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+    for entry in std::fs::read_dir(folder.join("media")).expect("media") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, under.join("media").join(p.file_name().expect("name"))).expect("copy");
+    }
+    let port = free_port();
+    let mut server = serve(&d, &gw, port).await;
+    let gateway = format!("http://127.0.0.1:{port}");
+    let home = d.dir.join("ipfs-home").display().to_string();
+    let env = [
+        ("CONCORD_IPFS_GATEWAY", gateway.as_str()),
+        ("CONCORD_HOME", home.as_str()),
+    ];
+    let o = d.cli_env(ANN, None, &["show", "-b", &b, "-t", "0", "--json"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    for i in 0..3 {
+        let it = &shown["items"][i];
+        assert!(
+            it["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(&format!("ipfs://{root}/media/"))),
+            "{it}"
+        );
+        let copy = shown["media"][i].as_str().expect("verified copy");
+        assert_eq!(
+            std::fs::read_to_string(copy).expect("copy"),
+            format!("photo {i}")
+        );
+    }
+    // A dataset that names files already on the network: `create` fetches and hashes them and keeps their URIs.
+    let names: Vec<String> = (0..3)
+        .map(|i| {
+            shown["items"][i]["uri"]
+                .as_str()
+                .and_then(|u| u.rsplit('/').next())
+                .expect("name")
+                .to_string()
+        })
+        .collect();
+    let remote: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "{{\"id\":\"r-{i}\",\"text\":\"r\",\"uri\":\"{gateway}/ipfs/{root}/media/{n}\"}}\n"
+            )
+        })
+        .collect();
+    let ds = d.file("remote.jsonl", &remote);
+    let r = d.create(&ds, &["--classes", "cat,dog", "--task-size", "3"]);
+    let rb = r["batchId"].as_u64().expect("batch").to_string();
+    let o = d.cli_env(ANN, None, &["show", "-b", &rb, "-t", "0", "--json"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    for i in 0..3 {
+        assert_eq!(
+            again["items"][i]["uri"].as_str(),
+            Some(&*format!("{gateway}/ipfs/{root}/media/{}", names[i])),
+            "a file already on the network keeps its URI"
+        );
+        assert_eq!(
+            again["items"][i]["media"]["sha256"], shown["items"][i]["media"]["sha256"],
+            "and is hashed from the bytes fetched at creation"
+        );
+    }
+
+    // The gateway lies about one picture: refused, naming the item and the gateway URL it came from.
+    let victim = shown["items"][2]["uri"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("name")
+        .to_string();
+    std::fs::write(under.join("media").join(&victim), "photo X").expect("lie");
+    let fresh = d.dir.join("ipfs-fresh").display().to_string();
+    let env = [
+        ("CONCORD_IPFS_GATEWAY", gateway.as_str()),
+        ("CONCORD_HOME", fresh.as_str()),
+    ];
+    let o = d.cli_env(ANN, None, &["show", "-b", &b, "-t", "0"], &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("item `ph-2`")
+            && err.contains(&format!("{gateway}/ipfs/{root}/media/"))
+            && err.contains("is not the file the batch was created with"),
+        "{err}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
