@@ -207,6 +207,22 @@ pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, 
 /// the common providers and nodes (geth, Infura, Alchemy, QuickNode, Ankr, Erigon, Hardhat).
 fn asks_for_less(error: &str) -> bool {
     let e = error.to_ascii_lowercase();
+    // A rate limit that outlived the transport's retries is not about the query's size: halving would only
+    // multiply the requests.
+    if [
+        "429",
+        "too many requests",
+        "rate limit",
+        "rate-limit",
+        "ratelimit",
+        "throttl",
+        "compute units",
+    ]
+    .iter()
+    .any(|needle| e.contains(needle))
+    {
+        return false;
+    }
     [
         "block range",
         "range too",
@@ -574,6 +590,9 @@ mod tests {
             "connection refused",
             "execution reverted",
             "invalid params: bad address",
+            "HTTP error 429 with body: Too Many Requests",
+            "exceeded the rate limit of 25 requests per second",
+            "Your app has exceeded its compute units per second capacity",
         ] {
             assert!(!super::asks_for_less(e), "{e}");
         }
