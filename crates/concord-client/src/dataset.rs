@@ -251,15 +251,7 @@ pub const DEFAULT_IPFS_GATEWAY: &str = "https://ipfs.io";
 /// Largest manifest fetched over the network.
 const MAX_MANIFEST_BYTES: usize = 256 << 20;
 
-/// The HTTP(S) address of a manifest URI: itself for `http(s)://`, through `gateway` for `ipfs://CID/path`, none
-/// for a local path or `file://` URI.
-pub fn http_location(uri: &str, gateway: &str) -> Option<String> {
-    if uri.starts_with("http://") || uri.starts_with("https://") {
-        return Some(uri.to_string());
-    }
-    uri.strip_prefix("ipfs://")
-        .map(|rest| format!("{}/ipfs/{rest}", gateway.trim_end_matches('/')))
-}
+pub use crate::media::http_location;
 
 /// A batch's manifest from its URI — a local path or `file://` URI, `http(s)://`, or `ipfs://` through `gateway` —
 /// verified against the on-chain `root` before it is returned. What came over the network is kept under

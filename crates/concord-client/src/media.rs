@@ -8,8 +8,18 @@ use futures::{stream, StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dataset::{http_location, Item, ManifestItem, Media};
 use crate::ClientError;
+use concord_protocol::manifest::{Item, ManifestItem, Media};
+
+/// The HTTP(S) address of a manifest or media URI: itself for `http(s)://`, through `gateway` for `ipfs://CID/path`, none
+/// for a local path or `file://` URI.
+pub fn http_location(uri: &str, gateway: &str) -> Option<String> {
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return Some(uri.to_string());
+    }
+    uri.strip_prefix("ipfs://")
+        .map(|rest| format!("{}/ipfs/{rest}", gateway.trim_end_matches('/')))
+}
 
 /// Largest media file read or fetched.
 pub const MAX_MEDIA_BYTES: u64 = 256 << 20;
@@ -344,7 +354,7 @@ mod tests {
         publish_media(&mut local, d.path(), &out, None, "https://gw")
             .await
             .expect("local");
-        let m = crate::dataset::Manifest::build(&local, &classes);
+        let m = concord_protocol::manifest::Manifest::build(&local, &classes);
         let cache = d.path().join("cache");
         let got = verified_media(&m.items[0], "https://gw", &cache)
             .await
