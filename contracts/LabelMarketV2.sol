@@ -50,9 +50,6 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     address public immutable SETTLEMENT;
 
     /// @dev Bytes 0x80 - C in every byte of a 128-bit field; see `_labelsInRange`.
-    uint256 private constant LOW_NIBBLES = 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F;
-    uint256 private constant BYTE_ONES = 0x01010101010101010101010101010101;
-    uint256 private constant BYTE_HIGH = 0x80808080808080808080808080808080;
 
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.
@@ -124,8 +121,8 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         c.minStake = p.minStake;
         _shapes[batchId] = uint256(numTasks) | (uint256(p.replicas) << 32) | (uint256(p.maxBundle) << 40)
             | (uint256(p.numClasses) << 48) | (uint256(uint160(p.qualifier)) << 56);
-        _joinTerms[batchId] = uint256(p.stakePerTask) | (uint256(p.minStake) << 96)
-            | (uint256(uint64(p.minReputation)) << 192);
+        _joinTerms[batchId] =
+            uint256(p.stakePerTask) | (uint256(p.minStake) << 96) | (uint256(uint64(p.minReputation)) << 192);
         b.roots = Roots(p.manifestRoot, p.goldRoot);
         b.state.escrow = uint128(escrow);
         b.state.goldBond = p.goldBond;
@@ -456,32 +453,6 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         emit Revealed(batchId, bundleId, msg.sender, labels);
     }
 
-    /// @dev Every label of every task a class of the batch; the unused half of an odd bundle's last word empty.
-    function _checkLabels(uint256[] calldata labels, uint256 size, uint256 numClasses) internal pure {
-        uint256 words = BundlePacking.wordsFor(size);
-        if (labels.length != words) revert WrongBundleLength(labels.length, words);
-        if (size % 2 == 1 && labels[words - 1] >> BundlePacking.TASK_BITS != 0) revert WrongBundleLength(words, words);
-        for (uint256 i; i < size; ++i) {
-            uint256 field = BundlePacking.taskLabels(labels, i);
-            if (!_labelsInRange(field, numClasses)) {
-                for (uint256 item; item < MAX_TASK_SIZE; ++item) {
-                    uint256 l = field.get(item);
-                    if (l >= numClasses) revert LabelOutOfRange(i, item, l);
-                }
-            }
-        }
-    }
-
-    /// @dev Whether every 4-bit field of a 128-bit task is below `numClasses`, without a loop: even and odd nibbles
-    ///      spread into bytes, 0x80 - C added to each byte (no carry: 15 + 126 < 256), and the top bit of a byte
-    ///      set exactly when its nibble is >= C.
-    function _labelsInRange(uint256 field, uint256 numClasses) internal pure returns (bool) {
-        uint256 add = (0x80 - numClasses) * BYTE_ONES;
-        uint256 even = field & LOW_NIBBLES;
-        uint256 odd = (field >> 4) & LOW_NIBBLES;
-        return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
-    }
-
     // ------------------------------------------------------------------------------------------------
     // Gold, settlement, review, refund, expiry (in the module, run in this market's storage)
     // ------------------------------------------------------------------------------------------------
@@ -637,15 +608,5 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     /// @notice EIP-712 domain separator (for qualification signatures).
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
-    }
-
-    function _commitHash(uint256 batchId, uint256 bundleId, address annotator, uint256[] calldata labels, bytes32 salt)
-        internal
-        view
-        returns (bytes32)
-    {
-        return keccak256(
-            abi.encode(block.chainid, address(this), batchId, bundleId, annotator, BundlePacking.digest(labels), salt)
-        );
     }
 }

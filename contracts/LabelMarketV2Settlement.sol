@@ -46,6 +46,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 numItems;
         uint256 numTasks;
         uint256 lastRound;
+        uint256 revealDeadline;
         bool early;
         bool goldOn;
     }
@@ -165,6 +166,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         x.numItems = c.numItems;
         x.numTasks = c.numTasks;
         x.lastRound = b.state.round;
+        x.revealDeadline = c.revealDeadline;
         x.early = early;
         // Gold counts only when all of it was revealed: a requester revealing a chosen subset after seeing the
         // labels must not pick which items gold judges (and it loses its bond).
@@ -231,6 +233,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
                 : _selectUncommitted(x.batchId, p - 1, lane, index);
         }
     }
+
     // slither-disable-end incorrect-equality
 
     // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
@@ -252,6 +255,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         return false;
     }
+
     // slither-disable-end incorrect-equality
 
     // ------------------------------------------------------------------------------------------------
@@ -263,26 +267,37 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
     ///      and its revealed labels.
     function _cover(Ctx memory x, Lanes memory ln, uint256[] memory tasks, BundleProof[] calldata bundles)
         internal
-        view
         returns (uint256[] memory cover, uint256[] memory labels)
     {
         cover = new uint256[](tasks.length * x.replicas);
         labels = new uint256[](tasks.length * x.replicas);
         for (uint256 bi; bi < bundles.length; ++bi) {
-            _verify(x.batchId, bundles[bi]);
+            _verify(x, bundles[bi]);
             _place(x, ln, tasks, cover, labels, bi, bundles[bi]);
         }
     }
 
     /// @dev A supplied bundle must be exactly what the market stored: revealed (with its labels) or committed (with
-    ///      its commit hash).
-    function _verify(uint256 batchId, BundleProof calldata p) internal view {
-        bool open = p.labels.length != 0;
-        bytes32 h = open
-            ? keccak256(abi.encode(p.bundle, BundlePacking.digest(p.labels)))
-            : keccak256(abi.encode(p.bundle, p.commitHash));
-        Status status = open ? Status.Revealed : Status.Committed;
-        if (_bundles[batchId][p.id] != _word(h, status)) revert BundleMismatch(p.id, status);
+    ///      its commit hash) — or committed and supplied with its labels and salt, whose reveal this call then
+    ///      carries (only up to the reveal deadline: see `BundleProof`).
+    function _verify(Ctx memory x, BundleProof calldata p) internal {
+        uint256 stored = _bundles[x.batchId][p.id];
+        if (p.labels.length == 0) {
+            if (stored != _word(keccak256(abi.encode(p.bundle, p.commitHash)), Status.Committed)) {
+                revert BundleMismatch(p.id, Status.Committed);
+            }
+            return;
+        }
+        bytes32 digest = BundlePacking.digest(p.labels);
+        uint256 revealedWord = _word(keccak256(abi.encode(p.bundle, digest)), Status.Revealed);
+        if (stored == revealedWord) return;
+        if (stored & STATUS_MASK != uint256(Status.Committed)) revert BundleMismatch(p.id, Status.Revealed);
+        if (!x.early) revert RevealPhaseOver(x.revealDeadline);
+        bytes32 commitHash = _commitHash(x.batchId, p.id, p.bundle.annotator, p.labels, p.salt);
+        if (stored != _word(keccak256(abi.encode(p.bundle, commitHash)), Status.Committed)) revert CommitMismatch();
+        _checkLabels(p.labels, p.bundle.size, x.numClasses);
+        _bundles[x.batchId][p.id] = revealedWord;
+        emit Revealed(x.batchId, p.id, p.bundle.annotator, p.labels);
     }
 
     /// @dev Records which of `tasks` bundle `bi` holds, in its lane, among the positions its proof names.
@@ -361,6 +376,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         v.gold = BitTally.fromBits(g >> 128);
         v.goldLabels = g & type(uint128).max;
     }
+
     /// @dev Per-item plurality over the revealed lanes (`BitTally`, all items at once); gold items keep their gold
     ///      answer and are not consensus items.
     function _consensus(Ctx memory x, TaskVotes memory v) internal pure returns (BitTally.Outcome memory o) {
@@ -401,6 +417,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         run.toTreasury += toTreasury;
     }
+
     // slither-disable-end incorrect-equality
 
     // slither-disable-start incorrect-equality (an empty group of items skipped; no balance or time)
@@ -421,6 +438,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             dust += _countFlags(group) * (pool - share * a);
         }
     }
+
     // slither-disable-end incorrect-equality
 
     // slither-disable-start incorrect-equality (no gold is exactly zero; no balance or time)
@@ -463,6 +481,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             goldSlash := mul(sub(goldN, goldA), penalty)
         }
     }
+
     // slither-disable-end incorrect-equality
 
     /// @dev Coherence shares of a lane that agreed on `agree`: its share of each group's dissents per item.

@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ILabelMarketV2Types} from "./interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "./libraries/LabelPacking.sol";
 import {Permutation} from "./libraries/Permutation.sol";
+import {BundlePacking} from "./libraries/BundlePacking.sol";
 
 /// @title LabelMarketV2Storage
 /// @notice Storage layout and shared internals of `LabelMarketV2` and of its settlement module, which runs in the
@@ -178,6 +179,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         }
         return (w << 8) | _nthZero(bits, index);
     }
+
     // slither-disable-end incorrect-equality
 
     /// @dev Position of the `index`-th (from 0) zero bit of `bits`, which has more than `index` zero bits: counts of
@@ -187,10 +189,11 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         assembly ("memory-safe") {
             let x := not(bits)
             let c2 := sub(x, and(shr(1, x), 0x5555555555555555555555555555555555555555555555555555555555555555))
-            let c4 := add(
-                and(c2, 0x3333333333333333333333333333333333333333333333333333333333333333),
-                and(shr(2, c2), 0x3333333333333333333333333333333333333333333333333333333333333333)
-            )
+            let c4 :=
+                add(
+                    and(c2, 0x3333333333333333333333333333333333333333333333333333333333333333),
+                    and(shr(2, c2), 0x3333333333333333333333333333333333333333333333333333333333333333)
+                )
             let c8 := and(add(c4, shr(4, c4)), 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F)
             let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
             let below := shr(248, mul(and(c8, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), ones))
@@ -296,4 +299,49 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         return (false, 0);
     }
     // slither-disable-end incorrect-equality
+
+    // ------------------------------------------------------------------------------------------------
+    // Labels and commitments (the market's reveal and a reveal carried by a settlement)
+    // ------------------------------------------------------------------------------------------------
+
+    uint256 internal constant LOW_NIBBLES = 0x0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F0F;
+    uint256 internal constant BYTE_ONES = 0x01010101010101010101010101010101;
+    uint256 internal constant BYTE_HIGH = 0x80808080808080808080808080808080;
+
+    /// @dev Every label of every task a class of the batch; the unused half of an odd bundle's last word empty.
+    function _checkLabels(uint256[] calldata labels, uint256 size, uint256 numClasses) internal pure {
+        uint256 words = BundlePacking.wordsFor(size);
+        if (labels.length != words) revert WrongBundleLength(labels.length, words);
+        if (size % 2 == 1 && labels[words - 1] >> BundlePacking.TASK_BITS != 0) revert WrongBundleLength(words, words);
+        for (uint256 i; i < size; ++i) {
+            uint256 field = BundlePacking.taskLabels(labels, i);
+            if (!_labelsInRange(field, numClasses)) {
+                for (uint256 item; item < MAX_TASK_SIZE; ++item) {
+                    uint256 l = field.get(item);
+                    if (l >= numClasses) revert LabelOutOfRange(i, item, l);
+                }
+            }
+        }
+    }
+
+    /// @dev Whether every 4-bit field of a 128-bit task is below `numClasses`, without a loop: even and odd nibbles
+    ///      spread into bytes, 0x80 - C added to each byte (no carry: 15 + 126 < 256), and the top bit of a byte
+    ///      set exactly when its nibble is >= C.
+    function _labelsInRange(uint256 field, uint256 numClasses) internal pure returns (bool) {
+        uint256 add = (0x80 - numClasses) * BYTE_ONES;
+        uint256 even = field & LOW_NIBBLES;
+        uint256 odd = (field >> 4) & LOW_NIBBLES;
+        return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
+    }
+
+    /// @dev The commitment of a bundle: `ILabelMarketV2.commitHashOf`.
+    function _commitHash(uint256 batchId, uint256 bundleId, address annotator, uint256[] calldata labels, bytes32 salt)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(block.chainid, address(this), batchId, bundleId, annotator, BundlePacking.digest(labels), salt)
+        );
+    }
 }

@@ -170,12 +170,17 @@ interface ILabelMarketV2Types {
     ///         never revealed), and which of its positions the call reads (`positions` bit m: position m; bits at or
     ///         above the bundle's size are ignored). A call that settles in parts supplies each position once over
     ///         all its calls; a position holding one of the call's tasks that is left out reverts `MissingBundle`.
+    ///         A bundle still only committed may come with its labels and `salt` (handed to the settler off-chain):
+    ///         the settlement then carries its reveal — the labels must open the stored commitment, and it is
+    ///         accepted only up to the reveal deadline, when every lane of every task settled must be revealed, so a
+    ///         settler can never leave a carried reveal out to change a result. `salt` is ignored otherwise.
     struct BundleProof {
         uint32 id;
         uint32 positions;
         Bundle bundle;
         bytes32 commitHash;
         uint256[] labels;
+        bytes32 salt;
     }
 
     /// @notice How far a bundle got.
@@ -350,7 +355,7 @@ interface ILabelMarketV2Types {
     event Committed(
         uint256 indexed batchId, uint256 indexed bundleId, address indexed annotator, bytes32 commitHash, bytes backup
     );
-    /// @notice A bundle's labels were revealed (`BundlePacking` words).
+    /// @notice A bundle's labels were revealed (`BundlePacking` words), by its annotator or carried by a settlement.
     event Revealed(uint256 indexed batchId, uint256 indexed bundleId, address indexed annotator, uint256[] labels);
     /// @notice A bundle was never committed in its window: `forfeited` stake went to the treasury, its tasks back
     ///         to the pool of the next round.
@@ -459,7 +464,9 @@ interface ILabelMarketV2 is ILabelMarketV2Types {
     function revealGold(uint256 batchId, GoldAnswer[] calldata answers) external;
 
     /// @notice Settles `tasks` (strictly increasing) from the bundles that hold them: consensus, payouts,
-    ///         slashing, reputation. Every committed bundle holding one of the tasks must be supplied.
+    ///         slashing, reputation. Every committed bundle holding one of the tasks must be supplied. Before the
+    ///         reveal deadline a committed bundle may be supplied with its labels and salt: its reveal is carried by
+    ///         this call (checked against its commitment, `Revealed` emitted) and the annotator sends no reveal.
     /// @return settled Number of tasks settled.
     function settle(uint256 batchId, uint256[] calldata tasks, BundleProof[] calldata bundles)
         external

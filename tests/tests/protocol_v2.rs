@@ -222,6 +222,7 @@ async fn a_batch_runs_end_to_end_and_rust_agrees_with_the_contract() -> eyre::Re
             bundle: b.clone(),
             commitHash: B256::ZERO,
             labels: words.clone(),
+            salt: B256::ZERO,
         });
     }
     market

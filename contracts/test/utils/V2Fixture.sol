@@ -195,6 +195,13 @@ abstract contract V2Fixture is Base {
         p.commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
     }
 
+    /// @dev A proof carrying `h`'s reveal: its labels and salt, handed to the settler while the bundle is only
+    ///      committed.
+    function carried(Held memory h) internal pure returns (ILabelMarketV2Types.BundleProof memory p) {
+        p = revealed(h);
+        p.salt = h.salt;
+    }
+
     function proofsOf(Held[] memory hs) internal pure returns (ILabelMarketV2Types.BundleProof[] memory ps) {
         ps = new ILabelMarketV2Types.BundleProof[](hs.length);
         for (uint256 i; i < hs.length; ++i) {

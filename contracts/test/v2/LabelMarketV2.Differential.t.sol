@@ -35,6 +35,7 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
         bool hasGold;
         uint256 goldItem;
         uint256 goldLabel;
+        bool carry; // every lane reveals, each reveal carried by the settlement (before the reveal deadline)
         uint256[3] laneTasks0; // lane -> labels of task 0 and 1 (by task id, not bundle order)
         uint256[3] laneTasks1;
     }
@@ -78,13 +79,15 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
         k.hasGold = (seed >> 40) & 1 != 0;
         k.goldItem = (seed >> 41) % 8;
         k.goldLabel = (seed >> 48) % k.numClasses; // right or wrong, whatever the truth is
+        k.carry = k.revealMask == 7 && (seed >> 60) & 1 != 0;
         for (uint256 lane; lane < 3; ++lane) {
             k.laneTasks0[lane] = _labels(seed, lane, 0, k.numClasses);
             k.laneTasks1[lane] = _labels(seed, lane, 1, k.numClasses);
         }
     }
 
-    /// @dev The batch of case `k` through create, join, seed, commit, reveal (per the mask), gold and settlement.
+    /// @dev The batch of case `k` through create, join, seed, commit, reveal (per the mask, by the annotators or
+    ///      carried by the settlement), gold and settlement.
     function _run(Case memory k, uint256 seed)
         internal
         returns (uint256 id, ILabelMarketV2Types.BundleProof[] memory ps)
@@ -93,10 +96,11 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
         id = _createCase(k, goldSalt);
         Held[] memory hs = _joinAndCommit(id, k);
         if (k.hasGold) _revealGold(id, k, goldSalt);
-        warpPastReveal(id);
+        if (!k.carry) warpPastReveal(id);
         ps = new ILabelMarketV2Types.BundleProof[](3);
         for (uint256 lane; lane < 3; ++lane) {
-            if ((k.revealMask >> lane) & 1 != 0) ps[lane] = revealed(hs[lane]);
+            if (k.carry) ps[lane] = carried(hs[lane]);
+            else if ((k.revealMask >> lane) & 1 != 0) ps[lane] = revealed(hs[lane]);
             else ps[lane] = unrevealed(id, hs[lane]);
         }
         market.settle(id, allTasks(id), ps);
@@ -125,7 +129,7 @@ contract LabelMarketV2DifferentialTest is V2Fixture {
             _fill(id, hs[lane], k, lane);
             commitAs(id, hs[lane]);
         }
-        for (uint256 lane; lane < 3; ++lane) {
+        for (uint256 lane; lane < 3 && !k.carry; ++lane) {
             if ((k.revealMask >> lane) & 1 != 0) revealAs(id, hs[lane]);
         }
     }

@@ -6,6 +6,7 @@ import {V2Fixture} from "../utils/V2Fixture.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
 import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {Leaves} from "../../libraries/Leaves.sol";
+import {Vm} from "../utils/Vm.sol";
 
 /// @notice A reward token that, while armed, calls back every state-changing function of the market from inside
 ///         its transfers and records whether each call was refused by the re-entrancy guard.
@@ -132,6 +133,177 @@ contract LabelMarketV2SettleTest is V2Fixture {
         ps[2].positions = 0;
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.MissingBundle.selector, 0, hs[2].bundle.lane));
         market.settle(id, tasks, ps);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // settle carrying reveals: labels and salts handed to the settler, no reveal transaction
+    // ------------------------------------------------------------------------------------------------
+
+    function carriedAll(Held[] memory hs) internal pure returns (ILabelMarketV2Types.BundleProof[] memory ps) {
+        ps = new ILabelMarketV2Types.BundleProof[](hs.length);
+        for (uint256 i; i < hs.length; ++i) {
+            ps[i] = carried(hs[i]);
+        }
+    }
+
+    /// @dev What settlement left each of the first three annotators: claimable rewards, claimable stake shares,
+    ///      stake, locked stake, and accepted / rejected labels in the batch's domain.
+    function outcome(uint256 id) internal view returns (uint256[18] memory o) {
+        address domain = market.domainOf(id);
+        for (uint256 i; i < 3; ++i) {
+            ILabelMarketV2Types.Account memory a = market.accountOf(ann(i));
+            ILabelMarketV2Types.Reputation memory r = market.reputationOf(ann(i), domain);
+            o[6 * i] = market.claimable(ann(i), address(token));
+            o[6 * i + 1] = market.claimable(ann(i), address(market.STAKE_TOKEN()));
+            (o[6 * i + 2], o[6 * i + 3]) = (a.amount, a.locked);
+            (o[6 * i + 4], o[6 * i + 5]) = (r.accepted, r.rejected);
+        }
+    }
+
+    function test_settle_carriedRevealsPayAsIfEachAnnotatorHadRevealed() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 5)); // ann2 wrong on items 0 and 2
+        uint256 snap = vm.snapshotState();
+        revealAll(id, hs);
+        settleAll(id, hs);
+        uint256[18] memory viaReveals = outcome(id);
+        uint256 paid = market.getBatch(id).state.paid;
+        vm.revertToState(snap);
+
+        for (uint256 i; i < 3; ++i) {
+            vm.expectEmit(address(market));
+            emit ILabelMarketV2Types.Revealed(id, hs[i].id, hs[i].bundle.annotator, hs[i].words);
+        }
+        vm.prank(address(0xA11CE));
+        assertEq(market.settle(id, allTasks(id), carriedAll(hs)), 2, "both tasks");
+        uint256[18] memory viaSettle = outcome(id);
+        for (uint256 k; k < 18; ++k) {
+            assertEq(viaSettle[k], viaReveals[k], "same payouts, stake and reputation");
+        }
+        assertGt(viaSettle[12 + 5], 0, "ann2 had labels rejected");
+        assertEq(market.getBatch(id).state.paid, paid, "same rewards paid");
+        for (uint256 i; i < 3; ++i) {
+            assertEq(
+                uint256(market.bundleStatus(id, hs[i].id)), uint256(ILabelMarketV2Types.Status.Revealed), "revealed"
+            );
+            vm.prank(hs[i].bundle.annotator);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    ILabelMarketV2Types.BundleMismatch.selector, hs[i].id, ILabelMarketV2Types.Status.Committed
+                )
+            );
+            market.reveal(id, hs[i].id, hs[i].bundle, hs[i].words, hs[i].salt);
+        }
+    }
+
+    function test_settle_aCarriedRevealMustOpenItsCommitment() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        uint256[] memory tasks = allTasks(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = carriedAll(hs);
+        ps[1].salt = keccak256("another salt");
+        vm.expectRevert(ILabelMarketV2Types.CommitMismatch.selector);
+        market.settle(id, tasks, ps);
+
+        ps = carriedAll(hs);
+        uint256[] memory other = new uint256[](hs[1].words.length);
+        for (uint256 w; w < other.length; ++w) {
+            other[w] = hs[1].words[w];
+        }
+        other[0] ^= 1; // item 0 of the first task: another class
+        ps[1].labels = other;
+        vm.expectRevert(ILabelMarketV2Types.CommitMismatch.selector);
+        market.settle(id, tasks, ps);
+
+        // Nor can another annotator's name be put on the bundle.
+        ps = carriedAll(hs);
+        ps[1].bundle = ILabelMarketV2Types.Bundle(ann(5), hs[1].bundle.lane, 1, hs[1].bundle.first, hs[1].bundle.size);
+        vm.expectRevert(ILabelMarketV2Types.CommitMismatch.selector);
+        market.settle(id, tasks, ps);
+
+        // Carrying only some reveals is not enough to settle before the deadline: every lane must be revealed.
+        ps = carriedAll(hs);
+        ps[2] = unrevealed(id, hs[2]);
+        uint256 opensAt = uint256(market.getBatch(id).config.revealDeadline) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.SettlementNotOpen.selector, 0, opensAt));
+        market.settle(id, tasks, ps);
+    }
+
+    function test_settle_carriedRevealsAreRefusedAfterTheRevealDeadline() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        revealAs(id, hs[0]);
+        revealAs(id, hs[1]);
+        warpPastReveal(id);
+        // After the deadline a settler could pick which reveals count: only the annotators' own do.
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        ps[2] = carried(hs[2]);
+        uint256 deadline = market.getBatch(id).config.revealDeadline;
+        uint256[] memory tasks = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RevealPhaseOver.selector, deadline));
+        market.settle(id, tasks, ps);
+        ps[2] = unrevealed(id, hs[2]);
+        assertEq(market.settle(id, tasks, ps), 2, "settles with lane 2 unrevealed");
+        assertEq(market.reputationOf(ann(2), market.domainOf(id)).unrevealed, 2, "both tasks unrevealed");
+    }
+
+    function test_settle_aCarriedRevealWithLabelsOutOfRangeIsRefused() public {
+        uint256 id = create(defaultParams());
+        uint256 maxBundle = market.getBatch(id).config.maxBundle;
+        Held[] memory hs = new Held[](3);
+        for (uint256 i; i < 3; ++i) {
+            hs[i] = joinAs(ann(i), id, maxBundle);
+        }
+        seedRound(id, 1);
+        for (uint256 i; i < 3; ++i) {
+            label(id, hs[i], 0);
+        }
+        hs[2].words[0] = (hs[2].words[0] & ~uint256(0xF << 12)) | (uint256(5) << 12); // task 0, item 3: class 5 of 4
+        for (uint256 i; i < 3; ++i) {
+            commitAs(id, hs[i]);
+        }
+        uint256[] memory tasks = allTasks(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.LabelOutOfRange.selector, 0, 3, 5));
+        market.settle(id, tasks, carriedAll(hs));
+    }
+
+    function test_settle_revealedAndCarriedBundlesMix() public {
+        uint256 id = create(defaultParams());
+        Held[] memory hs = fullRoundCommitted(id, three(0, 1, 0));
+        revealAs(id, hs[0]);
+        ILabelMarketV2Types.BundleProof[] memory ps = carriedAll(hs); // hs[0]'s salt is ignored: it is revealed
+        vm.recordLogs();
+        assertEq(market.settle(id, allTasks(id), ps), 2, "both tasks");
+        bytes32 topic = ILabelMarketV2Types.Revealed.selector;
+        uint256 reveals;
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == topic) ++reveals;
+        }
+        assertEq(reveals, 2, "one Revealed per carried reveal, none for the bundle already revealed");
+    }
+
+    function test_resolve_refusesACarriedReveal() public {
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.thresholdBps = 10_000; // unanimity: one dissent leaves the item undecided
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 2, 0)); // ann1 wrong on item 1
+        revealAs(id, hs[1]);
+        revealAs(id, hs[2]);
+        warpPastReveal(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        ps[0] = unrevealed(id, hs[0]);
+        settleInReview(id, ps);
+        ps[0] = carried(hs[0]);
+        uint256 deadline = market.getBatch(id).config.revealDeadline;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RevealPhaseOver.selector, deadline));
+        vm.prank(reviewer);
+        market.resolve(id, 1, uint8(truthOf(0, 1, 4)), ps);
+    }
+
+    function settleInReview(uint256 id, ILabelMarketV2Types.BundleProof[] memory ps) internal {
+        assertEq(market.settle(id, allTasks(id), ps), 2, "both tasks");
+        assertEq(market.getBatch(id).state.undecided, 2, "item 1 of both tasks in review");
     }
 
     function test_settle_inPartsReadsEachPositionOnceAndPaysAsOneCall() public {

@@ -286,6 +286,9 @@ impl BundleInfo {
             bundle: self.bundle.clone(),
             commitHash: self.commit_hash.unwrap_or_default(),
             labels: self.words.clone().unwrap_or_default(),
+            // A reveal carried by the settlement needs the annotator's salt, which only the annotator has; the
+            // client settles from on-chain reveals, so none is carried.
+            salt: B256::ZERO,
         }
     }
 }

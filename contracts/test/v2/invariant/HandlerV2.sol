@@ -43,6 +43,8 @@ contract HandlerV2 is Base {
     mapping(uint256 batchId => mapping(uint256 laneTask => uint256 heldPlusOne)) public holder;
     mapping(uint256 batchId => mapping(address annotator => uint256 lanePlusOne)) public laneOf;
     mapping(address annotator => uint256) public ghostLockedTasks;
+    /// @dev Settlements that carried reveals (the invariant run checks it happened).
+    uint256 public ghostCarriedSettles;
     bool public doubleHold;
     bool public laneChanged;
     uint256 public calls;
@@ -260,9 +262,38 @@ contract HandlerV2 is Base {
         assembly ("memory-safe") {
             mstore(tasks, n)
         }
-        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id, false);
         market.settle(id, tasks, ps);
-        // Unlock ghost: each committed bundle releases one task's stake per settled task it holds.
+        _unlocked(id, tasks, n);
+    }
+
+    /// @dev Early settlement with every reveal carried: once every position is committed, before the reveal
+    ///      deadline, the settler supplies each committed bundle's labels and salt and settles every open task.
+    function settleCarrying(uint256 bSeed) external tick(this.settleCarrying.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (currentTime > b.config.revealDeadline) return;
+        if (b.state.committed != uint256(b.config.numTasks) * b.config.replicas) return;
+        if (b.state.goldRevealed < b.config.goldCount) return;
+        uint256 n;
+        uint256[] memory tasks = new uint256[](b.config.numTasks);
+        for (uint256 t; t < tasks.length; ++t) {
+            if (!market.isSettled(id, t)) tasks[n++] = t;
+        }
+        if (n == 0) return;
+        assembly ("memory-safe") {
+            mstore(tasks, n)
+        }
+        market.settle(id, tasks, _proofs(id, true));
+        ++ghostCarriedSettles;
+        for (uint256 i; i < _held.length; ++i) {
+            if (_held[i].batchId == id && _held[i].status == 2) _held[i].status = 3;
+        }
+        _unlocked(id, tasks, n);
+    }
+
+    /// @dev Unlock ghost: each committed bundle releases one task's stake per settled task it holds.
+    function _unlocked(uint256 id, uint256[] memory tasks, uint256 n) internal {
         for (uint256 i; i < _held.length; ++i) {
             Held storage h = _held[i];
             if (h.batchId != id || h.status < 2 || h.status > 3) continue;
@@ -274,7 +305,8 @@ contract HandlerV2 is Base {
         }
     }
 
-    function _proofs(uint256 id) internal view returns (ILabelMarketV2Types.BundleProof[] memory ps) {
+    /// @dev Every committed or revealed bundle of batch `id`; with `carry`, the committed ones carry their reveal.
+    function _proofs(uint256 id, bool carry) internal view returns (ILabelMarketV2Types.BundleProof[] memory ps) {
         uint256 count;
         for (uint256 i; i < _held.length; ++i) {
             if (_held[i].batchId == id && (_held[i].status == 2 || _held[i].status == 3)) ++count;
@@ -287,8 +319,12 @@ contract HandlerV2 is Base {
             ps[j].id = uint32(h.id);
             ps[j].positions = type(uint32).max;
             ps[j].bundle = h.bundle;
-            if (h.status == 3) ps[j].labels = h.words;
-            else ps[j].commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+            if (h.status == 3 || carry) ps[j].labels = h.words;
+            if (carry) {
+                ps[j].salt = h.salt;
+            } else if (h.status == 2) {
+                ps[j].commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+            }
             ++j;
         }
     }
@@ -299,7 +335,7 @@ contract HandlerV2 is Base {
         if (b.config.reviewer == address(0) || currentTime > b.config.reviewDeadline) return;
         uint256 item = bound(itemSeed, 0, b.config.numItems - 1);
         if (!market.isSettled(id, item / b.config.taskSize) || market.isResolved(id, item)) return;
-        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id, false);
         vm.prank(reviewer);
         // Decided items revert ItemNotInReview; the handler does not re-derive consensus to predict that.
         try market.resolve(id, item, uint8(labelSeed % b.config.numClasses), ps) {} catch {}

@@ -41,7 +41,7 @@ contract InvariantsV2Test is Base {
         handler.addBatch(_create(reviewer, 6600, 46));
         handler.addBatch(_create(address(0), 10_000, 24));
 
-        bytes4[] memory selectors = new bytes4[](11);
+        bytes4[] memory selectors = new bytes4[](12);
         selectors[0] = handler.advance.selector;
         selectors[1] = handler.join.selector;
         selectors[2] = handler.sealAndSeed.selector;
@@ -53,6 +53,7 @@ contract InvariantsV2Test is Base {
         selectors[8] = handler.refund.selector;
         selectors[9] = handler.collect.selector;
         selectors[10] = handler.join.selector; // joins twice as often: they feed everything else
+        selectors[11] = handler.settleCarrying.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
@@ -162,6 +163,45 @@ contract InvariantsV2Test is Base {
     }
 
     /// @dev The campaign is not vacuous: a fixed sequence reaches join, commit, reveal, settle and refund.
+    function test_handler_reachesASettlementCarryingEveryReveal() public {
+        for (uint256 i; i < 6; ++i) {
+            handler.join(i, 0, 3);
+            handler.join(i, 1, 3);
+        }
+        handler.advance(2 hours, 5);
+        handler.sealAndSeed(0);
+        handler.sealAndSeed(1);
+        for (uint256 i; i < handler.heldCount(); ++i) {
+            handler.commit(i, i);
+        }
+        handler.settleCarrying(1); // batch 1's 18 positions are all committed in round 1
+        assertEq(handler.ghostCarriedSettles(), 1, "batch 1 settled early");
+        handler.settleCarrying(0);
+        assertEq(handler.ghostCarriedSettles(), 1, "batch 0 still has open positions");
+        handler.advance(1 hours + 1, 5);
+        for (uint256 r; r < 3 && market.getBatch(handler.batches(0)).state.committed < 36; ++r) {
+            for (uint256 i; i < 6; ++i) {
+                handler.join(i, 0, 3);
+            }
+            handler.advance(1 hours + 1, 5);
+            handler.sealAndSeed(0);
+            for (uint256 i; i < handler.heldCount(); ++i) {
+                handler.commit(i, i);
+            }
+            handler.advance(1 hours + 1, 5);
+        }
+        handler.settleCarrying(0);
+        assertEq(handler.ghostCarriedSettles(), 2, "both batches settled early, every reveal carried");
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            ILabelMarketV2Types.Batch memory b = market.getBatch(handler.batches(i));
+            assertEq(b.state.tasksSettled, b.config.numTasks, "all settled");
+            assertGt(b.state.paid, 0, "rewards paid");
+        }
+        invariant_solvencyExact();
+        invariant_paidWithinEscrow();
+        invariant_lockedExact();
+    }
+
     function test_handler_reachesSettlementAndRefund() public {
         for (uint256 i; i < 6; ++i) {
             handler.join(i, 0, 3);
