@@ -302,12 +302,16 @@ async fn a_whole_batch_with_cast_only() {
     // labels); each bundle's one position (mask 1).
     let proofs: Vec<String> = bundles
         .iter()
-        .map(|(id, bundle)| format!("({id},1,{bundle},0x{},[16])", "00".repeat(32)))
+        // (id, positions, bundle, commitHash, labels, salt): revealed bundles, so no commit hash and no salt.
+        .map(|(id, bundle)| {
+            let zero = "00".repeat(32);
+            format!("({id},1,{bundle},0x{zero},[16],0x{zero})")
+        })
         .collect();
     send(
         &req,
         &market,
-        "settle(uint256,uint256[],(uint32,uint32,(address,uint8,uint16,uint32,uint8),bytes32,uint256[])[])",
+        "settle(uint256,uint256[],(uint32,uint32,(address,uint8,uint16,uint32,uint8),bytes32,uint256[],bytes32)[])",
         &["0", "[0]", &format!("[{}]", proofs.join(","))],
     );
     for a in &d.accounts.annotators {

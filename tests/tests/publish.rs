@@ -134,19 +134,176 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
     let _ = server.wait();
 }
 
-/// `concord-requester serve --publish <folder>` on `port`, once it answers.
-async fn serve(d: &Devnet, folder: &std::path::Path, port: u16) -> std::process::Child {
-    let mut server = d.spawn(
-        REQ,
-        None,
+/// Annotators hand their reveals to the requester's server (`reveal --via`, `serve --publish --accept-reveals`)
+/// instead of sending reveal transactions; the server checks each against its commitment on-chain and refuses
+/// anything else in one line; `settle` carries them, so the batch settles before the reveal deadline with every
+/// lane revealed, and those annotators paid for no reveal. One annotator reveals on-chain itself: both mix.
+#[tokio::test(flavor = "multi_thread")]
+async fn reveals_handed_to_the_settler_are_carried_by_the_settlement() {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let d = Devnet::start(3, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let ds = d.file("items.jsonl", &dataset(6, None));
+    let v = d.create(
+        &ds,
         &[
-            "serve",
-            "--publish",
-            &folder.display().to_string(),
-            "--port",
-            &port.to_string(),
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
         ],
     );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-reveals"]).await;
+    let http = reqwest_client();
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{base}reveals");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post a reveal");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+
+    let answers = d.file(
+        "answers.csv",
+        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
+    );
+    d.stake_and_join_all(3, &b);
+    // Before every position is committed, a reveal handed over is refused (reveals are not open).
+    let scope = |bundle: u64, salt: &str| {
+        format!(
+            r#"{{"chainId":31337,"market":"{:#x}","batch":{b},"bundle":{bundle},"labels":["0x0"],"salt":"{salt}"}}"#,
+            d.deployment.market
+        )
+    };
+    let zero = format!("0x{}", "00".repeat(32));
+    let (status, line) = post(scope(0, &zero)).await;
+    assert_eq!(status, 422, "{line}");
+    assert!(line.contains("not open yet"), "{line}");
+    for i in 0..3 {
+        let key = d.accounts.annotators[i].private_key.clone();
+        let l = d.json(
+            ANN,
+            Some(&key),
+            &["label", "-b", &b, "--from", &answers, "--commit"],
+        );
+        assert_eq!(l["commit"]["done"].as_array().map(Vec::len), Some(1), "{l}");
+    }
+    // Labels and salt that do not open the commitment, a body that is not a reveal, another market: one line each.
+    let (status, line) = post(scope(0, &zero)).await;
+    assert_eq!(status, 422, "{line}");
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    assert!(line.contains("do not open its commitment"), "{line}");
+    let (status, line) = post("{\"batch\":0}".into()).await;
+    assert_eq!(status, 400, "{line}");
+    assert!(line.starts_with("not a reveal"), "{line}");
+    let other = scope(0, &zero).replace(
+        &format!("{:#x}", d.deployment.market),
+        &format!("{:#x}", alloy::primitives::Address::ZERO),
+    );
+    let (status, line) = post(other).await;
+    assert!(
+        status == 422 && line.contains("this server takes reveals for market"),
+        "{line}"
+    );
+
+    // Two annotators hand their reveals over and send no transaction; the third reveals on-chain.
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("rpc url"));
+    for i in 0..2 {
+        let a = &d.accounts.annotators[i];
+        let nonce = p.get_transaction_count(a.address).await.expect("nonce");
+        let out = d.cli(
+            ANN,
+            Some(&a.private_key),
+            &["reveal", "-b", &b, "--via", &base],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("handed 1 reveal to the settler"), "{text}");
+        assert!(text.contains("revealed 0 bundles"), "{text}");
+        let after = p.get_transaction_count(a.address).await.expect("nonce");
+        assert_eq!(after, nonce, "a hand-over sends no transaction");
+    }
+    let kept = std::fs::read_dir(d.dir.join("home").join("reveals"))
+        .expect("the server keeps what it accepted under CONCORD_HOME/reveals")
+        .count();
+    assert_eq!(kept, 1, "one folder per deployment");
+    let key2 = d.accounts.annotators[2].private_key.clone();
+    let r = d.json(ANN, Some(&key2), &["reveal", "-b", &b]);
+    assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "{r}");
+
+    // Before the reveal deadline the settlement carries the two reveals: every lane is revealed.
+    let req_key = d.accounts.requester.private_key.clone();
+    let s = d.json(REQ, Some(&req_key), &["settle", "-b", &b]);
+    assert_eq!(s["tasksSettled"], 2, "{s}");
+    assert_eq!(s["revealsCarried"], 2, "{s}");
+    let st = d.json(REQ, None, &["status", "-b", &b]);
+    assert_eq!(
+        st["labelsRevealed"], 18,
+        "every label revealed on-chain, 12 of them by the settlement: {st}"
+    );
+    // The annotators' own `reveal` then finds their bundles revealed and sends nothing.
+    let a0 = &d.accounts.annotators[0];
+    let nonce = p.get_transaction_count(a0.address).await.expect("nonce");
+    let r = d.json(ANN, Some(&a0.private_key), &["reveal", "-b", &b]);
+    assert_eq!(r["done"].as_array().map(Vec::len), Some(0), "{r}");
+    assert_eq!(
+        p.get_transaction_count(a0.address).await.expect("nonce"),
+        nonce
+    );
+    let out = d.dir.join("labels.jsonl");
+    d.json(
+        REQ,
+        None,
+        &["export", "-b", &b, "-o", &out.display().to_string()],
+    );
+    let rows = std::fs::read_to_string(&out).expect("export");
+    assert_eq!(rows.lines().count(), 6, "{rows}");
+    for (i, want) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
+        let row: serde_json::Value =
+            serde_json::from_str(rows.lines().nth(i).expect("row")).expect("json");
+        assert_eq!(row["label"], *want, "{row}");
+        assert_eq!(row["numLabels"], 3, "all three labels count: {row}");
+    }
+    for i in 0..3 {
+        let c = d.claimable(d.accounts.annotators[i].address).await;
+        assert!(!c.is_zero(), "annotator {i} was paid");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// `concord-requester serve --publish <folder>` on `port`, once it answers.
+async fn serve(d: &Devnet, folder: &std::path::Path, port: u16) -> std::process::Child {
+    serve_with(d, folder, port, &[]).await
+}
+
+/// [`serve`] with more options (`--accept-reveals`).
+async fn serve_with(
+    d: &Devnet,
+    folder: &std::path::Path,
+    port: u16,
+    more: &[&str],
+) -> std::process::Child {
+    let folder = folder.display().to_string();
+    let port_arg = port.to_string();
+    let mut args = vec!["serve", "--publish", &folder, "--port", &port_arg];
+    args.extend_from_slice(more);
+    let mut server = d.spawn(REQ, Some(&d.accounts.requester.private_key), &args);
     let http = reqwest_client();
     for _ in 0..100 {
         if http

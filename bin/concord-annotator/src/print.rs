@@ -115,6 +115,20 @@ pub fn run(verb: &str, r: &RunReport) {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    for why in &r.handoff_refused {
+        println!("the settler did not take a reveal, so it was sent on-chain: {why}");
+    }
+    if !r.handed.is_empty() {
+        println!(
+            "handed {} reveal{} to the settler (no transaction; the settlement carries them): {}",
+            r.handed.len(),
+            if r.handed.len() == 1 { "" } else { "s" },
+            list(&r.handed)
+        );
+        println!(
+            "  until the batch settles you can still reveal them yourself: run `concord-annotator reveal` without --via before the reveal deadline"
+        );
+    }
     let n = r.done.len();
     let sep = if n == 0 { "" } else { ": " };
     println!(

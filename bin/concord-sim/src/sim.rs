@@ -234,7 +234,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
     let now = req.chain_time().await?;
     for (i, (cl, store)) in clients.iter().enumerate() {
         if kinds[i] != Kind::Silent {
-            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+            annotator::reveal(cl, store, Some(rec.batch_id), None).await?;
         }
     }
     if now <= deadlines.commit {
@@ -242,14 +242,15 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
     }
     for (i, (cl, store)) in clients.iter().enumerate() {
         if kinds[i] != Kind::Silent {
-            annotator::reveal(cl, store, Some(rec.batch_id)).await?;
+            annotator::reveal(cl, store, Some(rec.batch_id), None).await?;
         }
     }
     if let Some(g) = &rec.gold_path {
         requester::reveal_gold(&req, rec.batch_id, g, 40).await?;
     }
     chain.advance(deadlines.reveal - deadlines.commit).await?;
-    requester::settle(&req, rec.batch_id, 0).await?;
+    // After the reveal deadline: no reveal handed over could be carried, so none is looked for.
+    requester::settle(&req, rec.batch_id, 0, std::path::Path::new("")).await?;
     let b1 = provider.get_block_number().await?;
     chain.advance(120).await?;
     requester::refund(&req, rec.batch_id).await?;

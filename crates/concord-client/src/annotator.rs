@@ -437,6 +437,11 @@ pub struct RunReport {
     pub reorged_joins: Vec<(u64, u64)>,
     pub failed: Vec<String>,
     pub recovered: usize,
+    /// Bundles whose reveal was handed to the settler (`reveal` with `via`): no transaction was sent; the
+    /// settlement carries it. Until the batch settles, `reveal` without `via` still reveals them on-chain.
+    pub handed: Vec<(u64, u64)>,
+    /// Hand-overs the settler refused or could not take (one line each); those bundles were revealed on-chain.
+    pub handoff_refused: Vec<String>,
 }
 
 /// Commits every bundle whose tasks are all labeled (optionally of one batch). Words, salt and hash hit the disk
@@ -648,7 +653,14 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
 /// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first). While a
 /// batch takes reveals, bundles the store has as revealed are checked too: a reveal a reorg removed from the chain
 /// is sent again, and a commit it removed is reported in [`RunReport::reorged_commits`] for `commit` to re-send.
-pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
+/// With `via` (the settler's URL: the requester's `serve --publish DIR --accept-reveals`), each open reveal is
+/// handed over instead of sent (`crate::handoff`); one the settler does not take is sent on-chain after all.
+pub async fn reveal(
+    c: &Concord,
+    store: &Store,
+    batch_filter: Option<u64>,
+    via: Option<&str>,
+) -> Result<RunReport> {
     let me = c.account()?;
     let recovered = if may_have_lost(c, store, batch_filter).await? {
         recover(c, store, batch_filter).await?
@@ -719,6 +731,25 @@ pub async fn reveal(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         if !is_open(rec.batch) {
             report.waiting.push((rec.batch, rec.bundle));
             continue;
+        }
+        if let Some(url) = via {
+            let h = crate::handoff::Handoff {
+                chain_id: c.chain_id(),
+                market: c.market_address(),
+                batch: rec.batch,
+                bundle: rec.bundle,
+                labels: words.clone(),
+                salt,
+            };
+            match crate::handoff::post(url, &h).await {
+                Ok(_) => {
+                    report.handed.push((rec.batch, rec.bundle));
+                    continue;
+                }
+                Err(why) => report
+                    .handoff_refused
+                    .push(format!("batch {} bundle {}: {why}", rec.batch, rec.bundle)),
+            }
         }
         calls.push(M::revealCall {
             batchId: U256::from(rec.batch),

@@ -18,6 +18,7 @@ pub mod chain;
 pub mod dataset;
 pub mod deploy;
 pub mod deployment;
+pub mod handoff;
 pub mod logcache;
 pub mod market;
 pub mod media;

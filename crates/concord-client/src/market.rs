@@ -262,6 +262,8 @@ pub struct BundleInfo {
     pub bundle: Bundle,
     pub commit_hash: Option<B256>,
     pub words: Option<Vec<U256>>,
+    /// The salt of a reveal handed to the settler (`crate::handoff`): the settlement carries it.
+    pub salt: Option<B256>,
     pub expired: bool,
     /// The tasks of its tickets, once its round has a seed.
     pub tasks: Option<Vec<u64>>,
@@ -286,9 +288,8 @@ impl BundleInfo {
             bundle: self.bundle.clone(),
             commitHash: self.commit_hash.unwrap_or_default(),
             labels: self.words.clone().unwrap_or_default(),
-            // A reveal carried by the settlement needs the annotator's salt, which only the annotator has; the
-            // client settles from on-chain reveals, so none is carried.
-            salt: B256::ZERO,
+            // Set only for a reveal handed to the settler and not on-chain yet: the settlement carries it.
+            salt: self.salt.unwrap_or_default(),
         }
     }
 }
@@ -360,6 +361,7 @@ pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<
                 bundle: e.bundle,
                 commit_hash: None,
                 words: None,
+                salt: None,
                 expired: false,
                 tasks: None,
             };

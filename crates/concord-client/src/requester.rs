@@ -604,6 +604,8 @@ pub struct SettleReport {
     /// Bundles never committed in their window, released with the squat penalty.
     pub bundles_expired: u64,
     pub transactions: u64,
+    /// Reveals handed to this settler (`crate::handoff`) that the settlement carried: no reveal transaction.
+    pub reveals_carried: u64,
     pub rewards_paid: String,
     pub stake_slashed: String,
     pub gas_used: u64,
@@ -648,11 +650,12 @@ async fn stale_bundles(
 /// Settles every task of a batch that can settle, at most `chunk` tasks per transaction (0: as many as fit),
 /// pipelined; each call re-supplies
 /// the committed bundles holding its tasks. Bundles never committed in their round's window are expired first
-/// (their squat penalty forfeited). Permissionless.
-pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleReport> {
+/// (their squat penalty forfeited). Before the reveal deadline, reveals handed to this settler and kept under
+/// `home` (`crate::handoff`) are carried by the settlement. Permissionless.
+pub async fn settle(c: &Concord, batch_id: u64, chunk: u64, home: &Path) -> Result<SettleReport> {
     let b = batch(c, batch_id).await?;
     let cfg = &b.config;
-    let (log, settled, now) = tokio::try_join!(
+    let (mut log, settled, now) = tokio::try_join!(
         market::batch_log(c, batch_id, cfg),
         market::settlements(c, batch_id),
         c.chain_time(),
@@ -665,12 +668,19 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
         report.gas_used += r.gas_used;
     }
 
-    // Before the reveal deadline a task settles only once its every lane is revealed and all gold is out.
+    // Before the reveal deadline a task settles only once its every lane is revealed (on-chain, or handed over
+    // and carried) and all gold is out.
     let early = now <= cfg.revealDeadline.to::<u64>();
-    let gold_out = b.state.goldRevealed == cfg.goldCount;
+    if early {
+        let handed = crate::handoff::carry_into(home, c, batch_id, &mut log);
+        tracing::debug!("{handed} reveals handed over for batch {batch_id} can be carried");
+    }
+    // (The market settles early only once every position of the batch is committed.)
+    let early_open =
+        b.state.goldRevealed == cfg.goldCount && b.state.committed == market::positions(cfg);
     let ready = |t: &u64| {
         !early
-            || (gold_out
+            || (early_open
                 && log.holders.get(t).is_some_and(|h| {
                     h.len() == usize::from(cfg.replicas)
                         && h.iter()
@@ -687,6 +697,7 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64) -> Result<SettleRepo
     let (mut paid, mut slashed) = (U256::ZERO, U256::ZERO);
     for receipt in first_error(c.send_market_many("settle", calls).await)? {
         report.gas_used += receipt.gas_used;
+        report.reveals_carried += market::receipt_events::<M::Revealed>(&receipt).len() as u64;
         report.tasks_settled += market::receipt_events::<M::TaskSettled>(&receipt).len() as u64;
         for e in market::receipt_events::<M::BundleScored>(&receipt) {
             paid += e.reward;

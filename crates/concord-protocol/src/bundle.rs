@@ -33,10 +33,62 @@ pub fn digest(words: &[U256]) -> B256 {
     keccak256(buf)
 }
 
+/// Whether `words` are labels a reveal of a bundle of `size` tasks may carry, as `LabelMarketV2Storage._checkLabels`
+/// checks them: one word per two tasks, the unused half of an odd bundle's last word empty, and every 4-bit field
+/// of every task (all 32, used items or not) a class below `num_classes`. The error says which rule failed.
+pub fn check_words(words: &[U256], size: usize, num_classes: u8) -> Result<(), String> {
+    let expected = size.div_ceil(2);
+    if words.len() != expected {
+        return Err(format!(
+            "{} label words for a bundle of {size} tasks (expected {expected})",
+            words.len()
+        ));
+    }
+    if size % 2 == 1 && words[expected - 1] >> 128 != U256::ZERO {
+        return Err("the unused half of the last label word is not empty".into());
+    }
+    for task in 0..size {
+        let field = task_labels(words, task).unwrap_or_default();
+        for item in 0..MAX_TASK_SIZE {
+            let class = ((field >> (4 * item)) & U256::from(0xF)).to::<u8>();
+            if class >= num_classes {
+                return Err(format!(
+                    "task {task} of the bundle, item {item}: class {class} of {num_classes}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::labels::unpack;
+
+    #[test]
+    fn label_words_are_checked_as_the_contract_checks_them() {
+        let words = pack_bundle(&[vec![0, 1, 2], vec![2, 2, 0], vec![1]]).expect("packs");
+        assert_eq!(check_words(&words, 3, 3), Ok(()));
+        assert!(
+            check_words(&words, 3, 2).is_err_and(|e| e.contains("class 2 of 2")),
+            "class out of range"
+        );
+        assert!(
+            check_words(&words[..1], 3, 3).is_err_and(|e| e.contains("expected 2")),
+            "too few words"
+        );
+        let mut odd = words.clone();
+        odd[1] |= U256::from(1) << 200;
+        assert!(
+            check_words(&odd, 3, 16).is_err_and(|e| e.contains("unused half")),
+            "odd bundle's spare half"
+        );
+        // Unused items of a task count too (the contract reads all 32 fields).
+        let mut spare = words.clone();
+        spare[0] |= U256::from(9) << (4 * 31);
+        assert!(check_words(&spare, 3, 3).is_err_and(|e| e.contains("item 31: class 9")));
+    }
 
     #[test]
     fn every_task_comes_back_as_packed() {

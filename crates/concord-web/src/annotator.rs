@@ -210,7 +210,7 @@ async fn submit(_: Authorized, State(app): State<Shared>, Json(r): Json<LabelReq
 async fn reveal(_: Authorized, State(app): State<Shared>) -> ApiResult {
     let store = &app.store;
     Ok(Json(serde_json::to_value(
-        annotator::reveal(&app.client, store, None).await?,
+        annotator::reveal(&app.client, store, None, None).await?,
     )?))
 }
 
@@ -253,7 +253,7 @@ pub async fn serve(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                if let Err(e) = annotator::reveal(&bg.client, &bg.store, None).await {
+                if let Err(e) = annotator::reveal(&bg.client, &bg.store, None, None).await {
                     tracing::warn!("auto-reveal: {e}");
                 }
             }

@@ -1,33 +1,80 @@
 //! `concord-requester serve --publish <dir>`: a batch's publication folder (manifest and media, written by
 //! `create`) served read-only over HTTP for annotators on other machines, with range requests and caching
-//! headers. Private files (`*.secret.*`: gold answers and their salts) are never served.
+//! headers. Private files (`*.secret.*`: gold answers and their salts) are never served. With
+//! `--accept-reveals` it also takes annotators' reveals (`POST /reveals`, `concord_client::handoff`): each is
+//! checked against its commitment on-chain and kept for `settle` to carry; nothing received is ever served.
 
-use axum::extract::Request;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::routing::post;
+use axum::{Json, Router};
+use concord_client::handoff::{self, Handoff};
+use concord_client::Concord;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Refuses private files and anything outside plain GET/HEAD.
+/// Refuses private files and anything outside plain GET/HEAD (but a reveal handed over).
 async fn public_only(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_ascii_lowercase();
     if path.contains(".secret.") {
         return StatusCode::NOT_FOUND.into_response();
     }
-    if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
+    let method = req.method();
+    let reveal = method == axum::http::Method::POST && path == "/reveals";
+    if !reveal && method != axum::http::Method::GET && method != axum::http::Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     next.run(req).await
 }
 
-/// The router serving `dir`. Files are named by their content (the manifest by its hash), so they may be cached
-/// for a long time; annotators verify every byte against the on-chain root anyway.
-pub fn router(dir: PathBuf) -> Router {
-    Router::new()
+/// What taking reveals needs: the chain to check them against, and the folder (`CONCORD_HOME`) to keep them in.
+#[derive(Clone)]
+pub struct RevealIntake {
+    pub client: Concord,
+    pub home: PathBuf,
+}
+
+/// Most bytes of one reveal handed over (16 label words, a salt and the scope, as JSON).
+const REVEAL_BODY_LIMIT: usize = 16 * 1024;
+
+/// `POST /reveals`: one line back — accepted, or why not (HTTP 422; 400 for a body that is not a reveal).
+async fn take_reveal(
+    State(intake): State<RevealIntake>,
+    body: Result<Json<Handoff>, JsonRejection>,
+) -> Response {
+    let h = match body {
+        Ok(Json(h)) => h,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a reveal: {}\n", e.body_text()),
+            )
+                .into_response()
+        }
+    };
+    match handoff::accept(&intake.client, &intake.home, &h).await {
+        Ok(line) => (StatusCode::OK, line + "\n").into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string() + "\n").into_response(),
+    }
+}
+
+/// The router serving `dir` (and taking reveals with `intake`). Files are named by their content (the manifest by
+/// its hash), so they may be cached for a long time; annotators verify every byte against the on-chain root
+/// anyway.
+pub fn router(dir: PathBuf, intake: Option<RevealIntake>) -> Router {
+    let routes = match intake {
+        Some(i) => Router::new()
+            .route("/reveals", post(take_reveal))
+            .layer(DefaultBodyLimit::max(REVEAL_BODY_LIMIT))
+            .with_state(i),
+        None => Router::new(),
+    };
+    routes
         .fallback_service(ServeDir::new(dir))
         .layer(middleware::from_fn(public_only))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -40,6 +87,7 @@ pub fn router(dir: PathBuf) -> Router {
 pub async fn serve_publication(
     dir: PathBuf,
     addr: SocketAddr,
+    intake: Option<RevealIntake>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> eyre::Result<()> {
     if !dir.is_dir() {
@@ -50,5 +98,5 @@ pub async fn serve_publication(
     }
     let (listener, local) = crate::bind(addr).await?;
     on_ready(local);
-    crate::run_until_ctrl_c(listener, router(dir)).await
+    crate::run_until_ctrl_c(listener, router(dir, intake)).await
 }

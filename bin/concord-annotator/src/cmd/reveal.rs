@@ -12,13 +12,18 @@ pub struct RevealArgs {
     /// Only this batch (default: all).
     #[arg(long, short = 'b')]
     pub batch: Option<u64>,
+    /// Hand each reveal to the batch's settler at this URL (the requester's `serve --publish DIR
+    /// --accept-reveals`) instead of sending a transaction: the settlement carries it. One the settler refuses is
+    /// revealed on-chain. Until the batch settles, `reveal` without --via still reveals on-chain.
+    #[arg(long, value_name = "URL")]
+    pub via: Option<String>,
 }
 
 impl RevealArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let r = annotator::reveal(&c, &store, self.batch).await?;
+        let r = annotator::reveal(&c, &store, self.batch, self.via.as_deref()).await?;
         print::finish_run(args.json(), "revealed", &r)
     }
 }

@@ -430,11 +430,41 @@ impl GasArgs {
         if now <= commit_end && b.state.committed < market::positions(&b.config) {
             chain.advance(commit_end + 1 - now).await?;
         }
+        // Every position is committed, so reveals are open and the batch can settle before the reveal deadline:
+        // each annotator hands its reveals to the requester (the settler: `serve --publish --accept-reveals`, here
+        // in-process, over HTTP), which checks them on-chain, and the settlement carries them — no annotator pays
+        // a reveal transaction.
+        let b = market::batch(&req, rec.batch_id).await?;
+        eyre::ensure!(
+            b.state.committed == market::positions(&b.config),
+            "the crowd left positions uncommitted; carried reveals need every position committed"
+        );
+        let settler_home = dir.join("settler");
+        let intake = concord_web::publish::RevealIntake {
+            client: req.clone(),
+            home: settler_home.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/", listener.local_addr()?);
+        let app = concord_web::publish::router(dir.join("req"), Some(intake));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
         for (c, store) in &clients {
-            let r = annotator::reveal(c, store, Some(rec.batch_id)).await?;
-            eyre::ensure!(r.failed.is_empty(), "reveal failed: {:?}", r.failed);
+            let r = annotator::reveal(c, store, Some(rec.batch_id), Some(&url)).await?;
+            eyre::ensure!(
+                r.failed.is_empty() && r.handoff_refused.is_empty() && r.done.is_empty(),
+                "a reveal was not handed over: {:?} {:?}",
+                r.failed,
+                r.handoff_refused
+            );
         }
-        super::settle_all(&req, &rec, 0).await?;
+        server.abort();
+        let s = super::settle_all(&req, &rec, 0, &settler_home).await?;
+        eyre::ensure!(
+            s.reveals_carried == rounds.joins,
+            "the settlement carried {} reveals of {} bundles",
+            s.reveals_carried,
+            rounds.joins
+        );
         for (c, store) in &clients {
             annotator::collect(c, store).await?;
         }

@@ -148,7 +148,7 @@ impl ThroughputArgs {
         let reveals = futures::future::join_all(
             clients
                 .iter()
-                .map(|(c, store)| annotator::reveal(c, store, Some(rec.batch_id))),
+                .map(|(c, store)| annotator::reveal(c, store, Some(rec.batch_id), None)),
         )
         .await;
         for r in reveals {
@@ -161,7 +161,8 @@ impl ThroughputArgs {
             );
         }
         let t_reveal = started.elapsed().as_secs_f64();
-        super::settle_all(&req, &rec, 0).await?;
+        // The reveals were sent on-chain above: none was handed over to carry.
+        super::settle_all(&req, &rec, 0, std::path::Path::new("")).await?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "  phases: join+label+commit {t_commit:.1}s, reveal {:.1}s, settle {:.1}s",

@@ -14,6 +14,11 @@ pub struct ServeArgs {
     /// gold file), for annotators on other machines; pair with `create --publish-url http://<this host>:<port>/`.
     #[arg(long, value_name = "DIR", conflicts_with = "batch")]
     pub publish: Option<std::path::PathBuf>,
+    /// With --publish, also take annotators' reveals (`concord-annotator reveal --via http://<this host>:<port>/`):
+    /// each is checked against its commitment on-chain and kept in $CONCORD_HOME/reveals, and `settle` carries
+    /// them before the reveal deadline, so those annotators send no reveal transaction.
+    #[arg(long, requires = "publish")]
+    pub accept_reveals: bool,
     /// Port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -27,14 +32,28 @@ impl ServeArgs {
         let addr = std::net::SocketAddr::new(self.host, self.port);
         let batch = match (self.batch, self.publish) {
             (_, Some(dir)) => {
-                return concord_web::publish::serve_publication(dir, addr, |a| {
+                let intake = match self.accept_reveals {
+                    true => Some(concord_web::publish::RevealIntake {
+                        client: args.connect().await?,
+                        home: concord_client::concord_home(),
+                    }),
+                    false => None,
+                };
+                let taking = intake.as_ref().map(|i| i.home.join("reveals"));
+                return concord_web::publish::serve_publication(dir, addr, intake, |a| {
                     use std::io::Write;
-                    println!(
-                        "serving the publication folder at http://{a}/ (read-only; Ctrl-C to stop)"
-                    );
+                    match taking {
+                        None => println!(
+                            "serving the publication folder at http://{a}/ (read-only; Ctrl-C to stop)"
+                        ),
+                        Some(kept) => println!(
+                            "serving the publication folder at http://{a}/ (read-only) and taking reveals at http://{a}/reveals, checked on-chain and kept in {} (Ctrl-C to stop)",
+                            kept.display()
+                        ),
+                    }
                     let _ = std::io::stdout().flush();
                 })
-                .await
+                .await;
             }
             (Some(b), None) => b,
             (None, None) => eyre::bail!("give a batch (-b) or a publication folder (--publish)"),

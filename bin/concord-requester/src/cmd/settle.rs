@@ -17,12 +17,19 @@ pub struct SettleArgs {
 impl SettleArgs {
     pub async fn run(self, args: &ConcordArgs) -> eyre::Result<()> {
         let client = args.connect().await?;
-        let r = requester::settle(&client, self.batch, self.chunk).await?;
+        let home = concord_client::concord_home();
+        let r = requester::settle(&client, self.batch, self.chunk, &home).await?;
         emit(args.json(), &r, |r| {
             println!(
                 "settled {} tasks in {} transactions ({} gas): paid {} tokens, slashed {} stake",
                 r.tasks_settled, r.transactions, r.gas_used, r.rewards_paid, r.stake_slashed
             );
+            if r.reveals_carried > 0 {
+                println!(
+                    "  carried {} reveals handed over by their annotators (they sent no reveal transaction)",
+                    r.reveals_carried
+                );
+            }
             if r.bundles_expired > 0 {
                 println!(
                     "  {} bundles never committed in their round were expired first (squat penalty to the treasury)",
