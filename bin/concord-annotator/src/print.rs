@@ -126,7 +126,7 @@ pub fn run(verb: &str, r: &RunReport) {
             list(&r.handed)
         );
         println!(
-            "  until the batch settles you can still reveal them yourself: run `concord-annotator reveal` without --via before the reveal deadline"
+            "  if the batch is not settled by the last quarter of the reveal window, run `reveal --via` (or `reveal`) again: it then reveals on-chain"
         );
     }
     let n = r.done.len();

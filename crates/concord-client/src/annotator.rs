@@ -653,6 +653,10 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
 /// Reveals every committed bundle whose batch accepts reveals (recovering lost salts from backups first). While a
 /// batch takes reveals, bundles the store has as revealed are checked too: a reveal a reorg removed from the chain
 /// is sent again, and a commit it removed is reported in [`RunReport::reorged_commits`] for `commit` to re-send.
+/// The last `1 / HANDOFF_MARGIN_SHARE` of a batch's reveal window is kept for revealing on-chain: `reveal --via`
+/// run then reveals on-chain, so an annotator that runs it again late is never slashed for a settler's silence.
+pub const HANDOFF_MARGIN_SHARE: u64 = 4;
+
 /// With `via` (the settler's URL: the requester's `serve --publish DIR --accept-reveals`), each open reveal is
 /// handed over instead of sent (`crate::handoff`); one the settler does not take is sent on-chain after all.
 pub async fn reveal(
@@ -684,8 +688,20 @@ pub async fn reveal(
         })
         .collect();
     let mut open = BTreeMap::new();
+    // Reveals are handed over only while there is time to reveal on-chain if the settler does not settle: before
+    // the last quarter of the reveal window (see `HANDOFF_MARGIN_SHARE`).
+    let mut hand_until = BTreeMap::new();
     for b in candidates.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
-        open.insert(b, market::reveal_open(&batch(c, b).await?, now));
+        let info = batch(c, b).await?;
+        open.insert(b, market::reveal_open(&info, now));
+        let (commit, reveal) = (
+            info.config.commitDeadline.to::<u64>(),
+            info.config.revealDeadline.to::<u64>(),
+        );
+        hand_until.insert(
+            b,
+            reveal - reveal.saturating_sub(commit) / HANDOFF_MARGIN_SHARE,
+        );
     }
     let is_open = |b: u64| open.get(&b).copied().unwrap_or(false);
     let candidates: Vec<BundleRecord> = candidates
@@ -732,7 +748,15 @@ pub async fn reveal(
             report.waiting.push((rec.batch, rec.bundle));
             continue;
         }
-        if let Some(url) = via {
+        let until = hand_until.get(&rec.batch).copied().unwrap_or(0);
+        if let (Some(_), true) = (via, now >= until) {
+            report.handoff_refused.push(format!(
+                "batch {} bundle {}: the reveal deadline is near (hand-overs stop at {}), so it is not left to the settler",
+                rec.batch,
+                rec.bundle,
+                concord_protocol::time::fmt_unix(until)
+            ));
+        } else if let Some(url) = via {
             let h = crate::handoff::Handoff {
                 chain_id: c.chain_id(),
                 market: c.market_address(),
