@@ -131,11 +131,14 @@ pub fn run(verb: &str, r: &RunReport) {
     }
     let n = r.done.len();
     let sep = if n == 0 { "" } else { ": " };
-    println!(
-        "{verb} {n} bundle{}{sep}{}",
-        if n == 1 { "" } else { "s" },
-        list(&r.done)
-    );
+    // After a hand-over, "revealed 0 bundles" would only confuse: say it only when something else happened.
+    if n > 0 || r.handed.is_empty() {
+        println!(
+            "{verb} {n} bundle{}{sep}{}",
+            if n == 1 { "" } else { "s" },
+            list(&r.done)
+        );
+    }
     if !r.waiting.is_empty() {
         let why = if verb == "committed" {
             "not every task labeled yet"
