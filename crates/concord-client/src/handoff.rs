@@ -150,13 +150,17 @@ pub async fn accept(c: &Concord, home: &Path, h: &Handoff) -> Result<String> {
     ))
 }
 
-/// Writes `h` atomically (a temporary file renamed into place).
+/// Writes `h` atomically (a temporary file renamed into place; a reveal opens one commitment, so a bundle's file
+/// only ever holds the same content).
 fn save(home: &Path, c: &Concord, h: &Handoff) -> Result<()> {
     let dir = batch_dir(home, c, h.batch);
     let err = |e: std::io::Error| ClientError::Store(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(err)?;
     let path = dir.join(format!("{}.json", h.bundle));
-    let tmp = dir.join(format!(".{}.json.tmp", h.bundle));
+    // A temporary name of its own per write, so two hand-overs of one bundle at once cannot interleave.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.{}.{n}.json.tmp", h.bundle, std::process::id()));
     let body = serde_json::to_vec(h).map_err(|e| ClientError::Store(e.to_string()))?;
     std::fs::write(&tmp, body).map_err(err)?;
     std::fs::rename(&tmp, &path).map_err(err)
