@@ -290,6 +290,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
         bytes32 digest = BundlePacking.digest(p.labels);
         uint256 revealedWord = _word(keccak256(abi.encode(p.bundle, digest)), Status.Revealed);
+        // slither-disable-next-line incorrect-equality (a stored hash word matched exactly; no balance or time)
         if (stored == revealedWord) return;
         if (stored & STATUS_MASK != uint256(Status.Committed)) revert BundleMismatch(p.id, Status.Revealed);
         if (!x.early) revert RevealPhaseOver(x.revealDeadline);

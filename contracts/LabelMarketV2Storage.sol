@@ -331,6 +331,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         uint256 add = (0x80 - numClasses) * BYTE_ONES;
         uint256 even = field & LOW_NIBBLES;
         uint256 odd = (field >> 4) & LOW_NIBBLES;
+        // slither-disable-next-line incorrect-equality (a mask of bits tested; no balance or time)
         return ((even + add) | (odd + add)) & BYTE_HIGH == 0;
     }
 
