@@ -29,7 +29,8 @@ ALLOWED = {
     "concord-annotator": {"concord-cli", "concord-client", "concord-web"},
     "concord-devnet": {"concord-cli", "concord-client", "concord-testkit"},
     "concord-sim": {"concord-cli", "concord-client", "concord-testkit"},
-    "concord-bench": {"concord-cli", "concord-client", "concord-testkit"},
+    # The gas benchmark serves the requester's reveal intake (concord-web's publication router) in-process.
+    "concord-bench": {"concord-cli", "concord-client", "concord-testkit", "concord-web"},
     # The e2e tests also drive the v2 contract directly (bindings) and check the Rust twins (protocol) against it.
     "concord-e2e": {"concord-bindings", "concord-protocol", "concord-client", "concord-testkit"},
 }
