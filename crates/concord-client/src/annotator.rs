@@ -749,31 +749,33 @@ pub async fn reveal(
             continue;
         }
         let until = hand_until.get(&rec.batch).copied().unwrap_or(0);
-        if let (Some(_), true) = (via, now >= until) {
-            report.handoff_refused.push(format!(
+        match via {
+            Some(_) if now >= until => report.handoff_refused.push(format!(
                 "batch {} bundle {}: the reveal deadline is near (hand-overs stop at {}), so it is not left to the settler",
                 rec.batch,
                 rec.bundle,
                 concord_protocol::time::fmt_unix(until)
-            ));
-        } else if let Some(url) = via {
-            let h = crate::handoff::Handoff {
-                chain_id: c.chain_id(),
-                market: c.market_address(),
-                batch: rec.batch,
-                bundle: rec.bundle,
-                labels: words.clone(),
-                salt,
-            };
-            match crate::handoff::post(url, &h).await {
-                Ok(_) => {
-                    report.handed.push((rec.batch, rec.bundle));
-                    continue;
+            )),
+            Some(url) => {
+                let h = crate::handoff::Handoff {
+                    chain_id: c.chain_id(),
+                    market: c.market_address(),
+                    batch: rec.batch,
+                    bundle: rec.bundle,
+                    labels: words.clone(),
+                    salt,
+                };
+                match crate::handoff::post(url, &h).await {
+                    Ok(_) => {
+                        report.handed.push((rec.batch, rec.bundle));
+                        continue;
+                    }
+                    Err(why) => report
+                        .handoff_refused
+                        .push(format!("batch {} bundle {}: {why}", rec.batch, rec.bundle)),
                 }
-                Err(why) => report
-                    .handoff_refused
-                    .push(format!("batch {} bundle {}: {why}", rec.batch, rec.bundle)),
             }
+            None => {}
         }
         calls.push(M::revealCall {
             batchId: U256::from(rec.batch),

@@ -6,7 +6,7 @@
 //! settles the annotator can still reveal itself (`reveal` without `--via`): a settler that does not settle costs
 //! it that transaction, never its stake.
 
-use crate::market::{self, BatchLog};
+use crate::market::{self, BatchLog, BundleInfo};
 use crate::{ClientError, Concord, Result};
 use alloy::primitives::{Address, B256, U256};
 use concord_protocol::commit::BundleKey;
@@ -25,6 +25,21 @@ pub struct Handoff {
     /// The bundle's label words (`concord_protocol::bundle::pack_bundle`).
     pub labels: Vec<U256>,
     pub salt: B256,
+}
+
+impl Handoff {
+    /// Whether these labels and salt open the commitment of `info` (this bundle) on `c`'s market: the check the
+    /// market makes of a carried reveal.
+    fn opens(&self, c: &Concord, info: &BundleInfo) -> bool {
+        let key = BundleKey {
+            chain_id: c.chain_id(),
+            market: c.market_address(),
+            batch: self.batch,
+            bundle: self.bundle,
+            annotator: info.bundle.annotator,
+        };
+        info.commit_hash == Some(key.commit_hash(&self.labels, self.salt))
+    }
 }
 
 /// Most label words a reveal can have (32 tasks per bundle, two per word).
@@ -122,17 +137,10 @@ pub async fn accept(c: &Concord, home: &Path, h: &Handoff) -> Result<String> {
             h.bundle, h.batch
         ));
     }
-    let Some(commitment) = info.commit_hash else {
+    if info.commit_hash.is_none() {
         return Err(refuse("it was never committed".into()));
-    };
-    let key = BundleKey {
-        chain_id: h.chain_id,
-        market: h.market,
-        batch: h.batch,
-        bundle: h.bundle,
-        annotator: info.bundle.annotator,
-    };
-    if key.commit_hash(&h.labels, h.salt) != commitment {
+    }
+    if !h.opens(c, info) {
         return Err(refuse(
             "these labels and salt do not open its commitment on-chain".into(),
         ));
@@ -190,17 +198,7 @@ pub fn carry_into(home: &Path, c: &Concord, batch: u64, log: &mut BatchLog) -> u
         let Some(info) = log.bundles.get_mut(&h.bundle) else {
             continue;
         };
-        let key = BundleKey {
-            chain_id: c.chain_id(),
-            market: c.market_address(),
-            batch,
-            bundle: h.bundle,
-            annotator: info.bundle.annotator,
-        };
-        if info.words.is_none()
-            && h.batch == batch
-            && info.commit_hash == Some(key.commit_hash(&h.labels, h.salt))
-        {
+        if info.words.is_none() && h.batch == batch && h.opens(c, info) {
             info.words = Some(h.labels);
             info.salt = Some(h.salt);
             carried += 1;
