@@ -37,6 +37,9 @@ impl HardhatNode {
             .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
             .current_dir(project)
             .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
+            // Hardhat's colours (picocolors) switch on whenever `CI` is set, as on the CI machine: plain text.
+            .env("NO_COLOR", "1")
+            .env_remove("FORCE_COLOR")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -59,17 +62,24 @@ impl HardhatNode {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let (mut started, mut last_account) = (false, false);
+        let mut seen: Vec<String> = Vec::new();
         while !(started && last_account) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .map_err(|_| eyre::eyre!("hardhat node did not start within 60 s"))?;
-            started |= line.starts_with("Started HTTP");
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => eyre::bail!(
+                    "hardhat node did not start within 60 s ({e}); it printed: {:?}",
+                    &seen[seen.len().saturating_sub(6)..]
+                ),
+            };
+            // Matched anywhere in the line, so that escape codes around it cannot hide it.
+            started |= line.contains("Started HTTP");
             if let Some(hex) = line.trim().strip_prefix("Private Key: 0x") {
                 let bytes = alloy::hex::decode(hex).wrap_err("hardhat printed a bad key")?;
                 node.keys.push(SecretKey::from_slice(&bytes)?);
             }
             last_account |= started && line.contains("publicly known") && !node.keys.is_empty();
+            seen.push(line);
         }
         Ok(node)
     }
