@@ -46,7 +46,9 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
 
     /// @notice Seconds between an unstake request and the withdrawal.
     uint256 public immutable UNSTAKE_COOLDOWN;
-    /// @notice The settlement module this market delegates `settle` and `resolve` to (created with the market).
+    /// @notice The module this market delegates seeds, `commitAndJoin`, gold, settlement, review, refund and expiry
+    ///         to, in its own storage. Deployed before the market (the two would not fit one creation's 48 KiB
+    ///         initcode limit, EIP-3860) and fixed here.
     address public immutable SETTLEMENT;
 
     /// @dev Bytes 0x80 - C in every byte of a 128-bit field; see `_labelsInRange`.
@@ -54,12 +56,16 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.
     /// @param unstakeCooldown Seconds between an unstake request and the withdrawal.
-    constructor(IERC20 stakeToken, address treasury, uint256 unstakeCooldown)
+    /// @param settlement The module, deployed with the same stake token and treasury.
+    constructor(IERC20 stakeToken, address treasury, uint256 unstakeCooldown, LabelMarketV2Settlement settlement)
         LabelMarketV2Storage(stakeToken, treasury)
         EIP712("Concord LabelMarket", "2")
     {
+        if (settlement.STAKE_TOKEN() != stakeToken || settlement.TREASURY() != treasury) {
+            revert InvalidParams("settlement");
+        }
         UNSTAKE_COOLDOWN = unstakeCooldown;
-        SETTLEMENT = address(new LabelMarketV2Settlement(stakeToken, treasury));
+        SETTLEMENT = address(settlement);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -248,7 +254,8 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         uint256 round = _joinableRound(batchId, b);
         uint256 lane = _memberLane(batchId, round, shape);
         LaneRound memory lr = _laneRound(batchId, round, lane, shape & 0xFFFFFFFF);
-        if (lr.pool == lr.taken) revert NoTaskAvailable(batchId);
+        // Reservations made before the round opened may have taken more tickets than its pool holds.
+        if (lr.taken >= lr.pool) revert NoTaskAvailable(batchId);
         size = maxTasks < lr.pool - lr.taken ? maxTasks : lr.pool - lr.taken;
         uint256 need = _lockStake(terms, size);
 
@@ -269,32 +276,6 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         if (member >> 8 == round) revert AlreadyJoined(batchId, round);
         lane = member & 0xff;
         lane = lane == 0 ? _pickLane(batchId, round, (shape >> 32) & 0xFF, shape & 0xFFFFFFFF) : lane - 1;
-    }
-
-    /// @dev Bundle size, qualification and reputation in the batch's domain (`shape`, `terms`: see `_shapes`).
-    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 shape, uint256 terms, uint256 maxTasks)
-        internal
-        view
-    {
-        uint256 maxBundle = (shape >> 40) & 0xFF;
-        if (maxTasks == 0 || maxTasks > maxBundle) revert InvalidBundleSize(maxTasks, maxBundle);
-        address qualifier = address(uint160(shape >> 56));
-        if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
-        int256 score = reputationScore(msg.sender, qualifier == address(0) ? c.requester : qualifier);
-        int256 minReputation = int64(uint64(terms >> 192));
-        if (score < minReputation) revert InsufficientReputation(score, minReputation);
-    }
-
-    /// @dev Locks `stakePerTask` per task of the caller's stake; returns the amount locked.
-    function _lockStake(uint256 terms, uint256 size) internal returns (uint256 need) {
-        need = size * (terms & type(uint96).max);
-        Account storage acct = _accounts[msg.sender];
-        uint256 amount = acct.amount;
-        uint256 unlocked = amount - acct.locked;
-        if (unlocked < need) revert InsufficientStake(unlocked, need);
-        uint256 minStake = (terms >> 96) & type(uint96).max;
-        if (amount < minStake) revert InsufficientStake(amount, minStake);
-        acct.locked += uint96(need); // need <= unlocked < 2^96
     }
 
     /// @dev Takes `size` positions off the round; the join that fills the last one seals the round (its seed is the
@@ -320,26 +301,46 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         return _openRound(batchId, b, round + 1);
     }
 
-    /// @dev Opens round `next`: each lane's pool is what the previous round left uncommitted.
+    /// @dev Opens round `next`: each lane's pool is what the previous round left uncommitted; the tickets reserved
+    ///         in it before (`commitAndJoin`) come first. A round whose pool the reservations already fill is sealed
+    ///         as it opens.
     function _openRound(uint256 batchId, Batch storage b, uint256 next) internal returns (uint256) {
         if (next > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
         BatchConfig storage c = b.config;
         uint256 joinEnd = block.timestamp + c.roundPeriod;
         uint256 commitEnd = joinEnd + c.commitWindow;
         if (commitEnd > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
-        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
+        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
         uint256 free;
+        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
+        uint256 reserved;
         for (uint256 lane; lane < c.replicas; ++lane) {
-            LaneRound memory prev = _laneRound(batchId, next - 1, lane, c.numTasks);
-            uint32 pool = prev.pool - prev.committed;
-            _laneRounds[batchId][_laneKey(next, lane)] = LaneRound(pool, 0, 0, true);
-            free += pool;
+            (uint256 pool, uint256 taken) = _openLane(batchId, next, lane, c.numTasks);
+            free += pool > taken ? pool - taken : 0;
+            reserved += taken;
         }
-        if (free == 0) revert NoTaskAvailable(batchId);
+        if (free == 0 && reserved == 0) revert NoTaskAvailable(batchId);
         _rounds[batchId][next] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
         b.state.round = uint16(next);
         emit RoundOpened(batchId, next, joinEnd, commitEnd, free);
+        if (free == 0) {
+            _rounds[batchId][next].sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, next, block.number);
+        }
         return next;
+    }
+
+    /// @dev Opens `lane` in round `next` with the pool round next - 1 left uncommitted; keeps its reservations.
+    function _openLane(uint256 batchId, uint256 next, uint256 lane, uint256 numTasks)
+        internal
+        returns (uint256 pool, uint256 taken)
+    {
+        LaneRound memory prev = _laneRound(batchId, next - 1, lane, numTasks);
+        LaneRound storage lr = _laneRounds[batchId][_laneKey(next, lane)];
+        pool = prev.pool - prev.committed;
+        taken = lr.taken;
+        lr.pool = uint32(pool);
+        lr.open = true;
     }
 
     /// @dev A new member's lane: the one with the most free positions in `round` (lowest index on a tie).
@@ -352,7 +353,7 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         uint256 best;
         for (uint256 j; j < replicas; ++j) {
             LaneRound memory lr = _laneRound(batchId, round, j, numTasks);
-            uint256 free = lr.pool - lr.taken;
+            uint256 free = lr.pool > lr.taken ? lr.pool - lr.taken : 0;
             if (free > best) (best, lane) = (free, j);
         }
     }
@@ -362,48 +363,20 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         Batch storage b = _batch(batchId);
         uint256 round = b.state.round;
         Round storage r = _rounds[batchId][round];
+        if (block.timestamp > r.commitEnd) {
+            // The round is over: open the next one, whose reserved bundles wait for it.
+            _openRound(batchId, b, round + 1);
+            return;
+        }
         if (r.sealBlock != 0) revert AlreadySealed(round);
         if (block.timestamp <= r.joinEnd) revert RoundStillOpen(round, r.joinEnd);
-        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
         r.sealBlock = uint64(block.number);
         emit RoundSealed(batchId, round, block.number);
     }
 
     /// @inheritdoc ILabelMarketV2
-    function drawSeed(uint256 batchId, uint256 round) external nonReentrant {
-        Batch storage b = _batch(batchId);
-        if (round == 0 || round > b.state.round) revert SeedNotReady(round, 0);
-        if (_seeds[batchId][round] != 0) return;
-        Round storage r = _rounds[batchId][round];
-        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
-        uint256 sealBlock = r.sealBlock;
-        if (sealBlock == 0) revert SeedNotReady(round, 0);
-        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
-        bytes32 h = blockhash(sealBlock + 1);
-        if (h == 0) {
-            // Nobody stored the seed while its block was readable: seal again from here, never from a hash the
-            // caller already knows.
-            r.sealBlock = uint64(block.number);
-            emit RoundSealed(batchId, round, block.number);
-            return;
-        }
-        _seeds[batchId][round] = h;
-        emit SeedDrawn(batchId, round, h);
-    }
-
-    /// @dev The seed of `round`, stored by the first caller after its block exists. Seeds are only stored during
-    ///      the round's commit window, so a round that has none after it never will (its permutation is the
-    ///      identity, and none of its positions was committed).
-    function _seedFor(uint256 batchId, uint256 round, Round storage r) internal returns (bytes32 seed) {
-        seed = _seeds[batchId][round];
-        if (seed != 0) return seed;
-        uint256 sealBlock = r.sealBlock;
-        if (sealBlock == 0) revert SeedNotReady(round, 0);
-        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
-        seed = blockhash(sealBlock + 1);
-        if (seed == 0) revert SeedExpired(round);
-        _seeds[batchId][round] = seed;
-        emit SeedDrawn(batchId, round, seed);
+    function drawSeed(uint256, uint256) external nonReentrant {
+        _delegate();
     }
 
     /// @inheritdoc ILabelMarketV2
@@ -414,19 +387,16 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         bytes32 commitHash,
         bytes calldata backup
     ) external nonReentrant {
-        Batch storage b = _batch(batchId);
-        if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
-        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
-        uint256 round = bundle.round;
-        Round storage r = _rounds[batchId][round];
-        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
-        _seedFor(batchId, round, r);
+        _commit(batchId, bundleId, bundle, commitHash, backup);
+    }
 
-        _markTickets(batchId, round, bundle.lane, bundle.first, bundle.size);
-        _laneRounds[batchId][_laneKey(round, bundle.lane)].committed += bundle.size;
-        b.state.committed += bundle.size;
-        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle, commitHash)), Status.Committed);
-        emit Committed(batchId, bundleId, msg.sender, commitHash, backup);
+    /// @inheritdoc ILabelMarketV2
+    function commitAndJoin(uint256, uint256, Bundle calldata, bytes32, bytes calldata, uint256)
+        external
+        nonReentrant
+        returns (uint256, uint256)
+    {
+        return abi.decode(_delegate(), (uint256, uint256));
     }
 
     /// @inheritdoc ILabelMarketV2
@@ -519,11 +489,8 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
     }
 
     /// @inheritdoc ILabelMarketV2
-    function reputationScore(address annotator, address domain) public view returns (int256) {
-        Reputation memory r = _reputation[annotator][domain];
-        return int256(uint256(r.accepted)) - int256(uint256(r.rejected)) + GOLD_WEIGHT
-            * (int256(uint256(r.goldCorrect)) - int256(uint256(r.goldWrong))) - NO_SHOW_WEIGHT
-            * (int256(uint256(r.unrevealed)) + int256(uint256(r.squatted)));
+    function reputationScore(address annotator, address domain) external view returns (int256) {
+        return _reputationScore(annotator, domain);
     }
 
     /// @notice A batch's stored parameters and accounting.

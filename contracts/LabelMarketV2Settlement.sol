@@ -13,7 +13,8 @@ import {Leaves} from "./libraries/Leaves.sol";
 import {BitTally} from "./libraries/BitTally.sol";
 
 /// @title LabelMarketV2Settlement
-/// @notice Gold reveals, settlement, review, refund and expiry of `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
+/// @notice Seeds, the join folded into a commit, gold reveals, settlement, review, refund and expiry of
+///         `LabelMarketV2`, run only through the market's `delegatecall` (in the market's
 ///         storage, behind its re-entrancy guard). Created by the market's constructor; calling it directly reverts.
 contract LabelMarketV2Settlement is LabelMarketV2Storage {
     using SafeERC20 for IERC20;
@@ -709,21 +710,116 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         b.state.goldRevealed += uint32(answers.length);
     }
 
+    // ------------------------------------------------------------------------------------------------
+    // Seeds, and the next round's join folded into a commit
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice See `ILabelMarketV2.drawSeed`.
+    function drawSeed(uint256 batchId, uint256 round) external onlyDelegated {
+        Batch storage b = _batch(batchId);
+        if (round == 0 || round > b.state.round) revert SeedNotReady(round, 0);
+        if (_seeds[batchId][round] != 0) return;
+        Round storage r = _rounds[batchId][round];
+        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
+        uint256 sealBlock = r.sealBlock;
+        if (sealBlock == 0) revert SeedNotReady(round, 0);
+        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
+        bytes32 h = blockhash(sealBlock + 1);
+        if (h == 0) {
+            // Nobody stored the seed while its block was readable: seal again from here, never from a hash the
+            // caller already knows.
+            r.sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, round, block.number);
+            return;
+        }
+        _seeds[batchId][round] = h;
+        emit SeedDrawn(batchId, round, h);
+    }
+
+    /// @notice See `ILabelMarketV2.commitAndJoin`.
+    function commitAndJoin(
+        uint256 batchId,
+        uint256 bundleId,
+        Bundle calldata bundle,
+        bytes32 commitHash,
+        bytes calldata backup,
+        uint256 maxTasks
+    ) external onlyDelegated returns (uint256 nextBundleId, uint256 size) {
+        Batch storage b = _commit(batchId, bundleId, bundle, commitHash, backup);
+        // A commit is in the batch's current round (the next one opens after its commit end), so the next is not
+        // open yet: the join reserves in it.
+        return _reserve(batchId, b, uint256(bundle.round) + 1, bundle.lane, maxTasks);
+    }
+
+    /// @dev Reserves up to `maxTasks` tickets of `lane` in `round`, which has not opened yet (the caller's bundle of
+    ///      round - 1 was just committed): they follow the tickets reserved before, up to what round - 1 can still
+    ///      leave uncommitted in the lane; how many hold tasks is known when the round opens.
+    function _reserve(uint256 batchId, Batch storage b, uint256 round, uint256 lane, uint256 maxTasks)
+        internal
+        returns (uint256 bundleId, uint256 size)
+    {
+        if (round > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
+        uint256 terms = _joinTerms[batchId];
+        // No second join of `round` is possible: it is not open, and its only reservation by the caller is this one
+        // (from its one bundle of round - 1).
+        _checkJoiner(batchId, b.config, _shapes[batchId], terms, maxTasks);
+        // The round opens after this one's commit end at the earliest; it must still fit before the deadline.
+        BatchConfig storage c = b.config;
+        uint256 earliest = uint256(_rounds[batchId][round - 1].commitEnd) + 1 + c.roundPeriod + c.commitWindow;
+        if (earliest > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
+        uint256 first;
+        (first, size) = _reserveTickets(batchId, round, lane, maxTasks);
+        uint256 need = _lockStake(terms, size);
+        Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), uint32(first), uint8(size));
+        bundleId = b.state.bundles++;
+        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
+        _members[batchId][msg.sender] = (round << 8) | (lane + 1);
+        emit Joined(batchId, bundleId, msg.sender, bundle, need);
+    }
+
+    /// @dev Takes the next `maxTasks` (or fewer) tickets of `lane` in the unopened `round`: at most what round - 1
+    ///      can still leave uncommitted in the lane, counting the tickets reserved before.
+    function _reserveTickets(uint256 batchId, uint256 round, uint256 lane, uint256 maxTasks)
+        internal
+        returns (uint256 first, uint256 size)
+    {
+        LaneRound memory cur = _laneRounds[batchId][_laneKey(round - 1, lane)];
+        uint256 bound = cur.pool - cur.committed;
+        LaneRound storage next = _laneRounds[batchId][_laneKey(round, lane)];
+        first = next.taken;
+        if (first >= bound) revert NoTaskAvailable(batchId);
+        size = maxTasks < bound - first ? maxTasks : bound - first;
+        next.taken = uint32(first + size);
+    }
+
     /// @notice See `ILabelMarketV2.expire`.
     function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external onlyDelegated {
         Batch storage b = _batch(batchId);
         _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
-        Round storage r = _rounds[batchId][bundle.round];
-        if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(bundle.round, r.commitEnd);
-        delete _bundles[batchId][bundleId];
         BatchConfig storage c = b.config;
+        uint256 round = bundle.round;
+        // Tasks the bundle held (and squatted): its tickets inside the round's pool.
+        uint256 held = 0;
+        if (round > b.state.round) {
+            // Reserved in a round that never opened: after the commit deadline it never will.
+            if (block.timestamp <= c.commitDeadline) revert CommitWindowOpen(round, c.commitDeadline);
+        } else {
+            Round storage r = _rounds[batchId][round];
+            if (block.timestamp <= r.commitEnd) revert CommitWindowOpen(round, r.commitEnd);
+            uint256 pool = _laneRounds[batchId][_laneKey(round, bundle.lane)].pool;
+            uint256 end = uint256(bundle.first) + bundle.size;
+            held = end <= pool ? bundle.size : (bundle.first < pool ? pool - bundle.first : 0);
+        }
+        delete _bundles[batchId][bundleId];
         uint256 lock = uint256(bundle.size) * c.stakePerTask;
-        uint256 forfeit = uint256(bundle.size) * c.squatPenalty;
+        uint256 forfeit = held * c.squatPenalty;
         Account storage a = _accounts[bundle.annotator];
         a.locked -= uint96(lock);
         a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount
-        claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
-        _reputation[bundle.annotator][_domain(c)].squatted += 1;
+        if (held != 0) {
+            claimable[TREASURY][address(STAKE_TOKEN)] += forfeit;
+            _reputation[bundle.annotator][_domain(c)].squatted += 1;
+        }
         emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
     }
 

@@ -345,4 +345,90 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
             abi.encode(block.chainid, address(this), batchId, bundleId, annotator, BundlePacking.digest(labels), salt)
         );
     }
+
+    // ------------------------------------------------------------------------------------------------
+    // Joins and commits (the market's `join` and `commit`, the module's `commitAndJoin`)
+    // ------------------------------------------------------------------------------------------------
+
+    function _reputationScore(address annotator, address domain) internal view returns (int256) {
+        Reputation memory r = _reputation[annotator][domain];
+        return int256(uint256(r.accepted)) - int256(uint256(r.rejected)) + GOLD_WEIGHT
+            * (int256(uint256(r.goldCorrect)) - int256(uint256(r.goldWrong))) - NO_SHOW_WEIGHT
+            * (int256(uint256(r.unrevealed)) + int256(uint256(r.squatted)));
+    }
+
+    /// @dev Bundle size, qualification and reputation in the batch's domain (`shape`, `terms`: see `_shapes`).
+    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 shape, uint256 terms, uint256 maxTasks)
+        internal
+        view
+    {
+        uint256 maxBundle = (shape >> 40) & 0xFF;
+        if (maxTasks == 0 || maxTasks > maxBundle) revert InvalidBundleSize(maxTasks, maxBundle);
+        address qualifier = address(uint160(shape >> 56));
+        if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
+        int256 score = _reputationScore(msg.sender, qualifier == address(0) ? c.requester : qualifier);
+        int256 minReputation = int64(uint64(terms >> 192));
+        if (score < minReputation) revert InsufficientReputation(score, minReputation);
+    }
+
+    /// @dev Locks `stakePerTask` per task of the caller's stake; returns the amount locked.
+    function _lockStake(uint256 terms, uint256 size) internal returns (uint256 need) {
+        need = size * (terms & type(uint96).max);
+        Account storage acct = _accounts[msg.sender];
+        uint256 amount = acct.amount;
+        uint256 unlocked = amount - acct.locked;
+        if (unlocked < need) revert InsufficientStake(unlocked, need);
+        uint256 minStake = (terms >> 96) & type(uint96).max;
+        if (amount < minStake) revert InsufficientStake(amount, minStake);
+        acct.locked += uint96(need); // need <= unlocked < 2^96
+    }
+
+    /// @dev The seed of `round`, stored by the first caller after its block exists. Seeds are only stored during
+    ///      the round's commit window, so a round that has none after it never will (its permutation is the
+    ///      identity, and none of its positions was committed).
+    function _seedFor(uint256 batchId, uint256 round, Round storage r) internal returns (bytes32 seed) {
+        seed = _seeds[batchId][round];
+        if (seed != 0) return seed;
+        uint256 sealBlock = r.sealBlock;
+        if (sealBlock == 0) revert SeedNotReady(round, 0);
+        if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);
+        seed = blockhash(sealBlock + 1);
+        if (seed == 0) revert SeedExpired(round);
+        _seeds[batchId][round] = seed;
+        emit SeedDrawn(batchId, round, seed);
+    }
+
+    /// @dev Commits the caller's bundle; a reserved bundle with tickets past its round's pool shrinks to the ones
+    ///      that hold tasks first.
+    function _commit(
+        uint256 batchId,
+        uint256 bundleId,
+        Bundle calldata bundle,
+        bytes32 commitHash,
+        bytes calldata backup
+    ) internal returns (Batch storage b) {
+        b = _batch(batchId);
+        if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
+        _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
+        uint256 round = bundle.round;
+        Round storage r = _rounds[batchId][round];
+        if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);
+        _seedFor(batchId, round, r);
+
+        LaneRound storage lr = _laneRounds[batchId][_laneKey(round, bundle.lane)];
+        Bundle memory held = bundle;
+        uint256 pool = lr.pool;
+        if (uint256(held.first) + held.size > pool) {
+            if (held.first >= pool) revert NoTaskAvailable(batchId);
+            uint256 unlocked = (held.size - (pool - held.first)) * (_joinTerms[batchId] & type(uint96).max);
+            held.size = uint8(pool - held.first);
+            _accounts[msg.sender].locked -= uint96(unlocked); // the reservation locked it
+            emit BundleShrunk(batchId, bundleId, held.size, unlocked);
+        }
+        _markTickets(batchId, round, held.lane, held.first, held.size);
+        lr.committed += held.size;
+        b.state.committed += held.size;
+        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(held, commitHash)), Status.Committed);
+        emit Committed(batchId, bundleId, msg.sender, commitHash, backup);
+    }
 }

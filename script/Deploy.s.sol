@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Vm} from "../contracts/test/utils/Vm.sol";
 import {ConcordToken} from "../contracts/ConcordToken.sol";
 import {LabelMarketV2} from "../contracts/LabelMarketV2.sol";
+import {LabelMarketV2Settlement} from "../contracts/LabelMarketV2Settlement.sol";
 
 /// @notice Deploys ConcordToken and LabelMarketV2 (which creates its settlement module) and writes their addresses
 ///         to `deployments/<chainId>.json` (the format `concord-requester` and `concord-annotator` read with `--deployment`).
@@ -18,12 +19,11 @@ contract Deploy {
         address treasury = vm.envOr("TREASURY", msg.sender);
         uint256 cooldown = vm.envOr("UNSTAKE_COOLDOWN", uint256(7 days));
         token = new ConcordToken(treasury);
-        market = new LabelMarketV2(token, treasury, cooldown);
+        market = new LabelMarketV2(token, treasury, cooldown, new LabelMarketV2Settlement(token, treasury));
         vm.stopBroadcast();
 
         string memory out = vm.envOr(
-            "DEPLOYMENT_OUT",
-            string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json")
+            "DEPLOYMENT_OUT", string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json")
         );
         vm.serializeUint("d", "chainId", block.chainid);
         vm.serializeUint("d", "deployBlock", block.number);

@@ -355,6 +355,10 @@ interface ILabelMarketV2Types {
     event Committed(
         uint256 indexed batchId, uint256 indexed bundleId, address indexed annotator, bytes32 commitHash, bytes backup
     );
+    /// @notice A bundle reserved in a round before its pool was known held tickets past the pool: it was committed
+    ///         with its first `size` tickets, and the stake of the rest (`unlocked`) was unlocked. Later calls about
+    ///         the bundle re-supply it with this size.
+    event BundleShrunk(uint256 indexed batchId, uint256 indexed bundleId, uint256 size, uint256 unlocked);
     /// @notice A bundle's labels were revealed (`BundlePacking` words), by its annotator or carried by a settlement.
     event Revealed(uint256 indexed batchId, uint256 indexed bundleId, address indexed annotator, uint256[] labels);
     /// @notice A bundle was never committed in its window: `forfeited` stake went to the treasury, its tasks back
@@ -436,7 +440,9 @@ interface ILabelMarketV2 is ILabelMarketV2Types {
     /// @return size Tasks in it (fewer than asked when the lane has fewer free positions).
     function join(uint256 batchId, uint256 maxTasks) external returns (uint256 bundleId, uint256 size);
 
-    /// @notice Seals the current round once its join window has passed (anyone may call).
+    /// @notice Seals the current round once its join window has passed; once its commit window has passed too,
+    ///         opens the next round instead, so that the bundles reserved in it (`commitAndJoin`) get their tasks
+    ///         (anyone may call).
     function seal(uint256 batchId) external;
 
     /// @notice Stores the seed of a sealed round, or re-arms the round when its seed block is older than 256
@@ -452,12 +458,31 @@ interface ILabelMarketV2 is ILabelMarketV2Types {
         bytes calldata backup
     ) external;
 
+    /// @notice `commit`, then a join of the next round in the same transaction: up to `maxTasks` tasks of the
+    ///         caller's lane, reserved before the next round opens (its pool, what this round leaves uncommitted, is
+    ///         known only at this round's commit end). The reservation takes the lane's next tickets and locks
+    ///         `stakePerTask` per ticket; tickets past the pool turn out void, and the bundle's commit shrinks to the
+    ///         ones that hold tasks (`BundleShrunk`, their stake unlocked). As `join`, the tasks are fixed only by the
+    ///         seed drawn after the next round seals.
+    /// @return nextBundleId The reserved bundle.
+    /// @return size Tickets reserved (at most what this round can leave uncommitted in the lane).
+    function commitAndJoin(
+        uint256 batchId,
+        uint256 bundleId,
+        Bundle calldata bundle,
+        bytes32 commitHash,
+        bytes calldata backup,
+        uint256 maxTasks
+    ) external returns (uint256 nextBundleId, uint256 size);
+
     /// @notice Reveals a bundle's labels and the salt of its commit.
     function reveal(uint256 batchId, uint256 bundleId, Bundle calldata bundle, uint256[] calldata labels, bytes32 salt)
         external;
 
     /// @notice Releases a bundle never committed in its window: `squatPenalty` per task is forfeited, the rest of
-    ///         its stake unlocked, its positions go to the next round's pool (anyone may call).
+    ///         its stake unlocked, its positions go to the next round's pool (anyone may call). A reserved bundle
+    ///         whose tickets all fell past its round's pool, or whose round never opened (released after the commit
+    ///         deadline), held no task: its stake is unlocked without penalty.
     function expire(uint256 batchId, uint256 bundleId, Bundle calldata bundle) external;
 
     /// @notice Reveals gold answers (after the commit deadline, before the reveal deadline). Any subset per call.

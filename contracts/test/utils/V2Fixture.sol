@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.sol";
 import {ConcordToken} from "../../ConcordToken.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
+import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 import {ILabelMarketV2, ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
 
@@ -38,7 +39,7 @@ abstract contract V2Fixture is Base {
         vm.warp(1_700_000_000);
         vm.roll(100);
         token = new ConcordToken(treasury);
-        market = new LabelMarketV2(token, treasury, COOLDOWN);
+        market = new LabelMarketV2(token, treasury, COOLDOWN, new LabelMarketV2Settlement(token, treasury));
         vm.prank(treasury);
         require(token.transfer(requester, 10_000_000 * UNIT));
         vm.prank(requester);

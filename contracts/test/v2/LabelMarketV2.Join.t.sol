@@ -4,7 +4,9 @@ pragma solidity 0.8.30;
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {FeeOnTransferToken} from "../utils/Mocks.sol";
 import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
+import {LabelMarketV2} from "../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
+import {ConcordToken} from "../../ConcordToken.sol";
 
 /// @notice v2: createBatch, join, seal, drawSeed, commit, reveal, expire and the rounds that return abandoned
 ///         positions to the pool — every revert path.
@@ -705,5 +707,22 @@ contract LabelMarketV2JoinTest is V2Fixture {
         LabelMarketV2Settlement module = LabelMarketV2Settlement(market.SETTLEMENT());
         vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
         module.refund(0);
+        vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
+        module.drawSeed(0, 1);
+        ILabelMarketV2Types.Bundle memory b;
+        vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
+        module.commitAndJoin(0, 0, b, 0, "", 1);
+    }
+
+    function test_constructor_refusesAModuleOfAnotherTokenOrTreasury() public {
+        LabelMarketV2Settlement otherTreasury = new LabelMarketV2Settlement(token, address(0xBEEF));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
+        new LabelMarketV2(token, treasury, COOLDOWN, otherTreasury);
+        ConcordToken other = new ConcordToken(treasury);
+        LabelMarketV2Settlement otherToken = new LabelMarketV2Settlement(other, treasury);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
+        new LabelMarketV2(token, treasury, COOLDOWN, otherToken);
+        LabelMarketV2 ok = new LabelMarketV2(token, treasury, COOLDOWN, new LabelMarketV2Settlement(token, treasury));
+        assertEq(address(ok.STAKE_TOKEN()), address(token), "a matching module is taken");
     }
 }

@@ -48,7 +48,7 @@ contract ReentrantToken is ERC20 {
         ILabelMarketV2Types.BundleProof[] memory proofs;
         ILabelMarketV2Types.GoldAnswer[] memory gold;
         uint256[] memory words;
-        c = new bytes[](17);
+        c = new bytes[](18);
         c[0] = abi.encodeCall(market.createBatch, (p));
         c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
         c[2] = abi.encodeCall(market.stake, (1));
@@ -66,6 +66,7 @@ contract ReentrantToken is ERC20 {
         c[14] = abi.encodeCall(market.resolve, (0, 0, 0, proofs));
         c[15] = abi.encodeCall(market.refund, (0));
         c[16] = abi.encodeCall(market.collect, (address(this)));
+        c[17] = abi.encodeCall(market.commitAndJoin, (0, 0, b, 0, "", 1));
     }
 }
 
@@ -733,20 +734,20 @@ contract LabelMarketV2SettleTest is V2Fixture {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.rewardToken = address(evil);
         evil.arm(market);
-        uint256 id = create(p); // transferFrom: 17 re-entries
-        assertEq(evil.attempts(), 17, "every function tried from createBatch");
-        assertEq(evil.refused(), 17, "every one refused by the guard");
+        uint256 id = create(p); // transferFrom: 18 re-entries
+        assertEq(evil.attempts(), 18, "every function tried from createBatch");
+        assertEq(evil.refused(), 18, "every one refused by the guard");
 
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
         revealAll(id, hs);
         settleAll(id, hs);
         vm.prank(ann(0));
-        market.collect(address(evil)); // transfer: 17 more
-        assertEq(evil.attempts(), 34, "every function tried from collect");
-        assertEq(evil.refused(), 34, "refused");
+        market.collect(address(evil)); // transfer: 18 more
+        assertEq(evil.attempts(), 36, "every function tried from collect");
+        assertEq(evil.refused(), 36, "refused");
         warpPastReview(id);
-        market.refund(id); // transfer to the requester: 17 more
-        assertEq(evil.refused(), 51, "refused from refund too");
+        market.refund(id); // transfer to the requester: 18 more
+        assertEq(evil.refused(), 54, "refused from refund too");
         assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
     }
 }

@@ -193,16 +193,23 @@ contract V2GasTest is V2Fixture {
     }
 
     function test_gas_v2_workload() public {
-        _workload(false);
+        _workload(false, false);
     }
 
     /// @dev The same batch with every reveal carried by the settlement (labels and salts handed to the settler):
     ///      no reveal transactions.
     function test_gas_v2_workload_carriedReveals() public {
-        _workload(true);
+        _workload(true, false);
     }
 
-    function _workload(bool carry) internal {
+    /// @dev Reveals carried, and every commit but the last round's joins the next round in the same transaction
+    ///      (`commitAndJoin`, booked under "commit"; "join" is round 1's joins only, "seal" includes the calls that
+    ///      open rounds 2-4).
+    function test_gas_v2_workload_folded() public {
+        _workload(true, true);
+    }
+
+    function _workload(bool carry, bool fold) internal {
         uint256 id = create(gasParams(W_TASKS));
         for (uint256 i; i < W_ANNOTATORS; ++i) {
             address a = vm.addr(0xB000 + i);
@@ -214,11 +221,17 @@ contract V2GasTest is V2Fixture {
         }
         uint256 rounds = W_TASKS * R / (W_ANNOTATORS * M);
         for (uint256 round = 1; round <= rounds; ++round) {
-            uint256 firstOfRound = work.length;
-            for (uint256 i; i < W_ANNOTATORS; ++i) {
-                bytes memory ret = _tx(Phase.Join, workers[i], address(market), abi.encodeCall(market.join, (id, M)));
-                (uint256 bundleId, uint256 size) = abi.decode(ret, (uint256, uint256));
-                work.push(heldAfterJoin(id, workers[i], bundleId, size));
+            uint256 firstOfRound = (round - 1) * W_ANNOTATORS;
+            if (round == 1 || !fold) {
+                for (uint256 i; i < W_ANNOTATORS; ++i) {
+                    bytes memory ret =
+                        _tx(Phase.Join, workers[i], address(market), abi.encodeCall(market.join, (id, M)));
+                    (uint256 bundleId, uint256 size) = abi.decode(ret, (uint256, uint256));
+                    work.push(heldAfterJoin(id, workers[i], bundleId, size));
+                }
+            } else {
+                // Every member reserved in this round with its last commit: open it.
+                _tx(Phase.Seal, workers[0], address(market), abi.encodeCall(market.seal, (id)));
             }
             ILabelMarketV2Types.Round memory r = market.getRound(id, round);
             if (r.sealBlock == 0) {
@@ -240,14 +253,8 @@ contract V2GasTest is V2Fixture {
             vm.revertToState(snap);
             for (uint256 i; i < W_ANNOTATORS; ++i) {
                 Held memory h = hs[i];
-                bytes32 ch = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
-                _tx(
-                    Phase.Commit,
-                    h.bundle.annotator,
-                    address(market),
-                    abi.encodeCall(market.commit, (id, h.id, h.bundle, ch, ""))
-                );
                 work[firstOfRound + i] = h;
+                _commitStep(id, h, fold && round < rounds);
             }
             if (round < rounds) vm.warp(uint256(r.commitEnd) + 1);
         }
@@ -279,6 +286,18 @@ contract V2GasTest is V2Fixture {
             _tx(Phase.Collect, workers[i], address(market), abi.encodeCall(market.collect, (address(token))));
         }
         _report(id);
+    }
+
+    /// @dev Commits `h`; with `joinNext`, joins the next round in the same transaction and keeps the new bundle.
+    function _commitStep(uint256 id, Held memory h, bool joinNext) internal {
+        bytes32 ch = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+        bytes memory data = joinNext
+            ? abi.encodeCall(market.commitAndJoin, (id, h.id, h.bundle, ch, "", M))
+            : abi.encodeCall(market.commit, (id, h.id, h.bundle, ch, ""));
+        bytes memory ret = _tx(Phase.Commit, h.bundle.annotator, address(market), data);
+        if (!joinNext) return;
+        (uint256 nextId, uint256 size) = abi.decode(ret, (uint256, uint256));
+        work.push(heldAfterJoin(id, h.bundle.annotator, nextId, size));
     }
 
     function _report(uint256 id) internal {

@@ -45,6 +45,11 @@ contract HandlerV2 is Base {
     mapping(address annotator => uint256) public ghostLockedTasks;
     /// @dev Settlements that carried reveals (the invariant run checks it happened).
     uint256 public ghostCarriedSettles;
+    /// @dev Commits that shrank a reserved bundle, and rounds opened by `seal` (the run checks both happened).
+    uint256 public ghostShrunk;
+    uint256 public ghostOpenedBySeal;
+    /// @dev Set when `commitAndJoin` reserved another size than the handler's mirror of the rules predicted.
+    bool public sizeMismatch;
     bool public doubleHold;
     bool public laneChanged;
     uint256 public calls;
@@ -139,10 +144,10 @@ contract HandlerV2 is Base {
             // The next round opens only after this one's commits, and must end its own commits in time.
             if (currentTime <= r.commitEnd) return false;
             if (currentTime + b.config.roundPeriod + b.config.commitWindow > b.config.commitDeadline) return false;
+            if (round + 1 > 255) return false;
             uint256 free;
             for (uint256 j; j < b.config.replicas; ++j) {
-                ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round, j);
-                free += prev.pool - prev.committed;
+                free += _nextFree(id, round, j);
             }
             if (free == 0) return false;
             round += 1;
@@ -153,12 +158,12 @@ contract HandlerV2 is Base {
         if (acct.amount < b.config.minStake) return false;
         if (joined) {
             if (!open) {
-                ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round - 1, lane);
-                if (prev.pool == prev.committed) return false;
-                m = m < prev.pool - prev.committed ? m : prev.pool - prev.committed;
+                uint256 free = _nextFree(id, round - 1, lane);
+                if (free == 0) return false;
+                m = m < free ? m : free;
             } else {
                 ILabelMarketV2Types.LaneRound memory lr = market.getLaneRound(id, round, lane);
-                if (lr.pool == lr.taken) return false;
+                if (lr.taken >= lr.pool) return false; // reservations may exceed the pool
                 m = m < lr.pool - lr.taken ? m : lr.pool - lr.taken;
             }
         }
@@ -166,11 +171,36 @@ contract HandlerV2 is Base {
         return uint256(acct.amount) - acct.locked >= m * b.config.stakePerTask;
     }
 
+    /// @dev Free positions of `lane` in round `round + 1` when it opens: what round `round` leaves uncommitted,
+    ///      after the tickets reserved in it.
+    function _nextFree(uint256 id, uint256 round, uint256 lane) internal view returns (uint256) {
+        ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round, lane);
+        uint256 pool = prev.pool - prev.committed;
+        uint256 taken = market.getLaneRound(id, round + 1, lane).taken;
+        return pool > taken ? pool - taken : 0;
+    }
+
+    /// @dev Seals the current round or draws its seed; past its commit end, opens the next round (`seal`) when
+    ///      that must succeed.
     function sealAndSeed(uint256 bSeed) external tick(this.sealAndSeed.selector) {
         uint256 id = batches[bSeed % batches.length];
-        uint256 round = market.getBatch(id).state.round;
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        uint256 round = b.state.round;
         ILabelMarketV2Types.Round memory r = market.getRound(id, round);
-        if (market.seedOf(id, round) != 0 || currentTime > r.commitEnd) return;
+        if (currentTime > r.commitEnd) {
+            if (round + 1 > 255) return;
+            if (currentTime + b.config.roundPeriod + b.config.commitWindow > b.config.commitDeadline) return;
+            uint256 any;
+            for (uint256 j; j < b.config.replicas; ++j) {
+                ILabelMarketV2Types.LaneRound memory prev = market.getLaneRound(id, round, j);
+                any += prev.pool - prev.committed + market.getLaneRound(id, round + 1, j).taken;
+            }
+            if (any == 0) return;
+            market.seal(id);
+            ++ghostOpenedBySeal;
+            return;
+        }
+        if (market.seedOf(id, round) != 0) return;
         if (r.sealBlock == 0) {
             if (currentTime <= r.joinEnd) return;
             market.seal(id);
@@ -189,11 +219,33 @@ contract HandlerV2 is Base {
         uint256 id = h.batchId;
         ILabelMarketV2Types.Round memory r = market.getRound(id, h.bundle.round);
         if (currentTime > r.commitEnd || market.seedOf(id, h.bundle.round) == 0) return;
-        _label(h, wrongSeed);
+        uint256 held = _heldSize(h);
+        if (held == 0) return; // a reservation past the pool: only `expire` releases it
+        ILabelMarketV2Types.Bundle memory joined = h.bundle;
+        _label(h, wrongSeed, held);
         bytes32 ch = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
         vm.prank(h.bundle.annotator);
-        market.commit(id, h.id, h.bundle, ch, "");
+        market.commit(id, h.id, joined, ch, "");
+        _committed(h, held);
+    }
+
+    /// @dev How many of `h`'s tickets hold tasks: those inside its round's pool (all, unless reserved past it).
+    function _heldSize(Held storage h) internal view returns (uint256) {
+        uint256 pool = market.getLaneRound(h.batchId, h.bundle.round, h.bundle.lane).pool;
+        uint256 first = h.bundle.first;
+        if (first >= pool) return 0;
+        return first + h.bundle.size <= pool ? h.bundle.size : pool - first;
+    }
+
+    /// @dev Books a commit of `h` with `held` tasks: a shrunk bundle is its shrunk self from here on.
+    function _committed(Held storage h, uint256 held) internal {
+        if (held < h.bundle.size) {
+            ghostLockedTasks[h.bundle.annotator] -= h.bundle.size - held;
+            h.bundle.size = uint8(held);
+            ++ghostShrunk;
+        }
         h.status = 2;
+        uint256 id = h.batchId;
         uint256 index = _held.length; // marker: the position of h is found below
         for (uint256 i; i < _held.length; ++i) {
             if (_held[i].batchId == id && _held[i].id == h.id) index = i;
@@ -205,12 +257,69 @@ contract HandlerV2 is Base {
         }
     }
 
+    /// @dev `commit` of a joined bundle that also reserves up to m tickets of its lane in the next round, when the
+    ///      market must accept both.
+    function commitAndJoin(uint256 hSeed, uint256 wrongSeed, uint256 mSeed) external tick(this.commitAndJoin.selector) {
+        if (_held.length == 0) return;
+        Held storage h = _held[hSeed % _held.length];
+        if (h.status != 1) return;
+        uint256 id = h.batchId;
+        if (currentTime > market.getRound(id, h.bundle.round).commitEnd) return;
+        if (market.seedOf(id, h.bundle.round) == 0) return;
+        uint256 held = _heldSize(h);
+        if (held == 0) return;
+        uint256 m = bound(mSeed, 1, market.getBatch(id).config.maxBundle);
+        (bool ok, uint256 first, uint256 size) = _reservation(h, held, m);
+        if (!ok) return;
+        ILabelMarketV2Types.Bundle memory joined = h.bundle;
+        _label(h, wrongSeed, held);
+        bytes32 ch = market.commitHashOf(id, h.id, joined.annotator, h.words, h.salt);
+        vm.prank(joined.annotator);
+        (uint256 nextId, uint256 got) = market.commitAndJoin(id, h.id, joined, ch, "", m);
+        if (got != size) sizeMismatch = true;
+        _committed(h, held);
+        Held storage n = _held.push();
+        n.batchId = id;
+        n.id = nextId;
+        n.bundle =
+            ILabelMarketV2Types.Bundle(joined.annotator, joined.lane, joined.round + 1, uint32(first), uint8(size));
+        n.salt = keccak256(abi.encode(id, nextId));
+        n.status = 1;
+        ghostLockedTasks[joined.annotator] += size;
+    }
+
+    /// @dev Mirrors the market's reservation rules: whether `h`'s commit (of `held` tasks) can reserve up to `m`
+    ///      tickets of the next round, and which.
+    function _reservation(Held storage h, uint256 held, uint256 m)
+        internal
+        view
+        returns (bool ok, uint256 first, uint256 size)
+    {
+        uint256 id = h.batchId;
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (h.bundle.round + 1 > 255) return (false, 0, 0);
+        uint256 commitEnd = market.getRound(id, h.bundle.round).commitEnd;
+        if (commitEnd + 1 + b.config.roundPeriod + b.config.commitWindow > b.config.commitDeadline) {
+            return (false, 0, 0);
+        }
+        address a = h.bundle.annotator;
+        if (market.reputationScore(a, market.domainOf(id)) < b.config.minReputation) return (false, 0, 0);
+        ILabelMarketV2Types.LaneRound memory cur = market.getLaneRound(id, h.bundle.round, h.bundle.lane);
+        uint256 limit = cur.pool - cur.committed - held;
+        first = market.getLaneRound(id, h.bundle.round + 1, h.bundle.lane).taken;
+        if (first >= limit) return (false, 0, 0);
+        size = m < limit - first ? m : limit - first;
+        ILabelMarketV2Types.Account memory acct = market.accountOf(a);
+        uint256 unlocked = uint256(acct.amount) - acct.locked + (h.bundle.size - held) * b.config.stakePerTask;
+        ok = unlocked >= size * b.config.stakePerTask;
+    }
+
     /// @dev The bundle's tasks from the market and labels: the truth with ~10 % of them shifted.
-    function _label(Held storage h, uint256 wrongSeed) internal {
+    function _label(Held storage h, uint256 wrongSeed, uint256 held) internal {
         ILabelMarketV2Types.BatchConfig memory c = market.getBatch(h.batchId).config;
-        h.tasks = new uint256[](h.bundle.size);
-        h.words = new uint256[]((uint256(h.bundle.size) + 1) / 2);
-        for (uint256 m; m < h.bundle.size; ++m) {
+        h.tasks = new uint256[](held);
+        h.words = new uint256[]((held + 1) / 2);
+        for (uint256 m; m < held; ++m) {
             uint256 t = market.taskAt(h.batchId, h.bundle.lane, h.bundle.round, uint256(h.bundle.first) + m);
             h.tasks[m] = t;
             uint256 labels;
@@ -240,7 +349,13 @@ contract HandlerV2 is Base {
         if (_held.length == 0) return;
         Held storage h = _held[hSeed % _held.length];
         if (h.status != 1) return;
-        if (currentTime <= market.getRound(h.batchId, h.bundle.round).commitEnd) return;
+        ILabelMarketV2Types.Batch memory b = market.getBatch(h.batchId);
+        if (h.bundle.round > b.state.round) {
+            // Reserved in a round that never opened: released once none can open any more.
+            if (currentTime <= b.config.commitDeadline) return;
+        } else if (currentTime <= market.getRound(h.batchId, h.bundle.round).commitEnd) {
+            return;
+        }
         market.expire(h.batchId, h.id, h.bundle);
         h.status = 4;
         ghostLockedTasks[h.bundle.annotator] -= h.bundle.size;

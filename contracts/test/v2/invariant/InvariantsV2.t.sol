@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "../../utils/Base.sol";
 import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
+import {LabelMarketV2Settlement} from "../../../LabelMarketV2Settlement.sol";
 import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
 import {HandlerV2} from "./HandlerV2.sol";
 
@@ -22,7 +23,7 @@ contract InvariantsV2Test is Base {
         vm.warp(1_700_000_000);
         vm.roll(1_000);
         token = new ConcordToken(treasury);
-        market = new LabelMarketV2(token, treasury, 1 days);
+        market = new LabelMarketV2(token, treasury, 1 days, new LabelMarketV2Settlement(token, treasury));
         handler = new HandlerV2(market, token, treasury, reviewer, requester);
         vm.prank(treasury);
         require(token.transfer(requester, 1_000_000 * UNIT));
@@ -41,7 +42,7 @@ contract InvariantsV2Test is Base {
         handler.addBatch(_create(reviewer, 6600, 46));
         handler.addBatch(_create(address(0), 10_000, 24));
 
-        bytes4[] memory selectors = new bytes4[](12);
+        bytes4[] memory selectors = new bytes4[](13);
         selectors[0] = handler.advance.selector;
         selectors[1] = handler.join.selector;
         selectors[2] = handler.sealAndSeed.selector;
@@ -54,6 +55,7 @@ contract InvariantsV2Test is Base {
         selectors[9] = handler.collect.selector;
         selectors[10] = handler.join.selector; // joins twice as often: they feed everything else
         selectors[11] = handler.settleCarrying.selector;
+        selectors[12] = handler.commitAndJoin.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
@@ -135,6 +137,7 @@ contract InvariantsV2Test is Base {
     function invariant_oneHolderPerLaneTask() public view {
         assertTrue(!handler.doubleHold(), "two committed bundles hold one task in one lane");
         assertTrue(!handler.laneChanged(), "an annotator moved to another lane");
+        assertTrue(!handler.sizeMismatch(), "a reservation took another size than the rules give");
     }
 
     /// @notice Tickets: per batch, the committed count equals the committed bundles' sizes, and a lane never has
@@ -160,6 +163,40 @@ contract InvariantsV2Test is Base {
             }
             assertEq(ghost, b.state.committed, "committed bundles' sizes");
         }
+    }
+
+    /// @dev A fixed sequence reaches a commit that reserves in the next round, the round opened by `seal`, the
+    ///      reservation shrunk to the one position its lane has left, and an early settlement that carries it.
+    function test_handler_reachesAShrunkReservationAndSettlesIt() public {
+        uint256 id = handler.batches(1); // 6 tasks per lane, bundles of up to 3
+        uint256[6] memory sizes = [uint256(3), 3, 3, 2, 3, 3]; // lane 0: 3 + 2, one position left unjoined
+        for (uint256 i; i < 6; ++i) {
+            handler.join(i, 1, sizes[i]);
+        }
+        assertEq(handler.heldCount(), 6, "six joins");
+        handler.advance(2 hours, 5);
+        handler.sealAndSeed(1);
+        handler.commitAndJoin(0, 0, 3); // annotator 0 commits and reserves 3 of lane 0 in round 2
+        assertEq(handler.heldCount(), 7, "a reserved bundle");
+        for (uint256 i = 1; i < 6; ++i) {
+            handler.commit(i, i); // lane 0 leaves one position for round 2
+        }
+        handler.advance(1 hours + 1, 5);
+        handler.sealAndSeed(1); // opens round 2: its reservation fills it, so it is sealed
+        assertEq(handler.ghostOpenedBySeal(), 1, "round 2 opened by seal");
+        assertEq(market.getBatch(id).state.round, 2, "round 2");
+        handler.sealAndSeed(1); // its seed
+        handler.commit(6, 6);
+        assertEq(handler.ghostShrunk(), 1, "the reservation shrank to one task");
+        (,, uint256 size, uint8 status) = handler.heldStatus(6);
+        assertEq(size, 1, "one task");
+        assertEq(status, 2, "committed");
+        assertEq(market.getBatch(id).state.committed, 18, "every position committed");
+        handler.settleCarrying(1);
+        assertEq(handler.ghostCarriedSettles(), 1, "settled early, the shrunk bundle's reveal carried");
+        assertEq(market.getBatch(id).state.tasksSettled, 6, "all six tasks");
+        invariant_lockedExact();
+        invariant_ticketAccounting();
     }
 
     /// @dev The campaign is not vacuous: a fixed sequence reaches join, commit, reveal, settle and refund.
