@@ -431,3 +431,121 @@ async fn create_dry_run_prices_the_batch_and_sends_nothing() {
         gas("join")
     );
 }
+
+/// `commit --join-next`: a commit that also joins the next round in the same transaction. Annotator 0 commits its
+/// two tasks of lane 0 and reserves two tickets of round 2 before round 2 opens; annotator 3 then commits the
+/// lane's third task, so round 2's pool in lane 0 is one task and the reservation shrinks to it. `status` opens
+/// round 2 after round 1's commits, the reserved bundle gets the one task nobody took, its commit shrinks on-chain,
+/// and the reveal and the requester's settlement use the shrunk bundle.
+#[tokio::test]
+async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settles() {
+    let d = Devnet::start(4, 0).await;
+    let b = d.create_batch(
+        12,
+        &[
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--max-bundle",
+            "2",
+        ],
+    );
+    let key = |i: usize| d.accounts.annotators[i].private_key.clone();
+    let label_all = |i: usize, tasks: &[u64]| {
+        for t in tasks {
+            d.json(
+                ANN,
+                Some(&key(i)),
+                &["label", "-b", &b, "-t", &t.to_string(), "--labels", "a,b,c"],
+            );
+        }
+    };
+    // Lanes fill in turn: annotators 0, 1, 2 take two positions of lanes 0, 1, 2; annotator 3 one of lane 0.
+    for (i, n) in [(0, 2), (1, 2), (2, 2), (3, 1)] {
+        d.json(ANN, Some(&key(i)), &["stake", "100"]);
+        let j = d.join(&key(i), &b, Some(n));
+        assert_eq!(j["joined"]["lane"], i % 3, "{j}");
+    }
+    d.end_join_window(&b).await;
+    let tasks: Vec<Vec<u64>> = (0..4).map(|i| d.my_tasks(&key(i), &b)).collect();
+    label_all(0, &tasks[0]);
+    // 100 CCD staked, 80 locked by the first join: the next round's two tasks need 80 more.
+    d.json(ANN, Some(&key(0)), &["stake", "100"]);
+    let r = d.json(
+        ANN,
+        Some(&key(0)),
+        &["commit", "-b", &b, "--join-next", "2"],
+    );
+    assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "{r}");
+    let reserved = &r["reserved"][0];
+    assert_eq!(reserved["round"], 2, "{r}");
+    assert_eq!(
+        reserved["size"], 2,
+        "lane 0 can still leave two positions: {r}"
+    );
+    assert_eq!(reserved["stakeLocked"], "80", "2 tasks x 40 CCD: {r}");
+    // Annotator 1 asks for the next round too, but its 20 unlocked CCD cover no task: a plain commit, and why.
+    label_all(1, &tasks[1]);
+    let r = d.json(
+        ANN,
+        Some(&key(1)),
+        &["commit", "-b", &b, "--join-next", "2"],
+    );
+    assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["reserved"], serde_json::json!([]), "{r}");
+    let why = r["notReserved"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("20 CCD of unlocked stake covers no task"),
+        "{r}"
+    );
+    for i in 2..4 {
+        label_all(i, &tasks[i]);
+        d.json(ANN, Some(&key(i)), &["commit", "-b", &b]);
+    }
+
+    // Past round 1's commit window (20 min): `status` opens round 2, which takes joins in lanes 1 and 2 (two
+    // positions each); annotators 1 and 2 take them, and the last join seals the round.
+    d.advance(20 * 60 + 5).await;
+    assert!(
+        d.my_tasks(&key(0), &b).is_empty(),
+        "round 2 still takes joins"
+    );
+    for i in 1..3 {
+        d.json(ANN, Some(&key(i)), &["stake", "100"]);
+        let j = d.join(&key(i), &b, Some(2));
+        assert_eq!(j["joined"]["round"], 2, "{j}");
+    }
+    let left: Vec<u64> = (0..4)
+        .filter(|t| !tasks[0].contains(t) && !tasks[3].contains(t))
+        .collect();
+    let second = d.my_tasks(&key(0), &b);
+    assert_eq!(
+        second, left,
+        "the reserved bundle holds the one lane-0 task left"
+    );
+    label_all(0, &second);
+    let r = d.json(ANN, Some(&key(0)), &["commit", "-b", &b]);
+    assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "{r}");
+    for i in 1..3 {
+        let t = d.my_tasks(&key(i), &b);
+        assert_eq!(t.len(), 2, "annotator {i} takes its lane's last two tasks");
+        label_all(i, &t);
+        d.json(ANN, Some(&key(i)), &["commit", "-b", &b]);
+    }
+    // Every position is committed: reveals open, and the shrunk bundle reveals as its one task.
+    for i in 0..4 {
+        d.json(ANN, Some(&key(i)), &["reveal"]);
+    }
+    let s = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["settle", "-b", &b],
+    );
+    assert_eq!(s["tasksSettled"], 4, "{s}");
+    assert_eq!(
+        d.claimable(d.accounts.annotators[0].address).await,
+        U256::from(9u64) * U256::from(10u64).pow(U256::from(18u64)),
+        "annotator 0: three tasks x 3 agreeing labels x 1 CCD"
+    );
+}

@@ -57,6 +57,13 @@ pub fn pending(round: u64, p: &Pending) {
             "round {round} is sealed; its tasks come with block {block}: run `concord-annotator status` in a few seconds"
         ),
         Pending::Lost => println!("round {round}'s commit window closed before its seed was drawn; the bundle can only expire"),
+        Pending::Opens { at } => println!(
+            "reserved in round {round}, which opens after the current round's commits ({}); then run `concord-annotator status`",
+            fmt_unix(*at)
+        ),
+        Pending::Void => println!(
+            "reserved in round {round}, but the round's pool in its lane ended before its tickets: it holds no task (its stake is released by `expire` after the round's commit window, without penalty)"
+        ),
     }
 }
 
@@ -138,6 +145,15 @@ pub fn run(verb: &str, r: &RunReport) {
             if n == 1 { "" } else { "s" },
             list(&r.done)
         );
+    }
+    for j in &r.reserved {
+        println!(
+            "joined round {} of batch {} in the same transaction: bundle {}, up to {} tasks, {} CCD stake locked; its tasks are drawn once the round opens (after this round's commits) and seals — `concord-annotator status` then shows them",
+            j.round, j.batch, j.bundle, j.size, j.stake_locked
+        );
+    }
+    for why in &r.not_reserved {
+        println!("{why}");
     }
     if !r.waiting.is_empty() {
         let why = if verb == "committed" {

@@ -18,8 +18,20 @@ alloy::sol!(
     "artifacts/NaiveLabelMarket.json"
 );
 
+/// The market's module, in a module of its own: its ABI repeats the market's struct types.
+pub mod settlement {
+    alloy::sol!(
+        /// The market's module (seeds, `commitAndJoin`, gold, settlement, review, refund, expiry), run only through
+        /// the market's `delegatecall`; deployed before the market and passed to its constructor.
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        LabelMarketV2Settlement,
+        "artifacts/LabelMarketV2Settlement.json"
+    );
+}
+
 alloy::sol!(
-    /// Protocol v2 (docs/protocol-v2.md): rounds, lanes, bundles. Its constructor creates the settlement module.
+    /// Protocol v2 (docs/protocol-v2.md): rounds, lanes, bundles. Its constructor takes the settlement module.
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     LabelMarketV2,

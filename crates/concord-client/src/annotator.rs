@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dataset::{Manifest, ManifestItem};
 use crate::market::{self, batch, bundle_of};
-use crate::store::{BundleKey, BundleRecord, LocalStatus, Store, Tickets};
+use crate::store::{BundleKey, BundleRecord, LocalStatus, Store, Tickets, COMMIT_END_UNKNOWN};
 use crate::{ClientError, Concord, Result};
 
 /// The store key of `annotator`'s bundle `bundle` of `batch` on this client's market.
@@ -163,6 +163,10 @@ pub enum Pending {
     SeedBlock { block: u64 },
     /// The round's commit window passed without a seed: the bundle can no longer be committed.
     Lost,
+    /// Reserved (`commit --join-next`) in a round that opens once the current round's commits end, at `at`.
+    Opens { at: u64 },
+    /// Reserved in a round whose pool in its lane ended before the bundle's tickets: it holds no task.
+    Void,
 }
 
 /// Learns the tasks of every joined bundle whose round's seed block exists (sealing a round whose join window
@@ -184,7 +188,26 @@ pub async fn refresh(
         let k = bundle_key(c, me, rec.batch, rec.bundle);
         match seed_of(c, rec.batch, rec.tickets.round).await? {
             Ok(seed) => {
-                let t = rec.tickets;
+                let mut t = rec.tickets;
+                if t.round > 1 {
+                    // A bundle reserved before its round opened may hold fewer tasks than tickets: only those
+                    // inside the pool (the commit shrinks to them).
+                    let pool = u64::from(
+                        market::lane_round(c, rec.batch, t.round, t.lane)
+                            .await?
+                            .pool,
+                    );
+                    t.size = market::held_size(&t, pool);
+                    if t.size == 0 {
+                        store.set_status(&k, LocalStatus::Expired)?;
+                        waiting.push((rec.batch, rec.bundle, Pending::Void));
+                        continue;
+                    }
+                    if rec.commit_end == COMMIT_END_UNKNOWN {
+                        let rd = market::round(c, rec.batch, t.round).await?;
+                        store.set_commit_end(&k, rd.commitEnd.to())?;
+                    }
+                }
                 let tasks = if t.round == 1 {
                     // Round 1's pool is every task: the permutation alone, computed here.
                     let num_tasks = match shapes.get(&rec.batch) {
@@ -225,9 +248,10 @@ pub async fn refresh(
 /// a read that grows with the batch.
 async fn later_round_tasks(c: &Concord, batch_id: u64, t: Tickets) -> Result<Vec<u64>> {
     if market::seed(c, batch_id, t.round).await? == B256::ZERO {
+        // (batchId, round): the market's delegating stubs leave their parameters unnamed.
         let call = M::drawSeedCall {
-            batchId: U256::from(batch_id),
-            round: U256::from(t.round),
+            _0: U256::from(batch_id),
+            _1: U256::from(t.round),
         };
         c.send_market("store the round's seed", call).await?;
     }
@@ -285,6 +309,28 @@ async fn seed_of(
     }
     let mut rd = market::round(c, batch_id, round).await?;
     let now = c.chain_time().await?;
+    if rd.joinEnd == 0 && round > 1 {
+        // Reserved in a round that has not opened: it opens once the previous round's commits are over, by
+        // anyone's `seal` (or join); after the commit deadline it never will.
+        let prev = market::round(c, batch_id, round - 1).await?;
+        let at = prev.commitEnd.to::<u64>() + 1;
+        if now > batch(c, batch_id).await?.config.commitDeadline.to::<u64>() {
+            return Ok(Err(Pending::Lost));
+        }
+        if now < at {
+            return Ok(Err(Pending::Opens { at }));
+        }
+        let call = M::sealCall {
+            batchId: U256::from(batch_id),
+        };
+        if let Err(e) = c.send_market("open round", call).await {
+            tracing::debug!("open round: {e}");
+        }
+        rd = market::round(c, batch_id, round).await?;
+        if rd.joinEnd == 0 {
+            return Ok(Err(Pending::Opens { at }));
+        }
+    }
     if now > rd.commitEnd.to::<u64>() {
         return Ok(Err(Pending::Lost));
     }
@@ -311,8 +357,8 @@ async fn seed_of(
     if head - block >= 256 {
         // The seed block left the 256-block window unstored: `drawSeed` re-arms the round from a later block.
         let call = M::drawSeedCall {
-            batchId: U256::from(batch_id),
-            round: U256::from(round),
+            _0: U256::from(batch_id),
+            _1: U256::from(round),
         };
         c.send_market("re-arm round seed", call).await?;
         let rd = market::round(c, batch_id, round).await?;
@@ -442,19 +488,48 @@ pub struct RunReport {
     pub handed: Vec<(u64, u64)>,
     /// Hand-overs the settler refused or could not take (one line each); those bundles were revealed on-chain.
     pub handoff_refused: Vec<String>,
+    /// Next-round bundles reserved by commits (`commit` with `join_next`).
+    pub reserved: Vec<Reserved>,
+    /// Commits sent without the next round's join that `join_next` asked for, one line each saying why.
+    pub not_reserved: Vec<String>,
+}
+
+/// A bundle of the next round a commit reserved in the same transaction (`commitAndJoin`). Its tasks are drawn
+/// once that round opens (after the current round's commits) and seals; tickets past the round's pool hold none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reserved {
+    pub batch: u64,
+    pub bundle: u64,
+    pub round: u64,
+    pub size: u64,
+    pub stake_locked: String,
 }
 
 /// Commits every bundle whose tasks are all labeled (optionally of one batch). Words, salt and hash hit the disk
 /// (fsync) before the transaction is sent; a bundle left `committing` by a crash is checked on-chain and re-sent
 /// with the same salt. So is a bundle whose commit a reorg removed from the chain while its window is open
 /// (reported in [`RunReport::reorged_commits`]).
-pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<RunReport> {
+///
+/// With `join_next`, each commit also joins the next round of its batch for up to that many tasks in the same
+/// transaction (`commitAndJoin`: one transaction per bundle instead of two), when the lane can still leave
+/// positions to it and the stake covers them; otherwise it is a plain commit. A reservation the market refuses
+/// (another member took the last positions first) is retried as a plain commit.
+pub async fn commit(
+    c: &Concord,
+    store: &Store,
+    batch_filter: Option<u64>,
+    join_next: Option<u64>,
+) -> Result<RunReport> {
     let me = c.account()?;
     let backup = c.backup_key()?;
     let now = c.chain_time().await?;
     let mut report = RunReport::default();
     let mut calls = Vec::new();
     let mut keys = Vec::new();
+    let mut folded = Vec::new();
+    let mut folded_keys = Vec::new();
+    let mut batches: BTreeMap<u64, Batch> = BTreeMap::new();
     for mut rec in store.list(c.chain_id(), c.market_address(), me, batch_filter)? {
         let k = bundle_key(c, me, rec.batch, rec.bundle);
         // A commit this store saw confirmed may have been in a block a reorg replaced: while the window is open it
@@ -510,18 +585,178 @@ pub async fn commit(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Re
         let (Some(words), Some(salt), Some(hash)) = (&rec.words, rec.salt, rec.commit_hash) else {
             continue;
         };
-        calls.push(M::commitCall {
+        let call = M::commitCall {
             batchId: U256::from(rec.batch),
             bundleId: U256::from(rec.bundle),
             bundle: bundle_of(me, &rec.tickets),
             commitHash: hash,
             backup: backup.seal(words, salt).into(),
-        });
-        keys.push(k);
+        };
+        let reserve = match join_next {
+            Some(m) => {
+                let b = match batches.entry(rec.batch) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(batch(c, rec.batch).await?)
+                    }
+                };
+                match reservable(c, b, &rec, m).await? {
+                    Ok(n) => n,
+                    Err(why) => {
+                        report.not_reserved.push(format!(
+                            "batch {} bundle {}: committed without joining the next round: {why}",
+                            rec.batch, rec.bundle
+                        ));
+                        0
+                    }
+                }
+            }
+            None => 0,
+        };
+        if reserve == 0 {
+            calls.push(call);
+            keys.push(k);
+        } else {
+            // (batchId, bundleId, bundle, commitHash, backup, maxTasks): a delegating stub's unnamed parameters.
+            folded.push(M::commitAndJoinCall {
+                _0: call.batchId,
+                _1: call.bundleId,
+                _2: call.bundle,
+                _3: call.commitHash,
+                _4: call.backup,
+                _5: U256::from(reserve),
+            });
+            folded_keys.push(k);
+        }
     }
     let results = c.send_market_many("commit", calls).await;
     record_outcomes(store, &keys, results, LocalStatus::Committed, &mut report)?;
+    if folded.is_empty() {
+        return Ok(report);
+    }
+    let results = c
+        .send_market_many("commit and join the next round", folded.clone())
+        .await;
+    let (mut retry, mut retry_keys) = (Vec::new(), Vec::new());
+    for ((k, call), r) in folded_keys.into_iter().zip(folded).zip(results) {
+        match r {
+            Ok(receipt) => {
+                store.set_status(&k, LocalStatus::Committed)?;
+                report.done.push((k.batch, k.bundle));
+                if let Some(ev) = market::receipt_event::<M::Joined>(&receipt) {
+                    let t = market::tickets(&ev.bundle);
+                    let id = ev.bundleId.to::<u64>();
+                    store.record_join(&bundle_key(c, me, k.batch, id), t, COMMIT_END_UNKNOWN)?;
+                    report.reserved.push(Reserved {
+                        batch: k.batch,
+                        bundle: id,
+                        round: t.round,
+                        size: t.size,
+                        stake_locked: fmt_tokens(ev.stakeLocked),
+                    });
+                }
+            }
+            // The reservation was refused (the positions went to others first): the commit alone still counts.
+            Err(ClientError::Revert { reason, .. }) => {
+                report.not_reserved.push(format!(
+                    "batch {} bundle {}: committed without joining the next round: the market refused the join ({reason})",
+                    k.batch, k.bundle
+                ));
+                retry.push(M::commitCall {
+                    batchId: call._0,
+                    bundleId: call._1,
+                    bundle: call._2,
+                    commitHash: call._3,
+                    backup: call._4,
+                });
+                retry_keys.push(k);
+            }
+            Err(e) => report
+                .failed
+                .push(format!("batch {} bundle {}: {e}", k.batch, k.bundle)),
+        }
+    }
+    let results = c.send_market_many("commit", retry).await;
+    record_outcomes(
+        store,
+        &retry_keys,
+        results,
+        LocalStatus::Committed,
+        &mut report,
+    )?;
     Ok(report)
+}
+
+/// How many tasks of the next round a commit of `rec` can reserve (up to `m`), by the market's rules: a round left
+/// before the last, time for it before the commit deadline, positions its lane can still leave uncommitted past
+/// those reserved already, and unlocked stake for them. `Err`: why none (the bundle is then committed alone).
+async fn reservable(
+    c: &Concord,
+    b: &Batch,
+    rec: &BundleRecord,
+    m: u64,
+) -> Result<std::result::Result<u64, String>> {
+    const MAX_ROUNDS: u64 = 255;
+    let t = rec.tickets;
+    let held = rec.held_tickets().size;
+    let cfg = &b.config;
+    if t.round + 1 > MAX_ROUNDS {
+        return Ok(Err(format!("round {MAX_ROUNDS} is a batch's last")));
+    }
+    let rd = market::round(c, rec.batch, t.round).await?;
+    let earliest =
+        rd.commitEnd.to::<u64>() + 1 + u64::from(cfg.roundPeriod) + u64::from(cfg.commitWindow);
+    if earliest > cfg.commitDeadline.to::<u64>() {
+        return Ok(Err(
+            "a next round would end after the batch's commit deadline".into(),
+        ));
+    }
+    let cur = market::lane_round(c, rec.batch, t.round, t.lane).await?;
+    let limit = u64::from(cur.pool).saturating_sub(u64::from(cur.committed) + held);
+    let taken = u64::from(
+        market::lane_round(c, rec.batch, t.round + 1, t.lane)
+            .await?
+            .taken,
+    );
+    let room = limit.saturating_sub(taken);
+    if room == 0 {
+        return Ok(Err(format!(
+            "lane {} has no position left for a next round",
+            t.lane
+        )));
+    }
+    let acct = c
+        .market
+        .accountOf(c.account()?)
+        .call()
+        .await
+        .map_err(c.read_err("read stake"))?;
+    if U256::from(acct.amount) < U256::from(cfg.minStake) {
+        return Ok(Err(format!(
+            "the batch asks for a stake of {} CCD; stake more",
+            fmt_tokens(U256::from(cfg.minStake))
+        )));
+    }
+    let per_task = U256::from(cfg.stakePerTask);
+    // The commit unlocks the stake of tickets past the pool before the join locks.
+    let unlocked =
+        U256::from(acct.amount) - U256::from(acct.locked) + U256::from(t.size - held) * per_task;
+    let affordable = if per_task.is_zero() {
+        u64::MAX
+    } else {
+        (unlocked / per_task).saturating_to::<u64>()
+    };
+    if affordable == 0 {
+        return Ok(Err(format!(
+            "{} CCD of unlocked stake covers no task at {} CCD each; stake more",
+            fmt_tokens(unlocked),
+            fmt_tokens(per_task)
+        )));
+    }
+    Ok(Ok(m
+        .min(u64::from(cfg.maxBundle))
+        .min(room)
+        .min(affordable)))
 }
 
 async fn bundle_status(c: &Concord, batch_id: u64, bundle: u64) -> Result<BundleStatus> {
@@ -630,6 +865,11 @@ pub async fn recover(c: &Concord, store: &Store, batch_filter: Option<u64>) -> R
                 e.insert((b, log))
             }
         };
+        // The bundle as committed (a reservation may have shrunk at its commit).
+        let t = log
+            .bundles
+            .get(&k.bundle)
+            .map_or(t, |b| market::tickets(&b.bundle));
         let Some(tasks) = log.assignment.tasks_of(t.lane, t.round, t.first, t.size) else {
             continue;
         };
@@ -780,7 +1020,7 @@ pub async fn reveal(
         calls.push(M::revealCall {
             batchId: U256::from(rec.batch),
             bundleId: U256::from(rec.bundle),
-            bundle: bundle_of(me, &rec.tickets),
+            bundle: bundle_of(me, &rec.held_tickets()),
             labels: words.clone(),
             salt,
         });

@@ -1,15 +1,17 @@
-//! Deploying Concord (token + market) to any chain (`concord-requester deploy`; the devnet uses it too).
+//! Deploying Concord (token, settlement module, market) to any chain (`concord-requester deploy`; the devnet uses it too).
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::{ConcordToken, LabelMarketV2};
 
 use crate::chain::{contract_error, transport_error};
 use crate::{ClientError, Deployment, Result};
 
-/// Deploys the token (whole supply to `treasury`) and the market with `cooldown` seconds of unstake cooldown.
+/// Deploys the token (whole supply to `treasury`), the market's settlement module and the market with `cooldown`
+/// seconds of unstake cooldown.
 pub async fn deploy(
     rpc_url: &str,
     signer: PrivateKeySigner,
@@ -34,9 +36,19 @@ pub async fn deploy(
     let token = ConcordToken::deploy(&provider, treasury)
         .await
         .map_err(err)?;
-    let market = LabelMarketV2::deploy(&provider, *token.address(), treasury, U256::from(cooldown))
+    // The module first: the market delegates to it and checks it was made for the same token and treasury.
+    let module = LabelMarketV2Settlement::deploy(&provider, *token.address(), treasury)
         .await
         .map_err(err)?;
+    let market = LabelMarketV2::deploy(
+        &provider,
+        *token.address(),
+        treasury,
+        U256::from(cooldown),
+        *module.address(),
+    )
+    .await
+    .map_err(err)?;
     Ok(Deployment {
         chain_id,
         token: *token.address(),

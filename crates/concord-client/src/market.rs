@@ -8,7 +8,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 use concord_bindings::ILabelMarketV2Types::{
-    Batch, BatchConfig, BatchState, Bundle, BundleProof, Round,
+    Batch, BatchConfig, BatchState, Bundle, BundleProof, LaneRound, Round,
 };
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::assignment::Assignment;
@@ -50,6 +50,21 @@ pub async fn round(c: &Concord, batch: u64, round: u64) -> Result<Round> {
         .call()
         .await
         .map_err(c.read_err("read round"))
+}
+
+/// One lane of one round: its pool, tickets taken (reserved ones included) and committed.
+pub async fn lane_round(c: &Concord, batch: u64, round: u64, lane: u64) -> Result<LaneRound> {
+    c.market
+        .getLaneRound(U256::from(batch), U256::from(round), U256::from(lane))
+        .call()
+        .await
+        .map_err(c.read_err("read lane round"))
+}
+
+/// How many of a bundle's tickets hold tasks, given its round's pool: all of them, unless it was reserved before
+/// the round opened and some fell past the pool (its commit shrinks to these; zero: it holds nothing).
+pub fn held_size(t: &Tickets, pool: u64) -> u64 {
+    pool.saturating_sub(t.first).min(t.size)
 }
 
 /// The stored seed of a round (zero until drawn).
@@ -345,12 +360,13 @@ impl BatchLog {
 
 /// Reads a batch's bundles, seeds and commitments from its events and maps every committed ticket to its task.
 pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<BatchLog> {
-    let (joined, committed, revealed, expired, seeds) = tokio::try_join!(
+    let (joined, committed, revealed, expired, seeds, shrunk) = tokio::try_join!(
         batch_events::<M::Joined>(c, batch_id),
         batch_events::<M::Committed>(c, batch_id),
         batch_events::<M::Revealed>(c, batch_id),
         batch_events::<M::BundleExpired>(c, batch_id),
         batch_events::<M::SeedDrawn>(c, batch_id),
+        batch_events::<M::BundleShrunk>(c, batch_id),
     )?;
     let mut bundles: BTreeMap<u64, BundleInfo> = joined
         .into_iter()
@@ -368,6 +384,12 @@ pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<
             (id, info)
         })
         .collect();
+    // A reserved bundle committed with fewer tickets than it joined with is that smaller bundle from then on.
+    for (e, _) in shrunk {
+        if let Some(b) = bundles.get_mut(&e.bundleId.to::<u64>()) {
+            b.bundle.size = e.size.saturating_to::<u8>();
+        }
+    }
     for (e, _) in committed {
         if let Some(b) = bundles.get_mut(&e.bundleId.to::<u64>()) {
             b.commit_hash = Some(e.commitHash);

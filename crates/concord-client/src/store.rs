@@ -82,7 +82,23 @@ pub struct BundleRecord {
     pub commit_hash: Option<B256>,
 }
 
+/// `commit_end` of a bundle reserved in a round that has not opened yet (its window is set when it opens).
+pub const COMMIT_END_UNKNOWN: u64 = i64::MAX as u64;
+
 impl BundleRecord {
+    /// The tickets that hold tasks, as every call after the commit re-supplies them: a bundle reserved before its
+    /// round opened and committed with fewer tasks (`BundleShrunk`) is that smaller bundle.
+    pub fn held_tickets(&self) -> Tickets {
+        let size = self
+            .tasks
+            .as_ref()
+            .map_or(self.tickets.size, |t| t.len() as u64);
+        Tickets {
+            size: size.min(self.tickets.size),
+            ..self.tickets
+        }
+    }
+
     /// Every task labeled: the labels in ticket order.
     pub fn complete_labels(&self) -> Option<Vec<Vec<u8>>> {
         self.tasks.as_ref()?;
@@ -202,6 +218,19 @@ impl Store {
                     AND status = 'expired' AND salt IS NULL",
                 params![c, m, b, id, a, t.lane as i64, t.round as i64, t.first as i64, t.size as i64,
                     commit_end as i64, now()],
+            )
+            .map_err(db_err(&self.path))?;
+        Ok(())
+    }
+
+    /// Sets the commit window's end of a bundle (known for a reserved bundle once its round opens).
+    pub fn set_commit_end(&self, k: &BundleKey, commit_end: u64) -> Result<(), ClientError> {
+        let (c, m, b, id, a) = Self::key_params(k);
+        self.conn()?
+            .execute(
+                "UPDATE bundles SET commit_end = ?6, updated_at = ?7
+                 WHERE chain_id = ?1 AND market = ?2 AND batch = ?3 AND bundle = ?4 AND annotator = ?5",
+                params![c, m, b, id, a, commit_end as i64, now()],
             )
             .map_err(db_err(&self.path))?;
         Ok(())

@@ -18,6 +18,9 @@ pub struct Plan {
     pub together: Vec<usize>,
     /// Seed of the join order, shuffled every round (joins arrive in no fixed order).
     pub seed: u64,
+    /// Members join the next round with each commit (`commit --join-next`, one transaction for both) instead of
+    /// joining on their own after the round's commits.
+    pub fold: bool,
 }
 
 impl Plan {
@@ -65,6 +68,8 @@ where
         return Ok(Rounds::default());
     };
     let mut out = Rounds::default();
+    // Bundles of the next round reserved by the last round's commits (`plan.fold`).
+    let mut reserved = 0u64;
     loop {
         let b = market::batch(first, batch_id).await?;
         if b.state.committed >= market::positions(&b.config) {
@@ -79,22 +84,34 @@ where
                 advance(end + 1 - now).await?;
             }
         }
+        // The round the last commits reserved in opens now that their round's commits are over (anyone may).
+        if reserved > 0 {
+            let open = concord_client::bindings::LabelMarketV2::sealCall {
+                batchId: alloy::primitives::U256::from(batch_id),
+            };
+            match first.send_market("open round", open).await {
+                // Refused when there is nothing to open (every reservation void and nothing left).
+                Ok(_) | Err(ClientError::Revert { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         // One after the other: joins racing for the last positions of a round would revert on-chain.
         let mut joined = 0;
         for i in plan.order(crowd.len(), out.rounds) {
             let (c, store) = &crowd[i];
             match annotator::join(c, store, batch_id, plan.tasks).await {
                 Ok(_) => joined += 1,
-                // Nothing left for this member in this round (or ever): not an error of the drive.
+                // Nothing left for this member in this round (or ever), or it joined by reservation: not an error
+                // of the drive.
                 Err(ClientError::Revert { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        if joined == 0 {
+        if joined + reserved == 0 {
             return Ok(out);
         }
         out.rounds += 1;
-        out.joins += joined;
+        out.joins += joined + reserved;
         // A round that did not fill seals after its join window (anyone may seal it: the first member does).
         let b = market::batch(first, batch_id).await?;
         let rd = market::round(first, batch_id, u64::from(b.state.round)).await?;
@@ -135,18 +152,28 @@ where
                 .collect();
             annotator::label_many(c, store, batch_id, &labeled).await?;
         }
+        let join_next = if plan.fold {
+            Some(match plan.tasks {
+                Some(n) => n,
+                None => u64::from(market::batch(first, batch_id).await?.config.maxBundle),
+            })
+        } else {
+            None
+        };
         let commits = futures::future::join_all(
             crowd
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !plan.idle.contains(i))
-                .map(|(_, (c, store))| annotator::commit(c, store, Some(batch_id))),
+                .map(|(_, (c, store))| annotator::commit(c, store, Some(batch_id), join_next)),
         )
         .await;
+        reserved = 0;
         for r in commits {
             let r = r?;
             eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
             out.bundles_committed += r.done.len() as u64;
+            reserved += r.reserved.len() as u64;
         }
     }
 }

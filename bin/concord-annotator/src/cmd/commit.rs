@@ -11,13 +11,17 @@ pub struct CommitArgs {
     /// Only this batch (default: all).
     #[arg(long, short = 'b')]
     pub batch: Option<u64>,
+    /// Also join the next round for up to N tasks in the same transaction (one transaction per bundle instead of
+    /// two; locks the stake of N tasks now, released for tickets the round turns out not to have).
+    #[arg(long, value_name = "N")]
+    pub join_next: Option<u64>,
 }
 
 impl CommitArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let r = annotator::commit(&c, &store, self.batch).await?;
+        let r = annotator::commit(&c, &store, self.batch, self.join_next).await?;
         print::finish_run(args.json(), "committed", &r)
     }
 }
@@ -37,5 +41,10 @@ mod tests {
             panic!("not commit")
         };
         assert_eq!(c.batch, Some(3));
+        assert_eq!(c.join_next, None);
+        let Cmd::Commit(c) = Cmd::parse_line(&["commit", "--join-next", "4"]).cmd else {
+            panic!("not commit")
+        };
+        assert_eq!(c.join_next, Some(4));
     }
 }

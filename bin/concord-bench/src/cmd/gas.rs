@@ -234,7 +234,10 @@ async fn classify(
                 {
                     &mut ph.join
                 }
-                s if s == M::commitCall::SELECTOR => &mut ph.commit,
+                // A commit that also joins the next round is booked as a commit: the join rides along.
+                s if s == M::commitCall::SELECTOR || s == M::commitAndJoinCall::SELECTOR => {
+                    &mut ph.commit
+                }
                 s if s == M::revealCall::SELECTOR => &mut ph.reveal,
                 s if s == M::settleCall::SELECTOR
                     || s == M::expireCall::SELECTOR
@@ -418,6 +421,7 @@ impl GasArgs {
         let plan = concord_testkit::crowd::Plan {
             tasks: Some(u64::from(shape.bundle)),
             seed: self.seed,
+            fold: true,
             ..Default::default()
         };
         let rounds = concord_testkit::crowd::work(&clients, rec.batch_id, &plan, label, |s| {
