@@ -499,8 +499,8 @@ async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settl
         why.contains("20 CCD of unlocked stake covers no task"),
         "{r}"
     );
-    for i in 2..4 {
-        label_all(i, &tasks[i]);
+    for (i, t) in tasks.iter().enumerate().skip(2) {
+        label_all(i, t);
         d.json(ANN, Some(&key(i)), &["commit", "-b", &b]);
     }
 
