@@ -433,12 +433,12 @@ async fn create_dry_run_prices_the_batch_and_sends_nothing() {
 }
 
 /// `commit --join-next`: a commit that also joins the next round in the same transaction. Annotator 0 commits its
-/// two tasks of lane 0 and reserves two tickets of round 2 before round 2 opens; annotator 3 then commits the
-/// lane's third task, so round 2's pool in lane 0 is one task and the reservation shrinks to it. `status` opens
-/// round 2 after round 1's commits, the reserved bundle gets the one task nobody took, its commit shrinks on-chain,
-/// and the reveal and the requester's settlement use the shrunk bundle.
+/// two tasks of lane 0 and asks for two tasks of round 2 before round 2 opens; the client reserves only what the
+/// next round is sure to have — the one lane-0 position nobody joined in round 1. `status` opens round 2 after
+/// round 1's commits, the reserved bundle holds that task, and it is committed, revealed, settled and paid like
+/// any other. Annotator 1, whose unlocked stake covers no task, commits alone and is told why.
 #[tokio::test]
-async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settles() {
+async fn commit_join_next_reserves_in_the_next_round_in_the_same_transaction() {
     let d = Devnet::start(4, 0).await;
     let b = d.create_batch(
         12,
@@ -470,7 +470,7 @@ async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settl
     d.end_join_window(&b).await;
     let tasks: Vec<Vec<u64>> = (0..4).map(|i| d.my_tasks(&key(i), &b)).collect();
     label_all(0, &tasks[0]);
-    // 100 CCD staked, 80 locked by the first join: the next round's two tasks need 80 more.
+    // 100 CCD staked, 80 locked by the first join: stake more for the next round.
     d.json(ANN, Some(&key(0)), &["stake", "100"]);
     let r = d.json(
         ANN,
@@ -481,10 +481,10 @@ async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settl
     let reserved = &r["reserved"][0];
     assert_eq!(reserved["round"], 2, "{r}");
     assert_eq!(
-        reserved["size"], 2,
-        "lane 0 can still leave two positions: {r}"
+        reserved["size"], 1,
+        "one lane-0 position was never joined in round 1: {r}"
     );
-    assert_eq!(reserved["stakeLocked"], "80", "2 tasks x 40 CCD: {r}");
+    assert_eq!(reserved["stakeLocked"], "40", "1 task x 40 CCD: {r}");
     // Annotator 1 asks for the next round too, but its 20 unlocked CCD cover no task: a plain commit, and why.
     label_all(1, &tasks[1]);
     let r = d.json(
@@ -522,7 +522,7 @@ async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settl
     let second = d.my_tasks(&key(0), &b);
     assert_eq!(
         second, left,
-        "the reserved bundle holds the one lane-0 task left"
+        "the reserved bundle holds the lane-0 task nobody joined"
     );
     label_all(0, &second);
     let r = d.json(ANN, Some(&key(0)), &["commit", "-b", &b]);
@@ -533,7 +533,7 @@ async fn commit_join_next_reserves_the_next_round_and_a_shrunk_reservation_settl
         label_all(i, &t);
         d.json(ANN, Some(&key(i)), &["commit", "-b", &b]);
     }
-    // Every position is committed: reveals open, and the shrunk bundle reveals as its one task.
+    // Every position is committed: reveals open.
     for i in 0..4 {
         d.json(ANN, Some(&key(i)), &["reveal"]);
     }

@@ -656,10 +656,11 @@ pub async fn commit(
                     });
                 }
             }
-            // The reservation was refused (the positions went to others first): the commit alone still counts.
-            Err(ClientError::Revert { reason, .. }) => {
+            // The reservation was refused — at the estimate, or on-chain when another member's reservation in the
+            // same block took the lane's last positions first: the transaction did nothing, so commit alone.
+            Err(e @ (ClientError::Revert { .. } | ClientError::Reverted { .. })) => {
                 report.not_reserved.push(format!(
-                    "batch {} bundle {}: committed without joining the next round: the market refused the join ({reason})",
+                    "batch {} bundle {}: committed without joining the next round: the market refused the join ({e})",
                     k.batch, k.bundle
                 ));
                 retry.push(M::commitCall {
@@ -711,8 +712,15 @@ async fn reservable(
             "a next round would end after the batch's commit deadline".into(),
         ));
     }
+    // The market lets a reservation take what the round can still leave uncommitted (positions joined but not
+    // committed yet count); the client takes only the positions nobody joined in this round, which the next round
+    // is sure to have — so its tickets never fall past the pool (no stake locked for nothing) unless another
+    // member's reservation lands first.
     let cur = market::lane_round(c, rec.batch, t.round, t.lane).await?;
-    let limit = u64::from(cur.pool).saturating_sub(u64::from(cur.committed) + held);
+    let unjoined = u64::from(cur.pool).saturating_sub(u64::from(cur.taken));
+    let limit = u64::from(cur.pool)
+        .saturating_sub(u64::from(cur.committed) + held)
+        .min(unjoined);
     let taken = u64::from(
         market::lane_round(c, rec.batch, t.round + 1, t.lane)
             .await?
@@ -721,7 +729,7 @@ async fn reservable(
     let room = limit.saturating_sub(taken);
     if room == 0 {
         return Ok(Err(format!(
-            "lane {} has no position left for a next round",
+            "every position of lane {} in this round was joined, so the next round may have none",
             t.lane
         )));
     }

@@ -603,6 +603,24 @@ pub fn receipt_events<E: SolEvent>(receipt: &alloy::rpc::types::TransactionRecei
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_reservation_holds_the_tickets_inside_its_rounds_pool() {
+        let t = |first, size| crate::store::Tickets {
+            lane: 0,
+            round: 2,
+            first,
+            size,
+        };
+        assert_eq!(super::held_size(&t(0, 2), 5), 2, "inside the pool");
+        assert_eq!(
+            super::held_size(&t(3, 4), 5),
+            2,
+            "the tickets past the pool are void"
+        );
+        assert_eq!(super::held_size(&t(5, 1), 5), 0, "all past the pool");
+        assert_eq!(super::held_size(&t(7, 3), 5), 0, "far past it");
+    }
+
+    #[test]
     fn provider_range_errors_ask_for_less_and_others_do_not() {
         for e in [
             "query exceeds max block range 1000",

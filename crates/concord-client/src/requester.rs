@@ -625,14 +625,26 @@ async fn stale_bundles(
         .map(|b| b.bundle.round)
         .collect();
     let mut ends = BTreeMap::new();
+    let mut deadline = None;
     for r in rounds {
-        ends.insert(
-            r,
-            market::round(c, batch_id, u64::from(r))
-                .await?
-                .commitEnd
-                .to::<u64>(),
-        );
+        let rd = market::round(c, batch_id, u64::from(r)).await?;
+        // A bundle reserved in a round that never opened is released once no round can open: after the commit
+        // deadline.
+        let end = if rd.joinEnd == 0 {
+            match deadline {
+                Some(d) => d,
+                None => *deadline.insert(
+                    market::batch(c, batch_id)
+                        .await?
+                        .config
+                        .commitDeadline
+                        .to::<u64>(),
+                ),
+            }
+        } else {
+            rd.commitEnd.to::<u64>()
+        };
+        ends.insert(r, end);
     }
     Ok(log
         .bundles
