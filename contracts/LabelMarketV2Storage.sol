@@ -75,14 +75,17 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     /// @notice Stake queued for withdrawal after the cooldown.
     mapping(address annotator => uint256) public pendingUnstake;
     /// @notice Whether an annotator holds a qualification for a batch.
+    // slither-disable-next-line uninitialized-state (written by the market's `qualify`; the module reads it: one storage)
     mapping(uint256 batchId => mapping(address annotator => bool)) public qualified;
     /// @notice Rewards and redistributed stake credited to an account, per token; pulled with `collect`.
     mapping(address account => mapping(address token => uint256)) public claimable;
     /// @dev Copies, made at creation and never changed, of what `join` and `reveal` read from the config, packed
     ///      so that a join reads two words instead of five: numTasks | replicas << 32 | maxBundle << 40 |
     ///      numClasses << 48 | qualifier << 56.
+    // slither-disable-next-line uninitialized-state (written by the market at creation; the module reads it: one storage)
     mapping(uint256 batchId => uint256) internal _shapes;
     /// @dev stakePerTask | minStake << 96 | uint64(minReputation) << 192.
+    // slither-disable-next-line uninitialized-state (written by the market at creation; the module reads it: one storage)
     mapping(uint256 batchId => uint256) internal _joinTerms;
 
     /// @param stakeToken The protocol token annotators stake.

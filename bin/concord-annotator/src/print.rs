@@ -77,13 +77,17 @@ pub fn bundle(r: &BundleRecord) {
         }
         None => format!("{} tasks, not drawn yet", r.tickets.size),
     };
+    let window = if r.commit_end == concord_client::store::COMMIT_END_UNKNOWN {
+        format!("its commit window is set when round {} opens", r.tickets.round)
+    } else {
+        format!("commit before {}", fmt_unix(r.commit_end))
+    };
     println!(
-        "  batch {} bundle {} round {}: {} — {tasks}; commit before {}",
+        "  batch {} bundle {} round {}: {} — {tasks}; {window}",
         r.batch,
         r.bundle,
         r.tickets.round,
         r.status.as_str(),
-        fmt_unix(r.commit_end)
     );
 }
 

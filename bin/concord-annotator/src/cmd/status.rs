@@ -39,8 +39,13 @@ impl StatusArgs {
                 for b in &bundles {
                     print::bundle(b);
                 }
-                for (_, _, p) in &pending {
-                    print::pending(0, p);
+                for (batch, bundle, p) in &pending {
+                    let round = bundles
+                        .iter()
+                        .find(|b| b.batch == *batch && b.bundle == *bundle)
+                        .map_or(0, |b| b.tickets.round);
+                    print!("  batch {batch} bundle {bundle}: ");
+                    print::pending(round, p);
                 }
             },
         )
