@@ -224,6 +224,37 @@ contract LabelMarketV2FoldTest is V2Fixture {
         assertEq(r2.bundle.first, 0, "reserved first");
     }
 
+    function test_commitAndJoin_reservesNoMoreThanTheLaneCanLeave() public {
+        ILabelMarketV2Types.BatchParams memory p = foldParams();
+        p.maxBundle = 4;
+        uint256 id = create(p);
+        Held memory h = joinAs(ann(0), id, 3); // three of lane 0's four positions
+        seedRound(id, 1);
+        uint256 locked = market.accountOf(ann(0)).locked;
+        Held memory r2 = commitJoinAs(id, h, 4);
+        assertEq(r2.bundle.size, 1, "four asked, one position of lane 0 can be left for round 2");
+        assertEq(market.accountOf(ann(0)).locked - locked, 20e18, "stake of one task locked");
+        assertEq(market.getLaneRound(id, 2, 0).taken, 1, "one ticket reserved");
+    }
+
+    function test_join_aLaneReservedPastItsPoolHasNothingToJoin() public {
+        uint256 id = create(foldParams());
+        Held[] memory hs = sixPairs(id);
+        commitJoinAs(id, hs[0], 2);
+        labelAndCommit(id, hs[3]); // lane 0 fully committed: its round-2 pool is empty, its 2 tickets void
+        labelAndCommit(id, hs[1]);
+        labelAndCommit(id, hs[2]); // lanes 1 and 2 leave two positions each
+        vm.warp(uint256(market.getRound(id, 1).commitEnd) + 1);
+        market.seal(id);
+        assertEq(market.getRound(id, 2).free, 4, "lanes 1 and 2 take joins");
+        assertEq(market.getLaneRound(id, 2, 0).taken, 2, "lane 0 reserved past its empty pool");
+        vm.prank(ann(3)); // a lane-0 member
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NoTaskAvailable.selector, id));
+        market.join(id, 1);
+        Held memory j = joinAs(ann(4), id, 2); // a lane-1 member
+        assertEq(j.bundle.size, 2, "lane 1's two positions");
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Reverts: the commit is undone with the join
     // ------------------------------------------------------------------------------------------------
