@@ -78,7 +78,10 @@ pub fn bundle(r: &BundleRecord) {
         None => format!("{} tasks, not drawn yet", r.tickets.size),
     };
     let window = if r.commit_end == concord_client::store::COMMIT_END_UNKNOWN {
-        format!("its commit window is set when round {} opens", r.tickets.round)
+        format!(
+            "its commit window is set when round {} opens",
+            r.tickets.round
+        )
     } else {
         format!("commit before {}", fmt_unix(r.commit_end))
     };
