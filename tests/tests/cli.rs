@@ -549,3 +549,61 @@ async fn commit_join_next_reserves_in_the_next_round_in_the_same_transaction() {
         "annotator 0: three tasks x 3 agreeing labels x 1 CCD"
     );
 }
+
+/// A join the local store never recorded (the process died between the join's receipt and its record, or the
+/// annotator moved to a new machine before committing) is not lost: `status` finds it on-chain, learns its tasks,
+/// and the bundle is labeled, committed and paid as usual.
+#[tokio::test]
+async fn a_join_missing_from_the_store_is_found_by_status() {
+    let d = Devnet::start(3, 0).await;
+    let b = one_task_batch(&d);
+    stake_and_join(&d, 3, &b);
+    let key = d.accounts.annotators[0].private_key.clone();
+    let fresh = d
+        .dir
+        .as_path()
+        .join("no-record.sqlite")
+        .display()
+        .to_string();
+    let st = d.json(ANN, Some(&key), &["status", "--store", &fresh]);
+    assert_eq!(st["bundles"][0]["bundle"], 0, "{st}");
+    assert_eq!(st["bundles"][0]["status"], "joined", "{st}");
+    assert_eq!(st["bundles"][0]["tasks"], serde_json::json!([0]), "{st}");
+    let r = d.json(
+        ANN,
+        Some(&key),
+        &[
+            "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit", "--store", &fresh,
+        ],
+    );
+    let st = d.json(ANN, Some(&key), &["status", "--store", &fresh]);
+    assert_eq!(st["bundles"][0]["status"], "committed", "{r} {st}");
+    for i in 1..3 {
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &[
+                "label", "-b", &b, "-t", "0", "--labels", "a,b,c", "--commit",
+            ],
+        );
+    }
+    d.json(ANN, Some(&key), &["reveal", "--store", &fresh]);
+    for i in 1..3 {
+        d.json(
+            ANN,
+            Some(&d.accounts.annotators[i].private_key),
+            &["reveal"],
+        );
+    }
+    let s = d.json(
+        REQ,
+        Some(&d.accounts.requester.private_key),
+        &["settle", "-b", &b],
+    );
+    assert_eq!(s["tasksSettled"], 1, "{s}");
+    assert_eq!(
+        d.claimable(d.accounts.annotators[0].address).await,
+        U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64)),
+        "3 agreeing labels paid to the bundle the store had lost"
+    );
+}

@@ -177,6 +177,9 @@ pub async fn refresh(
     batch_filter: Option<u64>,
 ) -> Result<Vec<(u64, u64, Pending)>> {
     let me = c.account()?;
+    if may_have_lost(c, store, batch_filter).await? {
+        recover_joins(c, store, batch_filter).await?;
+    }
     let open: Vec<BundleRecord> = store
         .list(c.chain_id(), c.market_address(), me, batch_filter)?
         .into_iter()
@@ -824,6 +827,31 @@ async fn may_have_lost(c: &Concord, store: &Store, batch_filter: Option<u64>) ->
         }
     }
     Ok(false)
+}
+
+/// Records the bundles this account joined on-chain that the store does not hold and that are still only joined —
+/// a crash between a join's (or `commitAndJoin`'s) receipt and its record, or a new machine — so that their tasks
+/// are learned and labeled as usual instead of expiring. Returns how many.
+async fn recover_joins(c: &Concord, store: &Store, batch_filter: Option<u64>) -> Result<usize> {
+    let me = c.account()?;
+    let mut recovered = 0;
+    for ev in market::joins_of(c, me, batch_filter).await? {
+        let (b, id) = (ev.batchId.to::<u64>(), ev.bundleId.to::<u64>());
+        let k = bundle_key(c, me, b, id);
+        if store.get(&k)?.is_some() || bundle_status(c, b, id).await? != BundleStatus::Joined {
+            continue;
+        }
+        let t = market::tickets(&ev.bundle);
+        let rd = market::round(c, b, t.round).await?;
+        let end = if rd.joinEnd == 0 {
+            COMMIT_END_UNKNOWN // reserved in a round not open yet
+        } else {
+            rd.commitEnd.to()
+        };
+        store.record_join(&k, t, end)?;
+        recovered += 1;
+    }
+    Ok(recovered)
 }
 
 /// Restores commits missing from the local store from their encrypted backups in `Committed` events (with the
