@@ -214,28 +214,86 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         }
     }
 
-    // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
-    /// @dev `_taskOf` with the call's cached pools, keys and first ticket words.
+    /// @dev Loads the cache of `lane` in rounds 1 to `round` (each (round, lane) read from storage once per call), so
+    ///      that `_mapTicket` reads only memory for the bundles of that lane and round.
+    function _loadChain(Ctx memory x, Lanes memory ln, uint256 lane, uint256 round) internal view {
+        for (uint256 p = round; p != 0; --p) {
+            _lane(x, ln, p, lane);
+        }
+    }
+
+    /// @dev `_taskOf` with the call's cached pools, keys and first ticket words (`_loadChain(lane, round)` called
+    ///      before). Each round: the round's permutation (cycle-walking Feistel passes, as `Permutation.permuteWith`,
+    ///      inline) maps the ticket into the round's pool; a pool index of round p > 1 is the index-th uncommitted
+    ///      ticket of round p - 1, found in the cached first ticket word (`_nthZero`) or, past it, in storage.
     function _mapTicket(Ctx memory x, Lanes memory ln, uint256 lane, uint256 round, uint256 ticket)
         internal
         view
         returns (uint256 index)
     {
-        (uint256 info, bytes32 key,) = _lane(x, ln, round, lane);
+        uint256 stride = 0x60 * x.replicas;
+        uint256 at;
+        uint256[] memory data = ln.data;
+        assembly ("memory-safe") {
+            at := add(add(add(data, 0x20), mul(stride, sub(round, 1))), mul(0x60, lane))
+        }
+        index = ticket;
         for (uint256 p = round;; --p) {
-            index = info & SEEDED == 0
-                ? ticket
-                : Permutation.permuteWith(ticket, info & 0xFFFFFFFF, (info >> 32) & 0xFF, key);
+            index = _walk(at, index);
             if (p == 1) return index;
+            uint256 info;
             uint256 word0;
-            (info, key, word0) = _lane(x, ln, p - 1, lane);
-            ticket = index < (info >> 48) & 0x1FF
+            assembly ("memory-safe") {
+                at := sub(at, stride)
+                info := mload(at)
+                word0 := mload(add(at, 0x40))
+            }
+            index = index < (info >> 48) & 0x1FF
                 ? _nthZero(word0, index)
                 : _selectUncommitted(x.batchId, p - 1, lane, index);
         }
     }
 
-    // slither-disable-end incorrect-equality
+    /// @dev The cached lane at memory `at` applied to `ticket`: its permutation if the round has a seed (an unseeded
+    ///      round maps a ticket to itself). A ticket outside the pool reverts as `Permutation.permuteWith` does.
+    function _walk(uint256 at, uint256 ticket) internal pure returns (uint256 y) {
+        uint256 info;
+        assembly ("memory-safe") {
+            info := mload(at)
+        }
+        uint256 pool = info & 0xFFFFFFFF;
+        if (ticket >= pool) revert Permutation.OutOfDomain(ticket, pool);
+        y = ticket;
+        // slither-disable-next-line incorrect-equality (a flag bit tested; no balance or time)
+        if (info & SEEDED == 0) return y;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, mload(add(at, 0x20)))
+            let half := and(shr(32, info), 0xFF)
+            // slither-disable-next-line incorrect-shift (shl(half, 1) is 2^half: the mask of a half, as intended)
+            let mask := sub(shl(half, 1), 1)
+            let a := add(ptr, 0x20)
+            let b := add(ptr, 0x40)
+            for {} 1 {} {
+                let left := shr(half, y)
+                let right := and(y, mask)
+                mstore(a, 0)
+                mstore(b, right)
+                left := xor(left, and(keccak256(ptr, 0x60), mask))
+                mstore(a, 1)
+                mstore(b, left)
+                right := xor(right, and(keccak256(ptr, 0x60), mask))
+                mstore(a, 2)
+                mstore(b, right)
+                left := xor(left, and(keccak256(ptr, 0x60), mask))
+                mstore(a, 3)
+                mstore(b, left)
+                right := xor(right, and(keccak256(ptr, 0x60), mask))
+                y := or(shl(half, left), right)
+                if lt(y, pool) { break }
+            }
+        }
+    }
 
     // slither-disable-start incorrect-equality (a flag bit tested; no balance or time)
     /// @dev Whether a committed bundle holds `taskId` in `lane`: follows the task from round 1 through the pools
@@ -317,6 +375,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         // Only the positions the proof names are mapped; one left out that holds a task of the call is found by
         // `_votes` (its committed holder is missing) and reverts, so leaving positions out only saves gas.
         uint256 positions = uint256(p.positions) & ((1 << p.bundle.size) - 1);
+        if (positions != 0) _loadChain(x, ln, lane, p.bundle.round);
         for (uint256 m; positions != 0; ++m) {
             if (positions & 1 != 0) {
                 (bool found, uint256 k) =

@@ -124,6 +124,8 @@ MUTANTS += [
     (S, "if (_isSettled(batchId, taskId)) revert AlreadySettled(batchId, taskId);\n            uint256 pos", "uint256 pos",
         "v2 revealGold: gold for a settled task"),
     (S, "index = ticket - _committedBelow(x.batchId, p, lane, ticket);", "index = ticket;", "v2 holder proof: rank ignores commits"),
+    (S, "? _nthZero(word0, index)", "? index", "v2 settle map: a later round's pool index taken as a ticket"),
+    (S, "if lt(y, pool) { break }", "break", "v2 settle map: no cycle walking past the pool"),
     (S, "if (positions & 1 != 0) {", "if (true) {", "v2 settle masks: positions a proof leaves out are read anyway"),
     (S, "uint256 positions = uint256(p.positions) & ((1 << p.bundle.size) - 1);", "uint256 positions = uint256(p.positions);",
         "v2 settle masks: bits past the bundle's size read as positions"),
