@@ -101,10 +101,12 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         run.hasGold = x.goldOn && b.config.goldCount != 0;
         run.scratch = new uint256[](2 * MAX_REPLICAS + 2);
         run.settledWord = type(uint256).max;
+        run.outcomes = new uint256[](2 * tasks.length);
         for (uint256 k; k < tasks.length; ++k) {
             _settleOne(x, run, k);
         }
         _flushSettled(x.batchId, run);
+        emit TasksSettled(batchId, run.outcomes);
         settled = tasks.length;
         uint256 paid = _credit(b.config, batchId, bundles, run.tallies);
         b.state.paid += uint128(paid);
@@ -130,6 +132,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 noReveal;
         uint256 settledWord; // index of the `_settled` word in `settledBits` (max: none yet)
         uint256 settledBits;
+        uint256[] outcomes; // the `TasksSettled` words, two per task
     }
 
     function _settleOne(Ctx memory x, Run memory run, uint256 k) internal {
@@ -149,7 +152,9 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         BitTally.Outcome memory o = _consensus(x, v);
         _score(x, run, k, v, o);
         if (run.counted && v.revealed != 0) run.undecided += _countFlags(BitTally.itemFlags(v.items) & ~o.decided);
-        emit TaskSettled(x.batchId, taskId, o.result, o.decided, v.gold, v.revealed);
+        // result and decided are 128-bit (32 nibbles), gold too; revealed < 2^15, taskId < 2^32 (validated sizes).
+        run.outcomes[2 * k] = o.result | (o.decided << 128);
+        run.outcomes[2 * k + 1] = taskId | (v.revealed << 32) | (v.gold << 128);
     }
 
     /// @dev Writes the settled bits gathered for one `_settled` word (tasks come sorted, so each word once).

@@ -368,16 +368,12 @@ interface ILabelMarketV2Types {
     );
     /// @notice A gold answer was revealed.
     event GoldRevealed(uint256 indexed batchId, uint256 indexed item, uint256 label);
-    /// @notice A task was settled: `resultLabels` packed; `decidedMask` (consensus or gold) and `goldMask` are flags,
-    ///         bit 4i + 3 for item i (the `BitTally` form); `revealedLanes` the lanes whose labels were counted.
-    event TaskSettled(
-        uint256 indexed batchId,
-        uint256 indexed taskId,
-        uint256 resultLabels,
-        uint256 decidedMask,
-        uint256 goldMask,
-        uint256 revealedLanes
-    );
+    /// @notice Tasks were settled by one `settle` call, two words per task in the call's order:
+    ///         `outcomes[2j]` = resultLabels | decidedMask << 128 and `outcomes[2j + 1]` = taskId | revealedLanes << 32
+    ///         | goldMask << 128. `resultLabels` is packed (4 bits per item); `decidedMask` (consensus or gold) and
+    ///         `goldMask` are flags, bit 4i + 3 for item i (the `BitTally` form); `revealedLanes` has bit j set when
+    ///         lane j's labels were counted. One event per call: a log per task cost ~2.5k gas more.
+    event TasksSettled(uint256 indexed batchId, uint256[] outcomes);
     /// @notice One bundle's outcome in one settlement call (tasks of the bundle settled by the call only).
     event BundleScored(
         uint256 indexed batchId,

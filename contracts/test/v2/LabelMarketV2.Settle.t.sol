@@ -639,6 +639,34 @@ contract LabelMarketV2SettleTest is V2Fixture {
         assertEq(token.balanceOf(requester) - before, 24 * UNIT - 22 * UNIT + 5 * UNIT, "unspent + bond");
     }
 
+    /// @dev One `TasksSettled` per call, two words per task in the call's order: result | decided << 128, then
+    ///      taskId | revealed lanes << 32 | gold << 128.
+    function test_settle_emitsOneTasksSettledWithEachTasksOutcome() public {
+        uint256 id = create(goldParams(0, truthOf(0, 0, 4)));
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1)); // ann2 wrong on item 0 of both tasks
+        revealAll(id, hs);
+        warpPastCommit(id);
+        market.revealGold(id, goldAnswer(0, truthOf(0, 0, 4)));
+        vm.recordLogs();
+        settleAll(id, hs);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256[] memory words;
+        uint256 found;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] != ILabelMarketV2Types.TasksSettled.selector) continue;
+            ++found;
+            assertEq(uint256(logs[i].topics[1]), id, "indexed by batch");
+            words = abi.decode(logs[i].data, (uint256[]));
+        }
+        assertEq(found, 1, "one event for the call");
+        assertEq(words.length, 4, "two words per task");
+        for (uint256 t; t < 2; ++t) {
+            // Every item decided (item 0: gold in task 0, 2 of 3 in task 1), each at its true label.
+            assertEq(words[2 * t], truthTask(id, t) | (uint256(0x8888) << 128), "result | decided");
+            assertEq(words[2 * t + 1], t | (7 << 32) | (uint256(t == 0 ? 8 : 0) << 128), "task | lanes | gold");
+        }
+    }
+
     function test_gold_withheldGoldIsIgnoredAndForfeitsTheBond() public {
         uint256 id = create(goldParams(0, truthOf(0, 0, 4)));
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));

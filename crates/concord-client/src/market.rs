@@ -13,7 +13,6 @@ use concord_bindings::ILabelMarketV2Types::{
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::assignment::Assignment;
 use concord_protocol::bundle::task_labels;
-use concord_protocol::labels::flags_to_mask;
 use concord_protocol::outcome::{self, BatchShape, ItemOutcome, Reveal, Settlement};
 use concord_protocol::{Deadlines, Phase};
 use concord_quality::report::Scores;
@@ -430,24 +429,16 @@ pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<
     })
 }
 
-/// How each task of a batch settled, from `TaskSettled` events (masks one bit per item).
+/// How each task of a batch settled, from `TasksSettled` events (masks one bit per item).
 pub async fn settlements(c: &Concord, batch_id: u64) -> Result<BTreeMap<u64, Settlement>> {
-    Ok(batch_events::<M::TaskSettled>(c, batch_id)
+    Ok(batch_events::<M::TasksSettled>(c, batch_id)
         .await?
         .into_iter()
-        .map(|(e, log)| {
-            let s = Settlement {
-                result_labels: e.resultLabels,
-                decided_mask: flags_to_mask(e.decidedMask),
-                gold_mask: flags_to_mask(e.goldMask),
-                block: log.block_number,
-            };
-            (e.taskId.to::<u64>(), s)
-        })
+        .flat_map(|(e, log)| outcome::settled_tasks(&e.outcomes, log.block_number))
         .collect())
 }
 
-/// Rebuilds the outcome of every item of a batch from its bundles, `TaskSettled` and `ItemResolved` events.
+/// Rebuilds the outcome of every item of a batch from its bundles, `TasksSettled` and `ItemResolved` events.
 pub async fn outcomes(c: &Concord, batch_id: u64) -> Result<Vec<ItemOutcome>> {
     let b = batch(c, batch_id).await?;
     outcomes_of(c, batch_id, &b.config).await

@@ -710,7 +710,10 @@ pub async fn settle(c: &Concord, batch_id: u64, chunk: u64, home: &Path) -> Resu
     for receipt in first_error(c.send_market_many("settle", calls).await)? {
         report.gas_used += receipt.gas_used;
         report.reveals_carried += market::receipt_events::<M::Revealed>(&receipt).len() as u64;
-        report.tasks_settled += market::receipt_events::<M::TaskSettled>(&receipt).len() as u64;
+        report.tasks_settled += market::receipt_events::<M::TasksSettled>(&receipt)
+            .iter()
+            .map(|e| e.outcomes.len() as u64 / 2)
+            .sum::<u64>();
         for e in market::receipt_events::<M::BundleScored>(&receipt) {
             paid += e.reward;
             slashed += e.slashed;

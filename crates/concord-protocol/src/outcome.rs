@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::consensus::decide;
-use crate::labels::unpack;
+use crate::labels::{flags_to_mask, unpack};
 use crate::status::ItemStatus;
 
 /// The shape of a batch, from its on-chain config.
@@ -26,13 +26,34 @@ pub struct Reveal {
     pub labels: U256,
 }
 
-/// How a task settled (`TaskSettled` event): bit i of a mask is item i of the task.
+/// How a task settled (its words of a `TasksSettled` event, [`settled_tasks`]): bit i of a mask is item i of the
+/// task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
     pub result_labels: U256,
     pub decided_mask: U256,
     pub gold_mask: U256,
     pub block: Option<u64>,
+}
+
+/// The tasks of one `TasksSettled` event (`LabelMarketV2` emits one per `settle` call): two words per task, the
+/// first `resultLabels | decidedFlags << 128`, the second `taskId | revealedLanes << 32 | goldFlags << 128`
+/// (flags: item i at bit 4i + 3). A trailing odd word is ignored. `block` is the event's block.
+pub fn settled_tasks(words: &[U256], block: Option<u64>) -> Vec<(u64, Settlement)> {
+    let low128 = (U256::from(1u8) << 128) - U256::from(1u8);
+    words
+        .chunks_exact(2)
+        .map(|w| {
+            let task = (w[1] & U256::from(u32::MAX)).to::<u64>();
+            let s = Settlement {
+                result_labels: w[0] & low128,
+                decided_mask: flags_to_mask(w[0] >> 128),
+                gold_mask: flags_to_mask(w[1] >> 128),
+                block,
+            };
+            (task, s)
+        })
+        .collect()
 }
 
 /// One item's final outcome.
@@ -125,6 +146,35 @@ mod tests {
             annotator: Address::repeat_byte(who),
             labels: pack(labels),
         }
+    }
+
+    #[test]
+    fn settled_tasks_unpack_the_events_two_words_per_task() {
+        // Task 7: labels [1, 2, 0], items 0 and 1 decided (flags 0x88), item 1 gold (0x80), lanes 0b101.
+        let one = U256::from(1u8);
+        let words = [
+            pack(&[1, 2, 0]) | (U256::from(0x88u32) << 128),
+            U256::from(7u32) | (U256::from(0b101u32) << 32) | (U256::from(0x80u32) << 128),
+            pack(&[3]),
+            U256::from(9u32),
+        ];
+        let got = settled_tasks(&words, Some(42));
+        assert_eq!(got.len(), 2);
+        let (task, s) = got[0];
+        assert_eq!(task, 7);
+        assert_eq!(s.result_labels, pack(&[1, 2, 0]));
+        assert_eq!(s.decided_mask, one | (one << 1));
+        assert_eq!(s.gold_mask, one << 1);
+        assert_eq!(s.block, Some(42));
+        let (task, s) = got[1];
+        assert_eq!(task, 9);
+        assert_eq!(s.result_labels, pack(&[3]));
+        assert_eq!(s.decided_mask, U256::ZERO);
+        assert_eq!(s.gold_mask, U256::ZERO);
+        assert!(
+            settled_tasks(&words[..1], None).is_empty(),
+            "a lone word holds no task"
+        );
     }
 
     #[test]
