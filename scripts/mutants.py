@@ -154,6 +154,28 @@ MUTANTS += [
         "bundle: task field not masked"),
 ]
 
+# Generation batches (issue 14, first part): the generation market and the text normal form.
+G = "contracts/GenerationMarket.sol"
+TN = "contracts/libraries/TextNormalize.sol"
+
+MUTANTS += [
+    (G, "if (received != escrow) revert TokenShortfall(escrow, received);", "", "gen create: removed fee-on-transfer check"),
+    (G, "if (p.maxItems < p.cap) revert InvalidParams(\"maxItems\");", "", "gen create: fewer items than the cap"),
+    (G, "if (amount > unlocked) revert InsufficientStake(unlocked, amount);", "", "gen unstake: locked stake can leave"),
+    (G, "if (sid >= c.maxItems) revert GenerationFull(c.maxItems);", "", "gen submit: past maxItems"),
+    (G, "d.locked += uint96(need); // need <= unlocked < 2^96", "", "gen submit: stake not locked"),
+    (G, "if (block.timestamp <= c.submitDeadline) revert PublishNotOpen(uint256(c.submitDeadline) + 1);", "",
+        "gen publish: published while others can still submit a copy"),
+    (G, "if (s.author != msg.sender) revert NotYourSubmission(sid, msg.sender);", "", "gen publish: anyone publishes"),
+    (G, "if (s.hash != _commitHash(id, msg.sender, contentHash, salt)) revert CommitMismatch(sid);", "",
+        "gen publish: content not checked against the commit"),
+    (G, "if (first != 0) revert DuplicateDatapoint(sid, first - 1);", "", "gen publish: duplicates accepted"),
+    (G, "d.locked -= c.stakePerSubmission; // locked at submit, released once", "", "gen expire: stake stays locked"),
+    (G, "d.amount -= uint96(forfeit); // forfeit <= stakePerSubmission <= what was locked", "", "gen expire: penalty not taken"),
+    (TN, "if and(gt(c, 0x40), lt(c, 0x5b)) { c := add(c, 0x20) }", "", "normalize: case kept"),
+    (TN, "case 1 { pending := started }", "case 1 { pending := 1 }", "normalize: leading whitespace kept"),
+]
+
 # Mutants shown to be equivalent (no test can kill them); each with the reason.
 EQUIVALENT = {}
 

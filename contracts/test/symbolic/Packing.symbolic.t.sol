@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
 import {BitTally} from "../../libraries/BitTally.sol";
 import {BundlePacking} from "../../libraries/BundlePacking.sol";
+import {TextNormalize} from "../../libraries/TextNormalize.sol";
 
 /// @notice Halmos symbolic checks (`check_*`, run by `make test-halmos`): properties proven for every input,
 ///         not sampled. forge ignores `check_` functions; halmos explores them symbolically.
@@ -60,10 +61,13 @@ contract PackingSymbolicTest {
     /// Payout arithmetic of one slot, for every task size the market allows (1..32, unrolled): rewards for
     /// agreeing labels never exceed the escrow of the slot's labels, and the slash for the wrong ones always
     /// fits the locked stake under the market's parameter rules (noReveal > k * wrong, stake >= noReveal).
-    function check_payoutWithinEscrowAndStake(uint8 agreed, uint64 reward, uint64 wrongPenalty, uint64 noRevealPenalty, uint64 stakePerClaim)
-        public
-        pure
-    {
+    function check_payoutWithinEscrowAndStake(
+        uint8 agreed,
+        uint64 reward,
+        uint64 wrongPenalty,
+        uint64 noRevealPenalty,
+        uint64 stakePerClaim
+    ) public pure {
         for (uint256 k = 1; k <= 32; k *= 2) {
             uint256 a = uint256(agreed) % (k + 1);
             uint256 d = k - a;
@@ -111,5 +115,32 @@ contract PackingSymbolicTest {
         assert(this.extract(words, 1) == y);
         assert(this.extract(words, 2) == z);
         assert(this.extract(words, 3) == 0);
+    }
+
+    /// The assembly normal form equals the rule written byte by byte, for every 4-byte text: lower case, runs of
+    /// whitespace to one space, no leading or trailing space (`TextNormalize`, the generation market's duplicate key).
+    function check_normalizeFourBytes(bytes4 x) public pure {
+        bytes memory text = abi.encodePacked(x);
+        bytes memory got = TextNormalize.normalize(text);
+        bytes memory want = new bytes(4);
+        uint256 n;
+        bool pending;
+        for (uint256 i; i < 4; ++i) {
+            uint8 c = uint8(text[i]);
+            if (c == 0x20 || (c >= 0x09 && c <= 0x0d)) {
+                pending = n != 0;
+                continue;
+            }
+            if (pending) {
+                want[n++] = 0x20;
+                pending = false;
+            }
+            if (c >= 0x41 && c <= 0x5a) c += 0x20;
+            want[n++] = bytes1(c);
+        }
+        assert(got.length == n);
+        for (uint256 i; i < n; ++i) {
+            assert(got[i] == want[i]);
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`merkle`]: manifest and gold leaves and the OpenZeppelin-compatible tree over them
 //! - [`manifest`]: items, their content hash, the manifest and the private gold file
 //! - [`consensus`]: the per-item plurality rule (`LabelPacking.consensus`, `BitTally`)
+//! - [`generation`]: a generated datapoint's normal form and commit hash (`GenerationMarket`)
 //! - [`status`]: typed phases, assignment and item statuses
 //! - [`outcome`]: an item's final outcome from the batch's events (plain data in, no chain access)
 //! - [`permutation`]: the keyed permutation that maps a lane's positions to its tasks (protocol v2)
@@ -19,6 +20,7 @@ pub mod assignment;
 pub mod bundle;
 pub mod commit;
 pub mod consensus;
+pub mod generation;
 pub mod labels;
 pub mod manifest;
 pub mod merkle;
