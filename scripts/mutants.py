@@ -51,6 +51,7 @@ MUTANTS += [
     (ST, "if (score < minReputation) revert InsufficientReputation(score, minReputation);", "", "v2 join: removed reputation gate"),
     (ST, "if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);", "",
         "v2 join: removed qualification gate"),
+    (V, "if (msg.sender != qualifier) {", "if (false) {", "v2 qualify: anyone records a qualification"),
     (ST, "acct.locked += uint96(need); // need <= unlocked < 2^96", "", "v2 join: stake not locked"),
     (V, "        if (left == 0) {\n            r.sealBlock = uint64(block.number);", "        if (false) {\n            r.sealBlock = uint64(block.number);",
         "v2 join: a full round is not sealed"),

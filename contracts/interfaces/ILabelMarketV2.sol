@@ -427,7 +427,8 @@ interface ILabelMarketV2 is ILabelMarketV2Types {
     /// @notice Withdraws queued stake after the cooldown.
     function withdraw() external;
 
-    /// @notice Records a qualification for `batchId` signed (EIP-712) by the batch's qualifier.
+    /// @notice Records a qualification for `batchId`: signed (EIP-712) by the batch's qualifier, or sent by the
+    ///         qualifier itself (then `deadline` and `signature` are ignored) — so a contract can be a qualifier.
     function qualify(uint256 batchId, address annotator, uint256 deadline, bytes calldata signature) external;
 
     /// @notice Joins the current round for up to `maxTasks` tasks of the caller's lane, locking

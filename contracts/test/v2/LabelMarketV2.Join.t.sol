@@ -261,6 +261,28 @@ contract LabelMarketV2JoinTest is V2Fixture {
         market.qualify(id, ann(1), deadline, abi.encodePacked(r, s, v));
     }
 
+    /// @dev A contract qualifier (the generation market gating its review batches) records qualifications by calling
+    ///      `qualify` itself: no signature, no deadline; nobody else can without the qualifier's signature.
+    function test_qualify_theQualifierItselfRecordsAQualificationWithoutASignature() public {
+        address gate = address(0x6A7E);
+        ILabelMarketV2Types.BatchParams memory p = defaultParams();
+        p.qualifier = gate;
+        uint256 id = create(p);
+        vm.prank(ann(1));
+        vm.expectRevert(ILabelMarketV2Types.InvalidQualification.selector);
+        market.qualify(id, ann(1), vm.getBlockTimestamp() + 1 days, "");
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.Qualified(id, ann(0));
+        vm.prank(gate);
+        market.qualify(id, ann(0), 0, "");
+        assertTrue(market.qualified(id, ann(0)), "recorded");
+        assertFalse(market.qualified(id, ann(1)), "only the one the qualifier named");
+        joinAs(ann(0), id, 1);
+        vm.prank(ann(1));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NotQualified.selector, id, ann(1)));
+        market.join(id, 1);
+    }
+
     function test_join_fillingTheLastPositionSealsTheRound() public {
         uint256 id = create(defaultParams());
         joinAs(ann(0), id, 2);
