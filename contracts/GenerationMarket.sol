@@ -77,12 +77,7 @@ contract GenerationMarket is IGenerationMarket, ReentrancyGuardTransient {
         g.state.escrow = uint128(escrow);
         emit GenerationCreated(id, msg.sender, p.rewardToken, p, escrow);
 
-        // Interaction last; refuse tokens that deliver less than asked (fee-on-transfer, rebasing down).
-        IERC20 token = IERC20(p.rewardToken);
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(msg.sender, address(this), escrow);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != escrow) revert TokenShortfall(escrow, received);
+        _pullExact(IERC20(p.rewardToken), escrow); // interaction last
     }
 
     function _validate(GenParams calldata p) internal pure {
@@ -108,10 +103,7 @@ contract GenerationMarket is IGenerationMarket, ReentrancyGuardTransient {
         Deposit storage d = _deposits[msg.sender];
         d.amount = SafeCast.toUint96(uint256(d.amount) + amount);
         emit Staked(msg.sender, amount);
-        uint256 before = STAKE_TOKEN.balanceOf(address(this));
-        STAKE_TOKEN.safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = STAKE_TOKEN.balanceOf(address(this)) - before;
-        if (received != amount) revert TokenShortfall(amount, received);
+        _pullExact(STAKE_TOKEN, amount);
     }
 
     /// @inheritdoc IGenerationMarket
@@ -252,6 +244,15 @@ contract GenerationMarket is IGenerationMarket, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------------
     // Internal
     // ------------------------------------------------------------------------------------------------
+
+    /// @dev Pulls `amount` of `token` from the caller and refuses a token that delivers less (fee-on-transfer,
+    ///      rebasing down), so every obligation is backed by what actually arrived.
+    function _pullExact(IERC20 token, uint256 amount) internal {
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) revert TokenShortfall(amount, received);
+    }
 
     function _generation(uint256 id) internal view returns (Generation storage g) {
         g = _generations[id];

@@ -160,7 +160,7 @@ G = "contracts/GenerationMarket.sol"
 TN = "contracts/libraries/TextNormalize.sol"
 
 MUTANTS += [
-    (G, "if (received != escrow) revert TokenShortfall(escrow, received);", "", "gen create: removed fee-on-transfer check"),
+    (G, "if (received != amount) revert TokenShortfall(amount, received);", "", "gen create and stake: removed fee-on-transfer check"),
     (G, "if (p.maxItems < p.cap) revert InvalidParams(\"maxItems\");", "", "gen create: fewer items than the cap"),
     (G, "if (amount > unlocked) revert InsufficientStake(unlocked, amount);", "", "gen unstake: locked stake can leave"),
     (G, "if (sid >= c.maxItems) revert GenerationFull(c.maxItems);", "", "gen submit: past maxItems"),
