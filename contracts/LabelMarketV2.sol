@@ -538,6 +538,12 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         return _isSettled(batchId, taskId);
     }
 
+    /// @notice Outcome of a settled task of a batch whose qualifier is a contract: result (a nibble per item) |
+    ///         decided (a flag at bit 3 of each item's nibble) << 128 | 1 << 255; zero while unsettled, and for every other batch.
+    function outcomeOf(uint256 batchId, uint256 taskId) external view returns (uint256) {
+        return _outcomes[batchId][taskId];
+    }
+
     /// @notice Whether the reviewer decided an item.
     function isResolved(uint256 batchId, uint256 item) external view returns (bool) {
         return (_resolved[batchId][item >> 8] >> (item & 255)) & 1 != 0;

@@ -102,6 +102,8 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         run.scratch = new uint256[](2 * MAX_REPLICAS + 2);
         run.settledWord = type(uint256).max;
         run.outcomes = new uint256[](2 * tasks.length);
+        address qualifier = b.config.qualifier;
+        run.keep = qualifier != address(0) && qualifier.code.length != 0;
         for (uint256 k; k < tasks.length; ++k) {
             _settleOne(x, run, k);
         }
@@ -133,6 +135,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         uint256 settledWord; // index of the `_settled` word in `settledBits` (max: none yet)
         uint256 settledBits;
         uint256[] outcomes; // the `TasksSettled` words, two per task
+        bool keep; // store each outcome (`_outcomes`): the qualifier is a contract
     }
 
     function _settleOne(Ctx memory x, Run memory run, uint256 k) internal {
@@ -154,6 +157,7 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
         if (run.counted && v.revealed != 0) run.undecided += _countFlags(BitTally.itemFlags(v.items) & ~o.decided);
         // result and decided are 128-bit (32 nibbles), gold too; revealed < 2^15, taskId < 2^32 (validated sizes).
         run.outcomes[2 * k] = o.result | (o.decided << 128);
+        if (run.keep) _outcomes[x.batchId][taskId] = run.outcomes[2 * k] | (1 << 255);
         run.outcomes[2 * k + 1] = taskId | (v.revealed << 32) | (v.gold << 128);
     }
 
@@ -687,11 +691,20 @@ contract LabelMarketV2Settlement is LabelMarketV2Storage {
             if (!_inReview(x, v, item % x.taskSize)) revert ItemNotInReview(batchId, item);
         }
         _resolved[batchId][item >> 8] |= 1 << (item & 255);
+        _reviseOutcome(batchId, item / b.config.taskSize, item % b.config.taskSize, label);
         b.state.undecided -= 1;
         uint256 paid = _payResolved(b.config, v, cover, bundles, item % b.config.taskSize, label);
         if (paid == 0) revert DecisionWithoutLabel(item, label);
         b.state.paid += uint128(paid);
         emit ItemResolved(batchId, item, label, paid);
+    }
+
+    /// @dev A stored outcome (`_outcomes`) takes the reviewer's decision of item `pos`.
+    function _reviseOutcome(uint256 batchId, uint256 taskId, uint256 pos, uint256 label) internal {
+        uint256 w = _outcomes[batchId][taskId];
+        if (w != 0) {
+            _outcomes[batchId][taskId] = (w & ~(0xF << (4 * pos))) | (label << (4 * pos)) | (8 << (128 + 4 * pos));
+        }
     }
 
     /// @dev Who may resolve what, and when; returns the item's task.

@@ -87,6 +87,10 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     /// @dev stakePerTask | minStake << 96 | uint64(minReputation) << 192.
     // slither-disable-next-line uninitialized-state (written by the market at creation; the module reads it: one storage)
     mapping(uint256 batchId => uint256) internal _joinTerms;
+    /// @dev Outcome of each settled task of a batch whose qualifier is a contract (such as the generation market, which
+    ///      reads it): result | decided flags << 128 | 1 << 255, the first `TasksSettled` word, updated by `resolve`.
+    // slither-disable-next-line uninitialized-state (written by the settlement module through delegatecall)
+    mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _outcomes;
 
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.

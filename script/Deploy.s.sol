@@ -5,8 +5,11 @@ import {Vm} from "../contracts/test/utils/Vm.sol";
 import {ConcordToken} from "../contracts/ConcordToken.sol";
 import {LabelMarketV2} from "../contracts/LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../contracts/LabelMarketV2Settlement.sol";
+import {GenerationMarket} from "../contracts/GenerationMarket.sol";
+import {IReviewMarket} from "../contracts/interfaces/IGenerationMarket.sol";
 
-/// @notice Deploys ConcordToken and LabelMarketV2 (which creates its settlement module) and writes their addresses
+/// @notice Deploys ConcordToken, LabelMarketV2 (with its settlement module) and the GenerationMarket on it, and writes
+///         their addresses
 ///         to `deployments/<chainId>.json` (the format `concord-requester` and `concord-annotator` read with `--deployment`).
 /// @dev forge script script/Deploy.s.sol --rpc-url $ETH_RPC_URL --private-key $KEY --broadcast
 ///      Env: TREASURY (default: the deployer), UNSTAKE_COOLDOWN seconds (default 7 days),
@@ -14,12 +17,13 @@ import {LabelMarketV2Settlement} from "../contracts/LabelMarketV2Settlement.sol"
 contract Deploy {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
-    function run() external returns (ConcordToken token, LabelMarketV2 market) {
+    function run() external returns (ConcordToken token, LabelMarketV2 market, GenerationMarket generation) {
         vm.startBroadcast();
         address treasury = vm.envOr("TREASURY", msg.sender);
         uint256 cooldown = vm.envOr("UNSTAKE_COOLDOWN", uint256(7 days));
         token = new ConcordToken(treasury);
         market = new LabelMarketV2(token, treasury, cooldown, new LabelMarketV2Settlement(token, treasury));
+        generation = new GenerationMarket(IReviewMarket(address(market)));
         vm.stopBroadcast();
 
         string memory out = vm.envOr(
@@ -29,6 +33,7 @@ contract Deploy {
         vm.serializeUint("d", "deployBlock", block.number);
         vm.serializeAddress("d", "treasury", treasury);
         vm.serializeAddress("d", "token", address(token));
+        vm.serializeAddress("d", "generation", address(generation));
         string memory json = vm.serializeAddress("d", "market", address(market));
         vm.writeJson(json, out);
     }

@@ -35,6 +35,11 @@ pub enum Cmd {
     Reputation(cmd::reputation::ReputationArgs),
     /// Label in the browser: a local page (127.0.0.1) backed by this CLI's key and store.
     Serve(cmd::serve::ServeArgs),
+    /// Commit datapoints for a generation batch (--file JSONL, --text, or on the terminal); text and salt are kept
+    /// locally before each commit.
+    Submit(cmd::submit::SubmitArgs),
+    /// Publish your committed datapoints of a generation batch (after its submit deadline).
+    Publish(cmd::submit::PublishArgs),
 }
 
 impl Tool for Cmd {
@@ -62,6 +67,8 @@ impl Tool for Cmd {
             Cmd::Status(c) => c.run(&args).await,
             Cmd::Reputation(c) => c.run(&args).await,
             Cmd::Serve(c) => c.run(&args).await,
+            Cmd::Submit(c) => c.run(&args).await,
+            Cmd::Publish(c) => c.run(&args).await,
         }
     }
 }

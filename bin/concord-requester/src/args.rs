@@ -8,7 +8,8 @@ use crate::cmd;
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Deploy ConcordToken + LabelMarketV2 to the chain at --rpc-url and write the deployment file.
+    /// Deploy ConcordToken, LabelMarketV2 and the GenerationMarket to the chain at --rpc-url and write the
+    /// deployment file.
     Deploy(cmd::deploy::DeployArgs),
     /// Validate a dataset, escrow the rewards and publish a batch.
     Create(Box<cmd::create::CreateArgs>),
@@ -34,6 +35,9 @@ pub enum Cmd {
     Serve(cmd::serve::ServeArgs),
     /// Aggregate labels you already have (crowd-kit `task,worker,label` CSV): majority vote and Dawid-Skene.
     Aggregate(cmd::aggregate::AggregateArgs),
+    /// Generation batches: contributors write datapoints for your instructions, peers review them, you pay the
+    /// accepted (`generate create | review | finalize | refund | export`).
+    Generate(cmd::generate::GenerateArgs),
 }
 
 impl Tool for Cmd {
@@ -61,6 +65,7 @@ impl Tool for Cmd {
             Cmd::Attest(c) => c.run(&args).await,
             Cmd::Serve(c) => c.run(&args).await,
             Cmd::Aggregate(c) => c.run(&args),
+            Cmd::Generate(c) => c.run(&args).await,
         }
     }
 }

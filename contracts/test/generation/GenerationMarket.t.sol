@@ -2,11 +2,10 @@
 pragma solidity 0.8.30;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {Base} from "../utils/Base.sol";
+import {GenFixture} from "../utils/GenFixture.sol";
 import {FeeOnTransferToken} from "../utils/Mocks.sol";
-import {ConcordToken} from "../../ConcordToken.sol";
 import {GenerationMarket} from "../../GenerationMarket.sol";
-import {IGenerationMarketTypes} from "../../interfaces/IGenerationMarket.sol";
+import {IGenerationMarketTypes, IReviewMarket} from "../../interfaces/IGenerationMarket.sol";
 
 /// @notice A reward token that, while armed, calls back every state-changing function of the generation market from
 ///         inside its transfers and counts the calls the re-entrancy guard refused.
@@ -32,15 +31,20 @@ contract GenReentrantToken is ERC20 {
         if (!armed || from == address(0)) return;
         armed = false;
         IGenerationMarketTypes.GenParams memory p;
-        bytes[] memory calls = new bytes[](8);
+        IGenerationMarketTypes.ReviewParams memory r;
+        bytes[] memory calls = new bytes[](12);
         calls[0] = abi.encodeCall(market.createGeneration, (p));
         calls[1] = abi.encodeCall(market.stake, (1));
         calls[2] = abi.encodeCall(market.unstake, (1));
-        calls[3] = abi.encodeCall(market.submit, (0, bytes32(0)));
+        calls[3] = abi.encodeCall(market.submit, (0, 0, bytes32(0)));
         calls[4] = abi.encodeCall(market.publish, (0, 0, "x", bytes32(0)));
         calls[5] = abi.encodeCall(market.publishURI, (0, 0, "u", bytes32(0), bytes32(0), bytes32(0)));
         calls[6] = abi.encodeCall(market.expireSubmission, (0, 0));
         calls[7] = abi.encodeCall(market.collect, (address(this)));
+        calls[8] = abi.encodeCall(market.openReview, (0, r, "", bytes32(0), 0));
+        calls[9] = abi.encodeCall(market.qualifyReviewer, (0, address(this)));
+        calls[10] = abi.encodeCall(market.finalize, (0, 1));
+        calls[11] = abi.encodeCall(market.refund, (0));
         for (uint256 i; i < calls.length; ++i) {
             ++attempts;
             (bool ok, bytes memory ret) = address(market).call(calls[i]);
@@ -52,65 +56,12 @@ contract GenReentrantToken is ERC20 {
     }
 }
 
-/// @notice Generation batches, first part (docs/generation.md): creation and escrow, stake, submit, publish (inline
-///         and by URI, duplicates refused on the normal form), expiry of unpublished submissions, collect, and
-///         re-entrancy from a token callback.
-contract GenerationMarketTest is Base {
-    ConcordToken internal token;
-    GenerationMarket internal gen;
-    address internal treasury = address(0x7EA5);
-    address internal requester = address(0xB0B);
-    address internal alice = address(0xA11CE);
-    address internal bob = address(0xB0B0);
-
-    uint96 internal constant STAKE = 10e18;
-
-    function setUp() public {
-        vm.warp(1_700_000_000);
-        token = new ConcordToken(treasury);
-        gen = new GenerationMarket(token, treasury);
-        address[3] memory who = [requester, alice, bob];
-        for (uint256 i; i < who.length; ++i) {
-            vm.prank(treasury);
-            require(token.transfer(who[i], 10_000 * UNIT));
-            vm.prank(who[i]);
-            token.approve(address(gen), type(uint256).max);
-        }
-        vm.prank(alice);
-        gen.stake(100 * UNIT);
-        vm.prank(bob);
-        gen.stake(100 * UNIT);
-    }
-
-    function params() internal view returns (IGenerationMarketTypes.GenParams memory p) {
-        p.rewardToken = address(token);
-        p.cap = 10;
-        p.maxItems = 20;
-        p.maxContentBytes = 280;
-        p.rewardPerAccepted = 5e18;
-        p.reviewBudget = 30e18;
-        p.stakePerSubmission = STAKE;
-        p.rejectPenalty = 4e18;
-        p.unpublishedPenalty = 3e18;
-        p.submitPeriod = 1 days;
-        p.publishPeriod = 1 days;
-        p.instructionsRoot = keccak256("instructions");
-        p.instructionsURI = "ipfs://instructions";
-    }
-
+/// @notice Generation batches (docs/generation.md): creation and escrow, stake, submit, publish (inline and by URI,
+///         duplicates refused on the normal form), expiry of unpublished submissions, collect, and re-entrancy from a
+///         token callback. The review, finalization and refund: `GenerationReview.t.sol`.
+contract GenerationMarketTest is GenFixture {
     function create() internal returns (uint256 id) {
-        vm.prank(requester);
-        id = gen.createGeneration(params());
-    }
-
-    function submitAs(address who, uint256 id, bytes memory content, bytes32 salt) internal returns (uint256 sid) {
-        bytes32 ch = gen.commitHashOf(id, who, keccak256(content), salt);
-        vm.prank(who);
-        sid = gen.submit(id, ch);
-    }
-
-    function toPublish(uint256 id) internal {
-        vm.warp(uint256(gen.getGeneration(id).config.submitDeadline) + 1);
+        return createGen();
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -123,8 +74,9 @@ contract GenerationMarketTest is Base {
         assertEq(id, 0, "first id");
         assertEq(gen.generationCount(), 1, "counted");
         IGenerationMarketTypes.Generation memory g = gen.getGeneration(id);
-        assertEq(g.state.escrow, 10 * 5e18 + 30e18, "cap x reward + review budget");
-        assertEq(before - token.balanceOf(requester), 80e18, "pulled from the requester");
+        assertEq(g.state.escrow, 10 * 5e18 + 20 * 3 * 0.5e18 + 10e18, "cap x reward + review budget");
+        assertEq(g.config.reviewBudget, 40e18, "maxItems x replicas x review reward + gold bond");
+        assertEq(before - token.balanceOf(requester), 90e18, "pulled from the requester");
         assertEq(g.config.requester, requester, "requester");
         assertEq(g.config.submitDeadline, block.timestamp + 1 days, "submit deadline");
         assertEq(g.config.publishDeadline, block.timestamp + 2 days, "publish deadline");
@@ -172,6 +124,40 @@ contract GenerationMarketTest is Base {
         gen.createGeneration(p);
     }
 
+    /// @dev Terms the market would refuse are refused at creation, so `openReview` cannot fail on them later.
+    function test_create_refusesInstructionsItemsAndReviewTermsOutOfRange() public {
+        string[11] memory what = [
+            "instructionCount",
+            "maxItems",
+            "review.replicas",
+            "review.thresholdBps",
+            "review.maxBundle",
+            "review.rewardPerLabel",
+            "review.noRevealPenalty",
+            "review.stakePerTask",
+            "review.squatPenalty",
+            "review.periods",
+            "review.commitPeriod"
+        ];
+        for (uint256 i; i < what.length; ++i) {
+            IGenerationMarketTypes.GenParams memory p = params();
+            if (i == 0) p.instructionCount = 0;
+            if (i == 1) p.maxItems = uint32(gen.MAX_ITEMS() + 1);
+            if (i == 2) p.review.replicas = 16;
+            if (i == 3) p.review.thresholdBps = 10_001;
+            if (i == 4) p.review.maxBundle = 33;
+            if (i == 5) p.review.rewardPerLabel = 0;
+            if (i == 6) p.review.noRevealPenalty = p.review.wrongLabelPenalty;
+            if (i == 7) p.review.stakePerTask = p.review.noRevealPenalty - 1;
+            if (i == 8) p.review.squatPenalty = 0;
+            if (i == 9) p.review.periods.revealPeriod = 0;
+            if (i == 10) p.review.periods.commitPeriod = 1 hours;
+            vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InvalidParams.selector, what[i]));
+            vm.prank(requester);
+            gen.createGeneration(p);
+        }
+    }
+
     function test_create_refusesAFeeOnTransferToken() public {
         FeeOnTransferToken fee = new FeeOnTransferToken(100);
         fee.mint(requester, 1_000 * UNIT);
@@ -179,16 +165,17 @@ contract GenerationMarketTest is Base {
         fee.approve(address(gen), type(uint256).max);
         IGenerationMarketTypes.GenParams memory p = params();
         p.rewardToken = address(fee);
-        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.TokenShortfall.selector, 80e18, 79.2e18));
+        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.TokenShortfall.selector, 90e18, 89.1e18));
         vm.prank(requester);
         gen.createGeneration(p);
     }
 
     function test_constructor_refusesZeroAddresses() public {
-        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InvalidParams.selector, "stakeToken"));
-        new GenerationMarket(ConcordToken(address(0)), treasury);
-        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InvalidParams.selector, "treasury"));
-        new GenerationMarket(token, address(0));
+        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InvalidParams.selector, "market"));
+        new GenerationMarket(IReviewMarket(address(0)));
+        assertEq(address(gen.STAKE_TOKEN()), address(token), "the market's stake token");
+        assertEq(gen.TREASURY(), treasury, "the market's treasury");
+        assertEq(address(gen.MARKET()), address(market), "the market");
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -198,7 +185,7 @@ contract GenerationMarketTest is Base {
     function test_stake_unstakeOnlyWhatNoSubmissionHolds() public {
         uint256 id = create();
         submitAs(alice, id, "a question", "s");
-        assertEq(gen.depositOf(alice).locked, STAKE, "one submission locked");
+        assertEq(gen.depositOf(alice).locked, SUB_STAKE, "one submission locked");
         vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InsufficientStake.selector, 90 * UNIT, 91 * UNIT));
         vm.prank(alice);
         gen.unstake(91 * UNIT);
@@ -206,7 +193,7 @@ contract GenerationMarketTest is Base {
         vm.prank(alice);
         gen.unstake(90 * UNIT);
         assertEq(token.balanceOf(alice) - before, 90 * UNIT, "unlocked part withdrawn");
-        assertEq(gen.depositOf(alice).amount, STAKE, "the locked part stays");
+        assertEq(gen.depositOf(alice).amount, SUB_STAKE, "the locked part stays");
         vm.expectRevert(IGenerationMarketTypes.ZeroAmount.selector);
         vm.prank(alice);
         gen.unstake(0);
@@ -223,7 +210,7 @@ contract GenerationMarketTest is Base {
         uint256 id = create();
         bytes32 ch = gen.commitHashOf(id, alice, keccak256("x"), "s");
         vm.prank(alice);
-        uint256 sid = gen.submit(id, ch);
+        uint256 sid = gen.submit(id, 0, ch);
         assertEq(sid, 0, "first submission");
         IGenerationMarketTypes.Submission memory s = gen.submissionOf(id, sid);
         assertEq(s.author, alice, "author");
@@ -235,7 +222,7 @@ contract GenerationMarketTest is Base {
 
     function test_submit_revertsWhenClosedFullUnfundedOrUnknown() public {
         vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.UnknownGeneration.selector, 7));
-        gen.submit(7, "h");
+        gen.submit(7, 0, "h");
 
         IGenerationMarketTypes.GenParams memory p = params();
         p.cap = 1;
@@ -246,19 +233,23 @@ contract GenerationMarketTest is Base {
         submitAs(bob, id, "b", "s");
         vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.GenerationFull.selector, 2));
         vm.prank(alice);
-        gen.submit(id, "h");
+        gen.submit(id, 0, "h");
 
         id = create();
         address poor = address(0x9009);
-        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InsufficientStake.selector, 0, STAKE));
+        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.InsufficientStake.selector, 0, SUB_STAKE));
         vm.prank(poor);
-        gen.submit(id, "h");
+        gen.submit(id, 0, "h");
+
+        vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.UnknownInstruction.selector, 3, 3));
+        vm.prank(alice);
+        gen.submit(id, 3, "h");
 
         uint256 deadline = gen.getGeneration(id).config.submitDeadline;
         vm.warp(deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.SubmitClosed.selector, deadline));
         vm.prank(alice);
-        gen.submit(id, "h");
+        gen.submit(id, 0, "h");
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -277,7 +268,7 @@ contract GenerationMarketTest is Base {
         toPublish(id);
         bytes32 normal = keccak256("what is the capital of australia? canberra.");
         vm.expectEmit(address(gen));
-        emit IGenerationMarketTypes.Published(id, sid, alice, normal, keccak256(content), content, "");
+        emit IGenerationMarketTypes.Published(id, sid, alice, 0, normal, keccak256(content), content, "");
         vm.prank(alice);
         gen.publish(id, sid, content, "salt");
         IGenerationMarketTypes.Submission memory s = gen.submissionOf(id, sid);
@@ -285,7 +276,7 @@ contract GenerationMarketTest is Base {
         assertEq(s.hash, normal, "normal form's hash kept");
         assertEq(gen.firstWith(id, normal), sid + 1, "first with that normal form");
         assertEq(gen.getGeneration(id).state.published, 1, "counted");
-        assertEq(gen.depositOf(alice).locked, STAKE, "stake stays locked until the review");
+        assertEq(gen.depositOf(alice).locked, SUB_STAKE, "stake stays locked until the review");
     }
 
     function test_publish_refusesAnExactDuplicateUpToCaseAndWhitespace() public {
@@ -357,7 +348,7 @@ contract GenerationMarketTest is Base {
         bytes32 normal = keccak256("a long essay (normalized)");
         bytes32 ch = gen.commitHashOf(id, alice, raw, "s");
         vm.prank(alice);
-        uint256 sid = gen.submit(id, ch);
+        uint256 sid = gen.submit(id, 0, ch);
         uint256 dup = submitAs(bob, id, "a long essay (normalized)", "b");
         toPublish(id);
         vm.expectRevert(abi.encodeWithSelector(IGenerationMarketTypes.EmptyContent.selector, sid));
@@ -367,7 +358,7 @@ contract GenerationMarketTest is Base {
         vm.prank(alice);
         gen.publishURI(id, sid, "ipfs://essay", keccak256("other"), normal, "s");
         vm.expectEmit(address(gen));
-        emit IGenerationMarketTypes.Published(id, sid, alice, normal, raw, "", "ipfs://essay");
+        emit IGenerationMarketTypes.Published(id, sid, alice, 0, normal, raw, "", "ipfs://essay");
         vm.prank(alice);
         gen.publishURI(id, sid, "ipfs://essay", raw, normal, "s");
         // Inline content whose normal form was published by URI is a duplicate too.
@@ -434,7 +425,7 @@ contract GenerationMarketTest is Base {
         p.rewardToken = address(bad);
         vm.prank(requester);
         gen.createGeneration(p);
-        assertEq(bad.attempts(), 8, "every external function tried");
-        assertEq(bad.refused(), 8, "every one refused by the guard");
+        assertEq(bad.attempts(), 12, "every state-changing function tried");
+        assertEq(bad.refused(), 12, "every one refused by the guard");
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "../utils/Base.sol";
 import {ConcordToken} from "../../ConcordToken.sol";
 import {GenerationMarket} from "../../GenerationMarket.sol";
+import {IReviewMarket} from "../../interfaces/IGenerationMarket.sol";
 import {TextNormalize} from "../../libraries/TextNormalize.sol";
 
 /// @notice `TextNormalize` (the normal form duplicates are refused on): the vectors shared with the Rust twin
@@ -82,7 +83,7 @@ contract TextNormalizeTest is Base {
     /// @dev Shared with `commit_hash_vector_and_scope` in the Rust crate: chain 31337, market 0x…01, batch 7,
     ///      author 0x…04, content "datapoint", salt 0x…09.
     function test_commitHashVector() public {
-        GenerationMarket gen = new GenerationMarket(new ConcordToken(address(0x7EA5)), address(0x7EA5));
+        GenerationMarket gen = new GenerationMarket(IReviewMarket(address(new StakeAndTreasury())));
         address at = address(0x0101010101010101010101010101010101010101);
         vm.etch(at, address(gen).code);
         vm.chainId(31337);
@@ -95,4 +96,10 @@ contract TextNormalizeTest is Base {
             );
         assertEq(h, 0xfd621e0d0a0ed6c796a7df070425658e3ee2159b7d78f12173f24324fef65071, "same as the Rust client");
     }
+}
+
+/// @dev The two views the generation market's constructor reads from its market.
+contract StakeAndTreasury {
+    ConcordToken public immutable STAKE_TOKEN = new ConcordToken(address(0x7EA5));
+    address public constant TREASURY = address(0x7EA5);
 }

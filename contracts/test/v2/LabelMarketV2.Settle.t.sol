@@ -494,6 +494,45 @@ contract LabelMarketV2SettleTest is V2Fixture {
     // review, refund: inaction does not pay the requester
     // ------------------------------------------------------------------------------------------------
 
+    /// @dev The generation market reads each review datapoint's outcome from the market: stored (22.1k a task) only
+    ///      for batches whose qualifier is a contract, and revised when the reviewer decides an item.
+    function test_outcomeOf_storedOnlyForAContractQualifierAndRevisedByTheReviewer() public {
+        address gate = address(0x6A7E);
+        address key = address(0x6B7E);
+        vm.etch(gate, hex"00"); // a contract qualifier
+        uint256[2] memory ids;
+        for (uint256 b; b < 2; ++b) {
+            ILabelMarketV2Types.BatchParams memory p = defaultParams();
+            p.thresholdBps = 10_000; // unanimity: ann1's dissent leaves item 1 undecided
+            p.qualifier = b == 0 ? gate : key;
+            ids[b] = create(p);
+            for (uint256 i; i < 3; ++i) {
+                vm.prank(p.qualifier);
+                market.qualify(ids[b], ann(i), 0, "");
+            }
+            Held[] memory hs = fullRoundCommitted(ids[b], three(0, 2, 0));
+            revealAll(ids[b], hs);
+            assertEq(market.outcomeOf(ids[b], 0), 0, "nothing before settlement");
+            settleAll(ids[b], hs);
+            if (b == 0) {
+                uint256 w = market.outcomeOf(ids[b], 0);
+                assertEq(w >> 255, 1, "settled flag");
+                assertEq((w >> 128) & 0xFFFF, 0x8808, "items 0, 2, 3 decided; item 1 not");
+                assertEq(w & 0xFFFF, truthTask(ids[b], 0) & 0xFF0F, "the consensus of the decided items");
+                uint256 truth = truthOf(0, 1, 4);
+                vm.prank(reviewer);
+                market.resolve(ids[b], 1, uint8(truth), proofsOf(hs));
+                w = market.outcomeOf(ids[b], 0);
+                assertEq((w >> 128) & 0xFFFF, 0x8888, "item 1 decided by the reviewer");
+                assertEq(w & 0xFFFF, truthTask(ids[b], 0), "with the reviewer's label");
+                assertEq(market.outcomeOf(ids[b], 1) >> 255, 1, "the other task too");
+            } else {
+                assertEq(market.outcomeOf(ids[b], 0), 0, "not stored for a key qualifier");
+                assertEq(market.outcomeOf(ids[b], 1), 0, "nor its other task");
+            }
+        }
+    }
+
     function test_resolve_paysAgreeingLabelsAndLeftoversGoToTheTreasury() public {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.thresholdBps = 10_000; // unanimity: one dissent leaves the item undecided

@@ -37,3 +37,15 @@ alloy::sol!(
     LabelMarketV2,
     "artifacts/LabelMarketV2.json"
 );
+
+/// The generation market, in a module of its own: its ABI repeats the market's `Periods` type.
+pub mod generation {
+    alloy::sol!(
+        /// "Generate, then review" (docs/generation.md): contributors commit and publish datapoints; the review is
+        /// a `LabelMarketV2` batch this contract creates and qualifies reviewers for. Its constructor takes the market.
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        GenerationMarket,
+        "artifacts/GenerationMarket.json"
+    );
+}

@@ -122,6 +122,27 @@ pub async fn join(
 ) -> Result<Joined> {
     let b = batch(c, batch_id).await?;
     let (n, _) = join_terms(&b, max_tasks)?;
+    // The review of a generation batch: its qualifier is the generation market, which qualifies anyone who did
+    // not contribute to that batch (it refuses contributors with a clear revert).
+    if Some(b.config.qualifier) == c.deployment.generation {
+        let me = c.account()?;
+        let qualified = c
+            .market
+            .qualified(U256::from(batch_id), me)
+            .call()
+            .await
+            .map_err(c.read_err("read qualification"))?;
+        if !qualified {
+            let id = crate::generation::generation_of_review(c, batch_id)
+                .await?
+                .ok_or_else(|| {
+                    ClientError::Input(format!(
+                        "batch {batch_id} is gated by the generation market but no generation batch opened it"
+                    ))
+                })?;
+            crate::generation::qualify_reviewer(c, id, me).await?;
+        }
+    }
     let call = M::joinCall {
         batchId: U256::from(batch_id),
         maxTasks: U256::from(n),

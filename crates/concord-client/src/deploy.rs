@@ -1,17 +1,18 @@
-//! Deploying Concord (token, settlement module, market) to any chain (`concord-requester deploy`; the devnet uses it too).
+//! Deploying Concord (token, settlement module, market, generation market) to any chain (`concord-requester deploy`; the devnet uses it too).
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use concord_bindings::generation::GenerationMarket;
 use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::{ConcordToken, LabelMarketV2};
 
 use crate::chain::{contract_error, transport_error};
 use crate::{ClientError, Deployment, Result};
 
-/// Deploys the token (whole supply to `treasury`), the market's settlement module and the market with `cooldown`
-/// seconds of unstake cooldown.
+/// Deploys the token (whole supply to `treasury`), the market's settlement module, the market with `cooldown`
+/// seconds of unstake cooldown, and the generation market on it.
 pub async fn deploy(
     rpc_url: &str,
     signer: PrivateKeySigner,
@@ -49,11 +50,15 @@ pub async fn deploy(
     )
     .await
     .map_err(err)?;
+    let generation = GenerationMarket::deploy(&provider, *market.address())
+        .await
+        .map_err(err)?;
     Ok(Deployment {
         chain_id,
         token: *token.address(),
         market: *market.address(),
         treasury: Some(treasury),
+        generation: Some(*generation.address()),
         deploy_block,
     })
 }

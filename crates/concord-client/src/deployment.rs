@@ -15,6 +15,9 @@ pub struct Deployment {
     pub market: Address,
     #[serde(default)]
     pub treasury: Option<Address>,
+    /// The generation market on `market` (docs/generation.md); absent in deployments made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Address>,
     /// First block worth scanning for events.
     #[serde(default)]
     pub deploy_block: u64,

@@ -9,6 +9,7 @@
 //! - [`store`], [`backup`]: the annotator's durable local store and encrypted on-chain backup
 //! - [`dataset`]: dataset files in, the published manifest, response tables for `aggregate`
 //! - [`deploy`], [`deployment`]: deploying the contracts and the deployment file both CLIs read
+//! - [`generation`]: generation batches (create, submit, publish, review, finalize, refund, export)
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -18,6 +19,7 @@ pub mod chain;
 pub mod dataset;
 pub mod deploy;
 pub mod deployment;
+pub mod generation;
 pub mod handoff;
 pub mod logcache;
 pub mod market;

@@ -147,11 +147,18 @@ pub fn bundle_of(annotator: Address, t: &Tickets) -> Bundle {
 /// [`Concord::log_cache`], only blocks after the cached mark are asked for, and the mark moves to
 /// [`Concord::confirmations`] below the head.
 pub async fn events<E: SolEvent>(c: &Concord, filter: Filter) -> Result<Vec<(E, Log)>> {
+    events_at(c, c.market_address(), filter).await
+}
+
+/// [`events`] of another Concord contract (the generation market), read and cached the same way.
+pub async fn events_at<E: SolEvent>(
+    c: &Concord,
+    contract: Address,
+    filter: Filter,
+) -> Result<Vec<(E, Log)>> {
     let name = E::SIGNATURE.split('(').next().unwrap_or(E::SIGNATURE);
     let action = format!("read {name} events");
-    let filter = filter
-        .address(c.market_address())
-        .event_signature(E::SIGNATURE_HASH);
+    let filter = filter.address(contract).event_signature(E::SIGNATURE_HASH);
     let head = c.block_number().await?;
     let mut logs = Vec::new();
     let mut from = c.deployment.deploy_block;

@@ -145,6 +145,10 @@ pub struct ManifestItem {
     /// The file behind `uri`, when the requester published one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
+    /// A generated datapoint under review: its content hash is keccak256 of `text`'s bytes, as the generation market
+    /// computes the review manifest on-chain (`meta` is informational and not covered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
 }
 
 /// The public manifest annotators fetch: classes, items and the Merkle root that goes on-chain.
@@ -171,6 +175,36 @@ impl Manifest {
                 text: it.text.clone(),
                 meta: it.meta.clone(),
                 media: it.media.clone(),
+                raw: false,
+            })
+            .collect();
+        let root = Self::tree_of(&items).root();
+        Self {
+            version: 1,
+            classes: classes.to_vec(),
+            root,
+            items,
+        }
+    }
+
+    /// The manifest of a generation batch's review: the published datapoints in publication order (`id`, text,
+    /// `meta`), each hashed as raw bytes — the root `GenerationMarket.openReview` computes on-chain.
+    pub fn of_datapoints(
+        datapoints: &[(String, String, Option<Value>)],
+        classes: &[String],
+    ) -> Self {
+        let items: Vec<ManifestItem> = datapoints
+            .iter()
+            .enumerate()
+            .map(|(i, (id, text, meta))| ManifestItem {
+                index: i as u64,
+                id: id.clone(),
+                content_hash: keccak256(text.as_bytes()),
+                uri: String::new(),
+                text: Some(text.clone()),
+                meta: meta.clone(),
+                media: None,
+                raw: true,
             })
             .collect();
         let root = Self::tree_of(&items).root();
@@ -200,15 +234,19 @@ impl Manifest {
                     item.index
                 )));
             }
-            let recomputed = Item {
-                id: item.id.clone(),
-                text: item.text.clone(),
-                uri: Some(item.uri.clone()).filter(|u| !u.is_empty()),
-                meta: item.meta.clone(),
-                gold: None,
-                media: item.media.clone(),
-            }
-            .content_hash();
+            let recomputed = if item.raw {
+                keccak256(item.text.as_deref().unwrap_or_default().as_bytes())
+            } else {
+                Item {
+                    id: item.id.clone(),
+                    text: item.text.clone(),
+                    uri: Some(item.uri.clone()).filter(|u| !u.is_empty()),
+                    meta: item.meta.clone(),
+                    gold: None,
+                    media: item.media.clone(),
+                }
+                .content_hash()
+            };
             let cid_ok = item
                 .media
                 .as_ref()
@@ -307,6 +345,47 @@ impl GoldFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The review of a generation batch: the root `GenerationMarket.openReview` computes over these five datapoints
+    /// (`GenerationReview.t.sol`, `test_openReview_createsTheReviewBatchOverThePublishedDatapoints`).
+    #[test]
+    fn datapoints_hash_as_raw_bytes_to_the_generation_markets_root_and_verify() {
+        let texts = [
+            "Q: What is 17 * 23? A: 391.",
+            "asdf asdf asdf",
+            "Q: Which planet has the most moons? A: Saturn.",
+            "Q: What is 2 + 2? A: 4.",
+            "buy cheap watches",
+        ];
+        let items: Vec<(String, String, Option<Value>)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("sid-{i}"), t.to_string(), None))
+            .collect();
+        let classes = vec!["reject".to_string(), "accept".to_string()];
+        let m = Manifest::of_datapoints(&items, &classes);
+        assert_eq!(
+            m.root.to_string(),
+            "0x54806d7d29ddf1a9b49dcda7babbae484261602679faae12c28e694857e4119b",
+            "the contract's root"
+        );
+        m.verify(m.root).expect("verifies");
+        let json = serde_json::to_string(&m).expect("json");
+        let back: Manifest = serde_json::from_str(&json).expect("parses");
+        back.verify(m.root).expect("raw survives the round trip");
+        let mut tampered = m.clone();
+        tampered.items[1].text = Some("asdf asdf asdf!".into());
+        assert!(
+            tampered.verify(m.root).is_err(),
+            "a changed datapoint fails"
+        );
+        let mut not_raw = m.clone();
+        not_raw.items[0].raw = false;
+        assert!(
+            not_raw.verify(m.root).is_err(),
+            "hashed as JSON it is another item"
+        );
+    }
 
     fn media_item(bytes: &[u8]) -> Item {
         Item {

@@ -14,7 +14,14 @@ impl CollectArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let got = annotator::collect(&c, &store).await?;
+        let mut got = annotator::collect(&c, &store).await?;
+        // Rewards of accepted datapoints wait in the generation market.
+        if c.deployment.generation.is_some() {
+            let paid = concord_client::generation::collect(&c).await?;
+            if !paid.is_zero() {
+                got.push((c.deployment.token, paid));
+            }
+        }
         let total: Vec<_> = got
             .iter()
             .map(|(t, a)| serde_json::json!({ "token": t, "amount": fmt_tokens(*a) }))

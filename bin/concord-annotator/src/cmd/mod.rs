@@ -11,5 +11,6 @@ pub mod serve;
 pub mod show;
 pub mod stake;
 pub mod status;
+pub mod submit;
 pub mod unstake;
 pub mod withdraw;

@@ -5,6 +5,7 @@ pub mod attest;
 pub mod create;
 pub mod deploy;
 pub mod export;
+pub mod generate;
 pub mod refund;
 pub mod report;
 pub mod resolve;

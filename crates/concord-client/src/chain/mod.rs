@@ -237,15 +237,27 @@ impl Concord {
     /// Approves the market to spend `amount` of `token` for this account, unless it already may (one
     /// transaction at most; `action` names it in errors, e.g. "approve stake").
     pub async fn ensure_allowance(&self, action: &str, token: Address, amount: U256) -> Result<()> {
+        self.ensure_allowance_for(action, token, self.market_address(), amount)
+            .await
+    }
+
+    /// [`Concord::ensure_allowance`] for another spender (the generation market).
+    pub async fn ensure_allowance_for(
+        &self,
+        action: &str,
+        token: Address,
+        spender: Address,
+        amount: U256,
+    ) -> Result<()> {
         let me = self.account()?;
         let allowance = ConcordToken::new(token, self.provider.clone())
-            .allowance(me, self.market_address())
+            .allowance(me, spender)
             .call()
             .await
             .map_err(self.read_err("read allowance"))?;
         if allowance < amount {
             let approve = ConcordToken::approveCall {
-                spender: self.market_address(),
+                spender,
                 value: amount,
             };
             self.send_token(action, token, approve).await?;

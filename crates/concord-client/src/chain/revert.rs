@@ -1,6 +1,7 @@
 //! Turns a failed call into one human sentence: every custom error of the market gets its own explanation
 //! (which phase, which deadline, what to do next), never a hex blob.
 
+use concord_bindings::generation::GenerationMarket::GenerationMarketErrors;
 use concord_bindings::{ConcordToken::ConcordTokenErrors, LabelMarketV2::LabelMarketV2Errors};
 use concord_protocol::time::fmt_ts;
 use concord_protocol::units::fmt_tokens as tokens;
@@ -157,6 +158,58 @@ pub fn explain_token(err: &ConcordTokenErrors) -> String {
     }
 }
 
+/// One sentence for a decoded generation-market error (its errors that share a market error's signature are
+/// explained as the market's, which reads the same).
+pub fn explain_generation(err: &GenerationMarketErrors) -> String {
+    use GenerationMarketErrors as E;
+    match err {
+        E::UnknownGeneration(e) => format!("generation batch {} does not exist; check -g and --deployment", e.id),
+        E::UnknownSubmission(e) => format!("generation batch {} has no submission {}", e.id, e.sid),
+        E::UnknownInstruction(e) => format!("instruction {} does not exist: the batch has {}", e.instruction, e.count),
+        E::SubmitClosed(e) => format!("submissions closed at {}", fmt_ts(e.deadline)),
+        E::GenerationFull(e) => format!("the batch already holds its {} submissions", e.maxItems),
+        E::PublishNotOpen(e) => format!(
+            "publishing opens at {}, after the submit deadline (so nobody copies a pending datapoint)",
+            fmt_ts(e.opensAt)
+        ),
+        E::PublishClosed(e) => format!("publishing closed at {}; unpublished submissions forfeit their penalty", fmt_ts(e.deadline)),
+        E::NotYourSubmission(e) => format!("submission {} is not {}'s", e.sid, e.caller),
+        E::WrongStatus(e) => format!("submission {} is not in a state this call takes (status {})", e.sid, e.status),
+        E::CommitMismatch(e) => format!("the text and salt do not open submission {}'s commit (wrong local record or key?)", e.sid),
+        E::EmptyContent(e) => format!("submission {} is empty once whitespace is removed", e.sid),
+        E::ContentTooLarge(e) => format!("a datapoint of {} bytes is longer than the batch takes inline ({})", e.length, e.max),
+        E::DuplicateDatapoint(e) => format!(
+            "the same datapoint (up to case and whitespace) was already published as submission {}; submission {} is refused",
+            e.firstSid, e.sid
+        ),
+        E::StillPublishable(e) => format!("the submission can still be published until {}", fmt_ts(e.until)),
+        E::NotRequester(e) => format!("only the batch's requester may do this, not {}", e.caller),
+        E::ReviewNotOpenYet(e) => format!("the review opens after the publish deadline, at {}", fmt_ts(e.opensAt)),
+        E::ReviewWindowMissed(e) => format!(
+            "the window to open the review closed at {}: every published datapoint is now paid up to the cap (`generate finalize`)",
+            fmt_ts(e.deadline)
+        ),
+        E::ReviewAlreadyOpen(e) => format!("the review of generation {} is already open as batch {}", e.id, e.reviewBatch),
+        E::NoReview(e) => format!("generation {} has no review open yet", e.id),
+        E::ReviewTermsMismatch(_) => "the review terms differ from those the batch was created with".to_string(),
+        E::NothingToReview(e) => format!("nothing was published in generation {}", e.id),
+        E::ContributorCannotReview(e) => format!(
+            "{} contributed to generation {} (or is its requester): nobody reviews its own batch",
+            e.annotator, e.id
+        ),
+        E::FinalizeNotOpen(e) => format!("finalizing opens at {} (once the review is open, or its window passed)", fmt_ts(e.opensAt)),
+        E::ReviewNotSettled(e) => format!(
+            "the review of submission {} (item {}) is not settled yet: run `concord-requester settle -b <review batch>` first",
+            e.sid, e.item
+        ),
+        E::RefundNotOpen(e) => format!(
+            "the refund needs every submission finalized ({} of {}): run `concord-requester generate finalize` first",
+            e.finalized, e.submitted
+        ),
+        other => format!("the generation market rejected the call: {other:?}"),
+    }
+}
+
 /// Explains raw revert data from either contract (ERC-20 errors bubble up through the market).
 pub fn explain_revert_data(data: &[u8]) -> Option<String> {
     use alloy::sol_types::SolInterface;
@@ -165,6 +218,9 @@ pub fn explain_revert_data(data: &[u8]) -> Option<String> {
     }
     if let Ok(e) = ConcordTokenErrors::abi_decode(data) {
         return Some(explain_token(&e));
+    }
+    if let Ok(e) = GenerationMarketErrors::abi_decode(data) {
+        return Some(explain_generation(&e));
     }
     None
 }
