@@ -239,6 +239,20 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         assert!(row["provenance"]["published"].is_string(), "{row}");
     }
 
+    let q = d.json(REQ, Some(&req), &["generate", "report", "-g", &gid]);
+    assert_eq!(q["accepted"], 4, "{q}");
+    assert_eq!(q["rejected"], 2, "{q}");
+    assert!(
+        (q["filtered_share"].as_f64().expect("share") - 2.0 / 6.0).abs() < 1e-9,
+        "{q}"
+    );
+    assert_eq!(
+        q["authors"][0]["author"],
+        addr(4).to_string(),
+        "the spammer is most rejected: {q}"
+    );
+    assert!(q["reviewer_kappa"].as_f64().is_some(), "{q}");
+
     // Everyone collects; then the careful end positive, the spammer and the approve-all reviewer negative.
     for i in [0, 4, 6, 8] {
         d.json(ANN, Some(&key(i)), &["collect"]);

@@ -14,6 +14,9 @@ pub enum Cmd {
     Run(cmd::run::RunArgs),
     /// Adversary share 0..50% x r in {3,5,7}: a table for the README (Markdown) and JSON.
     Sweep(cmd::sweep::SweepArgs),
+    /// Generation batches: generators (careful, low-effort, spammers, copiers) and reviewers (careful,
+    /// approve-all, reject-all, colluding), over --seeds seeds: the README's table.
+    Generate(cmd::generate::GenerateArgs),
 }
 
 impl Tool for Cmd {
@@ -29,6 +32,7 @@ impl Tool for Cmd {
         match self {
             Cmd::Run(r) => r.run(args.json).await,
             Cmd::Sweep(s) => s.run().await,
+            Cmd::Generate(g) => g.run(args.json).await,
         }
     }
 }

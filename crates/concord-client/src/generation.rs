@@ -918,6 +918,28 @@ pub async fn export(
     Ok(rows)
 }
 
+/// The generation quality report of batch `id` (every finalized datapoint, gold included).
+pub async fn report(c: &Concord, id: u64) -> Result<concord_quality::generation::GenerationReport> {
+    let rows = export(c, id, None, false).await?;
+    let datapoints: Vec<concord_quality::generation::Datapoint> = rows
+        .into_iter()
+        .map(|r| concord_quality::generation::Datapoint {
+            sid: r.sid,
+            instruction: r.instruction,
+            author: r.author.to_string(),
+            text: r.content,
+            verdict: r.verdict,
+            votes: r
+                .reviewers
+                .iter()
+                .map(|a| a.to_string())
+                .zip(r.votes)
+                .collect(),
+        })
+        .collect();
+    Ok(concord_quality::generation::report(&datapoints))
+}
+
 /// Review terms from the CLI's choices (amounts in base units).
 #[allow(clippy::too_many_arguments)]
 pub fn review_params(

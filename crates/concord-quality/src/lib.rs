@@ -7,11 +7,14 @@
 //! - [`report`]: the quality report model and its text rendering
 //! - [`html`]: the self-contained HTML page with inline SVG plots
 //! - [`export`]: dataset export rows and their JSONL / CSV / crowd-kit / Label Studio renderings
+//! - [`generation`]: the quality report of a generation batch (filtered share, acceptance per instruction,
+//!   reviewer kappa, near-duplicates, authors most rejected)
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod batch;
 pub mod export;
+pub mod generation;
 pub mod html;
 pub mod metrics;
 pub mod report;

@@ -27,6 +27,9 @@ pub enum GenerateCmd {
     Refund(IdArgs),
     /// Write the finalized datapoints as JSONL (instruction, content, author, verdict, reviewers, votes, provenance).
     Export(ExportArgs),
+    /// Quality of a finalized batch: share filtered by review, acceptance per instruction, reviewer agreement
+    /// (Fleiss' kappa), near-duplicates among the accepted, authors most often rejected.
+    Report(IdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +189,13 @@ impl GenerateArgs {
                 )
             }
             GenerateCmd::Export(c) => c.run(args).await,
+            GenerateCmd::Report(c) => {
+                let client = args.connect().await?;
+                let r = generation::report(&client, c.generation).await?;
+                emit(args.json(), &r, |r| {
+                    print!("{}", concord_client::quality::generation::render_text(r))
+                })
+            }
         }
     }
 }
