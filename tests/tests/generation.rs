@@ -266,8 +266,8 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
     );
     assert_eq!(
         before[0] - after[0],
-        tokens(8_000),
-        "2 rejected x 4 slashed"
+        tokens(16_000),
+        "2 rejected x 8 slashed"
     );
     assert!(
         after[1] < before[1],

@@ -21,7 +21,7 @@ pub struct GenParams {
     #[arg(long, default_value_t = 20)]
     pub generators: u32,
     /// Datapoints each generator submits.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub per_generator: u32,
     /// Share of low-effort generators (a datapoint of theirs is good with probability 0.4).
     #[arg(long, default_value_t = 0.3)]
@@ -32,7 +32,7 @@ pub struct GenParams {
     #[arg(long, default_value_t = 2)]
     pub copiers: u32,
     /// Reviewers.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 20)]
     pub reviewers: u32,
     /// Share of reviewers who accept everything.
     #[arg(long, default_value_t = 0.2)]
@@ -45,12 +45,22 @@ pub struct GenParams {
     /// Reviews per datapoint.
     #[arg(long, short = 'r', default_value_t = 5)]
     pub replicas: u8,
+    /// Share of reviews the plurality needs (0.66 at r = 5: four of five; a split review leaves the datapoint
+    /// undecided, unpaid and unslashed).
+    #[arg(long, default_value_t = 0.66)]
+    pub threshold: f64,
+    /// Stake slashed per rejected datapoint, in tokens (the reward per accepted one is 5; the CLI's default).
+    #[arg(long, default_value = "8")]
+    pub reject_penalty: String,
     /// Accuracy of careful reviewers.
     #[arg(long, default_value_t = 0.9)]
     pub reviewer_accuracy: f64,
     /// Known-good and known-bad examples the requester submits as gold (half each).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 20)]
     pub gold: u32,
+    /// Stake slashed per review that disagrees, in tokens (the review reward is 0.5; the requester CLI's default).
+    #[arg(long, default_value = "4")]
+    pub review_penalty: String,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
@@ -156,11 +166,11 @@ pub async fn run(p: &GenParams) -> eyre::Result<GenOutcome> {
     ];
     let review = generation::review_params(
         p.replicas,
-        6600,
+        (p.threshold * 10_000.0).round() as u16,
         32,
         parse_tokens("0.5")?,
         parse_tokens("10")?,
-        parse_tokens("1.5")?,
+        parse_tokens(&p.review_penalty)?,
         parse_tokens("5")?,
         parse_tokens("1")?,
         U256::ZERO,
@@ -175,7 +185,7 @@ pub async fn run(p: &GenParams) -> eyre::Result<GenOutcome> {
         max_content_bytes: 512,
         reward: parse_tokens("5")?,
         stake_per_submission: parse_tokens("10")?,
-        reject_penalty: parse_tokens("4")?,
+        reject_penalty: parse_tokens(&p.reject_penalty)?,
         unpublished_penalty: parse_tokens("3")?,
         submit_period: 3_600,
         publish_period: 1_800,

@@ -89,8 +89,9 @@ impl SubmitArgs {
             &serde_json::json!({ "generation": self.generation, "submissions": sids }),
             |_| {
                 println!(
-                    "{} datapoints committed to generation {} (submissions {:?}); publish them after the submit deadline: concord-annotator publish -g {}",
+                    "{} datapoint{} committed to generation {} (submissions {:?}); publish after the submit deadline: concord-annotator publish -g {}",
                     sids.len(),
+                    if sids.len() == 1 { "" } else { "s" },
                     self.generation,
                     sids,
                     self.generation
@@ -107,7 +108,13 @@ impl PublishArgs {
         emit(
             args.json(),
             &serde_json::json!({ "generation": self.generation, "published": n }),
-            |_| println!("{n} datapoints published in generation {}", self.generation),
+            |_| {
+                println!(
+                    "{n} datapoint{} published in generation {}",
+                    if n == 1 { "" } else { "s" },
+                    self.generation
+                )
+            },
         )
     }
 }

@@ -60,6 +60,9 @@ impl UpArgs {
         let d = Deployment::load(&up.out)?;
         println!("token      {}", d.token);
         println!("market     {}", d.market);
+        if let Some(g) = d.generation {
+            println!("generation {g}");
+        }
         println!("deployment {}", up.out.display());
         println!(
             "accounts   {} (requester {}, reviewer {}, {} annotators with {} CCD each)",
