@@ -161,7 +161,43 @@ async function main() {
   assert.match(html, /tasks settled<\/th><td>1 \/ 1/);
   assert.match(html, /Quality report/);
   assert.doesNotMatch(html, /<script>window/, "no raw dataset script in the report");
-  console.log(`browser e2e ok: 3 labels committed and revealed from the page, settled on-chain; screenshot target/web/annotator.png`);
+
+  // 8. The "write" view: a generation batch; a datapoint committed from the page (text and salt kept locally
+  //    first), then published after the submit deadline; the page lists it and the chain has it.
+  const prompts = join(dir, "prompts.jsonl");
+  writeFileSync(prompts, JSON.stringify({ id: "q", text: "A question with its answer." }) + "\n");
+  const gen = cli("concord-requester", accounts.requester.privateKey, ["generate", "create", prompts, "--cap", "2"]);
+  const browser2 = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const page = await browser2.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector(`#generations tr[data-generation="${gen.generation}"]`, { timeout: 30_000 });
+    assert.match(await page.textContent(`#generations tr[data-generation="${gen.generation}"]`), /submit/);
+    await page.fill("#genBatch", String(gen.generation));
+    await page.fill("#genText", "Q: What is 6 * 7? <b>A</b>: 42.");
+    await page.getByRole("button", { name: "Commit datapoint" }).click();
+    await page.waitForFunction(() => document.getElementById("msg").textContent.startsWith("committed to generation"), null, { timeout: 30_000 });
+    await page.waitForSelector("#mine tr.datapoint", { timeout: 30_000 });
+    assert.match(await page.textContent("#mine"), /committed/);
+    assert.equal(await page.evaluate(() => document.querySelectorAll("#mine b").length), 0, "a datapoint renders as text");
+    // Past the submit deadline (one hour), then publish from the page.
+    const rpcCall = (method, params) => fetch(rpc, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+    await rpcCall("evm_increaseTime", [3601]);
+    await rpcCall("evm_mine", []);
+    await page.getByRole("button", { name: "Publish my datapoints" }).click();
+    await page.waitForFunction(() => /published 1 datapoint/.test(document.getElementById("msg").textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /published/.test(document.getElementById("mine").textContent), null, { timeout: 30_000 });
+    await page.screenshot({ path: join(root, "target", "web", "write.png"), fullPage: true });
+    assert.deepEqual(errors, [], "no page errors in the write view");
+  } finally {
+    await browser2.close();
+  }
+  console.log(`browser e2e ok: 3 labels committed and revealed from the page, settled on-chain; a datapoint committed and published from the write view; screenshots target/web/annotator.png, write.png`);
 }
 
 main().then(() => { cleanup(); process.exit(0); }, (e) => { console.error(e); cleanup(); process.exit(1); });

@@ -28,6 +28,17 @@ impl AnnotatorArgs {
         Ok(self.concord.connect().await?)
     }
 
+    /// Where generation submissions are recorded (text and salt before each commit): beside --store, else in
+    /// Concord's home.
+    pub fn generation_home(&self) -> PathBuf {
+        self.store
+            .as_deref()
+            .and_then(|s| s.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(concord_client::concord_home)
+    }
+
     /// Opens the local store of the signing account.
     pub fn open_store(&self, c: &Concord) -> eyre::Result<Store> {
         let me = c.account()?;

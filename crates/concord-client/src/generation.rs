@@ -505,6 +505,73 @@ pub async fn publish(c: &Concord, home: &Path, id: u64) -> Result<usize> {
     Ok(n)
 }
 
+/// A generation batch as a contributor sees it: its terms, where it stands, and this account's submissions.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Open {
+    pub generation: u64,
+    /// `submit`, `publish`, `review` (after the publish deadline) or `finalized`.
+    pub phase: String,
+    pub instruction_count: u32,
+    pub instructions_uri: String,
+    pub reward: String,
+    pub stake: String,
+    pub cap: u32,
+    pub max_bytes: u32,
+    pub submit_deadline: u64,
+    pub publish_deadline: u64,
+    pub mine: Vec<Kept>,
+}
+
+/// Every generation batch of the deployment with this account's kept submissions (the web page's "write" view).
+pub async fn open_batches(c: &Concord, home: &Path) -> Result<Vec<Open>> {
+    let g = generation(c)?;
+    let me = c.account()?;
+    let now = c.chain_time().await?;
+    let count = g
+        .generationCount()
+        .call()
+        .await
+        .map_err(c.read_err("read generation count"))?
+        .to::<u64>();
+    let mut out = Vec::new();
+    for id in 0..count {
+        let info = g
+            .getGeneration(U256::from(id))
+            .call()
+            .await
+            .map_err(c.read_err("read generation batch"))?;
+        let params = created_params(c, id).await?;
+        let (sd, pd) = (
+            info.config.submitDeadline.to::<u64>(),
+            info.config.publishDeadline.to::<u64>(),
+        );
+        let phase = if info.state.submitted > 0 && info.state.finalized >= info.state.submitted {
+            "finalized"
+        } else if now <= sd {
+            "submit"
+        } else if now <= pd {
+            "publish"
+        } else {
+            "review"
+        };
+        out.push(Open {
+            generation: id,
+            phase: phase.into(),
+            instruction_count: info.config.instructionCount,
+            instructions_uri: params.instructionsURI,
+            reward: concord_protocol::units::fmt_tokens(U256::from(info.config.rewardPerAccepted)),
+            stake: concord_protocol::units::fmt_tokens(U256::from(info.config.stakePerSubmission)),
+            cap: info.config.cap,
+            max_bytes: info.config.maxContentBytes,
+            submit_deadline: sd,
+            publish_deadline: pd,
+            mine: load_kept(&kept_path(home, c, id, me)?)?,
+        });
+    }
+    Ok(out)
+}
+
 // ------------------------------------------------------------------------------------------------
 // Requester: open the review, finalize, refund
 // ------------------------------------------------------------------------------------------------

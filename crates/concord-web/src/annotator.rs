@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use concord_client::protocol::units::fmt_tokens;
 use concord_client::store::Store;
-use concord_client::{annotator, market, Concord};
+use concord_client::{annotator, generation, market, Concord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ pub struct App {
     pub client: Concord,
     pub store: Store,
     pub token: String,
+    /// Where generation submissions are recorded (text and salt before each commit).
+    pub generation_home: std::path::PathBuf,
 }
 
 type Shared = Arc<App>;
@@ -224,6 +226,46 @@ async fn collect(_: Authorized, State(app): State<Shared>) -> ApiResult {
     Ok(Json(json!(out)))
 }
 
+/// The "write" view: generation batches, their terms and this account's datapoints.
+async fn generations(_: Authorized, State(app): State<Shared>) -> ApiResult {
+    if app.client.deployment.generation.is_none() {
+        return Ok(Json(json!([])));
+    }
+    let open = generation::open_batches(&app.client, &app.generation_home).await?;
+    Ok(Json(serde_json::to_value(open)?))
+}
+
+#[derive(Deserialize)]
+struct WriteReq {
+    generation: u64,
+    instruction: u32,
+    text: String,
+}
+
+/// Commits one datapoint (its text and salt recorded locally first).
+async fn write(_: Authorized, State(app): State<Shared>, Json(r): Json<WriteReq>) -> ApiResult {
+    let draft = generation::Draft {
+        instruction: r.instruction,
+        text: r.text,
+    };
+    let sids =
+        generation::submit(&app.client, &app.generation_home, r.generation, &[draft]).await?;
+    Ok(Json(
+        json!({ "generation": r.generation, "submissions": sids }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PublishReq {
+    generation: u64,
+}
+
+/// Publishes this account's committed datapoints of a generation batch.
+async fn publish(_: Authorized, State(app): State<Shared>, Json(r): Json<PublishReq>) -> ApiResult {
+    let n = generation::publish(&app.client, &app.generation_home, r.generation).await?;
+    Ok(Json(json!({ "generation": r.generation, "published": n })))
+}
+
 /// The router (exposed for tests).
 pub fn router(app: Shared) -> Router {
     Router::new()
@@ -235,6 +277,9 @@ pub fn router(app: Shared) -> Router {
         .route("/api/submit", post(submit))
         .route("/api/reveal", post(reveal))
         .route("/api/collect", post(collect))
+        .route("/api/generations", get(generations))
+        .route("/api/generation/submit", post(write))
+        .route("/api/generation/publish", post(publish))
         .with_state(app)
 }
 

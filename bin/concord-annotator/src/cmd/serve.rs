@@ -29,6 +29,7 @@ impl ServeArgs {
             client: c,
             store,
             token: concord_web::new_token(),
+            generation_home: args.generation_home(),
         };
         serve(
             app,

@@ -33,16 +33,6 @@ pub struct PublishArgs {
     pub generation: u64,
 }
 
-/// Where the generation records of this account live: beside --store, else in Concord's home.
-fn home(args: &AnnotatorArgs) -> PathBuf {
-    args.store
-        .as_deref()
-        .and_then(|s| s.parent())
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(concord_client::concord_home)
-}
-
 impl SubmitArgs {
     fn drafts(&self) -> eyre::Result<Vec<Draft>> {
         if let Some(f) = &self.file {
@@ -83,7 +73,8 @@ impl SubmitArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let drafts = self.drafts()?;
         let c = args.connect().await?;
-        let sids = generation::submit(&c, &home(args), self.generation, &drafts).await?;
+        let sids =
+            generation::submit(&c, &args.generation_home(), self.generation, &drafts).await?;
         emit(
             args.json(),
             &serde_json::json!({ "generation": self.generation, "submissions": sids }),
@@ -104,7 +95,7 @@ impl SubmitArgs {
 impl PublishArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
-        let n = generation::publish(&c, &home(args), self.generation).await?;
+        let n = generation::publish(&c, &args.generation_home(), self.generation).await?;
         emit(
             args.json(),
             &serde_json::json!({ "generation": self.generation, "published": n }),
