@@ -62,6 +62,31 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         g["escrow"], "73",
         "10 x 5 + 12 x 3 x 0.5 + 5 gold bond: {g}"
     );
+    // A second batch on the same clock, reviewed after the first: its review bars the reviewer the first one
+    // found disagreeing more than agreeing (the review's default minimum reputation is 0 in the generation
+    // market's domain).
+    let g2 = d.json(
+        REQ,
+        Some(&req),
+        &["generate", "create", &instructions, "--cap", "2"],
+    );
+    let gid2 = g2["generation"]
+        .as_u64()
+        .expect("generation id")
+        .to_string();
+    d.json(
+        ANN,
+        Some(&key(0)),
+        &[
+            "submit",
+            "-g",
+            &gid2,
+            "--text",
+            "Q: What is 9 * 9? A: 81.",
+            "--instruction",
+            "0",
+        ],
+    );
 
     // Contributors 0..3 write one good datapoint each, 4 spams twice, 5 (the requester's) writes the gold.
     let good = [
@@ -110,6 +135,7 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
     for i in 0..6 {
         d.json(ANN, Some(&key(i)), &["publish", "-g", &gid]);
     }
+    d.json(ANN, Some(&key(0)), &["publish", "-g", &gid2]);
     d.advance(1801).await;
 
     let gold = d.file(
@@ -138,7 +164,8 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         "one clear line: {err}"
     );
 
-    // Reviewers 6, 7 careful, 8 accepts everything; each takes a whole lane of the 8 datapoints.
+    // Reviewer 6 is careful, 7 rejects everything, 8 accepts everything; each takes a whole lane of the 8
+    // datapoints. Two of three decide: 6 and one of the others agree on every datapoint.
     let bad: Vec<&str> = vec![
         "asdf asdf",
         "buy cheap watches",
@@ -151,12 +178,12 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         .as_array()
         .cloned()
         .expect("items");
-    let answers = |approve_all: bool| {
+    let answers = |all: Option<bool>| {
         items
             .iter()
             .map(|it| {
                 let text = it["text"].as_str().unwrap_or_default();
-                let accept = approve_all || !bad.contains(&text);
+                let accept = all.unwrap_or(!bad.contains(&text));
                 json!({"id": it["id"], "label": if accept { "accept" } else { "reject" }})
                     .to_string()
             })
@@ -169,9 +196,9 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         let j = d.join(&key(i), &rb, None);
         assert_eq!(j["joined"]["size"], 8, "a whole lane: {j}");
     }
-    for (i, approve_all) in [(6, false), (7, false), (8, true)] {
+    for (i, all) in [(6, None), (7, Some(false)), (8, Some(true))] {
         assert_eq!(d.my_tasks(&key(i), &rb).len(), 8);
-        let file = d.file(&format!("answers-{i}.jsonl"), &answers(approve_all));
+        let file = d.file(&format!("answers-{i}.jsonl"), &answers(all));
         d.json(
             ANN,
             Some(&key(i)),
@@ -195,6 +222,31 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
     }
     d.advance(3601).await;
     d.json(REQ, Some(&req), &["settle", "-b", &rb]);
+
+    // The second batch's review: the reject-all reviewer (agreed 2 times, disagreed 4, one gold right, one wrong:
+    // score -2) is barred; the careful one joins.
+    let manifest2 = d.dir.join("review-2.json").display().to_string();
+    let r2 = d.json(
+        REQ,
+        Some(&req),
+        &["generate", "review", "-g", &gid2, "--out", &manifest2],
+    );
+    let rb2 = r2["reviewBatch"]
+        .as_u64()
+        .expect("review batch")
+        .to_string();
+    let barred = d.cli(ANN, Some(&key(7)), &["join", "-b", &rb2]);
+    assert!(
+        !barred.status.success(),
+        "a reviewer who mostly disagreed joined again"
+    );
+    let err = String::from_utf8_lossy(&barred.stderr);
+    assert!(err.contains("reputation score -2"), "one clear line: {err}");
+    let again = d.join(&key(6), &rb2, None);
+    assert_eq!(
+        again["joined"]["size"], 1,
+        "the careful reviewer reviews again: {again}"
+    );
 
     let f = d.json(REQ, Some(&req), &["generate", "finalize", "-g", &gid]);
     assert_eq!(f["accepted"], 4, "the four careful datapoints: {f}");

@@ -97,8 +97,9 @@ pub struct CreateArgs {
     /// Stake a reviewer must hold to join.
     #[arg(long, default_value = defaults::MIN_STAKE)]
     pub review_min_stake: String,
-    /// Reputation a reviewer needs in the generation market's domain.
-    #[arg(long, default_value_t = defaults::MIN_REPUTATION, allow_hyphen_values = true)]
+    /// Reputation a reviewer needs in the generation market's domain (accepted - rejected reviews, gold x3,
+    /// no-shows x10). 0 bars whoever disagreed with its reviews' consensus more often than it agreed.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub review_min_reputation: i64,
     /// Escrowed with gold examples, returned only if every gold answer is revealed in time, in tokens.
     #[arg(long, default_value = "5")]
