@@ -95,20 +95,24 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         (0, "Q: What is the square root of 144? A: 12."),
         (1, "Q: What is the capital of Canada? A: Ottawa."),
     ];
+    // Contributor 3 hosts its datapoint and publishes it by reference: the review fetches it from there and checks
+    // it against the committed hash.
+    let hosted = d.file("essay.txt", good[3].1);
     for (i, (instruction, text)) in good.iter().enumerate() {
-        d.json(
-            ANN,
-            Some(&key(i)),
-            &[
-                "submit",
-                "-g",
-                &gid,
-                "--text",
-                text,
-                "--instruction",
-                &instruction.to_string(),
-            ],
-        );
+        let instruction = instruction.to_string();
+        let mut args = vec![
+            "submit",
+            "-g",
+            &gid,
+            "--text",
+            text,
+            "--instruction",
+            &instruction,
+        ];
+        if i == 3 {
+            args.extend_from_slice(&["--uri", &hosted]);
+        }
+        d.json(ANN, Some(&key(i)), &args);
     }
     let spam = d.file(
         "spam.jsonl",
@@ -289,6 +293,11 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
             "{row}"
         );
         assert!(row["provenance"]["published"].is_string(), "{row}");
+        assert_eq!(
+            row["uri"].as_str(),
+            (row["content"] == good[3].1).then_some(hosted.as_str()),
+            "the hosted datapoint, fetched and checked: {row}"
+        );
     }
 
     let q = d.json(REQ, Some(&req), &["generate", "report", "-g", &gid]);

@@ -103,6 +103,15 @@ pub fn item(m: &Manifest, it: &ManifestItem, media: Option<&std::path::Path>, n:
     if !it.uri.is_empty() {
         println!("    {}", it.uri);
     }
+    // A generated datapoint under review: where it was hosted, and why it does not open if it does not.
+    if let Some(meta) = it.meta.as_ref().filter(|_| it.raw) {
+        if let Some(u) = meta["uri"].as_str() {
+            println!("    published at {u}");
+        }
+        if let Some(why) = meta["problem"].as_str() {
+            println!("    this datapoint {why}");
+        }
+    }
     if let Some(p) = media {
         println!("    verified copy: {}", p.display());
     }

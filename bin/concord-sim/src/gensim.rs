@@ -219,6 +219,7 @@ pub async fn run(p: &GenParams) -> eyre::Result<GenOutcome> {
             drafts[g].push(Draft {
                 instruction: k % 2,
                 text,
+                uri: None,
             });
         }
     }
@@ -260,6 +261,7 @@ pub async fn run(p: &GenParams) -> eyre::Result<GenOutcome> {
         .map(|e| Draft {
             instruction: 0,
             text: e.text.clone(),
+            uri: None,
         })
         .collect();
     generation::submit(&clients[gold_author], &home, id, &gold_drafts).await?;

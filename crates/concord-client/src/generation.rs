@@ -12,7 +12,7 @@ use concord_bindings::generation::GenerationMarket as G;
 use concord_bindings::generation::IGenerationMarketTypes::{GenParams, ReviewParams};
 use concord_bindings::generation::ILabelMarketV2Types::Periods;
 use concord_protocol::generation::SubmissionKey;
-use concord_protocol::manifest::{GoldFile, GoldSecret, Manifest};
+use concord_protocol::manifest::{GoldFile, GoldSecret, Manifest, RawDatapoint};
 use concord_protocol::merkle::{gold_leaf, MerkleTree};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -53,11 +53,15 @@ pub struct Instruction {
     pub text: String,
 }
 
-/// One datapoint a contributor submits: the instruction it answers (index in the instructions file) and its text.
+/// One datapoint a contributor submits: the instruction it answers (index in the instructions file) and its text;
+/// with `uri`, the text is hosted there (content larger than the batch takes inline) and published by reference —
+/// reviewers fetch it and check it against the committed hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
     pub instruction: u32,
     pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
 }
 
 /// One of the requester's known examples for the review's gold: its text and whether it should be accepted.
@@ -268,6 +272,9 @@ pub struct Kept {
     pub sid: Option<u64>,
     #[serde(default)]
     pub published: bool,
+    /// Where the text is hosted, for a datapoint published by reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
 }
 
 /// Where a contributor's submissions to one batch are kept.
@@ -329,9 +336,9 @@ pub async fn submit(c: &Concord, home: &Path, id: u64, drafts: &[Draft]) -> Resu
                 d.instruction, info.config.instructionCount, info.config.instructionCount
             )));
         }
-        if d.text.len() > info.config.maxContentBytes as usize {
+        if d.uri.is_none() && d.text.len() > info.config.maxContentBytes as usize {
             return Err(ClientError::Input(format!(
-                "a datapoint of {} bytes is longer than batch {id} takes inline ({} bytes)",
+                "a datapoint of {} bytes is longer than batch {id} takes inline ({} bytes): host it and give its --uri",
                 d.text.len(),
                 info.config.maxContentBytes
             )));
@@ -393,6 +400,7 @@ pub async fn submit(c: &Concord, home: &Path, id: u64, drafts: &[Draft]) -> Resu
             commit_hash,
             sid: None,
             published: false,
+            uri: d.uri.clone(),
         });
         save_kept(&path, &kept)?; // nothing is committed that is not kept first
         let receipt =
@@ -486,18 +494,25 @@ pub async fn publish(c: &Concord, home: &Path, id: u64) -> Result<usize> {
             save_kept(&path, &kept)?;
             continue;
         }
-        c.tx.send(
-            "publish datapoint",
-            *g.address(),
-            G::publishCall {
+        let input = match &k.uri {
+            None => G::publishCall {
                 id: U256::from(id),
                 sid: U256::from(sid),
                 content: Bytes::from(k.text.clone().into_bytes()),
                 salt: k.salt,
             }
             .abi_encode_input(),
-        )
-        .await?;
+            Some(uri) => G::publishURICall {
+                id: U256::from(id),
+                sid: U256::from(sid),
+                uri: uri.clone(),
+                contentHash: keccak256(k.text.as_bytes()),
+                normalizedHash: concord_protocol::generation::normalized_hash(k.text.as_bytes()),
+                salt: k.salt,
+            }
+            .abi_encode_input(),
+        };
+        c.tx.send("publish datapoint", *g.address(), input).await?;
         kept[i].published = true;
         save_kept(&path, &kept)?;
         n += 1;
@@ -576,15 +591,48 @@ pub async fn open_batches(c: &Concord, home: &Path) -> Result<Vec<Open>> {
 // Requester: open the review, finalize, refund
 // ------------------------------------------------------------------------------------------------
 
-/// A datapoint as published: its review item, submission id, author, instruction and text.
+/// A datapoint as published: its review item, submission id, author, instruction, content hash, and its text —
+/// `None` for one published by URI that could not be fetched or did not match its hashes (`problem` says why).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
     pub item: u64,
     pub sid: u64,
     pub author: Address,
     pub instruction: u32,
-    pub text: String,
+    pub text: Option<String>,
+    pub content_hash: B256,
+    pub uri: Option<String>,
+    pub problem: Option<String>,
     pub tx: Option<B256>,
+}
+
+/// Largest datapoint fetched by URI.
+const MAX_FETCHED_BYTES: u64 = 1 << 20;
+
+/// The text behind a datapoint's URI (a local path, `file://`, `http(s)://` or `ipfs://` through the gateway),
+/// checked against the content hash its author committed and the normal form it published.
+async fn fetch_datapoint(
+    c: &Concord,
+    uri: &str,
+    content_hash: B256,
+    normalized: B256,
+) -> std::result::Result<String, String> {
+    let bytes = match crate::media::http_location(uri, &c.ipfs_gateway) {
+        Some(url) => crate::media::fetch_limited(&url, MAX_FETCHED_BYTES).await?,
+        None => {
+            std::fs::read(uri.strip_prefix("file://").unwrap_or(uri)).map_err(|e| e.to_string())?
+        }
+    };
+    if keccak256(&bytes) != content_hash {
+        return Err("its bytes are not the ones its author committed".into());
+    }
+    if concord_protocol::generation::normalized_hash(&bytes) != normalized {
+        return Err(
+            "its normal form is not the one its author published (the duplicate check was dodged)"
+                .into(),
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".into())
 }
 
 /// Every datapoint published in batch `id`, in review-item order.
@@ -596,13 +644,22 @@ pub async fn published(c: &Concord, id: u64) -> Result<Vec<Published>> {
     )?;
     let mut out = Vec::with_capacity(pubs.len());
     for (e, log) in pubs {
-        if !e.uri.is_empty() {
-            return Err(ClientError::Input(format!(
-                "datapoint {} of batch {id} was published by URI ({}): only inline datapoints are reviewed by this \
-                 client so far",
-                e.sid, e.uri
-            )));
-        }
+        let (text, uri, problem) = if e.uri.is_empty() {
+            (
+                Some(String::from_utf8_lossy(&e.content).into_owned()),
+                None,
+                None,
+            )
+        } else {
+            match fetch_datapoint(c, &e.uri, e.contentHash, e.normalizedHash).await {
+                Ok(t) => (Some(t), Some(e.uri.clone()), None),
+                Err(why) => (
+                    None,
+                    Some(e.uri.clone()),
+                    Some(format!("does not open: {why}")),
+                ),
+            }
+        };
         let instruction = subs
             .iter()
             .find(|(s, _)| s.sid == e.sid)
@@ -613,7 +670,10 @@ pub async fn published(c: &Concord, id: u64) -> Result<Vec<Published>> {
             sid: e.sid.to(),
             author: e.author,
             instruction,
-            text: String::from_utf8_lossy(&e.content).into_owned(),
+            text,
+            content_hash: e.contentHash,
+            uri,
+            problem,
             tx: log.transaction_hash,
         });
     }
@@ -621,20 +681,30 @@ pub async fn published(c: &Concord, id: u64) -> Result<Vec<Published>> {
     Ok(out)
 }
 
-/// The review manifest of the published datapoints (ids `sid-N`; instruction and author as metadata).
+/// The review manifest of the published datapoints (ids `sid-N`; instruction, author, URI and any problem as
+/// metadata). A datapoint that does not open keeps its committed hash and no text: reviewers should reject it.
 pub fn review_manifest(datapoints: &[Published]) -> Manifest {
-    let items: Vec<(String, String, Option<Value>)> = datapoints
+    let items: Vec<RawDatapoint> = datapoints
         .iter()
         .map(|p| {
-            (
-                format!("sid-{}", p.sid),
-                p.text.clone(),
-                Some(json!({"instruction": p.instruction, "author": p.author.to_string(), "sid": p.sid})),
-            )
+            let mut meta =
+                json!({"instruction": p.instruction, "author": p.author.to_string(), "sid": p.sid});
+            if let Some(u) = &p.uri {
+                meta["uri"] = json!(u);
+            }
+            if let Some(why) = &p.problem {
+                meta["problem"] = json!(why);
+            }
+            RawDatapoint {
+                id: format!("sid-{}", p.sid),
+                text: p.text.clone(),
+                content_hash: p.content_hash,
+                meta: Some(meta),
+            }
         })
         .collect();
     let classes: Vec<String> = REVIEW_CLASSES.iter().map(|s| s.to_string()).collect();
-    Manifest::of_datapoints(&items, &classes)
+    Manifest::of_raw(&items, &classes)
 }
 
 /// An opened review.
@@ -669,7 +739,7 @@ pub async fn open_review(
     let manifest = review_manifest(&datapoints);
     let mut answers = Vec::new();
     for ex in gold {
-        let item = datapoints.iter().find(|p| p.text == ex.text).ok_or_else(|| {
+        let item = datapoints.iter().find(|p| p.text.as_deref() == Some(ex.text.as_str())).ok_or_else(|| {
             ClientError::Input(format!(
                 "gold example `{}` was not published in batch {id}: submit and publish it from one of your addresses first",
                 ex.text
@@ -906,6 +976,9 @@ pub struct ExportRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction_text: Option<String>,
     pub content: String,
+    /// Where a datapoint published by reference is hosted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
     pub author: Address,
     pub verdict: String,
     pub reviewers: Vec<Address>,
@@ -961,7 +1034,8 @@ pub async fn export(
             instruction_text: instructions
                 .and_then(|i| i.get(p.instruction as usize))
                 .map(|i| i.text.clone()),
-            content: p.text.clone(),
+            content: p.text.clone().unwrap_or_default(),
+            uri: p.uri.clone(),
             author: p.author,
             verdict: verdict_name(f.verdict).into(),
             reviewers: o.map(|o| o.annotators.clone()).unwrap_or_default(),
@@ -978,7 +1052,7 @@ pub async fn export(
                 "reviewBatch": info.state.reviewOpened.then_some(info.state.reviewBatch),
                 "published": p.tx,
                 "finalized": flog.transaction_hash,
-                "contentHash": keccak256(p.text.as_bytes()),
+                "contentHash": p.content_hash,
             }),
         });
     }

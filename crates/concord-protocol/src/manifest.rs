@@ -146,9 +146,20 @@ pub struct ManifestItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
     /// A generated datapoint under review: its content hash is keccak256 of `text`'s bytes, as the generation market
-    /// computes the review manifest on-chain (`meta` is informational and not covered).
+    /// computes the review manifest on-chain (`meta` is informational and not covered). A raw item without `text`
+    /// is one whose content could not be fetched or did not match its hash: it carries the committed hash as is
+    /// (its `meta` says why), so the root still matches, and reviewers see that it does not open.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub raw: bool,
+}
+
+/// A generated datapoint for a review manifest: its text when it opened, and the content hash committed on-chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawDatapoint {
+    pub id: String,
+    pub text: Option<String>,
+    pub content_hash: B256,
+    pub meta: Option<Value>,
 }
 
 /// The public manifest annotators fetch: classes, items and the Merkle root that goes on-chain.
@@ -193,16 +204,30 @@ impl Manifest {
         datapoints: &[(String, String, Option<Value>)],
         classes: &[String],
     ) -> Self {
+        let raw: Vec<RawDatapoint> = datapoints
+            .iter()
+            .map(|(id, text, meta)| RawDatapoint {
+                id: id.clone(),
+                content_hash: keccak256(text.as_bytes()),
+                text: Some(text.clone()),
+                meta: meta.clone(),
+            })
+            .collect();
+        Self::of_raw(&raw, classes)
+    }
+
+    /// [`Manifest::of_datapoints`] where some contents are missing (kept as their committed hash).
+    pub fn of_raw(datapoints: &[RawDatapoint], classes: &[String]) -> Self {
         let items: Vec<ManifestItem> = datapoints
             .iter()
             .enumerate()
-            .map(|(i, (id, text, meta))| ManifestItem {
+            .map(|(i, d)| ManifestItem {
                 index: i as u64,
-                id: id.clone(),
-                content_hash: keccak256(text.as_bytes()),
+                id: d.id.clone(),
+                content_hash: d.content_hash,
                 uri: String::new(),
-                text: Some(text.clone()),
-                meta: meta.clone(),
+                text: d.text.clone(),
+                meta: d.meta.clone(),
                 media: None,
                 raw: true,
             })
@@ -235,7 +260,10 @@ impl Manifest {
                 )));
             }
             let recomputed = if item.raw {
-                keccak256(item.text.as_deref().unwrap_or_default().as_bytes())
+                match &item.text {
+                    Some(text) => keccak256(text.as_bytes()),
+                    None => item.content_hash, // does not open: the committed hash, as is
+                }
             } else {
                 Item {
                     id: item.id.clone(),
@@ -385,6 +413,21 @@ mod tests {
             not_raw.verify(m.root).is_err(),
             "hashed as JSON it is another item"
         );
+        // A datapoint published by URI that does not open keeps its committed hash and no text: same root.
+        let mut raw: Vec<RawDatapoint> = m
+            .items
+            .iter()
+            .map(|i| RawDatapoint {
+                id: i.id.clone(),
+                text: i.text.clone(),
+                content_hash: i.content_hash,
+                meta: None,
+            })
+            .collect();
+        raw[4].text = None;
+        let missing = Manifest::of_raw(&raw, &classes);
+        assert_eq!(missing.root, m.root, "the committed hash, as is");
+        missing.verify(m.root).expect("verifies without the text");
     }
 
     fn media_item(bytes: &[u8]) -> Item {

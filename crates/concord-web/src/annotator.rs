@@ -247,6 +247,7 @@ async fn write(_: Authorized, State(app): State<Shared>, Json(r): Json<WriteReq>
     let draft = generation::Draft {
         instruction: r.instruction,
         text: r.text,
+        uri: None,
     };
     let sids =
         generation::submit(&app.client, &app.generation_home, r.generation, &[draft]).await?;

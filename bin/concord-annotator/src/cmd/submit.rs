@@ -24,6 +24,10 @@ pub struct SubmitArgs {
     /// The instruction the --text answers (index in the batch's instructions).
     #[arg(long)]
     pub instruction: Option<u32>,
+    /// Where the --text is hosted (content longer than the batch takes inline): it is published by reference and
+    /// reviewers fetch it and check it against the committed hash. In a --file, a line's `uri` field.
+    #[arg(long, requires = "text")]
+    pub uri: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +46,7 @@ impl SubmitArgs {
             return Ok(vec![Draft {
                 instruction,
                 text: text.clone(),
+                uri: self.uri.clone(),
             }]);
         }
         // Interactive: an instruction index and a datapoint per entry; an empty line ends.
@@ -64,7 +69,11 @@ impl SubmitArgs {
             eprint!("datapoint> ");
             std::io::stderr().flush()?;
             let text = lines.next().transpose()?.unwrap_or_default();
-            drafts.push(Draft { instruction, text });
+            drafts.push(Draft {
+                instruction,
+                text,
+                uri: None,
+            });
         }
         eyre::ensure!(!drafts.is_empty(), "no datapoint given");
         Ok(drafts)
