@@ -331,6 +331,71 @@ contract GenerationReviewTest is GenFixture {
         assertEq(gen.getGeneration(id).state.paid, 0, "the reward escrow stays for the refund");
     }
 
+    /// @dev Any cap and any reviews: each datapoint's verdict follows its review outcome, at most `cap` are paid and
+    ///      in submission order, each rejected one is slashed once, and after the refund the generation market holds
+    ///      exactly what it owes.
+    function testFuzz_finalize_paysInOrderUpToTheCapAndStaysSolvent(uint8 capSeed, uint256 votes) public {
+        IGenerationMarketTypes.GenParams memory p = params();
+        p.cap = uint32(bound(capSeed, 1, 5));
+        vm.prank(requester);
+        uint256 id = gen.createGeneration(p);
+        uint256[6] memory sids = submitAndPublish(id);
+        toReview(id);
+        vm.prank(requester);
+        uint256 batch = gen.openReview(id, reviewParams(), "ipfs://review", bytes32(0), 0);
+        Held[] memory hs = new Held[](3);
+        for (uint256 i; i < 3; ++i) {
+            gen.qualifyReviewer(id, ann(i));
+            hs[i] = joinAs(ann(i), batch, 8);
+        }
+        seedRound(batch, 1);
+        for (uint256 i; i < 3; ++i) {
+            labelReview(batch, hs[i], false);
+            for (uint256 m; m < hs[i].bundle.size; ++m) {
+                // Reviewer i's verdict on its m-th datapoint: a bit of `votes`.
+                uint256 v = (votes >> (8 * i + m)) & 1;
+                hs[i].words[m / 2] = (hs[i].words[m / 2] & ~(uint256(0xF) << (128 * (m % 2)))) | (v << (128 * (m % 2)));
+            }
+            commitAs(batch, hs[i]);
+        }
+        warpPastCommit(batch);
+        for (uint256 i; i < 3; ++i) {
+            revealAs(batch, hs[i]);
+        }
+        warpPastReveal(batch);
+        settleAll(batch, hs);
+        gen.finalize(id, 100);
+
+        uint256 paidCount;
+        uint256 rejected;
+        for (uint256 k; k < 6; ++k) {
+            if (k == 2) continue; // never published: expired
+            IGenerationMarketTypes.Submission memory s = gen.submissionOf(id, sids[k]);
+            uint256 w = market.outcomeOf(batch, s.item);
+            bool accept = w & 0xF == 1;
+            IGenerationMarketTypes.Verdict v = s.verdict;
+            if (accept && paidCount < p.cap) {
+                assertEq(uint256(v), uint256(IGenerationMarketTypes.Verdict.Accepted), "paid in submission order");
+                ++paidCount;
+            } else if (accept) {
+                assertEq(uint256(v), uint256(IGenerationMarketTypes.Verdict.AcceptedOverCap), "over the cap");
+            } else {
+                assertEq(uint256(v), uint256(IGenerationMarketTypes.Verdict.Rejected), "rejected by the review");
+                ++rejected;
+            }
+        }
+        IGenerationMarketTypes.GenState memory st = gen.getGeneration(id).state;
+        assertEq(st.accepted, paidCount, "accepted counter");
+        assertLe(st.accepted, p.cap, "never beyond the cap");
+        assertEq(st.paid, paidCount * 5e18, "paid == accepted x reward");
+        assertEq(gen.claimable(treasury, address(token)), rejected * 4e18 + 3e18, "slashes and the forfeit");
+        uint256 amount = gen.refund(id);
+        uint256 owed = amount + gen.claimable(treasury, address(token)) + gen.claimable(alice, address(token))
+            + gen.claimable(bob, address(token)) + gen.claimable(goldAuthor, address(token));
+        owed += gen.depositOf(alice).amount + gen.depositOf(bob).amount + gen.depositOf(goldAuthor).amount;
+        assertEq(token.balanceOf(address(gen)), owed, "solvent to the wei");
+    }
+
     function test_finalize_neverPaysBeyondTheCap() public {
         IGenerationMarketTypes.GenParams memory p = params();
         p.cap = 1;
