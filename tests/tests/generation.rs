@@ -88,6 +88,12 @@ async fn a_generation_batch_runs_from_instructions_to_an_exported_dataset() {
         ],
     );
 
+    let listed = d.json(ANN, Some(&key(0)), &["instructions", "-g", &gid]);
+    assert_eq!(
+        listed[1]["id"], "geo",
+        "fetched and checked against the root: {listed}"
+    );
+
     // Contributors 0..3 write one good datapoint each, 4 spams twice, 5 (the requester's) writes the gold.
     let good = [
         (0, "Q: What is 17 * 23? A: 391."),

@@ -178,6 +178,7 @@ async function main() {
     await page.goto(url);
     await page.waitForSelector(`#generations tr[data-generation="${gen.generation}"]`, { timeout: 30_000 });
     assert.match(await page.textContent(`#generations tr[data-generation="${gen.generation}"]`), /submit/);
+    assert.match(await page.textContent("#generations .instruction"), /0 · q: A question with its answer\./, "instructions checked and listed");
     await page.fill("#genBatch", String(gen.generation));
     await page.fill("#genText", "Q: What is 6 * 7? <b>A</b>: 42.");
     await page.getByRole("button", { name: "Commit datapoint" }).click();

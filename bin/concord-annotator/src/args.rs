@@ -40,6 +40,8 @@ pub enum Cmd {
     Submit(cmd::submit::SubmitArgs),
     /// Publish your committed datapoints of a generation batch (after its submit deadline).
     Publish(cmd::submit::PublishArgs),
+    /// The instructions of a generation batch, fetched and checked against its on-chain root.
+    Instructions(cmd::submit::InstructionsArgs),
 }
 
 impl Tool for Cmd {
@@ -69,6 +71,7 @@ impl Tool for Cmd {
             Cmd::Serve(c) => c.run(&args).await,
             Cmd::Submit(c) => c.run(&args).await,
             Cmd::Publish(c) => c.run(&args).await,
+            Cmd::Instructions(c) => c.run(&args).await,
         }
     }
 }

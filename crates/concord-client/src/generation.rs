@@ -76,6 +76,15 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Resu
     let text = std::fs::read_to_string(path).map_err(|e| {
         ClientError::Input(format!("cannot read {what} file {}: {e}", path.display()))
     })?;
+    parse_jsonl(&text, path, what)
+}
+
+/// [`read_jsonl`] of text already read from `path` (a file or a URI).
+pub fn parse_jsonl<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -96,6 +105,42 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Resu
         )));
     }
     Ok(out)
+}
+
+/// A batch's instructions, fetched from the URI it was created with (a path, `file://`, `http(s)://` or `ipfs://`)
+/// and checked against the root it committed to.
+pub async fn instructions(c: &Concord, id: u64) -> Result<Vec<Instruction>> {
+    let g = generation(c)?;
+    let root = g
+        .getGeneration(U256::from(id))
+        .call()
+        .await
+        .map_err(c.read_err("read generation batch"))?
+        .config
+        .instructionsRoot;
+    let uri = created_params(c, id).await?.instructionsURI;
+    let bytes = match crate::media::http_location(&uri, &c.ipfs_gateway) {
+        Some(url) => crate::media::fetch_limited(&url, MAX_FETCHED_BYTES)
+            .await
+            .map_err(|why| {
+                ClientError::Manifest(format!("cannot fetch the instructions {url}: {why}"))
+            })?,
+        None => std::fs::read(uri.strip_prefix("file://").unwrap_or(&uri)).map_err(|e| {
+            ClientError::Manifest(format!("cannot read the instructions {uri}: {e}"))
+        })?,
+    };
+    let list: Vec<Instruction> = parse_jsonl(
+        &String::from_utf8_lossy(&bytes),
+        Path::new(&uri),
+        "instructions",
+    )?;
+    let got = instructions_manifest(&list).root;
+    if got != root {
+        return Err(ClientError::Manifest(format!(
+            "the instructions at {uri} (root {got}) are not the ones generation batch {id} committed to ({root})"
+        )));
+    }
+    Ok(list)
 }
 
 /// The instructions manifest: each instruction hashed as raw bytes, so its root is what contributors check.
@@ -535,6 +580,10 @@ pub struct Open {
     pub max_bytes: u32,
     pub submit_deadline: u64,
     pub publish_deadline: u64,
+    /// The instructions, fetched and checked against the batch's root (empty with `instructions_error` if not).
+    pub instructions: Vec<Instruction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions_error: Option<String>,
     pub mine: Vec<Kept>,
 }
 
@@ -557,6 +606,7 @@ pub async fn open_batches(c: &Concord, home: &Path) -> Result<Vec<Open>> {
             .await
             .map_err(c.read_err("read generation batch"))?;
         let params = created_params(c, id).await?;
+        let listed = instructions(c, id).await;
         let (sd, pd) = (
             info.config.submitDeadline.to::<u64>(),
             info.config.publishDeadline.to::<u64>(),
@@ -581,6 +631,8 @@ pub async fn open_batches(c: &Concord, home: &Path) -> Result<Vec<Open>> {
             max_bytes: info.config.maxContentBytes,
             submit_deadline: sd,
             publish_deadline: pd,
+            instructions: listed.as_ref().cloned().unwrap_or_default(),
+            instructions_error: listed.err().map(|e| e.to_string()),
             mine: load_kept(&kept_path(home, c, id, me)?)?,
         });
     }

@@ -31,6 +31,30 @@ pub struct SubmitArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InstructionsArgs {
+    /// Generation batch id.
+    #[arg(long, short = 'g')]
+    pub generation: u64,
+}
+
+impl InstructionsArgs {
+    pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
+        let c = args.connect().await?;
+        let list = generation::instructions(&c, self.generation).await?;
+        emit(args.json(), &list, |list| {
+            println!(
+                "generation {}: {} instructions, checked against the batch's root",
+                self.generation,
+                list.len()
+            );
+            for (i, ins) in list.iter().enumerate() {
+                println!("  {i}  {}: {}", ins.id, ins.text);
+            }
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct PublishArgs {
     /// Generation batch id.
     #[arg(long, short = 'g')]
