@@ -84,12 +84,7 @@ contract GenerationReviewTest is GenFixture {
     ///      its truth (or accepts all when `approveAll[i]`), commits and reveals; then the gold is revealed and the
     ///      batch settled.
     function review(uint256 id, uint256 batch, bool[3] memory approveAll) internal returns (Held[] memory hs) {
-        hs = new Held[](3);
-        for (uint256 i; i < 3; ++i) {
-            gen.qualifyReviewer(id, ann(i));
-            hs[i] = joinAs(ann(i), batch, 8);
-        }
-        seedRound(batch, 1);
+        hs = joinReview(id, batch);
         for (uint256 i; i < 3; ++i) {
             labelReview(batch, hs[i], approveAll[i]);
             commitAs(batch, hs[i]);
@@ -101,6 +96,22 @@ contract GenerationReviewTest is GenFixture {
         revealGold(batch);
         warpPastReveal(batch);
         settleAll(batch, hs);
+    }
+
+    function openWithoutGold(uint256 id) internal returns (uint256 batch) {
+        toReview(id);
+        vm.prank(requester);
+        batch = gen.openReview(id, reviewParams(), "ipfs://review", bytes32(0), 0);
+    }
+
+    /// @dev Reviewers 0..2 qualify and join a whole lane each; the round seals and its seed is drawn.
+    function joinReview(uint256 id, uint256 batch) internal returns (Held[] memory hs) {
+        hs = new Held[](3);
+        for (uint256 i; i < 3; ++i) {
+            gen.qualifyReviewer(id, ann(i));
+            hs[i] = joinAs(ann(i), batch, 8);
+        }
+        seedRound(batch, 1);
     }
 
     function labelReview(uint256 batch, Held memory h, bool approveAll) internal view {
@@ -295,15 +306,8 @@ contract GenerationReviewTest is GenFixture {
     function test_finalize_releasesAnUndecidedDatapointUnpaidAndUnslashed() public {
         uint256 id = createGen();
         uint256[6] memory sids = submitAndPublish(id);
-        toReview(id);
-        vm.prank(requester);
-        uint256 batch = gen.openReview(id, reviewParams(), "ipfs://review", bytes32(0), 0);
-        Held[] memory hs = new Held[](3);
-        for (uint256 i; i < 3; ++i) {
-            gen.qualifyReviewer(id, ann(i));
-            hs[i] = joinAs(ann(i), batch, 8);
-        }
-        seedRound(batch, 1);
+        uint256 batch = openWithoutGold(id);
+        Held[] memory hs = joinReview(id, batch);
         for (uint256 i; i < 3; ++i) {
             labelReview(batch, hs[i], i == 0);
             if (i == 1) {
@@ -340,15 +344,8 @@ contract GenerationReviewTest is GenFixture {
         vm.prank(requester);
         uint256 id = gen.createGeneration(p);
         uint256[6] memory sids = submitAndPublish(id);
-        toReview(id);
-        vm.prank(requester);
-        uint256 batch = gen.openReview(id, reviewParams(), "ipfs://review", bytes32(0), 0);
-        Held[] memory hs = new Held[](3);
-        for (uint256 i; i < 3; ++i) {
-            gen.qualifyReviewer(id, ann(i));
-            hs[i] = joinAs(ann(i), batch, 8);
-        }
-        seedRound(batch, 1);
+        uint256 batch = openWithoutGold(id);
+        Held[] memory hs = joinReview(id, batch);
         for (uint256 i; i < 3; ++i) {
             labelReview(batch, hs[i], false);
             for (uint256 m; m < hs[i].bundle.size; ++m) {
