@@ -314,19 +314,12 @@ contract GenerationInvariantsTest is GenFixture {
         handler = new GenerationHandler(gen, token, treasury, requester, terms);
         for (uint256 i; i < handler.reviewerCount(); ++i) {
             address a = handler.reviewers(i);
-            vm.prank(treasury);
-            require(token.transfer(a, 10_000 * UNIT));
-            vm.startPrank(a);
-            token.approve(address(market), type(uint256).max);
+            fund(a, address(market));
+            vm.prank(a);
             market.stake(STAKE);
-            vm.stopPrank();
         }
         for (uint256 i; i < handler.contributorCount(); ++i) {
-            address a = handler.contributors(i);
-            vm.prank(treasury);
-            require(token.transfer(a, 10_000 * UNIT));
-            vm.prank(a);
-            token.approve(address(gen), type(uint256).max);
+            fund(handler.contributors(i), address(gen));
         }
         handler.addGeneration(_create(1 days, 30));
         handler.addGeneration(_create(2 days, 8));

@@ -22,12 +22,9 @@ abstract contract GenFixture is V2Fixture {
         token.approve(address(gen), type(uint256).max);
         address[2] memory who = [alice, bob];
         for (uint256 i; i < who.length; ++i) {
-            vm.prank(treasury);
-            require(token.transfer(who[i], 10_000 * UNIT));
-            vm.startPrank(who[i]);
-            token.approve(address(gen), type(uint256).max);
+            fund(who[i], address(gen));
+            vm.prank(who[i]);
             gen.stake(100 * UNIT);
-            vm.stopPrank();
         }
     }
 

@@ -47,13 +47,18 @@ abstract contract V2Fixture is Base {
         for (uint256 i; i < NUM_ANNOTATORS; ++i) {
             address a = vm.addr(0xA000 + i);
             annotators.push(a);
-            vm.prank(treasury);
-            require(token.transfer(a, 10_000 * UNIT));
-            vm.startPrank(a);
-            token.approve(address(market), type(uint256).max);
+            fund(a, address(market));
+            vm.prank(a);
             market.stake(STAKE);
-            vm.stopPrank();
         }
+    }
+
+    /// @dev Sends `who` 10,000 tokens from the treasury and approves `spender` for all of its tokens.
+    function fund(address who, address spender) internal {
+        vm.prank(treasury);
+        require(token.transfer(who, 10_000 * UNIT));
+        vm.prank(who);
+        token.approve(spender, type(uint256).max);
     }
 
     function ann(uint256 i) internal view returns (address) {

@@ -189,13 +189,7 @@ impl Manifest {
                 raw: false,
             })
             .collect();
-        let root = Self::tree_of(&items).root();
-        Self {
-            version: 1,
-            classes: classes.to_vec(),
-            root,
-            items,
-        }
+        Self::of_items(items, classes)
     }
 
     /// The manifest of a generation batch's review: the published datapoints in publication order (`id`, text,
@@ -232,6 +226,11 @@ impl Manifest {
                 raw: true,
             })
             .collect();
+        Self::of_items(items, classes)
+    }
+
+    /// The manifest of `items` as given, with the root over them.
+    fn of_items(items: Vec<ManifestItem>, classes: &[String]) -> Self {
         let root = Self::tree_of(&items).root();
         Self {
             version: 1,
