@@ -459,6 +459,13 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         _delegate();
     }
 
+    /// @notice Calls the market has no function for — optimistic settlement (`ILabelMarketV2Optimistic`) — run in its
+    ///         modules, in this storage; the module guards each state-changing one with this market's re-entrancy
+    ///         guard (the same transient slot), so its views stay callable from a static call.
+    fallback(bytes calldata) external returns (bytes memory) {
+        return _delegate();
+    }
+
     /// @dev Runs the current call in the settlement module with this contract's storage; bubbles up its revert.
     function _delegate() internal returns (bytes memory ret) {
         bool ok;

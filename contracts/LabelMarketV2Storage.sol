@@ -91,6 +91,9 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     ///      reads it): result | decided flags << 128 | 1 << 255, the first `TasksSettled` word, updated by `resolve`.
     // slither-disable-next-line uninitialized-state (written by the settlement module through delegatecall)
     mapping(uint256 batchId => mapping(uint256 taskId => uint256)) internal _outcomes;
+    /// @dev A batch's optimistic settlement (`LabelMarketV2Optimistic`); `settle` refuses a batch with a live or final one.
+    // slither-disable-next-line uninitialized-state (written by the optimistic module through delegatecall)
+    mapping(uint256 batchId => Proposal) internal _proposals;
 
     /// @param stakeToken The protocol token annotators stake.
     /// @param treasury Receives slashed stake no agreeing annotator can take.

@@ -5,6 +5,7 @@ import {Vm} from "../contracts/test/utils/Vm.sol";
 import {ConcordToken} from "../contracts/ConcordToken.sol";
 import {LabelMarketV2} from "../contracts/LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../contracts/LabelMarketV2Settlement.sol";
+import {LabelMarketV2Optimistic} from "../contracts/LabelMarketV2Optimistic.sol";
 import {GenerationMarket} from "../contracts/GenerationMarket.sol";
 import {IReviewMarket} from "../contracts/interfaces/IGenerationMarket.sol";
 
@@ -22,7 +23,12 @@ contract Deploy {
         address treasury = vm.envOr("TREASURY", msg.sender);
         uint256 cooldown = vm.envOr("UNSTAKE_COOLDOWN", uint256(7 days));
         token = new ConcordToken(treasury);
-        market = new LabelMarketV2(token, treasury, cooldown, new LabelMarketV2Settlement(token, treasury));
+        market = new LabelMarketV2(
+            token,
+            treasury,
+            cooldown,
+            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+        );
         generation = new GenerationMarket(IReviewMarket(address(market)));
         vm.stopBroadcast();
 

@@ -216,6 +216,42 @@ interface ILabelMarketV2Types {
         bytes32[] proof;
     }
 
+    /// @notice Where a batch's optimistic settlement stands: none (or voided), live (challengeable), final.
+    enum ProposalStatus {
+        None,
+        Live,
+        Final
+    }
+
+    /// @notice An optimistic settlement of a batch (`ILabelMarketV2Optimistic.propose`): one credit leaf per bundle
+    ///         under `root`, challengeable until `challengeEnd`, with the totals its leaves add up to.
+    struct Proposal {
+        // slot 0
+        address proposer;
+        uint40 challengeEnd;
+        ProposalStatus status;
+        // slot 1
+        bytes32 root;
+        // slot 2
+        uint128 bond;
+        uint128 earned;
+        // slot 3
+        uint128 slashed;
+        uint128 redistributed;
+    }
+
+    /// @notice A bundle's credit leaf brought to `ILabelMarketV2Optimistic.claim`: the bundle as stored (with `tail`,
+    ///         its commit hash if only committed, or the digest of its labels if revealed), the two credit words the
+    ///         proposal posted for it, and their Merkle proof against the proposal's root.
+    struct CreditClaim {
+        uint32 id;
+        Bundle bundle;
+        bytes32 tail;
+        uint256 credit;
+        uint256 amounts;
+        bytes32[] proof;
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Errors
     // ------------------------------------------------------------------------------------------------
@@ -321,6 +357,38 @@ interface ILabelMarketV2Types {
     /// @notice Thrown when there is nothing to withdraw or collect.
     error NothingToWithdraw();
 
+    /// @notice Thrown when settling, or proposing, while a proposal of the batch is live or final.
+    error ProposalPending(uint256 batchId);
+    /// @notice Thrown when proposing for a batch with a reviewer, a contract as qualifier, or a task already settled:
+    ///         those settle with `settle`.
+    error OptimisticUnavailable(uint256 batchId);
+    /// @notice Thrown when a proposal's bundle reveals are not in strictly increasing bundle order.
+    error RevealsNotSorted();
+    /// @notice Thrown when an early proposal (before the reveal deadline) does not reveal every position.
+    error RevealsIncomplete(uint256 revealed, uint256 positions);
+    /// @notice Thrown when a proposal does not post two credit words for each of the batch's bundles.
+    error WrongCreditCount(uint256 words, uint256 expected);
+    /// @notice Thrown when a posted credit slashes more than its bundle locked, or counts more tasks than a bundle holds.
+    error InvalidCredit(uint256 bundleId);
+    /// @notice Thrown when a proposal's rewards exceed the batch's escrow, or its redistribution its slashes.
+    error ProposalInsolvent(uint256 earned, uint256 escrow, uint256 redistributed, uint256 slashed);
+    /// @notice Thrown when challenging or finalizing a batch with no live proposal.
+    error NoLiveProposal(uint256 batchId);
+    /// @notice Thrown when challenging after the challenge window closed (at `challengeEnd`).
+    error ChallengeWindowOver(uint256 challengeEnd);
+    /// @notice Thrown when finalizing before the challenge window closed (at `challengeEnd`).
+    error ChallengeWindowOpen(uint256 challengeEnd);
+    /// @notice Thrown when a credit leaf and its proof do not match the proposal's root.
+    error InvalidCreditProof(uint256 bundleId);
+    /// @notice Thrown when a challenged credit leaf is what the bundles recompute: the proposal stands.
+    error ChallengeFailed(uint256 bundleId);
+    /// @notice Thrown when a challenge's bundles do not cover every position of the challenged bundle.
+    error ChallengeIncomplete(uint256 bundleId, uint256 counted, uint256 size);
+    /// @notice Thrown when claiming from a batch whose proposal is not final.
+    error ProposalNotFinal(uint256 batchId);
+    /// @notice Thrown when claiming a bundle that holds nothing to claim (never committed, expired or claimed).
+    error NothingToClaim(uint256 bundleId);
+
     // ------------------------------------------------------------------------------------------------
     // Events
     // ------------------------------------------------------------------------------------------------
@@ -393,6 +461,25 @@ interface ILabelMarketV2Types {
     event Refunded(uint256 indexed batchId, address indexed requester, uint256 amount, uint256 toTreasury);
     /// @notice Credited rewards / redistributed stake were collected.
     event Collected(address indexed account, address indexed token, uint256 amount);
+    /// @notice An optimistic settlement was proposed with a `bond` in the reward token; `credits` holds two words
+    ///         per bundle (see `ILabelMarketV2Optimistic.propose`), and the totals are what they add up to.
+    event Proposed(
+        uint256 indexed batchId,
+        address indexed proposer,
+        bytes32 root,
+        uint256 challengeEnd,
+        uint256 bond,
+        uint256 earned,
+        uint256 slashed,
+        uint256 redistributed,
+        uint256[] credits
+    );
+    /// @notice A challenge proved the leaf of `bundleId` wrong: the proposal is void and its bond credited to the
+    ///         challenger; the batch settles with `settle` (or a new proposal).
+    event ProposalVoided(uint256 indexed batchId, address indexed challenger, uint256 bundleId, uint256 bond);
+    /// @notice A proposal became final: its rewards count as paid, `toTreasury` of the slashes went to the treasury,
+    ///         and the bond was credited back to its proposer.
+    event ProposalFinalized(uint256 indexed batchId, uint256 earned, uint256 toTreasury);
 }
 
 /// @title ILabelMarketV2
@@ -517,4 +604,58 @@ interface ILabelMarketV2 is ILabelMarketV2Types {
     /// @notice Reputation score in a domain: accepted - rejected + 3 (goldCorrect - goldWrong)
     ///         - 10 (unrevealed + squatted).
     function reputationScore(address annotator, address domain) external view returns (int256);
+}
+
+/// @title ILabelMarketV2Optimistic
+/// @notice Optimistic settlement of a `LabelMarketV2` batch, called on the market's address (the market routes these
+///         selectors to its `LabelMarketV2Optimistic` module). A proposer posts, with a bond, every bundle's credit
+///         (counts, stake slashed, coherence shares); anyone may prove one credit wrong during the challenge window
+///         by re-supplying the bundles of its tasks (the settlement code recomputes it); once final, each bundle's
+///         credit is claimed with a Merkle proof. Batches with a reviewer or a contract as qualifier settle with
+///         `settle` only. See docs/protocol-v2.md, "Optimistic settlement".
+interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
+    /// @notice Share of a batch's escrow a proposer bonds, in basis points.
+    function PROPOSAL_BOND_BPS() external view returns (uint256);
+
+    /// @notice Proposes the batch's settlement once it could be settled (every position committed and revealed and
+    ///         all gold revealed, or after the reveal deadline). `reveals` carries reveals handed to the proposer
+    ///         (strictly increasing bundle ids; before the reveal deadline it must reveal every position, already
+    ///         revealed bundles included). `credits` holds two words per bundle id 0..bundles-1:
+    ///         `uint160(annotator) << 96 | unrevealed << 80 | goldDisagreed << 64 | goldAgreed << 48 | disagreed << 32
+    ///         | agreed << 16 | tasks` and `slashed << 128 | redistributed` (zero for a bundle never committed). Pulls
+    ///         `PROPOSAL_BOND_BPS` of the escrow from the caller in the reward token; the challenge window lasts the
+    ///         batch's review period from the later of now and the reveal deadline.
+    function propose(uint256 batchId, BundleProof[] calldata reveals, uint256[] calldata credits) external;
+
+    /// @notice Proves the proposal's credit of `bundleId` wrong: `tasks` and `bundles` as for `settle`, covering every
+    ///         position of the bundle. Voids the proposal and credits its bond to the caller; reverts
+    ///         `ChallengeFailed` if the credit is right.
+    function challenge(
+        uint256 batchId,
+        uint256 bundleId,
+        uint256 credit,
+        uint256 amounts,
+        bytes32[] calldata proof,
+        uint256[] calldata tasks,
+        BundleProof[] calldata bundles
+    ) external;
+
+    /// @notice Makes a live proposal final after its challenge window: rewards count as paid, the slashes not
+    ///         redistributed go to the treasury, the bond is credited back to the proposer.
+    function finalize(uint256 batchId) external;
+
+    /// @notice Credits bundles of a final proposal to their annotators (anyone may claim for anyone): stake unlocked
+    ///         and slashed, rewards and coherence shares made collectable, reputation counted, one write per
+    ///         consecutive run of one annotator's bundles. Returns the rewards credited.
+    function claim(uint256 batchId, CreditClaim[] calldata claims) external returns (uint256 rewards);
+
+    /// @notice What `settle` would credit each supplied bundle for `tasks`, for a proposer or a watcher to call
+    ///         off-chain (`eth_call`; sent as a transaction it only carries reveals, as `settle` would): two words per
+    ///         bundle, the credit words without the annotator. Sum them per bundle over calls covering parts of a batch.
+    function tally(uint256 batchId, uint256[] calldata tasks, BundleProof[] calldata bundles)
+        external
+        returns (uint256[] memory credits);
+
+    /// @notice A batch's proposal.
+    function proposalOf(uint256 batchId) external view returns (Proposal memory);
 }

@@ -15,4 +15,14 @@ library Leaves {
     function goldLeaf(uint256 item, uint256 label, bytes32 salt) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(item, label, salt))));
     }
+
+    /// @notice Leaf of a bundle's credit in an optimistic settlement: the batch, the bundle id, and the two credit
+    ///         words the proposal posted for it (see `ILabelMarketV2Optimistic.propose`).
+    function creditLeaf(uint256 batchId, uint256 bundleId, uint256 credit, uint256 amounts)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(batchId, bundleId, credit, amounts))));
+    }
 }

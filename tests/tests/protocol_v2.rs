@@ -6,6 +6,7 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use concord_bindings::optimistic::LabelMarketV2Optimistic;
 use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::ILabelMarketV2Types;
 use concord_bindings::{ConcordToken, LabelMarketV2};
@@ -30,7 +31,15 @@ async fn setup(rpc: &str, keys: &[PrivateKeySigner], n: usize) -> eyre::Result<(
         .wallet(EthereumWallet::from(keys[0].clone()))
         .connect_http(rpc.parse()?);
     let token = ConcordToken::deploy(&p, keys[0].address()).await?;
-    let module = LabelMarketV2Settlement::deploy(&p, *token.address(), keys[0].address()).await?;
+    let optimistic =
+        LabelMarketV2Optimistic::deploy(&p, *token.address(), keys[0].address()).await?;
+    let module = LabelMarketV2Settlement::deploy(
+        &p,
+        *token.address(),
+        keys[0].address(),
+        *optimistic.address(),
+    )
+    .await?;
     let market = LabelMarketV2::deploy(
         &p,
         *token.address(),

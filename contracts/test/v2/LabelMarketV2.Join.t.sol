@@ -6,6 +6,8 @@ import {FeeOnTransferToken} from "../utils/Mocks.sol";
 import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
+import {LabelMarketV2Optimistic} from "../../LabelMarketV2Optimistic.sol";
+import {LabelMarketV2Tally} from "../../LabelMarketV2Tally.sol";
 import {ConcordToken} from "../../ConcordToken.sol";
 
 /// @notice v2: createBatch, join, seal, drawSeed, commit, reveal, expire and the rounds that return abandoned
@@ -727,24 +729,31 @@ contract LabelMarketV2JoinTest is V2Fixture {
 
     function test_module_refusesDirectCalls() public {
         LabelMarketV2Settlement module = LabelMarketV2Settlement(market.SETTLEMENT());
-        vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
+        vm.expectRevert(LabelMarketV2Tally.OnlyDelegated.selector);
         module.refund(0);
-        vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
+        vm.expectRevert(LabelMarketV2Tally.OnlyDelegated.selector);
         module.drawSeed(0, 1);
         ILabelMarketV2Types.Bundle memory b;
-        vm.expectRevert(LabelMarketV2Settlement.OnlyDelegated.selector);
+        vm.expectRevert(LabelMarketV2Tally.OnlyDelegated.selector);
         module.commitAndJoin(0, 0, b, 0, "", 1);
     }
 
     function test_constructor_refusesAModuleOfAnotherTokenOrTreasury() public {
-        LabelMarketV2Settlement otherTreasury = new LabelMarketV2Settlement(token, address(0xBEEF));
+        LabelMarketV2Settlement otherTreasury =
+            new LabelMarketV2Settlement(token, address(0xBEEF), new LabelMarketV2Optimistic(token, address(0xBEEF)));
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
         new LabelMarketV2(token, treasury, COOLDOWN, otherTreasury);
         ConcordToken other = new ConcordToken(treasury);
-        LabelMarketV2Settlement otherToken = new LabelMarketV2Settlement(other, treasury);
+        LabelMarketV2Settlement otherToken =
+            new LabelMarketV2Settlement(other, treasury, new LabelMarketV2Optimistic(other, treasury));
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
         new LabelMarketV2(token, treasury, COOLDOWN, otherToken);
-        LabelMarketV2 ok = new LabelMarketV2(token, treasury, COOLDOWN, new LabelMarketV2Settlement(token, treasury));
+        LabelMarketV2 ok = new LabelMarketV2(
+            token,
+            treasury,
+            COOLDOWN,
+            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+        );
         assertEq(address(ok.STAKE_TOKEN()), address(token), "a matching module is taken");
     }
 }

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
-import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
 import {Leaves} from "../../libraries/Leaves.sol";
 import {Vm} from "../utils/Vm.sol";
 
@@ -48,7 +48,9 @@ contract ReentrantToken is ERC20 {
         ILabelMarketV2Types.BundleProof[] memory proofs;
         ILabelMarketV2Types.GoldAnswer[] memory gold;
         uint256[] memory words;
-        c = new bytes[](18);
+        ILabelMarketV2Types.CreditClaim[] memory claims;
+        ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
+        c = new bytes[](23);
         c[0] = abi.encodeCall(market.createBatch, (p));
         c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
         c[2] = abi.encodeCall(market.stake, (1));
@@ -67,6 +69,11 @@ contract ReentrantToken is ERC20 {
         c[15] = abi.encodeCall(market.refund, (0));
         c[16] = abi.encodeCall(market.collect, (address(this)));
         c[17] = abi.encodeCall(market.commitAndJoin, (0, 0, b, 0, "", 1));
+        c[18] = abi.encodeCall(opt.propose, (0, proofs, words));
+        c[19] = abi.encodeCall(opt.challenge, (0, 0, 0, 0, new bytes32[](0), words, proofs));
+        c[20] = abi.encodeCall(opt.finalize, (0));
+        c[21] = abi.encodeCall(opt.claim, (0, claims));
+        c[22] = abi.encodeCall(opt.tally, (0, words, proofs));
     }
 }
 
@@ -801,20 +808,20 @@ contract LabelMarketV2SettleTest is V2Fixture {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.rewardToken = address(evil);
         evil.arm(market);
-        uint256 id = create(p); // transferFrom: 18 re-entries
-        assertEq(evil.attempts(), 18, "every function tried from createBatch");
-        assertEq(evil.refused(), 18, "every one refused by the guard");
+        uint256 id = create(p); // transferFrom: 23 re-entries
+        assertEq(evil.attempts(), 23, "every function tried from createBatch");
+        assertEq(evil.refused(), 23, "every one refused by the guard");
 
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
         revealAll(id, hs);
         settleAll(id, hs);
         vm.prank(ann(0));
-        market.collect(address(evil)); // transfer: 18 more
-        assertEq(evil.attempts(), 36, "every function tried from collect");
-        assertEq(evil.refused(), 36, "refused");
+        market.collect(address(evil)); // transfer: 23 more
+        assertEq(evil.attempts(), 46, "every function tried from collect");
+        assertEq(evil.refused(), 46, "refused");
         warpPastReview(id);
-        market.refund(id); // transfer to the requester: 18 more
-        assertEq(evil.refused(), 54, "refused from refund too");
+        market.refund(id); // transfer to the requester: 23 more
+        assertEq(evil.refused(), 69, "refused from refund too");
         assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
     }
 }

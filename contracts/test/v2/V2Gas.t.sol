@@ -2,7 +2,8 @@
 pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
-import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
+import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 
 /// @notice Gas of protocol v2 at the shape of the issue's target (k = 32 items per task, r = 3, C = 4, bundles of
 ///         M = 8 tasks):
@@ -163,6 +164,7 @@ contract V2GasTest is V2Fixture {
     function _tx(Phase phase, address from, address to, bytes memory data) internal returns (bytes memory ret) {
         vm.cool(address(market));
         vm.cool(market.SETTLEMENT());
+        vm.cool(LabelMarketV2Settlement(market.SETTLEMENT()).OPTIMISTIC());
         vm.cool(address(token));
         vm.prank(from);
         uint256 g = gasleft();
@@ -209,8 +211,21 @@ contract V2GasTest is V2Fixture {
         _workload(true, true);
     }
 
+    /// @dev The folded batch settled optimistically (booked under "settle"): the requester proposes every bundle's
+    ///      credit with the carried reveals, finalizes after the challenge window, and claims every bundle in one
+    ///      transaction (each annotator's bundles side by side). The batch has no reviewer (optimistic settlement
+    ///      is for batches without one).
+    function test_gas_v2_workload_optimistic() public {
+        optimistic = true;
+        _workload(true, true);
+    }
+
+    bool internal optimistic;
+
     function _workload(bool carry, bool fold) internal {
-        uint256 id = create(gasParams(W_TASKS));
+        ILabelMarketV2Types.BatchParams memory params = gasParams(W_TASKS);
+        if (optimistic) params.reviewer = address(0);
+        uint256 id = create(params);
         for (uint256 i; i < W_ANNOTATORS; ++i) {
             address a = vm.addr(0xB000 + i);
             workers.push(a);
@@ -280,12 +295,57 @@ contract V2GasTest is V2Fixture {
         for (uint256 b; b < proofs.length && carry; ++b) {
             proofs[b].salt = byAnnotator[b].salt;
         }
-        _tx(Phase.Settle, requester, address(market), abi.encodeCall(market.settle, (id, allTasks(id), proofs)));
+        if (optimistic) {
+            _settleOptimistic(id, byAnnotator);
+        } else {
+            _tx(Phase.Settle, requester, address(market), abi.encodeCall(market.settle, (id, allTasks(id), proofs)));
+        }
         assertEq(market.getBatch(id).state.tasksSettled, W_TASKS, "every task settled");
         for (uint256 i; i < W_ANNOTATORS; ++i) {
             _tx(Phase.Collect, workers[i], address(market), abi.encodeCall(market.collect, (address(token))));
         }
         _report(id);
+    }
+
+    /// @dev Propose (credits from `tally`, computed off-chain), finalize, and one claim of every bundle.
+    function _settleOptimistic(uint256 id, Held[] memory byAnnotator) internal {
+        ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
+        ILabelMarketV2Types.BundleProof[] memory reveals = new ILabelMarketV2Types.BundleProof[](work.length);
+        for (uint256 b; b < work.length; ++b) {
+            reveals[b] = carried(work[b]); // `work` is in bundle order
+        }
+        uint256 snap = vm.snapshotState();
+        uint256[] memory t = opt.tally(id, allTasks(id), reveals);
+        vm.revertToState(snap);
+        uint256[] memory credits = new uint256[](2 * market.getBatch(id).state.bundles);
+        for (uint256 b; b < reveals.length; ++b) {
+            uint256 i = reveals[b].id;
+            credits[2 * i] = (uint256(uint160(reveals[b].bundle.annotator)) << 96) | t[2 * b];
+            credits[2 * i + 1] = t[2 * b + 1];
+        }
+        uint256 g = phaseGas[uint256(Phase.Settle)];
+        _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.propose, (id, reveals, credits)));
+        emit log_named_uint("propose all-in gas", phaseGas[uint256(Phase.Settle)] - g);
+        vm.warp(uint256(opt.proposalOf(id).challengeEnd) + 1);
+        g = phaseGas[uint256(Phase.Settle)];
+        _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.finalize, (id)));
+        emit log_named_uint("finalize all-in gas", phaseGas[uint256(Phase.Settle)] - g);
+        bytes32[] memory leaves = leavesOf(id, credits);
+        ILabelMarketV2Types.CreditClaim[] memory cs = new ILabelMarketV2Types.CreditClaim[](byAnnotator.length);
+        for (uint256 b; b < byAnnotator.length; ++b) {
+            Held memory h = byAnnotator[b];
+            cs[b] = ILabelMarketV2Types.CreditClaim(
+                uint32(h.id),
+                h.bundle,
+                keccak256(abi.encodePacked(h.words)),
+                credits[2 * h.id],
+                credits[2 * h.id + 1],
+                proofOf(leaves, h.id)
+            );
+        }
+        g = phaseGas[uint256(Phase.Settle)];
+        _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.claim, (id, cs)));
+        emit log_named_uint("claim all-in gas", phaseGas[uint256(Phase.Settle)] - g);
     }
 
     /// @dev Commits `h`; with `joinNext`, joins the next round in the same transaction and keeps the new bundle.

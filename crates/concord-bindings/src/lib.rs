@@ -22,11 +22,25 @@ alloy::sol!(
 pub mod settlement {
     alloy::sol!(
         /// The market's module (seeds, `commitAndJoin`, gold, settlement, review, refund, expiry), run only through
-        /// the market's `delegatecall`; deployed before the market and passed to its constructor.
+        /// the market's `delegatecall`; deployed before the market and passed to its constructor. Its constructor
+        /// takes the optimistic module.
         #[sol(rpc)]
         #[derive(Debug, PartialEq, Eq)]
         LabelMarketV2Settlement,
         "artifacts/LabelMarketV2Settlement.json"
+    );
+}
+
+/// The optimistic settlement module, in a module of its own: its ABI repeats the market's struct types.
+pub mod optimistic {
+    alloy::sol!(
+        /// Optimistic settlement (`ILabelMarketV2Optimistic`): propose, challenge, finalize, claim, tally. Called on
+        /// the market's address, which routes these selectors to the module; deployed before the settlement module
+        /// and passed to its constructor.
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        LabelMarketV2Optimistic,
+        "artifacts/LabelMarketV2Optimistic.json"
     );
 }
 

@@ -5,6 +5,7 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use concord_bindings::generation::GenerationMarket;
+use concord_bindings::optimistic::LabelMarketV2Optimistic;
 use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::{ConcordToken, LabelMarketV2};
 
@@ -37,10 +38,19 @@ pub async fn deploy(
     let token = ConcordToken::deploy(&provider, treasury)
         .await
         .map_err(err)?;
-    // The module first: the market delegates to it and checks it was made for the same token and treasury.
-    let module = LabelMarketV2Settlement::deploy(&provider, *token.address(), treasury)
+    // The modules first: the market delegates to the settlement module, which routes optimistic settlement on to
+    // its own module; each checks the next was made for the same token and treasury.
+    let optimistic = LabelMarketV2Optimistic::deploy(&provider, *token.address(), treasury)
         .await
         .map_err(err)?;
+    let module = LabelMarketV2Settlement::deploy(
+        &provider,
+        *token.address(),
+        treasury,
+        *optimistic.address(),
+    )
+    .await
+    .map_err(err)?;
     let market = LabelMarketV2::deploy(
         &provider,
         *token.address(),

@@ -5,6 +5,7 @@ import {Base} from "../../utils/Base.sol";
 import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../../LabelMarketV2Settlement.sol";
+import {LabelMarketV2Optimistic} from "../../../LabelMarketV2Optimistic.sol";
 import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
 import {HandlerV2} from "./HandlerV2.sol";
 
@@ -23,7 +24,12 @@ contract InvariantsV2Test is Base {
         vm.warp(1_700_000_000);
         vm.roll(1_000);
         token = new ConcordToken(treasury);
-        market = new LabelMarketV2(token, treasury, 1 days, new LabelMarketV2Settlement(token, treasury));
+        market = new LabelMarketV2(
+            token,
+            treasury,
+            1 days,
+            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+        );
         handler = new HandlerV2(market, token, treasury, reviewer, requester);
         vm.prank(treasury);
         require(token.transfer(requester, 1_000_000 * UNIT));

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {V2Fixture} from "../utils/V2Fixture.sol";
+import {ReentrantToken} from "./LabelMarketV2.Settle.t.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
+
+/// @notice Optimistic settlement: a proposal built from `tally` pays exactly what `settle` pays; one wrong credit
+///         voids it and pays the bond to the challenger; a right one cannot be challenged; claims once final,
+///         once per bundle; every revert path of propose, challenge, finalize and claim.
+contract LabelMarketV2OptimisticTest is V2Fixture {
+    ILabelMarketV2Optimistic internal opt;
+    address internal proposer = address(0xB0B);
+    address internal watcher = address(0xD06);
+
+    function setUp() public override {
+        super.setUp();
+        opt = ILabelMarketV2Optimistic(address(market));
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Helpers: credits from `tally`, the tree the market builds, claims
+    // ------------------------------------------------------------------------------------------------
+
+    /// @dev The default batch without a reviewer (optimistic settlement is for batches without one).
+    function optParams() internal view returns (ILabelMarketV2Types.BatchParams memory p) {
+        p = defaultParams();
+        p.reviewer = address(0);
+    }
+
+    function carriedAll(Held[] memory hs) internal pure returns (ILabelMarketV2Types.BundleProof[] memory ps) {
+        ps = new ILabelMarketV2Types.BundleProof[](hs.length);
+        for (uint256 i; i < hs.length; ++i) {
+            ps[i] = carried(hs[i]);
+        }
+    }
+
+    /// @dev Two credit words per bundle id of the batch, computed by `tally` over every task from `ps` (in a
+    ///      snapshot: `tally` carries reveals the way `settle` would).
+    function creditsFrom(uint256 id, ILabelMarketV2Types.BundleProof[] memory ps)
+        internal
+        returns (uint256[] memory credits)
+    {
+        uint256 snap = vm.snapshotState();
+        uint256[] memory t = opt.tally(id, allTasks(id), ps);
+        vm.revertToState(snap);
+        credits = new uint256[](2 * market.getBatch(id).state.bundles);
+        for (uint256 bi; bi < ps.length; ++bi) {
+            uint256 i = ps[bi].id;
+            credits[2 * i] += (uint256(uint160(ps[bi].bundle.annotator)) << 96) | t[2 * bi];
+            credits[2 * i + 1] += t[2 * bi + 1];
+        }
+    }
+
+    /// @dev The claim of `h` (revealed, so its tail is its labels' digest) under `credits`.
+    function claimOf(uint256 id, Held memory h, uint256[] memory credits)
+        internal
+        pure
+        returns (ILabelMarketV2Types.CreditClaim memory c)
+    {
+        c.id = uint32(h.id);
+        c.bundle = h.bundle;
+        c.tail = keccak256(abi.encodePacked(h.words));
+        c.credit = credits[2 * h.id];
+        c.amounts = credits[2 * h.id + 1];
+        c.proof = proofOf(leavesOf(id, credits), h.id);
+    }
+
+    function claimsOf(uint256 id, Held[] memory hs, uint256[] memory credits)
+        internal
+        pure
+        returns (ILabelMarketV2Types.CreditClaim[] memory cs)
+    {
+        cs = new ILabelMarketV2Types.CreditClaim[](hs.length);
+        for (uint256 i; i < hs.length; ++i) {
+            cs[i] = claimOf(id, hs[i], credits);
+        }
+    }
+
+    function propose(uint256 id, ILabelMarketV2Types.BundleProof[] memory reveals, uint256[] memory credits) internal {
+        vm.prank(proposer);
+        opt.propose(id, reveals, credits);
+    }
+
+    /// @dev Both tasks of the default batch (a pure `allTasks`, so that it makes no call after `vm.expectRevert`).
+    function bothTasks() internal pure returns (uint256[] memory tasks) {
+        tasks = new uint256[](2);
+        tasks[1] = 1;
+    }
+
+    function challengeAs(address who, uint256 id, Held[] memory hs, uint256 i, uint256[] memory credits) internal {
+        uint256 b = hs[i].id;
+        vm.prank(who);
+        opt.challenge(
+            id, b, credits[2 * b], credits[2 * b + 1], proofOf(leavesOf(id, credits), b), bothTasks(), proofsOf(hs)
+        );
+    }
+
+    /// @dev What a batch's settlement left the first three annotators, the treasury and the batch (see the settle
+    ///      tests' `outcome`).
+    function outcome(uint256 id) internal view returns (uint256[21] memory o) {
+        address domain = market.domainOf(id);
+        for (uint256 i; i < 3; ++i) {
+            ILabelMarketV2Types.Account memory a = market.accountOf(ann(i));
+            ILabelMarketV2Types.Reputation memory r = market.reputationOf(ann(i), domain);
+            o[6 * i] = market.claimable(ann(i), address(token));
+            o[6 * i + 1] = market.claimable(ann(i), address(market.STAKE_TOKEN()));
+            (o[6 * i + 2], o[6 * i + 3]) = (a.amount, a.locked);
+            (o[6 * i + 4], o[6 * i + 5]) = (r.accepted, r.rejected);
+        }
+        o[18] = market.claimable(treasury, address(token));
+        o[19] = market.getBatch(id).state.paid;
+        o[20] = market.getBatch(id).state.tasksSettled;
+    }
+
+    /// @dev A batch of three annotators over both tasks (ann2 wrong on items 0 and 2), committed, the reveals held
+    ///      by the proposer.
+    function committedBatch() internal returns (uint256 id, Held[] memory hs) {
+        id = create(optParams());
+        hs = fullRoundCommitted(id, three(0, 0, 5));
+    }
+
+    function challengeEnd(uint256 id) internal view returns (uint256) {
+        return opt.proposalOf(id).challengeEnd;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // The whole path
+    // ------------------------------------------------------------------------------------------------
+
+    function test_optimistic_proposeFinalizeClaimPaysExactlyWhatSettlePays() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256 snap = vm.snapshotState();
+        market.settle(id, allTasks(id), carriedAll(hs));
+        uint256[21] memory viaSettle = outcome(id);
+        uint256 treasuryStake = market.claimable(treasury, address(market.STAKE_TOKEN()));
+        vm.revertToState(snap);
+
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        uint256 bond = escrowOf(optParams()) * opt.PROPOSAL_BOND_BPS() / 10_000;
+        uint256 before = token.balanceOf(proposer);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.Proposed(
+            id,
+            proposer,
+            rootOf(leavesOf(id, credits)),
+            market.getBatch(id).config.reviewDeadline,
+            bond,
+            viaSettle[19],
+            8e18,
+            8e18,
+            credits
+        );
+        propose(id, carriedAll(hs), credits);
+        assertEq(before - token.balanceOf(proposer), bond, "bond pulled");
+        assertEq(uint256(market.bundleStatus(id, hs[2].id)), uint256(ILabelMarketV2Types.Status.Revealed), "carried");
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ProposalPending.selector, id));
+        market.settle(id, bothTasks(), proofsOf(hs));
+
+        vm.warp(challengeEnd(id) + 1);
+        vm.prank(watcher);
+        opt.finalize(id);
+        vm.prank(watcher); // anyone may claim for anyone
+        assertEq(opt.claim(id, claimsOf(id, hs, credits)), viaSettle[19], "rewards credited");
+        uint256[21] memory viaProposal = outcome(id);
+        for (uint256 k; k < 21; ++k) {
+            assertEq(viaProposal[k], viaSettle[k], "same payouts, stake, reputation, paid and settled tasks");
+        }
+        assertGt(viaProposal[12 + 5], 0, "ann2 had labels rejected");
+        assertEq(market.claimable(treasury, address(market.STAKE_TOKEN())), treasuryStake, "same treasury share");
+        assertEq(market.claimable(proposer, address(token)), bond, "bond credited back");
+        assertEq(uint256(opt.proposalOf(id).status), uint256(ILabelMarketV2Types.ProposalStatus.Final), "final");
+
+        // Refund opens (every task counts as settled) and returns exactly the unpaid escrow.
+        warpPastReview(id);
+        uint256 req = token.balanceOf(requester);
+        market.refund(id);
+        assertEq(token.balanceOf(requester) - req, escrowOf(optParams()) - viaSettle[19], "unpaid escrow back");
+    }
+
+    function test_propose_afterTheRevealDeadlineTakesOnChainRevealsAndSlashesTheRest() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        revealAs(id, hs[0]);
+        revealAs(id, hs[1]);
+        warpPastReveal(id);
+        ILabelMarketV2Types.BundleProof[] memory ps = new ILabelMarketV2Types.BundleProof[](3);
+        (ps[0], ps[1], ps[2]) = (revealed(hs[0]), revealed(hs[1]), unrevealed(id, hs[2]));
+        uint256 snap = vm.snapshotState();
+        market.settle(id, allTasks(id), ps);
+        uint256[21] memory viaSettle = outcome(id);
+        vm.revertToState(snap);
+
+        uint256[] memory credits = creditsFrom(id, ps);
+        assertEq((credits[2 * hs[2].id] >> 80) & 0xFFFF, 2, "ann2's two tasks unrevealed");
+        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
+        assertEq(challengeEnd(id), block.timestamp + 1 days, "a review period from now");
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+        ILabelMarketV2Types.CreditClaim[] memory cs = claimsOf(id, hs, credits);
+        cs[2].tail = ps[2].commitHash; // committed only: its tail is its commit hash
+        opt.claim(id, cs);
+        uint256[21] memory viaProposal = outcome(id);
+        for (uint256 k; k < 21; ++k) {
+            assertEq(viaProposal[k], viaSettle[k], "same as settle");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Challenges
+    // ------------------------------------------------------------------------------------------------
+
+    function test_challenge_aWrongCreditVoidsTheProposalPaysTheBondAndSettleTakesOver() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        // The proposer pays ann0 for one more agreeing label than it gave, and ann2 the same.
+        credits[2 * hs[0].id] += 1 << 16;
+        uint256 bond = escrowOf(optParams()) * opt.PROPOSAL_BOND_BPS() / 10_000;
+        propose(id, carriedAll(hs), credits);
+
+        // ann2's credit is right: challenging it fails.
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeFailed.selector, hs[2].id));
+        challengeAs(watcher, id, hs, 2, credits);
+
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.ProposalVoided(id, watcher, hs[0].id, bond);
+        challengeAs(watcher, id, hs, 0, credits);
+        assertEq(market.claimable(watcher, address(token)), bond, "bond to the challenger");
+        assertEq(uint256(opt.proposalOf(id).status), uint256(ILabelMarketV2Types.ProposalStatus.None), "void");
+
+        // The carried reveals stay; the batch settles on-chain.
+        assertEq(market.settle(id, allTasks(id), proofsOf(hs)), 2, "settled by settle");
+        assertEq(market.getBatch(id).state.tasksSettled, 2, "every task");
+    }
+
+    function test_challenge_eachFieldOfACreditIsChecked() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory good = creditsFrom(id, carriedAll(hs));
+        uint256 b = hs[2].id;
+        uint256[5] memory credit = [
+            good[2 * b] ^ (1 << 96), // another annotator
+            good[2 * b] + (1 << 32), // one more disagreement
+            good[2 * b] + (1 << 80), // one more unrevealed task
+            good[2 * b],
+            good[2 * b]
+        ];
+        uint256[5] memory amounts = [
+            good[2 * b + 1],
+            good[2 * b + 1],
+            good[2 * b + 1],
+            good[2 * b + 1] + (1 << 128), // one more wei slashed
+            good[2 * b + 1] + (1 << 128) + 1 // and one more redistributed
+        ];
+        for (uint256 v; v < 5; ++v) {
+            uint256 snap = vm.snapshotState();
+            uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+            (credits[2 * b], credits[2 * b + 1]) = (credit[v], amounts[v]);
+            propose(id, carriedAll(hs), credits);
+            challengeAs(watcher, id, hs, 2, credits);
+            assertEq(uint256(opt.proposalOf(id).status), 0, "voided");
+            vm.revertToState(snap);
+        }
+    }
+
+    function test_challenge_aBundleNeverCommittedMustHaveAZeroCredit() public {
+        uint256 id = create(optParams());
+        Held[] memory hs = new Held[](6);
+        for (uint256 i; i < 6; ++i) {
+            hs[i] = joinAs(ann(i), id, 1);
+        }
+        seedRound(id, 1);
+        for (uint256 i; i < 5; ++i) {
+            label(id, hs[i], 0);
+            commitAs(id, hs[i]);
+        }
+        warpPastCommit(id);
+        for (uint256 i; i < 5; ++i) {
+            revealAs(id, hs[i]);
+        }
+        warpPastReveal(id); // ann5 never committed: its task has an empty lane
+        Held[] memory committed = new Held[](5);
+        for (uint256 i; i < 5; ++i) {
+            committed[i] = hs[i];
+        }
+        uint256[] memory credits = creditsFrom(id, proofsOf(committed));
+        assertEq(credits[2 * hs[5].id] | credits[2 * hs[5].id + 1], 0, "no credit for the squatter");
+        uint256 snap = vm.snapshotState();
+        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeFailed.selector, hs[5].id));
+        vm.prank(watcher);
+        opt.challenge(
+            id,
+            hs[5].id,
+            0,
+            0,
+            proofOf(leavesOf(id, credits), hs[5].id),
+            new uint256[](0),
+            new ILabelMarketV2Types.BundleProof[](0)
+        );
+        vm.revertToState(snap);
+
+        credits[2 * hs[5].id] = (uint256(uint160(ann(5))) << 96) | 1;
+        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
+        vm.prank(watcher);
+        opt.challenge(
+            id,
+            hs[5].id,
+            credits[2 * hs[5].id],
+            0,
+            proofOf(leavesOf(id, credits), hs[5].id),
+            new uint256[](0),
+            new ILabelMarketV2Types.BundleProof[](0)
+        );
+        assertEq(uint256(opt.proposalOf(id).status), 0, "voided");
+    }
+
+    function test_challenge_reverts() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NoLiveProposal.selector, id));
+        challengeAs(watcher, id, hs, 0, credits);
+        propose(id, carriedAll(hs), credits);
+        uint256 b = hs[0].id;
+        bytes32[] memory proof = proofOf(leavesOf(id, credits), b);
+
+        // A leaf the root does not hold.
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, b));
+        opt.challenge(id, b, credits[2 * b] + 1, credits[2 * b + 1], proof, bothTasks(), proofsOf(hs));
+        // Bundles that leave out a position of the challenged bundle.
+        ILabelMarketV2Types.BundleProof[] memory ps = proofsOf(hs);
+        uint256[] memory one = new uint256[](1);
+        one[0] = hs[0].tasks[0];
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeIncomplete.selector, b, 1, 2));
+        opt.challenge(id, b, credits[2 * b], credits[2 * b + 1], proof, one, ps);
+        // The challenged bundle not supplied at all.
+        ILabelMarketV2Types.BundleProof[] memory others = new ILabelMarketV2Types.BundleProof[](0);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeIncomplete.selector, b, 0, 0));
+        opt.challenge(id, b, credits[2 * b], credits[2 * b + 1], proof, new uint256[](0), others);
+        // After the window.
+        vm.warp(challengeEnd(id) + 1);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeWindowOver.selector, challengeEnd(id)));
+        challengeAs(watcher, id, hs, 0, credits);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // propose: when, for which batches, and what it accepts
+    // ------------------------------------------------------------------------------------------------
+
+    function test_propose_revertsForBatchesThatSettleOnChainOnly() public {
+        ILabelMarketV2Types.BatchParams memory p = optParams();
+        p.reviewer = reviewer;
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.OptimisticUnavailable.selector, id));
+        propose(id, carriedAll(hs), new uint256[](6));
+
+        (uint256 id2, Held[] memory hs2) = committedBatch();
+        uint256[] memory tasks = new uint256[](1);
+        market.settle(id2, tasks, carriedAll(hs2)); // task 0 settled on-chain
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.OptimisticUnavailable.selector, id2));
+        propose(id2, new ILabelMarketV2Types.BundleProof[](0), new uint256[](12));
+    }
+
+    function test_propose_revertsBeforeSettlementOpensOrWithoutEveryReveal() public {
+        uint256 id = create(optParams());
+        Held memory h = joinAs(ann(0), id, 2);
+        seedRound(id, 1);
+        label(id, h, 0);
+        commitAs(id, h);
+        ILabelMarketV2Types.BundleProof[] memory ps = new ILabelMarketV2Types.BundleProof[](1);
+        ps[0] = carried(h);
+        uint256 opensAt = uint256(market.getBatch(id).config.revealDeadline) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.SettlementNotOpen.selector, 0, opensAt));
+        propose(id, ps, new uint256[](2));
+
+        (uint256 id2, Held[] memory hs) = committedBatch();
+        ILabelMarketV2Types.BundleProof[] memory two = new ILabelMarketV2Types.BundleProof[](2);
+        (two[0], two[1]) = (carried(hs[0]), carried(hs[1]));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RevealsIncomplete.selector, 4, 6));
+        propose(id2, two, new uint256[](6));
+        (two[0], two[1]) = (carried(hs[1]), carried(hs[0]));
+        vm.expectRevert(ILabelMarketV2Types.RevealsNotSorted.selector);
+        propose(id2, two, new uint256[](6));
+        two[0] = unrevealed(id2, hs[0]);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ILabelMarketV2Types.BundleMismatch.selector, hs[0].id, ILabelMarketV2Types.Status.Revealed
+            )
+        );
+        propose(id2, two, new uint256[](6));
+        two[0] = carried(hs[0]);
+        two[0].salt = bytes32(uint256(1));
+        vm.expectRevert(ILabelMarketV2Types.CommitMismatch.selector);
+        propose(id2, two, new uint256[](6));
+    }
+
+    function test_propose_revertsOnCreditsThatCannotBeRight() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory good = creditsFrom(id, carriedAll(hs));
+        ILabelMarketV2Types.BundleProof[] memory ps = carriedAll(hs);
+
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.WrongCreditCount.selector, 4, 6));
+        propose(id, ps, new uint256[](4));
+
+        uint256[] memory c = creditsFrom(id, ps);
+        c[2 * 1 + 1] = (2 * 20e18 + 1) << 128; // slashes more than its two tasks locked
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, 1));
+        propose(id, ps, c);
+        c = creditsFrom(id, ps);
+        c[0] = (c[0] & ~uint256(0xFFFF)) | 33; // more tasks than a bundle holds
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, 0));
+        propose(id, ps, c);
+
+        uint256 escrow = escrowOf(optParams());
+        c = creditsFrom(id, ps);
+        c[0] += 20 << 16; // 20 more agreeing labels: 40 in all, above the 24 escrowed
+        vm.expectRevert(
+            abi.encodeWithSelector(ILabelMarketV2Types.ProposalInsolvent.selector, 40e18, escrow, 8e18, 8e18)
+        );
+        propose(id, ps, c);
+        c = creditsFrom(id, ps);
+        c[1] += 5e18; // redistributes more than was slashed
+        vm.expectRevert(
+            abi.encodeWithSelector(ILabelMarketV2Types.ProposalInsolvent.selector, 20e18, escrow, 13e18, 8e18)
+        );
+        propose(id, ps, c);
+
+        propose(id, ps, good);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ProposalPending.selector, id));
+        propose(id, new ILabelMarketV2Types.BundleProof[](0), good);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // finalize and claim
+    // ------------------------------------------------------------------------------------------------
+
+    function test_finalize_onlyALiveProposalAfterItsWindow() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NoLiveProposal.selector, id));
+        opt.finalize(id);
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        propose(id, carriedAll(hs), credits);
+        uint256 end = challengeEnd(id);
+        vm.warp(end);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeWindowOpen.selector, end));
+        opt.finalize(id);
+        vm.warp(end + 1);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.ProposalFinalized(id, 20e18, 0);
+        opt.finalize(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NoLiveProposal.selector, id));
+        opt.finalize(id);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ProposalPending.selector, id));
+        market.settle(id, bothTasks(), proofsOf(hs));
+    }
+
+    function test_claim_onceFinalOncePerBundleWithTheBundlesOwnCredit() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        propose(id, carriedAll(hs), credits);
+        ILabelMarketV2Types.CreditClaim[] memory one = new ILabelMarketV2Types.CreditClaim[](1);
+        one[0] = claimOf(id, hs[0], credits);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ProposalNotFinal.selector, id));
+        opt.claim(id, one);
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+
+        ILabelMarketV2Types.CreditClaim memory bad = claimOf(id, hs[0], credits);
+        bad.amounts += 1;
+        one[0] = bad;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, hs[0].id));
+        opt.claim(id, one);
+        bad = claimOf(id, hs[0], credits);
+        bad.tail = bytes32(0);
+        one[0] = bad;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, hs[0].id));
+        opt.claim(id, one);
+
+        one[0] = claimOf(id, hs[0], credits);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.BundleScored(id, hs[0].id, ann(0), 2, 8, 0, 8e18, 0, 4e18);
+        assertEq(opt.claim(id, one), 8e18, "ann0's rewards");
+        assertEq(uint256(market.bundleStatus(id, hs[0].id)), 0, "claimed: the bundle word is cleared");
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, hs[0].id));
+        opt.claim(id, one);
+    }
+
+    function test_claim_aCreditForAnotherAnnotatorOrTaskCountIsRefusedEvenIfFinal() public {
+        (uint256 id, Held[] memory hs) = committedBatch();
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        credits[2 * hs[1].id] = (credits[2 * hs[1].id] & ((1 << 96) - 1)) | (uint256(uint160(ann(7))) << 96);
+        credits[2 * hs[2].id] -= 1; // one task fewer than the bundle holds
+        propose(id, carriedAll(hs), credits); // nobody watches
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+        ILabelMarketV2Types.CreditClaim[] memory one = new ILabelMarketV2Types.CreditClaim[](1);
+        for (uint256 i = 1; i < 3; ++i) {
+            one[0] = claimOf(id, hs[i], credits);
+            vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, hs[i].id));
+            opt.claim(id, one);
+        }
+        assertEq(market.accountOf(ann(7)).locked, 0, "nothing unlocked for a stranger");
+    }
+
+    function test_reentrancy_theBondPullCannotReenterAnyFunction() public {
+        ReentrantToken evil = new ReentrantToken();
+        evil.mint(requester, 1_000 * UNIT);
+        vm.prank(requester);
+        evil.approve(address(market), type(uint256).max);
+        ILabelMarketV2Types.BatchParams memory p = optParams();
+        p.rewardToken = address(evil);
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 5));
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        evil.arm(market);
+        vm.prank(requester);
+        opt.propose(id, carriedAll(hs), credits); // transferFrom of the bond: every function tried
+        assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
+        assertEq(evil.attempts(), 23, "all 23 state-changing functions tried");
+        assertEq(uint256(opt.proposalOf(id).status), 1, "the outer call completed");
+    }
+
+    function test_modules_refuseDirectCalls() public {
+        LabelMarketV2OptimisticProbe probe = new LabelMarketV2OptimisticProbe();
+        assertTrue(probe.refused(market), "direct calls to the optimistic module revert");
+    }
+}
+
+/// @notice Calls the optimistic module at its own address (not through the market).
+contract LabelMarketV2OptimisticProbe {
+    function refused(ILabelMarketV2Types m) external returns (bool) {
+        (bool ok, bytes memory ret) = address(m).staticcall(abi.encodeWithSignature("SETTLEMENT()"));
+        require(ok, "market");
+        address settlement = abi.decode(ret, (address));
+        (ok, ret) = settlement.staticcall(abi.encodeWithSignature("OPTIMISTIC()"));
+        require(ok, "settlement");
+        address optimistic = abi.decode(ret, (address));
+        (ok,) = optimistic.call(abi.encodeWithSignature("finalize(uint256)", 0));
+        return !ok;
+    }
+}
