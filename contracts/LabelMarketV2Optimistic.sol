@@ -17,9 +17,12 @@ import {Leaves} from "./libraries/Leaves.sol";
 ///         fallback), in the market's storage and behind its re-entrancy guard.
 /// @dev Why it is sound: the credit leaves are hashed here, in bundle order, from the posted words, so every bundle
 ///      has exactly one leaf and the totals are exact sums (paid <= escrow and redistributed <= slashed are checked
-///      before anything is stored); the only thing a proposal can get wrong is a leaf's value, and one wrong leaf is
-///      enough to void it. Reveals carried by the proposal are checked against their commitments as `settle` checks
-///      them, and an early proposal must reveal every position, so nothing a challenge reads can change after it.
+///      before anything is stored). The proposal supplies every committed bundle (checked against its stored word),
+///      so each committed bundle's credit is bound to its annotator and task count — a claim unlocks exactly the
+///      stake its bundle locked — and every other credit is zero. What is left to get wrong is a credit's counts and
+///      amounts, and one wrong credit is enough to void the proposal. Reveals carried by the proposal are checked
+///      against their commitments as `settle` checks them, and an early proposal must reveal every position, so
+///      nothing a challenge reads can change after it.
 ///      Every state-changing function is `nonReentrant` with the market's guard: a delegatecall shares the market's
 ///      transient storage, so this is the slot the market's own functions hold.
 contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient {
@@ -40,16 +43,15 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
     }
 
     /// @notice See `ILabelMarketV2Optimistic.propose`.
-    function propose(uint256 batchId, BundleProof[] calldata reveals, uint256[] calldata credits)
+    function propose(uint256 batchId, BundleProof[] calldata bundles, uint256[] calldata credits)
         external
         onlyDelegated
         nonReentrant
     {
         Batch storage b = _batch(batchId);
         BatchConfig storage c = b.config;
-        _checkOpen(batchId, b, reveals);
-        (bytes32 root, Totals memory t) =
-            _creditRoot(batchId, credits, b.state.bundles, c.stakePerTask, c.rewardPerLabel);
+        _checkOpen(batchId, b, bundles);
+        (bytes32 root, Totals memory t) = _creditRoot(batchId, credits, b.state.bundles, bundles, c);
         uint256 escrow = b.state.escrow;
         if (t.earned > escrow || t.redistributed > t.slashed) {
             revert ProposalInsolvent(t.earned, escrow, t.redistributed, t.slashed);
@@ -94,63 +96,110 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
     }
 
     /// @dev A batch can take a proposal: none live or final, no reviewer, no contract qualifier, nothing settled,
-    ///      and settlement open (everything committed, revealed — `reveals` carried here — and gold revealed, or
-    ///      after the reveal deadline).
-    function _checkOpen(uint256 batchId, Batch storage b, BundleProof[] calldata reveals) internal {
+    ///      settlement open (everything committed and gold revealed, or after the reveal deadline), and `bundles`
+    ///      are every committed bundle — revealed ones with their labels (a reveal handed to the proposer is carried
+    ///      here while early), the others with their commit hash — and, while early, all of them revealed.
+    function _checkOpen(uint256 batchId, Batch storage b, BundleProof[] calldata bundles) internal {
         BatchConfig storage c = b.config;
         if (_proposals[batchId].status != ProposalStatus.None) revert ProposalPending(batchId);
         if (c.reviewer != address(0) || c.qualifier.code.length != 0 || b.state.tasksSettled != 0) {
             revert OptimisticUnavailable(batchId);
         }
         Ctx memory x = _ctx(batchId, b, block.timestamp <= c.revealDeadline);
-        uint256 positions = x.numTasks * x.replicas;
-        if (x.early && (b.state.committed != positions || !x.goldOn)) {
+        uint256 committed = b.state.committed;
+        if (x.early && (committed != x.numTasks * x.replicas || !x.goldOn)) {
             revert SettlementNotOpen(0, uint256(c.revealDeadline) + 1);
         }
-        uint256 revealed = _carry(x, reveals);
-        if (x.early && revealed != positions) revert RevealsIncomplete(revealed, positions);
-    }
-
-    /// @dev Verifies (and, while early, carries) each revealed bundle; returns the positions they hold.
-    function _carry(Ctx memory x, BundleProof[] calldata reveals) internal returns (uint256 revealed) {
-        for (uint256 i; i < reveals.length; ++i) {
-            BundleProof calldata r = reveals[i];
-            if (i != 0 && r.id <= reveals[i - 1].id) revert RevealsNotSorted();
-            if (r.labels.length == 0) revert BundleMismatch(r.id, Status.Revealed);
-            _verify(x, r);
-            revealed += r.bundle.size;
+        uint256 held;
+        uint256 revealed;
+        for (uint256 i; i < bundles.length; ++i) {
+            BundleProof calldata p = bundles[i];
+            if (i != 0 && p.id <= bundles[i - 1].id) revert BundlesNotSorted();
+            _verify(x, p);
+            held += p.bundle.size;
+            if (p.labels.length != 0) revealed += p.bundle.size;
+        }
+        // Ids strictly increase and each bundle is the stored one, so covering every committed position means every
+        // committed bundle is here.
+        if (held != committed || (x.early && revealed != committed)) {
+            revert BundlesIncomplete(x.early ? revealed : held, committed);
         }
     }
 
     /// @dev The root over one credit leaf per bundle id (in order: pairs hashed with OpenZeppelin's commutative
-    ///      keccak256, an odd node promoted, as `concord_protocol::merkle`), and the totals of the credits.
+    ///      keccak256, an odd node promoted, as `concord_protocol::merkle`), and the totals of the credits. A committed
+    ///      bundle's credit names its annotator and every task it holds, and slashes at most what it locked; every
+    ///      other bundle's credit is zero.
     function _creditRoot(
         uint256 batchId,
         uint256[] calldata credits,
-        uint256 bundles,
-        uint256 stakePerTask,
-        uint256 reward
-    ) internal pure returns (bytes32 root, Totals memory t) {
-        if (credits.length != 2 * bundles) revert WrongCreditCount(credits.length, 2 * bundles);
-        bytes32[] memory nodes = new bytes32[](bundles);
-        for (uint256 i; i < bundles; ++i) {
-            uint256 credit = credits[2 * i];
-            uint256 amounts = credits[2 * i + 1];
-            uint256 tasks = credit & 0xFFFF;
-            uint256 slashed = amounts >> 128;
-            if (tasks > MAX_BUNDLE || slashed > tasks * stakePerTask) revert InvalidCredit(i);
-            t.earned += (((credit >> 16) & 0xFFFF) + ((credit >> 48) & 0xFFFF)) * reward;
-            t.slashed += slashed;
-            t.redistributed += amounts & type(uint128).max;
-            nodes[i] = Leaves.creditLeaf(batchId, i, credit, amounts);
+        uint256 count,
+        BundleProof[] calldata bundles,
+        BatchConfig storage c
+    ) internal view returns (bytes32 root, Totals memory t) {
+        if (credits.length != 2 * count) {
+            revert WrongCreditCount(credits.length, 2 * count);
         }
-        for (uint256 n = bundles; n > 1; n = (n + 1) >> 1) {
+        Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, address(0), address(0));
+        bytes32[] memory nodes = new bytes32[](count);
+        uint256 next; // the next supplied bundle
+        for (uint256 i; i < count; ++i) {
+            uint256 expected;
+            (expected, next) = _expected(bundles, next, i);
+            nodes[i] = _checkedLeaf(batchId, i, credits, expected, pay);
+            _add(t, credits[2 * i], credits[2 * i + 1], pay.reward);
+        }
+        root = _root(nodes);
+    }
+
+    /// @dev annotator << 96 | tasks of bundle `i` if it is the next supplied (committed) bundle, else zero.
+    function _expected(BundleProof[] calldata bundles, uint256 next, uint256 i)
+        internal
+        pure
+        returns (uint256 expected, uint256)
+    {
+        if (next < bundles.length && bundles[next].id == i) {
+            Bundle calldata bd = bundles[next].bundle;
+            return ((uint256(uint160(bd.annotator)) << 96) | bd.size, next + 1);
+        }
+        return (0, next);
+    }
+
+    /// @dev The leaf of bundle `i`'s credit, which must name `expected` (annotator << 96 | tasks; zero for a bundle
+    ///      never committed, whose whole credit must then be zero) and slash at most its tasks' stake.
+    function _checkedLeaf(uint256 batchId, uint256 i, uint256[] calldata credits, uint256 expected, Pay memory pay)
+        internal
+        pure
+        returns (bytes32)
+    {
+        uint256 credit = credits[2 * i];
+        uint256 amounts = credits[2 * i + 1];
+        // Bits 16-95 are the counts; the rest must be the expected annotator and task count.
+        if (
+            credit & ~uint256(0xFFFFFFFFFFFFFFFFFFFF0000) != expected
+                || (amounts >> 128) > (credit & 0xFFFF) * pay.stakePerTask || (expected == 0 && credit | amounts != 0)
+        ) revert InvalidCredit(i);
+        return Leaves.creditLeaf(batchId, i, credit, amounts);
+    }
+
+    /// @dev Adds a credit's rewards, slash and coherence shares to the totals.
+    function _add(Totals memory t, uint256 credit, uint256 amounts, uint256 reward) internal pure {
+        t.earned += (((credit >> 16) & 0xFFFF) + ((credit >> 48) & 0xFFFF)) * reward;
+        t.slashed += amounts >> 128;
+        t.redistributed += amounts & type(uint128).max;
+    }
+
+    /// @dev Root of `nodes` (overwritten): pairs in order, an odd node promoted; zero for none.
+    function _root(bytes32[] memory nodes) internal pure returns (bytes32) {
+        uint256 n = nodes.length;
+        if (n == 0) return 0;
+        for (; n > 1; n = (n + 1) >> 1) {
             for (uint256 i; i < n >> 1; ++i) {
                 nodes[i] = Hashes.commutativeKeccak256(nodes[2 * i], nodes[2 * i + 1]);
             }
             if (n & 1 != 0) nodes[n >> 1] = nodes[n - 1];
         }
-        if (bundles != 0) root = nodes[0];
+        return nodes[0];
     }
 
     /// @notice See `ILabelMarketV2Optimistic.challenge`.
@@ -280,48 +329,80 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         nonReentrant
         returns (uint256 rewards)
     {
-        BatchConfig storage c = _batch(batchId).config;
-        if (_proposals[batchId].status != ProposalStatus.Final) revert ProposalNotFinal(batchId);
-        bytes32 root = _proposals[batchId].root;
-        Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, c.rewardToken, _domain(c));
+        (Pay memory pay, bytes32 root) = _final(batchId);
         // slither-disable-next-line uninitialized-local (an empty accumulator: no annotator yet)
         Due memory due;
         for (uint256 i; i < claims.length; ++i) {
             CreditClaim calldata cl = claims[i];
-            uint256 counts = _checkClaim(batchId, root, cl);
-            address annotator = cl.bundle.annotator;
-            if (annotator != due.annotator) {
-                rewards += _creditOne(pay, due);
-                due.annotator = annotator;
-                (due.counts, due.slashed, due.redistributed) = (0, 0, 0);
+            if (!MerkleProof.verifyCalldata(cl.proof, root, Leaves.creditLeaf(batchId, cl.id, cl.credit, cl.amounts))) {
+                revert InvalidCreditProof(cl.id);
             }
-            uint256 slashed = cl.amounts >> 128;
-            uint256 redistributed = cl.amounts & type(uint128).max;
-            due.counts += counts;
-            due.slashed += slashed;
-            due.redistributed += redistributed;
-            uint256 earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
-            _emitScored(batchId, cl.id, annotator, counts, earned, slashed, redistributed);
+            if (!_take(batchId, cl.id)) revert NothingToClaim(cl.id);
+            rewards += _due(pay, due, batchId, cl.id, cl.credit, cl.amounts);
         }
         rewards += _creditOne(pay, due);
     }
 
-    /// @dev A claim's bundle is the stored one, committed or revealed (so not claimed yet), with the credit the
-    ///      proposal holds for it, for its annotator and every position it holds; the bundle's word is cleared (so
-    ///      it is claimed once). Returns the credit's counts as a tally's.
-    function _checkClaim(uint256 batchId, bytes32 root, CreditClaim calldata cl) internal returns (uint256 counts) {
-        uint256 stored = _bundles[batchId][cl.id];
-        bytes32 h = keccak256(abi.encode(cl.bundle, cl.tail));
-        if (stored != _word(h, Status.Revealed) && stored != _word(h, Status.Committed)) revert NothingToClaim(cl.id);
-        if (!MerkleProof.verifyCalldata(cl.proof, root, Leaves.creditLeaf(batchId, cl.id, cl.credit, cl.amounts))) {
-            revert InvalidCreditProof(cl.id);
+    /// @notice See `ILabelMarketV2Optimistic.claimAll`.
+    function claimAll(uint256 batchId, uint256[] calldata credits)
+        external
+        onlyDelegated
+        nonReentrant
+        returns (uint256 rewards)
+    {
+        (Pay memory pay, bytes32 root) = _final(batchId);
+        uint256 count = credits.length / 2;
+        bytes32[] memory nodes = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            nodes[i] = Leaves.creditLeaf(batchId, i, credits[2 * i], credits[2 * i + 1]);
         }
-        // The leaf's annotator and task count are the bundle's: a credit unlocks exactly what its bundle locked.
-        if (cl.credit >> 96 != uint160(cl.bundle.annotator) || cl.credit & 0xFFFF != cl.bundle.size) {
-            revert InvalidCredit(cl.id);
+        if (credits.length % 2 != 0 || _root(nodes) != root) revert InvalidCreditProof(count);
+        // slither-disable-next-line uninitialized-local (an empty accumulator: no annotator yet)
+        Due memory due;
+        for (uint256 i; i < count; ++i) {
+            if (_take(batchId, i)) rewards += _due(pay, due, batchId, i, credits[2 * i], credits[2 * i + 1]);
         }
-        delete _bundles[batchId][cl.id];
-        counts = _expand(cl.credit);
+        rewards += _creditOne(pay, due);
+    }
+
+    /// @dev What claims read: the batch's payout terms and its final proposal's root.
+    function _final(uint256 batchId) internal view returns (Pay memory pay, bytes32 root) {
+        BatchConfig storage c = _batch(batchId).config;
+        Proposal storage p = _proposals[batchId];
+        if (p.status != ProposalStatus.Final) revert ProposalNotFinal(batchId);
+        pay = Pay(c.rewardPerLabel, c.stakePerTask, c.rewardToken, _domain(c));
+        root = p.root;
+    }
+
+    /// @dev Marks a committed (or revealed) bundle claimed by clearing its word; false if there is nothing to claim
+    ///      (never committed, expired, or claimed already). The proposal vouched for every committed bundle's
+    ///      annotator and task count, and gave every other bundle a zero credit.
+    function _take(uint256 batchId, uint256 bundleId) internal returns (bool) {
+        if (_bundles[batchId][bundleId] & STATUS_MASK < uint256(Status.Committed)) return false;
+        delete _bundles[batchId][bundleId];
+        return true;
+    }
+
+    /// @dev Adds a bundle's credit to `due` (crediting the previous annotator's when the annotator changes) and emits
+    ///      its `BundleScored`; returns the rewards credited for the previous annotator.
+    function _due(Pay memory pay, Due memory due, uint256 batchId, uint256 bundleId, uint256 credit, uint256 amounts)
+        internal
+        returns (uint256 rewards)
+    {
+        address annotator = address(uint160(credit >> 96));
+        if (annotator != due.annotator) {
+            rewards = _creditOne(pay, due);
+            due.annotator = annotator;
+            (due.counts, due.slashed, due.redistributed) = (0, 0, 0);
+        }
+        uint256 counts = _expand(credit);
+        uint256 slashed = amounts >> 128;
+        uint256 redistributed = amounts & type(uint128).max;
+        due.counts += counts;
+        due.slashed += slashed;
+        due.redistributed += redistributed;
+        uint256 earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
+        _emitScored(batchId, bundleId, annotator, counts, earned, slashed, redistributed);
     }
 
     /// @notice See `ILabelMarketV2Optimistic.proposalOf`.

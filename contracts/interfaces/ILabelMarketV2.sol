@@ -240,13 +240,10 @@ interface ILabelMarketV2Types {
         uint128 redistributed;
     }
 
-    /// @notice A bundle's credit leaf brought to `ILabelMarketV2Optimistic.claim`: the bundle as stored (with `tail`,
-    ///         its commit hash if only committed, or the digest of its labels if revealed), the two credit words the
-    ///         proposal posted for it, and their Merkle proof against the proposal's root.
+    /// @notice A bundle's credit brought to `ILabelMarketV2Optimistic.claim`: the two credit words the proposal posted
+    ///         for it and their Merkle proof against the proposal's root.
     struct CreditClaim {
         uint32 id;
-        Bundle bundle;
-        bytes32 tail;
         uint256 credit;
         uint256 amounts;
         bytes32[] proof;
@@ -362,13 +359,15 @@ interface ILabelMarketV2Types {
     /// @notice Thrown when proposing for a batch with a reviewer, a contract as qualifier, or a task already settled:
     ///         those settle with `settle`.
     error OptimisticUnavailable(uint256 batchId);
-    /// @notice Thrown when a proposal's bundle reveals are not in strictly increasing bundle order.
-    error RevealsNotSorted();
-    /// @notice Thrown when an early proposal (before the reveal deadline) does not reveal every position.
-    error RevealsIncomplete(uint256 revealed, uint256 positions);
+    /// @notice Thrown when a proposal's bundles are not in strictly increasing bundle order.
+    error BundlesNotSorted();
+    /// @notice Thrown when a proposal's bundles do not hold every committed position (`supplied` of `committed`), or,
+    ///         before the reveal deadline, do not reveal every one of them.
+    error BundlesIncomplete(uint256 supplied, uint256 committed);
     /// @notice Thrown when a proposal does not post two credit words for each of the batch's bundles.
     error WrongCreditCount(uint256 words, uint256 expected);
-    /// @notice Thrown when a posted credit slashes more than its bundle locked, or counts more tasks than a bundle holds.
+    /// @notice Thrown when a posted credit is not for its bundle's annotator and task count, slashes more than the
+    ///         bundle locked, or is not zero for a bundle never committed.
     error InvalidCredit(uint256 bundleId);
     /// @notice Thrown when a proposal's rewards exceed the batch's escrow, or its redistribution its slashes.
     error ProposalInsolvent(uint256 earned, uint256 escrow, uint256 redistributed, uint256 slashed);
@@ -617,15 +616,16 @@ interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
     /// @notice Share of a batch's escrow a proposer bonds, in basis points.
     function PROPOSAL_BOND_BPS() external view returns (uint256);
 
-    /// @notice Proposes the batch's settlement once it could be settled (every position committed and revealed and
-    ///         all gold revealed, or after the reveal deadline). `reveals` carries reveals handed to the proposer
-    ///         (strictly increasing bundle ids; before the reveal deadline it must reveal every position, already
-    ///         revealed bundles included). `credits` holds two words per bundle id 0..bundles-1:
-    ///         `uint160(annotator) << 96 | unrevealed << 80 | goldDisagreed << 64 | goldAgreed << 48 | disagreed << 32
-    ///         | agreed << 16 | tasks` and `slashed << 128 | redistributed` (zero for a bundle never committed). Pulls
-    ///         `PROPOSAL_BOND_BPS` of the escrow from the caller in the reward token; the challenge window lasts the
-    ///         batch's review period from the later of now and the reveal deadline.
-    function propose(uint256 batchId, BundleProof[] calldata reveals, uint256[] calldata credits) external;
+    /// @notice Proposes the batch's settlement once it could be settled (every position committed and all gold
+    ///         revealed, or after the reveal deadline). `bundles` are every committed bundle in strictly increasing id
+    ///         order: revealed ones with their labels (a reveal handed to the proposer is carried here before the
+    ///         reveal deadline, and then every one must be revealed), the others with their commit hash. `credits`
+    ///         holds two words per bundle id 0..bundles-1: `uint160(annotator) << 96 | unrevealed << 80 |
+    ///         goldDisagreed << 64 | goldAgreed << 48 | disagreed << 32 | agreed << 16 | tasks` and `slashed << 128 |
+    ///         redistributed` (both zero for a bundle never committed). Pulls `PROPOSAL_BOND_BPS` of the escrow from
+    ///         the caller in the reward token; the challenge window lasts the batch's review period from the later of
+    ///         now and the reveal deadline.
+    function propose(uint256 batchId, BundleProof[] calldata bundles, uint256[] calldata credits) external;
 
     /// @notice Proves the proposal's credit of `bundleId` wrong: `tasks` and `bundles` as for `settle`, covering every
     ///         position of the bundle. Voids the proposal and credits its bond to the caller; reverts
@@ -648,6 +648,10 @@ interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
     ///         and slashed, rewards and coherence shares made collectable, reputation counted, one write per
     ///         consecutive run of one annotator's bundles. Returns the rewards credited.
     function claim(uint256 batchId, CreditClaim[] calldata claims) external returns (uint256 rewards);
+
+    /// @notice `claim` for every bundle not claimed yet, without proofs: `credits` is the whole list the proposal
+    ///         posted (its `Proposed` event), hashed again to the root. Returns the rewards credited.
+    function claimAll(uint256 batchId, uint256[] calldata credits) external returns (uint256 rewards);
 
     /// @notice What `settle` would credit each supplied bundle for `tasks`, for a proposer or a watcher to call
     ///         off-chain (`eth_call`; sent as a transaction it only carries reveals, as `settle` would): two words per

@@ -52,15 +52,13 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         }
     }
 
-    /// @dev The claim of `h` (revealed, so its tail is its labels' digest) under `credits`.
+    /// @dev The claim of `h` under `credits`.
     function claimOf(uint256 id, Held memory h, uint256[] memory credits)
         internal
         pure
         returns (ILabelMarketV2Types.CreditClaim memory c)
     {
         c.id = uint32(h.id);
-        c.bundle = h.bundle;
-        c.tail = keccak256(abi.encodePacked(h.words));
         c.credit = credits[2 * h.id];
         c.amounts = credits[2 * h.id + 1];
         c.proof = proofOf(leavesOf(id, credits), h.id);
@@ -192,13 +190,15 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
 
         uint256[] memory credits = creditsFrom(id, ps);
         assertEq((credits[2 * hs[2].id] >> 80) & 0xFFFF, 2, "ann2's two tasks unrevealed");
-        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
+        ILabelMarketV2Types.BundleProof[] memory two = new ILabelMarketV2Types.BundleProof[](2);
+        (two[0], two[1]) = (ps[0], ps[1]);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.BundlesIncomplete.selector, 4, 6));
+        propose(id, two, credits); // the committed-only bundle must be there too
+        propose(id, ps, credits);
         assertEq(challengeEnd(id), block.timestamp + 1 days, "a review period from now");
         vm.warp(challengeEnd(id) + 1);
         opt.finalize(id);
-        ILabelMarketV2Types.CreditClaim[] memory cs = claimsOf(id, hs, credits);
-        cs[2].tail = ps[2].commitHash; // committed only: its tail is its commit hash
-        opt.claim(id, cs);
+        opt.claim(id, claimsOf(id, hs, credits));
         uint256[21] memory viaProposal = outcome(id);
         for (uint256 k; k < 21; ++k) {
             assertEq(viaProposal[k], viaSettle[k], "same as settle");
@@ -237,7 +237,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         uint256[] memory good = creditsFrom(id, carriedAll(hs));
         uint256 b = hs[2].id;
         uint256[5] memory credit = [
-            good[2 * b] ^ (1 << 96), // another annotator
+            good[2 * b] + (1 << 48), // one more agreeing gold label
             good[2 * b] + (1 << 32), // one more disagreement
             good[2 * b] + (1 << 80), // one more unrevealed task
             good[2 * b],
@@ -261,7 +261,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         }
     }
 
-    function test_challenge_aBundleNeverCommittedMustHaveAZeroCredit() public {
+    function test_propose_aBundleNeverCommittedHasAZeroCreditNobodyCanChallenge() public {
         uint256 id = create(optParams());
         Held[] memory hs = new Held[](6);
         for (uint256 i; i < 6; ++i) {
@@ -282,35 +282,27 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
             committed[i] = hs[i];
         }
         uint256[] memory credits = creditsFrom(id, proofsOf(committed));
-        assertEq(credits[2 * hs[5].id] | credits[2 * hs[5].id + 1], 0, "no credit for the squatter");
-        uint256 snap = vm.snapshotState();
-        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
-        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeFailed.selector, hs[5].id));
+        uint256 b = hs[5].id;
+        assertEq(credits[2 * b] | credits[2 * b + 1], 0, "no credit for the squatter");
+        credits[2 * b] = (uint256(uint160(ann(5))) << 96) | 1;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, b));
+        propose(id, proofsOf(committed), credits);
+        credits[2 * b] = 0;
+        propose(id, proofsOf(committed), credits);
+        bytes32[] memory proof = proofOf(leavesOf(id, credits), b);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeFailed.selector, b));
         vm.prank(watcher);
-        opt.challenge(
-            id,
-            hs[5].id,
-            0,
-            0,
-            proofOf(leavesOf(id, credits), hs[5].id),
-            new uint256[](0),
-            new ILabelMarketV2Types.BundleProof[](0)
-        );
-        vm.revertToState(snap);
+        opt.challenge(id, b, 0, 0, proof, new uint256[](0), new ILabelMarketV2Types.BundleProof[](0));
 
-        credits[2 * hs[5].id] = (uint256(uint160(ann(5))) << 96) | 1;
-        propose(id, new ILabelMarketV2Types.BundleProof[](0), credits);
-        vm.prank(watcher);
-        opt.challenge(
-            id,
-            hs[5].id,
-            credits[2 * hs[5].id],
-            0,
-            proofOf(leavesOf(id, credits), hs[5].id),
-            new uint256[](0),
-            new ILabelMarketV2Types.BundleProof[](0)
-        );
-        assertEq(uint256(opt.proposalOf(id).status), 0, "voided");
+        // Once final, its zero credit cannot be claimed (its stake stays locked until `expire`).
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+        ILabelMarketV2Types.CreditClaim[] memory one = new ILabelMarketV2Types.CreditClaim[](1);
+        one[0] = ILabelMarketV2Types.CreditClaim(uint32(b), 0, 0, proof);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, b));
+        opt.claim(id, one);
+        market.expire(id, b, hs[5].bundle);
+        assertEq(market.accountOf(ann(5)).locked, 0, "the squatter's lock released by expire");
     }
 
     function test_challenge_reverts() public {
@@ -373,19 +365,16 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         propose(id, ps, new uint256[](2));
 
         (uint256 id2, Held[] memory hs) = committedBatch();
+        ILabelMarketV2Types.BundleProof[] memory all = carriedAll(hs);
+        all[2] = unrevealed(id2, hs[2]); // committed, its reveal not handed over
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.BundlesIncomplete.selector, 4, 6));
+        propose(id2, all, new uint256[](6));
         ILabelMarketV2Types.BundleProof[] memory two = new ILabelMarketV2Types.BundleProof[](2);
         (two[0], two[1]) = (carried(hs[0]), carried(hs[1]));
-        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.RevealsIncomplete.selector, 4, 6));
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.BundlesIncomplete.selector, 4, 6));
         propose(id2, two, new uint256[](6));
         (two[0], two[1]) = (carried(hs[1]), carried(hs[0]));
-        vm.expectRevert(ILabelMarketV2Types.RevealsNotSorted.selector);
-        propose(id2, two, new uint256[](6));
-        two[0] = unrevealed(id2, hs[0]);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                ILabelMarketV2Types.BundleMismatch.selector, hs[0].id, ILabelMarketV2Types.Status.Revealed
-            )
-        );
+        vm.expectRevert(ILabelMarketV2Types.BundlesNotSorted.selector);
         propose(id2, two, new uint256[](6));
         two[0] = carried(hs[0]);
         two[0].salt = bytes32(uint256(1));
@@ -406,8 +395,12 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, 1));
         propose(id, ps, c);
         c = creditsFrom(id, ps);
-        c[0] = (c[0] & ~uint256(0xFFFF)) | 33; // more tasks than a bundle holds
+        c[0] -= 1; // one task fewer than the bundle holds: it would unlock less than it locked
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, 0));
+        propose(id, ps, c);
+        c = creditsFrom(id, ps);
+        c[2 * 2] = (c[2 * 2] & ((1 << 96) - 1)) | (uint256(uint160(ann(7))) << 96); // paid to a stranger
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, 2));
         propose(id, ps, c);
 
         uint256 escrow = escrowOf(optParams());
@@ -469,11 +462,6 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         one[0] = bad;
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, hs[0].id));
         opt.claim(id, one);
-        bad = claimOf(id, hs[0], credits);
-        bad.tail = bytes32(0);
-        one[0] = bad;
-        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, hs[0].id));
-        opt.claim(id, one);
 
         one[0] = claimOf(id, hs[0], credits);
         vm.expectEmit(address(market));
@@ -484,21 +472,36 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         opt.claim(id, one);
     }
 
-    function test_claim_aCreditForAnotherAnnotatorOrTaskCountIsRefusedEvenIfFinal() public {
+    function test_claimAll_creditsEveryBundleLeftOnceWithoutProofs() public {
         (uint256 id, Held[] memory hs) = committedBatch();
         uint256[] memory credits = creditsFrom(id, carriedAll(hs));
-        credits[2 * hs[1].id] = (credits[2 * hs[1].id] & ((1 << 96) - 1)) | (uint256(uint160(ann(7))) << 96);
-        credits[2 * hs[2].id] -= 1; // one task fewer than the bundle holds
-        propose(id, carriedAll(hs), credits); // nobody watches
+        propose(id, carriedAll(hs), credits);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ProposalNotFinal.selector, id));
+        opt.claimAll(id, credits);
         vm.warp(challengeEnd(id) + 1);
         opt.finalize(id);
+        uint256 snap = vm.snapshotState();
+        opt.claim(id, claimsOf(id, hs, credits));
+        uint256[21] memory oneByOne = outcome(id);
+        vm.revertToState(snap);
+
         ILabelMarketV2Types.CreditClaim[] memory one = new ILabelMarketV2Types.CreditClaim[](1);
-        for (uint256 i = 1; i < 3; ++i) {
-            one[0] = claimOf(id, hs[i], credits);
-            vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, hs[i].id));
-            opt.claim(id, one);
+        one[0] = claimOf(id, hs[1], credits);
+        assertEq(opt.claim(id, one), 8e18, "ann1 claims its own first");
+        uint256[] memory tampered = new uint256[](credits.length);
+        for (uint256 i; i < credits.length; ++i) {
+            tampered[i] = credits[i];
         }
-        assertEq(market.accountOf(ann(7)).locked, 0, "nothing unlocked for a stranger");
+        tampered[0] += 1 << 16;
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, 3));
+        opt.claimAll(id, tampered);
+        vm.prank(watcher);
+        assertEq(opt.claimAll(id, credits), 12e18, "the other two bundles");
+        uint256[21] memory all = outcome(id);
+        for (uint256 k; k < 21; ++k) {
+            assertEq(all[k], oneByOne[k], "same as claiming one by one");
+        }
+        assertEq(opt.claimAll(id, credits), 0, "nothing left");
     }
 
     function test_reentrancy_theBondPullCannotReenterAnyFunction() public {
@@ -515,7 +518,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         vm.prank(requester);
         opt.propose(id, carriedAll(hs), credits); // transferFrom of the bond: every function tried
         assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
-        assertEq(evil.attempts(), 23, "all 23 state-changing functions tried");
+        assertEq(evil.attempts(), 24, "all 24 state-changing functions tried");
         assertEq(uint256(opt.proposalOf(id).status), 1, "the outer call completed");
     }
 

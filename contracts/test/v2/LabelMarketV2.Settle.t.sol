@@ -50,7 +50,7 @@ contract ReentrantToken is ERC20 {
         uint256[] memory words;
         ILabelMarketV2Types.CreditClaim[] memory claims;
         ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
-        c = new bytes[](23);
+        c = new bytes[](24);
         c[0] = abi.encodeCall(market.createBatch, (p));
         c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
         c[2] = abi.encodeCall(market.stake, (1));
@@ -74,6 +74,7 @@ contract ReentrantToken is ERC20 {
         c[20] = abi.encodeCall(opt.finalize, (0));
         c[21] = abi.encodeCall(opt.claim, (0, claims));
         c[22] = abi.encodeCall(opt.tally, (0, words, proofs));
+        c[23] = abi.encodeCall(opt.claimAll, (0, words));
     }
 }
 
@@ -808,20 +809,20 @@ contract LabelMarketV2SettleTest is V2Fixture {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.rewardToken = address(evil);
         evil.arm(market);
-        uint256 id = create(p); // transferFrom: 23 re-entries
-        assertEq(evil.attempts(), 23, "every function tried from createBatch");
-        assertEq(evil.refused(), 23, "every one refused by the guard");
+        uint256 id = create(p); // transferFrom: 24 re-entries
+        assertEq(evil.attempts(), 24, "every function tried from createBatch");
+        assertEq(evil.refused(), 24, "every one refused by the guard");
 
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
         revealAll(id, hs);
         settleAll(id, hs);
         vm.prank(ann(0));
-        market.collect(address(evil)); // transfer: 23 more
-        assertEq(evil.attempts(), 46, "every function tried from collect");
-        assertEq(evil.refused(), 46, "refused");
+        market.collect(address(evil)); // transfer: 24 more
+        assertEq(evil.attempts(), 48, "every function tried from collect");
+        assertEq(evil.refused(), 48, "refused");
         warpPastReview(id);
-        market.refund(id); // transfer to the requester: 23 more
-        assertEq(evil.refused(), 69, "refused from refund too");
+        market.refund(id); // transfer to the requester: 24 more
+        assertEq(evil.refused(), 72, "refused from refund too");
         assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
     }
 }

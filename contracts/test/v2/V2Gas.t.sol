@@ -213,7 +213,7 @@ contract V2GasTest is V2Fixture {
 
     /// @dev The folded batch settled optimistically (booked under "settle"): the requester proposes every bundle's
     ///      credit with the carried reveals, finalizes after the challenge window, and claims every bundle in one
-    ///      transaction (each annotator's bundles side by side). The batch has no reviewer (optimistic settlement
+    ///      transaction (`claimAll`). The batch has no reviewer (optimistic settlement
     ///      is for batches without one).
     function test_gas_v2_workload_optimistic() public {
         optimistic = true;
@@ -296,7 +296,7 @@ contract V2GasTest is V2Fixture {
             proofs[b].salt = byAnnotator[b].salt;
         }
         if (optimistic) {
-            _settleOptimistic(id, byAnnotator);
+            _settleOptimistic(id);
         } else {
             _tx(Phase.Settle, requester, address(market), abi.encodeCall(market.settle, (id, allTasks(id), proofs)));
         }
@@ -307,8 +307,8 @@ contract V2GasTest is V2Fixture {
         _report(id);
     }
 
-    /// @dev Propose (credits from `tally`, computed off-chain), finalize, and one claim of every bundle.
-    function _settleOptimistic(uint256 id, Held[] memory byAnnotator) internal {
+    /// @dev Propose (credits from `tally`, computed off-chain), finalize, and one `claimAll`.
+    function _settleOptimistic(uint256 id) internal {
         ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
         ILabelMarketV2Types.BundleProof[] memory reveals = new ILabelMarketV2Types.BundleProof[](work.length);
         for (uint256 b; b < work.length; ++b) {
@@ -330,21 +330,8 @@ contract V2GasTest is V2Fixture {
         g = phaseGas[uint256(Phase.Settle)];
         _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.finalize, (id)));
         emit log_named_uint("finalize all-in gas", phaseGas[uint256(Phase.Settle)] - g);
-        bytes32[] memory leaves = leavesOf(id, credits);
-        ILabelMarketV2Types.CreditClaim[] memory cs = new ILabelMarketV2Types.CreditClaim[](byAnnotator.length);
-        for (uint256 b; b < byAnnotator.length; ++b) {
-            Held memory h = byAnnotator[b];
-            cs[b] = ILabelMarketV2Types.CreditClaim(
-                uint32(h.id),
-                h.bundle,
-                keccak256(abi.encodePacked(h.words)),
-                credits[2 * h.id],
-                credits[2 * h.id + 1],
-                proofOf(leaves, h.id)
-            );
-        }
         g = phaseGas[uint256(Phase.Settle)];
-        _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.claim, (id, cs)));
+        _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.claimAll, (id, credits)));
         emit log_named_uint("claim all-in gas", phaseGas[uint256(Phase.Settle)] - g);
     }
 
