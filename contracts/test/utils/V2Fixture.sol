@@ -8,8 +8,6 @@ import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../../LabelMarketV2Optimistic.sol";
 import {ILabelMarketV2, ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
-import {Leaves} from "../../libraries/Leaves.sol";
-import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 
 /// @notice Deployment and one-line protocol steps for the v2 market tests: a token, a market, a funded requester,
 ///         ten staked annotators, and helpers that join, draw the seed, label by a rule, commit, reveal and settle.
@@ -265,50 +263,5 @@ abstract contract V2Fixture is Base {
 
     function warpPastReview(uint256 id) internal {
         vm.warp(uint256(market.getBatch(id).config.reviewDeadline) + 1);
-    }
-
-    // ------------------------------------------------------------------------------------------------
-    // Optimistic settlement: the credit tree the market builds
-    // ------------------------------------------------------------------------------------------------
-
-    function leavesOf(uint256 id, uint256[] memory credits) internal pure returns (bytes32[] memory leaves) {
-        leaves = new bytes32[](credits.length / 2);
-        for (uint256 i; i < leaves.length; ++i) {
-            leaves[i] = Leaves.creditLeaf(id, i, credits[2 * i], credits[2 * i + 1]);
-        }
-    }
-
-    /// @dev Proof of leaf `index` in the tree the market builds (pairs in order, an odd node promoted).
-    function proofOf(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory proof) {
-        bytes32[] memory level = leaves;
-        bytes32[] memory buf = new bytes32[](32);
-        uint256 len;
-        while (level.length > 1) {
-            if (index ^ 1 < level.length) buf[len++] = level[index ^ 1];
-            bytes32[] memory next = new bytes32[]((level.length + 1) / 2);
-            for (uint256 i; i < level.length / 2; ++i) {
-                next[i] = Hashes.commutativeKeccak256(level[2 * i], level[2 * i + 1]);
-            }
-            if (level.length % 2 == 1) next[next.length - 1] = level[level.length - 1];
-            level = next;
-            index /= 2;
-        }
-        proof = new bytes32[](len);
-        for (uint256 i; i < len; ++i) {
-            proof[i] = buf[i];
-        }
-    }
-
-    function rootOf(bytes32[] memory leaves) internal pure returns (bytes32) {
-        bytes32[] memory level = leaves;
-        while (level.length > 1) {
-            bytes32[] memory next = new bytes32[]((level.length + 1) / 2);
-            for (uint256 i; i < level.length / 2; ++i) {
-                next[i] = Hashes.commutativeKeccak256(level[2 * i], level[2 * i + 1]);
-            }
-            if (level.length % 2 == 1) next[next.length - 1] = level[level.length - 1];
-            level = next;
-        }
-        return level.length == 0 ? bytes32(0) : level[0];
     }
 }

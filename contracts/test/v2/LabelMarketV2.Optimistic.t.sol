@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
+import {CreditTree} from "../utils/CreditTree.sol";
 import {ReentrantToken} from "./LabelMarketV2.Settle.t.sol";
 import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
 
@@ -61,7 +62,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         c.id = uint32(h.id);
         c.credit = credits[2 * h.id];
         c.amounts = credits[2 * h.id + 1];
-        c.proof = proofOf(leavesOf(id, credits), h.id);
+        c.proof = CreditTree.proofOf(CreditTree.leavesOf(id, credits), h.id);
     }
 
     function claimsOf(uint256 id, Held[] memory hs, uint256[] memory credits)
@@ -90,7 +91,13 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         uint256 b = hs[i].id;
         vm.prank(who);
         opt.challenge(
-            id, b, credits[2 * b], credits[2 * b + 1], proofOf(leavesOf(id, credits), b), bothTasks(), proofsOf(hs)
+            id,
+            b,
+            credits[2 * b],
+            credits[2 * b + 1],
+            CreditTree.proofOf(CreditTree.leavesOf(id, credits), b),
+            bothTasks(),
+            proofsOf(hs)
         );
     }
 
@@ -141,7 +148,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         emit ILabelMarketV2Types.Proposed(
             id,
             proposer,
-            rootOf(leavesOf(id, credits)),
+            CreditTree.rootOf(CreditTree.leavesOf(id, credits)),
             market.getBatch(id).config.reviewDeadline,
             bond,
             viaSettle[19],
@@ -289,7 +296,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         propose(id, proofsOf(committed), credits);
         credits[2 * b] = 0;
         propose(id, proofsOf(committed), credits);
-        bytes32[] memory proof = proofOf(leavesOf(id, credits), b);
+        bytes32[] memory proof = CreditTree.proofOf(CreditTree.leavesOf(id, credits), b);
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.ChallengeFailed.selector, b));
         vm.prank(watcher);
         opt.challenge(id, b, 0, 0, proof, new uint256[](0), new ILabelMarketV2Types.BundleProof[](0));
@@ -312,7 +319,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         challengeAs(watcher, id, hs, 0, credits);
         propose(id, carriedAll(hs), credits);
         uint256 b = hs[0].id;
-        bytes32[] memory proof = proofOf(leavesOf(id, credits), b);
+        bytes32[] memory proof = CreditTree.proofOf(CreditTree.leavesOf(id, credits), b);
 
         // A leaf the root does not hold.
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, b));

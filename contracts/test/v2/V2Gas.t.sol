@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
+import {CreditTree} from "../utils/CreditTree.sol";
 import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 

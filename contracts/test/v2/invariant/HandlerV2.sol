@@ -4,7 +4,8 @@ pragma solidity 0.8.30;
 import {Base} from "../../utils/Base.sol";
 import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
-import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../../interfaces/ILabelMarketV2.sol";
+import {CreditTree} from "../../utils/CreditTree.sol";
 import {LabelPacking} from "../../../libraries/LabelPacking.sol";
 
 /// @notice Drives LabelMarketV2 through random but valid sequences: joins over several rounds, seals, seeds,
@@ -54,6 +55,21 @@ contract HandlerV2 is Base {
     bool public laneChanged;
     uint256 public calls;
     mapping(bytes4 => uint256) public hits;
+
+    // optimistic settlement (batches without a reviewer): the credits of each batch's proposal, the bundle a wrong
+    // proposal got wrong (+1; 0 for an honest one), and what the campaign saw
+    mapping(uint256 batchId => uint256[]) internal _credits;
+    mapping(uint256 batchId => uint256) public wrongBundlePlusOne;
+    mapping(uint256 batchId => bool) public claimedAll;
+    /// @dev Sum over credits of final proposals not claimed yet of earned + redistributed - slashed: tokens the
+    ///      market holds for claims to come beyond what accounts and claimables show.
+    int256 public ghostPendingClaims;
+    uint256 public ghostProposals;
+    uint256 public ghostVoided;
+    uint256 public ghostFinalized;
+    uint256 public ghostClaimed;
+    bool public honestVoided;
+    bool public wrongSurvived;
 
     constructor(LabelMarketV2 m, ConcordToken t, address treasury_, address reviewer_, address requester_) {
         market = m;
@@ -365,6 +381,7 @@ contract HandlerV2 is Base {
         uint256 id = batches[bSeed % batches.length];
         ILabelMarketV2Types.Batch memory b = market.getBatch(id);
         if (currentTime <= b.config.revealDeadline) return; // early settlement is covered by the unit tests
+        if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.None) return;
         uint256 numTasks = b.config.numTasks;
         uint256 from = bound(fromSeed, 0, numTasks - 1);
         uint256 len = bound(lenSeed, 1, numTasks - from);
@@ -388,6 +405,7 @@ contract HandlerV2 is Base {
         uint256 id = batches[bSeed % batches.length];
         ILabelMarketV2Types.Batch memory b = market.getBatch(id);
         if (currentTime > b.config.revealDeadline) return;
+        if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.None) return;
         if (b.state.committed != uint256(b.config.numTasks) * b.config.replicas) return;
         if (b.state.goldRevealed < b.config.goldCount) return;
         uint256 n;
@@ -469,5 +487,112 @@ contract HandlerV2 is Base {
         if (market.claimable(a, address(token)) == 0) return;
         vm.prank(a);
         market.collect(address(token));
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // optimistic settlement
+    // ------------------------------------------------------------------------------------------------
+
+    function _opt() internal view returns (ILabelMarketV2Optimistic) {
+        return ILabelMarketV2Optimistic(address(market));
+    }
+
+    function _allTasks(uint256 n) internal pure returns (uint256[] memory tasks) {
+        tasks = new uint256[](n);
+        for (uint256 t; t < n; ++t) {
+            tasks[t] = t;
+        }
+    }
+
+    /// @dev The requester proposes the credits `tally` gives — or, one time in three, with one committed bundle's
+    ///      credit off by one disagreement.
+    function propose(uint256 bSeed, uint256 wrongSeed) external tick(this.propose.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Batch memory b = market.getBatch(id);
+        if (b.config.reviewer != address(0) || b.state.tasksSettled != 0) return;
+        if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.None) return;
+        // After the reveal deadline with what was revealed; before it, once every position is committed, carrying
+        // every reveal (as the requester's client does).
+        bool early = currentTime <= b.config.revealDeadline;
+        if (early && b.state.committed != uint256(b.config.numTasks) * b.config.replicas) return;
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id, early);
+        uint256[] memory t = _opt().tally(id, _allTasks(b.config.numTasks), ps); // carries the reveals if early
+        uint256[] memory credits = new uint256[](2 * b.state.bundles);
+        for (uint256 bi; bi < ps.length; ++bi) {
+            uint256 i = ps[bi].id;
+            credits[2 * i] = (uint256(uint160(ps[bi].bundle.annotator)) << 96) | t[2 * bi];
+            credits[2 * i + 1] = t[2 * bi + 1];
+        }
+        wrongBundlePlusOne[id] = 0;
+        if (wrongSeed % 3 == 0 && ps.length != 0) {
+            uint256 w = ps[(wrongSeed / 3) % ps.length].id;
+            credits[2 * w] += 1 << 32;
+            wrongBundlePlusOne[id] = w + 1;
+        }
+        vm.prank(requester);
+        _opt().propose(id, ps, credits);
+        _credits[id] = credits;
+        ++ghostProposals;
+        for (uint256 i; i < _held.length && early; ++i) {
+            if (_held[i].batchId == id && _held[i].status == 2) _held[i].status = 3;
+        }
+    }
+
+    /// @dev An annotator challenges the credit a wrong proposal got wrong, or any credit: exactly the wrong one voids.
+    function challenge(uint256 bSeed, uint256 pickSeed) external tick(this.challenge.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Proposal memory p = _opt().proposalOf(id);
+        if (p.status != ILabelMarketV2Types.ProposalStatus.Live || currentTime > p.challengeEnd) return;
+        uint256[] memory credits = _credits[id];
+        uint256 n = credits.length / 2;
+        if (n == 0) return;
+        uint256 w = wrongBundlePlusOne[id];
+        uint256 target = w != 0 && pickSeed % 2 == 0 ? w - 1 : (pickSeed / 2) % n;
+        bytes32[] memory proof = CreditTree.proofOf(CreditTree.leavesOf(id, credits), target);
+        uint256[] memory tasks = _allTasks(market.getBatch(id).config.numTasks);
+        ILabelMarketV2Types.BundleProof[] memory ps = _proofs(id, false);
+        vm.prank(annotators[pickSeed % annotators.length]);
+        try _opt().challenge(id, target, credits[2 * target], credits[2 * target + 1], proof, tasks, ps) {
+            ++ghostVoided;
+            if (target + 1 != w) honestVoided = true;
+            wrongBundlePlusOne[id] = 0;
+            delete _credits[id];
+        } catch {
+            if (target + 1 == w) wrongSurvived = true;
+        }
+    }
+
+    function finalize(uint256 bSeed) external tick(this.finalize.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        ILabelMarketV2Types.Proposal memory p = _opt().proposalOf(id);
+        if (p.status != ILabelMarketV2Types.ProposalStatus.Live || currentTime <= p.challengeEnd) return;
+        _opt().finalize(id);
+        ++ghostFinalized;
+        ghostPendingClaims += _pending(id);
+    }
+
+    function claimAll(uint256 bSeed) external tick(this.claimAll.selector) {
+        uint256 id = batches[bSeed % batches.length];
+        if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.Final || claimedAll[id]) return;
+        ghostPendingClaims -= _pending(id);
+        _opt().claimAll(id, _credits[id]);
+        claimedAll[id] = true;
+        ++ghostClaimed;
+        for (uint256 i; i < _held.length; ++i) {
+            Held storage h = _held[i];
+            if (h.batchId == id && (h.status == 2 || h.status == 3)) {
+                ghostLockedTasks[h.bundle.annotator] -= h.bundle.size;
+            }
+        }
+    }
+
+    /// @dev earned + redistributed - slashed over a proposal's credits (rewards of 1 token per label).
+    function _pending(uint256 id) internal view returns (int256 sum) {
+        uint256[] storage credits = _credits[id];
+        for (uint256 i; i + 1 < credits.length; i += 2) {
+            uint256 c = credits[i];
+            uint256 earned = (((c >> 16) & 0xFFFF) + ((c >> 48) & 0xFFFF)) * 1e18;
+            sum += int256(earned + (credits[i + 1] & type(uint128).max)) - int256(credits[i + 1] >> 128);
+        }
     }
 }

@@ -6,7 +6,7 @@ import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../../LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../../../LabelMarketV2Optimistic.sol";
-import {ILabelMarketV2Types} from "../../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../../interfaces/ILabelMarketV2.sol";
 import {HandlerV2} from "./HandlerV2.sol";
 
 /// @notice v2 invariants over random action sequences (HandlerV2): exact solvency, paid within escrow, locked stake
@@ -45,10 +45,13 @@ contract InvariantsV2Test is Base {
             vm.stopPrank();
         }
         // Two batches: with a reviewer and a 2/3 threshold, and without a reviewer and unanimity; a short last task.
-        handler.addBatch(_create(reviewer, 6600, 46));
-        handler.addBatch(_create(address(0), 10_000, 24));
+        handler.addBatch(_create(reviewer, 6600, 46, 12 hours, 6 hours));
+        handler.addBatch(_create(address(0), 10_000, 24, 12 hours, 6 hours));
+        // A third, short one without a reviewer, mostly for optimistic settlement: its proposals and their challenge
+        // windows come within a campaign's clock.
+        handler.addBatch(_create(address(0), 6600, 12, 6 hours, 2 hours));
 
-        bytes4[] memory selectors = new bytes4[](13);
+        bytes4[] memory selectors = new bytes4[](18);
         selectors[0] = handler.advance.selector;
         selectors[1] = handler.join.selector;
         selectors[2] = handler.sealAndSeed.selector;
@@ -62,11 +65,19 @@ contract InvariantsV2Test is Base {
         selectors[10] = handler.join.selector; // joins twice as often: they feed everything else
         selectors[11] = handler.settleCarrying.selector;
         selectors[12] = handler.commitAndJoin.selector;
+        selectors[13] = handler.propose.selector;
+        selectors[14] = handler.challenge.selector;
+        selectors[15] = handler.finalize.selector;
+        selectors[16] = handler.claimAll.selector;
+        selectors[17] = handler.advance.selector; // time twice as often: proposals need their windows to pass
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
-    function _create(address rev, uint16 threshold, uint32 numItems) internal returns (uint256 id) {
+    function _create(address rev, uint16 threshold, uint32 numItems, uint32 commitPeriod, uint32 revealPeriod)
+        internal
+        returns (uint256 id)
+    {
         ILabelMarketV2Types.BatchParams memory p;
         p.rewardToken = address(token);
         p.reviewer = rev;
@@ -83,9 +94,9 @@ contract InvariantsV2Test is Base {
         p.squatPenalty = 5e18;
         p.minStake = 50e18;
         p.minReputation = -1_000;
-        p.periods.commitPeriod = 12 hours;
-        p.periods.revealPeriod = 6 hours;
-        p.periods.reviewPeriod = 6 hours;
+        p.periods.commitPeriod = commitPeriod;
+        p.periods.revealPeriod = revealPeriod;
+        p.periods.reviewPeriod = revealPeriod;
         p.periods.roundPeriod = 1 hours;
         p.periods.commitWindow = 1 hours;
         p.manifestRoot = keccak256("manifest");
@@ -104,13 +115,19 @@ contract InvariantsV2Test is Base {
     }
 
     /// @notice Every token the market holds is owed to someone, to the wei: unspent escrow and bonds of batches
-    ///         not refunded, stake, queued unstakes, and credits.
+    ///         not refunded, stake, queued unstakes, credits, the bonds of live proposals, and what final proposals'
+    ///         unclaimed credits will still move (rewards and coherence shares to credit, slashes still in stake).
     function invariant_solvencyExact() public view {
         uint256 owed;
+        ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
         for (uint256 i; i < handler.batchCount(); ++i) {
-            ILabelMarketV2Types.BatchState memory s = market.getBatch(handler.batches(i)).state;
+            uint256 id = handler.batches(i);
+            ILabelMarketV2Types.BatchState memory s = market.getBatch(id).state;
             if (!s.refunded) owed += uint256(s.escrow) + s.goldBond - s.paid;
+            ILabelMarketV2Types.Proposal memory p = opt.proposalOf(id);
+            if (p.status == ILabelMarketV2Types.ProposalStatus.Live) owed += p.bond;
         }
+        owed = uint256(int256(owed) + handler.ghostPendingClaims());
         address[] memory accts = _accounts();
         for (uint256 i; i < accts.length; ++i) {
             ILabelMarketV2Types.Account memory a = market.accountOf(accts[i]);
@@ -144,6 +161,15 @@ contract InvariantsV2Test is Base {
         assertTrue(!handler.doubleHold(), "two committed bundles hold one task in one lane");
         assertTrue(!handler.laneChanged(), "an annotator moved to another lane");
         assertTrue(!handler.sizeMismatch(), "a reservation took another size than the rules give");
+    }
+
+    /// @notice Optimistic settlement: a proposal with one wrong credit is voided by the challenge of that credit, an
+    ///         honest one never is; claims credit each bundle once (pending claims never go negative).
+    function invariant_optimisticChallenges() public view {
+        assertTrue(!handler.honestVoided(), "a right credit was challenged successfully");
+        assertTrue(!handler.wrongSurvived(), "a wrong credit survived its challenge");
+        assertTrue(handler.ghostPendingClaims() >= 0, "claims never credit more than final proposals hold");
+        assertLe(handler.ghostVoided(), handler.ghostProposals(), "voided <= proposed");
     }
 
     /// @notice Tickets: per batch, the committed count equals the committed bundles' sizes, and a lane never has
@@ -235,7 +261,7 @@ contract InvariantsV2Test is Base {
         }
         handler.settleCarrying(0);
         assertEq(handler.ghostCarriedSettles(), 2, "both batches settled early, every reveal carried");
-        for (uint256 i; i < handler.batchCount(); ++i) {
+        for (uint256 i; i < 2; ++i) {
             ILabelMarketV2Types.Batch memory b = market.getBatch(handler.batches(i));
             assertEq(b.state.tasksSettled, b.config.numTasks, "all settled");
             assertGt(b.state.paid, 0, "rewards paid");
@@ -281,7 +307,7 @@ contract InvariantsV2Test is Base {
         handler.advance(3 hours, 5);
         handler.refund(0);
         handler.refund(1);
-        for (uint256 i; i < handler.batchCount(); ++i) {
+        for (uint256 i; i < 2; ++i) {
             ILabelMarketV2Types.Batch memory b = market.getBatch(handler.batches(i));
             assertEq(b.state.tasksSettled, b.config.numTasks, "all settled");
             assertTrue(b.state.refunded, "refunded");
@@ -289,6 +315,55 @@ contract InvariantsV2Test is Base {
         }
         invariant_solvencyExact();
         invariant_lockedExact();
+        invariant_ticketAccounting();
+    }
+
+    /// @dev A fixed sequence reaches a wrong proposal voided by its challenge, an honest one that a challenge cannot
+    ///      void, its finalization, one claim of every bundle, and the refund.
+    function test_handler_reachesOptimisticSettlement() public {
+        for (uint256 r; r < 2; ++r) {
+            for (uint256 i; i < 6; ++i) {
+                handler.join(i, 1, 3);
+            }
+            handler.advance(1 hours + 1, 5);
+            handler.sealAndSeed(1);
+            for (uint256 i; i < handler.heldCount(); ++i) {
+                handler.commit(i, i);
+            }
+            handler.advance(1 hours + 1, 5);
+        }
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5); // past the commit deadline (12 h), before the reveal deadline (18 h)
+        for (uint256 i; i < handler.heldCount(); ++i) {
+            handler.reveal(i);
+        }
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5);
+        handler.propose(1, 0); // one credit wrong
+        assertGt(handler.wrongBundlePlusOne(1), 0, "a wrong proposal");
+        handler.challenge(1, 0); // its wrong credit
+        assertEq(handler.ghostVoided(), 1, "voided");
+        handler.propose(1, 1); // honest
+        handler.challenge(1, 1);
+        handler.challenge(1, 3);
+        assertEq(handler.ghostVoided(), 1, "an honest proposal stands");
+        handler.advance(3 hours, 5);
+        handler.advance(3 hours, 5);
+        handler.advance(1 hours, 5); // past the challenge window (the review period, 6 h, from the proposal)
+        handler.finalize(1);
+        assertTrue(handler.ghostPendingClaims() > 0, "claims pending");
+        invariant_solvencyExact();
+        handler.claimAll(1);
+        assertEq(handler.ghostPendingClaims(), int256(0), "all claimed");
+        handler.refund(1);
+        ILabelMarketV2Types.Batch memory b = market.getBatch(1);
+        assertEq(b.state.tasksSettled, b.config.numTasks, "all settled");
+        assertTrue(b.state.refunded, "refunded");
+        assertGt(b.state.paid, 0, "rewards paid");
+        invariant_solvencyExact();
+        invariant_lockedExact();
+        invariant_optimisticChallenges();
         invariant_ticketAccounting();
     }
 }
