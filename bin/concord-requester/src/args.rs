@@ -19,6 +19,13 @@ pub enum Cmd {
     RevealGold(cmd::reveal_gold::RevealGoldArgs),
     /// Settle every settleable task (permissionless), in bounded chunks.
     Settle(cmd::settle::SettleArgs),
+    /// Settle optimistically (batches without a reviewer): post every bundle's credit with a bond; anyone may
+    /// challenge a wrong one until the window closes, then `claim`.
+    Propose(cmd::optimistic::ProposeArgs),
+    /// Finalize a proposal after its challenge window and credit every bundle in one transaction.
+    Claim(cmd::optimistic::ClaimArgs),
+    /// Recompute a live proposal's credits with the settlement code (`--challenge`: challenge a wrong one).
+    Check(cmd::optimistic::CheckArgs),
     /// List items that settled without consensus, with their votes.
     Review(cmd::review::ReviewArgs),
     /// Decide items without consensus (reviewer key): `--decide ITEM=CLASS`, repeatable.
@@ -57,6 +64,9 @@ impl Tool for Cmd {
             Cmd::Status(c) => c.run(&args).await,
             Cmd::RevealGold(c) => c.run(&args).await,
             Cmd::Settle(c) => c.run(&args).await,
+            Cmd::Propose(c) => c.run(&args).await,
+            Cmd::Claim(c) => c.run(&args).await,
+            Cmd::Check(c) => c.run(&args).await,
             Cmd::Review(c) => c.run(&args).await,
             Cmd::Resolve(c) => c.run(&args).await,
             Cmd::Refund(c) => c.run(&args).await,

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {CreditTree} from "../utils/CreditTree.sol";
+import {Leaves} from "../../libraries/Leaves.sol";
 import {ReentrantToken} from "./LabelMarketV2.Settle.t.sol";
 import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
 
@@ -527,6 +528,17 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
         assertEq(evil.attempts(), 24, "all 24 state-changing functions tried");
         assertEq(uint256(opt.proposalOf(id).status), 1, "the outer call completed");
+    }
+
+    /// @dev The vector of `concord_protocol::merkle::tests::credit_leaf_matches_the_contract_on_a_shared_vector`.
+    function test_creditLeaf_sharedVector() public pure {
+        uint256 credit = (uint256(0xA11CE) << 96) | 0x000600050004000300020001;
+        uint256 amounts = (uint256(5e18) << 128) | 3e18;
+        assertEq(
+            Leaves.creditLeaf(7, 3, credit, amounts),
+            0x67e64f811e8d9620814d6c1c4b59f7053eba6f170b51b2a396c7168857bcced8,
+            "same leaf as the Rust client"
+        );
     }
 
     function test_modules_refuseDirectCalls() public {

@@ -10,6 +10,7 @@
 //! - [`dataset`]: dataset files in, the published manifest, response tables for `aggregate`
 //! - [`deploy`], [`deployment`]: deploying the contracts and the deployment file both CLIs read
 //! - [`generation`]: generation batches (create, submit, publish, review, finalize, refund, export)
+//! - [`optimistic`]: optimistic settlement (propose with a bond, check and challenge, finalize and claim)
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -24,6 +25,7 @@ pub mod handoff;
 pub mod logcache;
 pub mod market;
 pub mod media;
+pub mod optimistic;
 pub mod preview;
 pub mod report;
 pub mod requester;

@@ -436,10 +436,35 @@ pub async fn batch_log(c: &Concord, batch_id: u64, cfg: &BatchConfig) -> Result<
     })
 }
 
-/// How each task of a batch settled, from `TasksSettled` events (masks one bit per item).
+/// How each task of a batch settled, from `TasksSettled` events (masks one bit per item); for a batch settled
+/// optimistically (a `ProposalFinalized` event, and no `TasksSettled`), rebuilt from its reveals and gold with the
+/// contract's rule (`outcome::settle_locally`).
 pub async fn settlements(c: &Concord, batch_id: u64) -> Result<BTreeMap<u64, Settlement>> {
-    Ok(batch_events::<M::TasksSettled>(c, batch_id)
-        .await?
+    let (settled, finalized) = tokio::try_join!(
+        batch_events::<M::TasksSettled>(c, batch_id),
+        batch_events::<concord_bindings::optimistic::LabelMarketV2Optimistic::ProposalFinalized>(
+            c, batch_id
+        ),
+    )?;
+    if let Some((_, log)) = finalized.last() {
+        let b = batch(c, batch_id).await?;
+        let (blog, gold) =
+            tokio::try_join!(batch_log(c, batch_id, &b.config), gold_answers(c, batch_id))?;
+        // Gold counts only if every answer was revealed (as in the contract).
+        let gold: BTreeMap<u64, u8> = if gold.len() as u64 >= u64::from(b.config.goldCount) {
+            gold.into_iter().collect()
+        } else {
+            BTreeMap::new()
+        };
+        return Ok(outcome::settle_locally(
+            &shape(&b.config),
+            u64::from(b.config.numTasks),
+            &blog.reveals(),
+            &gold,
+            log.block_number,
+        ));
+    }
+    Ok(settled
         .into_iter()
         .flat_map(|(e, log)| outcome::settled_tasks(&e.outcomes, log.block_number))
         .collect())

@@ -18,6 +18,14 @@ pub fn gold_leaf(item: u64, label: u8, salt: B256) -> B256 {
     ))
 }
 
+/// Leaf of a bundle's credit in an optimistic settlement:
+/// `keccak256(keccak256(abi.encode(batchId, bundleId, credit, amounts)))` (`Leaves.creditLeaf`).
+pub fn credit_leaf(batch_id: u64, bundle_id: u64, credit: U256, amounts: U256) -> B256 {
+    keccak256(keccak256(
+        (U256::from(batch_id), U256::from(bundle_id), credit, amounts).abi_encode_params(),
+    ))
+}
+
 fn hash_pair(a: B256, b: B256) -> B256 {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
     let mut buf = [0u8; 64];
@@ -86,6 +94,22 @@ pub fn verify(proof: &[B256], root: B256, leaf: B256) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credit_leaf_matches_the_contract_on_a_shared_vector() {
+        // `LabelMarketV2OptimisticTest.test_creditLeaf_sharedVector`: batch 7, bundle 3, annotator 0xA11CE with
+        // counts 1..6, 5 tokens slashed and 3 redistributed.
+        let credit =
+            (U256::from(0xA11CEu64) << 96) | U256::from(0x0006_0005_0004_0003_0002_0001u128);
+        let amounts = (U256::from(5_000_000_000_000_000_000u128) << 128)
+            | U256::from(3_000_000_000_000_000_000u128);
+        assert_eq!(
+            credit_leaf(7, 3, credit, amounts),
+            "0x67e64f811e8d9620814d6c1c4b59f7053eba6f170b51b2a396c7168857bcced8"
+                .parse::<B256>()
+                .unwrap()
+        );
+    }
 
     #[test]
     fn every_proof_verifies_for_many_sizes() {

@@ -71,6 +71,52 @@ pub struct ItemOutcome {
     pub settled_block: Option<u64>,
 }
 
+/// How each of `num_tasks` tasks settles, rebuilt off-chain with the contract's rule (`consensus::decide` per item
+/// over the revealed labels; a revealed gold answer decides its item) — for a batch settled optimistically, which
+/// emits no `TasksSettled`: its final proposal's credits are what the settlement code gives for these outcomes.
+/// `gold` holds the gold answers only if every one of them was revealed (otherwise gold does not count).
+pub fn settle_locally(
+    shape: &BatchShape,
+    num_tasks: u64,
+    reveals: &[Reveal],
+    gold: &BTreeMap<u64, u8>,
+    block: Option<u64>,
+) -> BTreeMap<u64, Settlement> {
+    let k = shape.task_size.max(1);
+    let mut per_task: BTreeMap<u64, Vec<U256>> = BTreeMap::new();
+    for r in reveals {
+        per_task.entry(r.task).or_default().push(r.labels);
+    }
+    (0..num_tasks)
+        .map(|t| {
+            let n = k.min(shape.num_items.saturating_sub(t * k)) as usize;
+            let labels = per_task.get(&t).map(Vec::as_slice).unwrap_or_default();
+            let (mut result, mut decided, mut gold_mask) = (vec![0u8; n], U256::ZERO, U256::ZERO);
+            for (pos, r) in result.iter_mut().enumerate() {
+                let bit = U256::from(1u64) << pos;
+                if let Some(&g) = gold.get(&(t * k + pos as u64)) {
+                    *r = g;
+                    decided |= bit;
+                    gold_mask |= bit;
+                    continue;
+                }
+                let votes: Vec<u8> = labels.iter().map(|l| unpack(*l, pos + 1)[pos]).collect();
+                if let Some(c) = decide(&votes, shape.num_classes, shape.threshold_bps).consensus {
+                    *r = c;
+                    decided |= bit;
+                }
+            }
+            let s = Settlement {
+                result_labels: crate::labels::pack(&result),
+                decided_mask: decided,
+                gold_mask,
+                block,
+            };
+            (t, s)
+        })
+        .collect()
+}
+
 /// Every item's outcome: votes from the reveals, label and status from the task's settlement (gold first, then
 /// consensus), else the reviewer's decision `resolved[item]`, else no consensus; `Pending` while unsettled.
 pub fn outcomes(
@@ -146,6 +192,27 @@ mod tests {
             annotator: Address::repeat_byte(who),
             labels: pack(labels),
         }
+    }
+
+    #[test]
+    fn settle_locally_decides_as_the_contract_and_gold_overrides() {
+        let reveals = [
+            reveal(0, 1, &[1, 2, 0]),
+            reveal(0, 2, &[1, 0, 0]),
+            reveal(0, 3, &[2, 1, 0]),
+            reveal(1, 1, &[2, 2]),
+            reveal(1, 2, &[2, 1]),
+        ];
+        let gold = BTreeMap::from([(4u64, 0u8)]);
+        let s = settle_locally(&SHAPE, 2, &reveals, &gold, Some(9));
+        // Task 0: item 0 two of three for 1 (>= 66 %), item 1 one vote each, item 2 unanimous 0.
+        assert_eq!(s[&0].decided_mask, U256::from(0b101u64));
+        assert_eq!(unpack(s[&0].result_labels, 3), vec![1, 0, 0]);
+        // Task 1 (items 3 and 4 of 5): item 3 two for 2; item 4 is gold (answer 0) whatever the votes.
+        assert_eq!(s[&1].decided_mask, U256::from(0b11u64));
+        assert_eq!(s[&1].gold_mask, U256::from(0b10u64));
+        assert_eq!(unpack(s[&1].result_labels, 2), vec![2, 0]);
+        assert_eq!(s[&1].block, Some(9));
     }
 
     #[test]

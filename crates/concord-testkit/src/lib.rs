@@ -90,7 +90,9 @@ pub fn spawn_anvil(port: u16, accounts: u32, block_time: u64) -> eyre::Result<An
         .arg(accounts.to_string())
         // Keep only recent states in memory: without it anvil keeps a state snapshot per block and slows down
         // (and grows) with every block of a long session. Nothing in Concord reads historical state.
-        .args(["--prune-history", "256"]);
+        .args(["--prune-history", "256"])
+        // Hundreds of accounts on a busy 2-core machine can take longer than alloy's default wait.
+        .timeout(60_000);
     anvil = if block_time > 0 {
         anvil.block_time(block_time)
     } else {

@@ -8,7 +8,9 @@
 //! workload where about `--wrong-share` of the labels are wrong, so slashing, redistribution and items without
 //! consensus all happen. Each annotator joins once per round, so a batch takes several rounds and every
 //! annotator several bundles (its approve, stake and collect are spread over them). Prints a table and writes
-//! `target/bench/gas.json`.
+//! `target/bench/gas.json`. Each shape runs twice: settled on-chain (`settle`), and settled optimistically
+//! (`propose`, the challenge window, `finalize` and one `claimAll`; the batch has no reviewer), both next to the
+//! naive market.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
@@ -17,8 +19,10 @@ use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolCall;
 use alloy::sol_types::SolValue;
 use clap::Parser;
+use concord_client::bindings::optimistic::LabelMarketV2Optimistic as O;
 use concord_client::bindings::{ConcordToken, LabelMarketV2 as M, NaiveLabelMarket};
 use concord_client::market;
+use concord_client::optimistic;
 use concord_client::protocol::units::tokens;
 use concord_client::requester::{CreateOptions, Incentives};
 use concord_client::store::Store;
@@ -241,7 +245,10 @@ async fn classify(
                 s if s == M::revealCall::SELECTOR => &mut ph.reveal,
                 s if s == M::settleCall::SELECTOR
                     || s == M::expireCall::SELECTOR
-                    || s == M::revealGoldCall::SELECTOR =>
+                    || s == M::revealGoldCall::SELECTOR
+                    || s == O::proposeCall::SELECTOR
+                    || s == O::finalizeCall::SELECTOR
+                    || s == O::claimAllCall::SELECTOR =>
                 {
                     &mut ph.settle
                 }
@@ -315,9 +322,16 @@ impl GasArgs {
                 .map(|i| (i % u32::from(shape.classes)) as u8)
                 .collect();
             let concord = self
-                .concord(&chain, shape, &truth)
+                .concord(&chain, shape, &truth, false)
                 .await
                 .wrap_err("Concord run")?;
+            // On a chain of its own: its annotators approve and stake from scratch, as in the run above.
+            let fresh = LocalChain::start(annotators, "100000", "10000000").await?;
+            let optimistic = self
+                .concord(&fresh, shape, &truth, true)
+                .await
+                .wrap_err("Concord run settled optimistically")?;
+            drop(fresh);
             let naive = self
                 .naive(&chain, shape, &truth)
                 .await
@@ -325,7 +339,13 @@ impl GasArgs {
             let ratio =
                 naive.gas_per_accepted_label as f64 / concord.gas_per_accepted_label.max(1) as f64;
             let name = shape.to_string();
-            for (design, p) in [("concord", &concord), ("naive", &naive)] {
+            let ratio_optimistic = naive.gas_per_accepted_label as f64
+                / optimistic.gas_per_accepted_label.max(1) as f64;
+            for (design, p) in [
+                ("concord", &concord),
+                ("optimist", &optimistic),
+                ("naive", &naive),
+            ] {
                 println!(
                     "{:<8} {:<8} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>9} {:>10}",
                     name,
@@ -343,7 +363,8 @@ impl GasArgs {
                 );
             }
             println!(
-                "{name:<8} naive / concord = {ratio:.2}x ({annotators} annotators, {} rounds, {} bundles)",
+                "{name:<8} naive / concord = {ratio:.2}x, naive / optimistic = {ratio_optimistic:.2}x \
+                 ({annotators} annotators, {} rounds, {} bundles)",
                 concord.rounds, concord.bundles
             );
             rows.push(serde_json::json!({
@@ -351,7 +372,9 @@ impl GasArgs {
                 "items": self.items, "naiveItems": self.naive_items, "wrongShare": self.wrong_share,
                 "annotators": annotators,
                 "gas_per_accepted_label": concord.gas_per_accepted_label,
-                "concord": concord, "naive": naive, "naiveOverConcord": ratio,
+                "gas_per_accepted_label_optimistic": optimistic.gas_per_accepted_label,
+                "concord": concord, "optimistic": optimistic, "naive": naive, "naiveOverConcord": ratio,
+                "naiveOverOptimistic": ratio_optimistic,
             }));
         }
         if let Some(d) = self.out.parent() {
@@ -363,13 +386,19 @@ impl GasArgs {
         Ok(())
     }
 
+    /// One Concord batch of `shape`, settled on-chain (`settle`) or, with `optimistic`, by a proposal that is
+    /// finalized after its challenge window and claimed in one transaction (the batch then has no reviewer).
     async fn concord(
         &self,
         chain: &LocalChain,
         shape: Shape,
         truth: &[u8],
+        optimistic: bool,
     ) -> eyre::Result<Phases> {
-        let dir = chain.dir.path().join(format!("concord-{shape}"));
+        let dir = chain.dir.path().join(format!(
+            "concord-{shape}{}",
+            if optimistic { "-optimistic" } else { "" }
+        ));
         std::fs::create_dir_all(&dir)?;
         let classes: Vec<String> = (0..shape.classes).map(|c| format!("c{c}")).collect();
         let ds = dir.join("items.jsonl");
@@ -398,7 +427,14 @@ impl GasArgs {
             round_period: 60,
             commit_window: 60,
             out_dir: Some(dir.join("req")),
-            ..CreateOptions::new(classes, acc.requester.address)
+            ..CreateOptions::new(
+                classes,
+                if optimistic {
+                    Address::ZERO
+                } else {
+                    acc.requester.address
+                },
+            )
         };
         let rec = requester::create_batch(&req, &ds, &o).await?;
 
@@ -462,13 +498,34 @@ impl GasArgs {
             );
         }
         server.abort();
-        let s = super::settle_all(&req, &rec, 0, &settler_home).await?;
-        eyre::ensure!(
-            s.reveals_carried == rounds.joins,
-            "the settlement carried {} reveals of {} bundles",
-            s.reveals_carried,
-            rounds.joins
-        );
+        if optimistic {
+            let p = optimistic::propose(&req, rec.batch_id, &settler_home).await?;
+            eyre::ensure!(
+                p.reveals_carried == rounds.joins,
+                "the proposal carried {} reveals of {} bundles",
+                p.reveals_carried,
+                rounds.joins
+            );
+            let now = req.chain_time().await?;
+            chain
+                .advance(p.challenge_end + 1 - now.min(p.challenge_end))
+                .await?;
+            let c = optimistic::claim(&req, rec.batch_id).await?;
+            eyre::ensure!(
+                c.bundles_claimed == rounds.joins,
+                "claimed {} of {} bundles",
+                c.bundles_claimed,
+                rounds.joins
+            );
+        } else {
+            let s = super::settle_all(&req, &rec, 0, &settler_home).await?;
+            eyre::ensure!(
+                s.reveals_carried == rounds.joins,
+                "the settlement carried {} reveals of {} bundles",
+                s.reveals_carried,
+                rounds.joins
+            );
+        }
         for (c, store) in &clients {
             annotator::collect(c, store).await?;
         }

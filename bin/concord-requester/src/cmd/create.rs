@@ -68,8 +68,12 @@ pub struct CreateArgs {
     #[arg(long, default_value = "20m", value_parser = parse_duration)]
     pub commit_window: u32,
     /// Decides items without consensus (default: the requester).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_reviewer")]
     pub reviewer: Option<Address>,
+    /// No reviewer: items without consensus are refunded after the review window (and the batch can settle
+    /// optimistically: `propose`, then `claim`).
+    #[arg(long)]
+    pub no_reviewer: bool,
     /// Key whose EIP-712 attestation annotators need (default: none).
     #[arg(long)]
     pub qualifier: Option<Address>,
@@ -121,7 +125,11 @@ impl CreateArgs {
             round_period: self.round_period,
             commit_window: self.commit_window,
             gold_bond: self.gold_bond.as_deref().map(parse_tokens).transpose()?,
-            reviewer: self.reviewer.unwrap_or(requester),
+            reviewer: if self.no_reviewer {
+                Address::ZERO
+            } else {
+                self.reviewer.unwrap_or(requester)
+            },
             qualifier: self.qualifier.unwrap_or(Address::ZERO),
             reward_token: self.reward_token,
             out_dir: self.out_dir.clone(),

@@ -6,6 +6,7 @@ pub mod create;
 pub mod deploy;
 pub mod export;
 pub mod generate;
+pub mod optimistic;
 pub mod refund;
 pub mod report;
 pub mod resolve;

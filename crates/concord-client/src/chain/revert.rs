@@ -98,6 +98,48 @@ pub fn explain_market(err: &LabelMarketV2Errors) -> String {
         ),
         E::DuplicateBundle(e) => format!("bundle {} was supplied twice", e.bundleId),
         E::TasksNotSorted(_) => "the tasks of a settlement must be strictly increasing".to_string(),
+        E::ProposalPending(e) => format!(
+            "batch {} has a live or final optimistic proposal: it settles through it (`concord-requester claim`), not `settle`",
+            e.batchId
+        ),
+        E::OptimisticUnavailable(e) => format!(
+            "batch {} cannot settle optimistically (it has a reviewer, a contract qualifier, or tasks settled already): use `concord-requester settle`",
+            e.batchId
+        ),
+        E::BundlesNotSorted(_) => "a proposal's bundles must be in strictly increasing id order".to_string(),
+        E::BundlesIncomplete(e) => format!(
+            "the proposal supplies {} of {} committed positions (before the reveal deadline every one must be revealed): wait for the missing reveals or for the reveal deadline",
+            e.supplied, e.committed
+        ),
+        E::WrongCreditCount(e) => format!("a proposal posts two credit words per bundle: {} words, {} expected", e.words, e.expected),
+        E::InvalidCredit(e) => format!(
+            "the credit of bundle {} does not fit it (another annotator or task count, a slash above its stake, or a credit for a bundle never committed)",
+            e.bundleId
+        ),
+        E::ProposalInsolvent(e) => format!(
+            "the proposal pays {} of an escrow of {} and redistributes {} of {} slashed: it cannot be right",
+            tokens(e.earned),
+            tokens(e.escrow),
+            tokens(e.redistributed),
+            tokens(e.slashed)
+        ),
+        E::NoLiveProposal(e) => format!("batch {} has no live proposal (none, voided, or final already)", e.batchId),
+        E::ChallengeWindowOver(e) => format!("the challenge window closed at {}", fmt_ts(e.challengeEnd)),
+        E::ChallengeWindowOpen(e) => format!(
+            "the proposal can be challenged until {}; finalize and claim after that",
+            fmt_ts(e.challengeEnd)
+        ),
+        E::InvalidCreditProof(e) => format!(
+            "the credit of bundle {} is not the one the proposal posted (re-read its `Proposed` event)",
+            e.bundleId
+        ),
+        E::ChallengeFailed(e) => format!("the proposal's credit of bundle {} is right: nothing to challenge", e.bundleId),
+        E::ChallengeIncomplete(e) => format!(
+            "the challenge covers {} of the {} positions of bundle {}: supply every task it holds and their bundles",
+            e.counted, e.size, e.bundleId
+        ),
+        E::ProposalNotFinal(e) => format!("batch {}'s proposal is not final yet: `concord-requester claim` finalizes it after its window", e.batchId),
+        E::NothingToClaim(e) => format!("bundle {} has nothing to claim (never committed, expired, or claimed already)", e.bundleId),
         E::ReviewClosed(e) => format!("the review window closed at {}; unresolved items are refunded", fmt_ts(e.deadline)),
         E::NotReviewer(e) => format!("{} is not this batch's reviewer; use the reviewer's key", e.caller),
         E::ItemNotInReview(e) => format!("item {} of batch {} already has a decided label (consensus, gold or reviewed)", e.item, e.batchId),
