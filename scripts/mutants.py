@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation check of the core contract and its libraries (`make mutants`).
 
-Each mutant changes one line of the market (contracts/LabelMarketV2*.sol) or of its libraries
+Each mutant changes one line of the market (contracts/LabelMarketV2*.sol, its settlement and optimistic modules) or of its libraries
 (contracts/libraries/{BitTally,Permutation,BundlePacking,LabelPacking}.sol) (a flipped
 comparison in a threshold or deadline, a removed `if ... revert`, an off-by-one on a phase boundary, a dropped
 slash, transfer or reputation update, a swapped argument), then runs the forge suite on it. A mutant is
@@ -29,6 +29,8 @@ MUTANTS = []
 V = "contracts/LabelMarketV2.sol"
 S = "contracts/LabelMarketV2Settlement.sol"
 ST = "contracts/LabelMarketV2Storage.sol"
+TL = "contracts/LabelMarketV2Tally.sol"
+O = "contracts/LabelMarketV2Optimistic.sol"
 BT = "contracts/libraries/BitTally.sol"
 PM = "contracts/libraries/Permutation.sol"
 BP = "contracts/libraries/BundlePacking.sol"
@@ -99,22 +101,22 @@ MUTANTS += [
     (S, "a.amount -= uint96(forfeit); // forfeit <= lock <= locked <= amount", "", "v2 expire: squat not penalised"),
     (S, "if (x.early && (b.state.committed != x.numTasks * x.replicas || !x.goldOn)) {", "if (false) {",
         "v2 settle: early settlement while gold or commits may come"),
-    (S, "if (tasks[i] <= tasks[i - 1]) revert TasksNotSorted();", "", "v2 settle: unsorted task list"),
+    (TL, "if (tasks[i] <= tasks[i - 1]) revert TasksNotSorted();", "", "v2 settle: unsorted task list"),
     (S, "if ((run.settledBits >> (taskId & 255)) & 1 != 0) revert AlreadySettled(x.batchId, taskId);", "",
         "v2 settle: a task settled twice"),
-    (S, "if (_holderCommitted(x, ln, lane, taskId)) revert MissingBundle(taskId, lane);", "",
+    (TL, "if (_holderCommitted(x, ln, lane, taskId)) revert MissingBundle(taskId, lane);", "",
         "v2 settle: a committed holder left out"),
-    (S, "if (cover[k] != 0) revert DuplicateBundle(p.id);", "", "v2 settle: the same bundle twice"),
-    (S, "if (stored == revealedWord) return;", "if (stored & STATUS_MASK == uint256(Status.Revealed)) return;",
+    (TL, "if (cover[k] != 0) revert DuplicateBundle(p.id);", "", "v2 settle: the same bundle twice"),
+    (TL, "if (stored == revealedWord) return;", "if (stored & STATUS_MASK == uint256(Status.Revealed)) return;",
         "v2 settle: forged labels accepted"),
-    (S, "run.tallies[ti + 1] += run.noReveal;", "", "v2 settle: no-reveal not slashed"),
-    (S, "let wrong := sub(add(consN, goldN), add(consA, goldA))", "let wrong := sub(consN, consA)",
+    (TL, "run.tallies[ti + 1] += run.noReveal;", "", "v2 settle: no-reveal not slashed"),
+    (TL, "let wrong := sub(add(consN, goldN), add(consA, goldA))", "let wrong := sub(consN, consA)",
         "v2 settle: gold disagreement not slashed"),
-    (S, "if (group != 0) shares += _countFlags(agree & group) * share;", "",
+    (TL, "if (group != 0) shares += _countFlags(agree & group) * share;", "",
         "v2 settle: coherence shares dropped"),
-    (S, "uint256 pool = (voters - a) * penalty;", "uint256 pool = voters * penalty;", "v2 settle: dissenters share their own slash"),
-    (S, "a.locked -= uint96((counts & 0xFFFFFFFF) * pay.stakePerTask);", "", "v2 settle: stake stays locked"),
-    (S, "x.goldOn = b.state.goldRevealed >= c.goldCount;", "x.goldOn = true;", "v2 settle: partial gold used"),
+    (TL, "uint256 pool = (voters - a) * penalty;", "uint256 pool = voters * penalty;", "v2 settle: dissenters share their own slash"),
+    (TL, "a.locked -= uint96((counts & 0xFFFFFFFF) * pay.stakePerTask);", "", "v2 settle: stake stays locked"),
+    (TL, "x.goldOn = b.state.goldRevealed >= c.goldCount;", "x.goldOn = true;", "v2 settle: partial gold used"),
     (S, "if (run.counted && v.revealed != 0) run.undecided", "if (false) run.undecided", "v2 settle: undecided items not counted"),
     (S, "if (!_inReview(x, v, item % x.taskSize)) revert ItemNotInReview(batchId, item);", "", "v2 resolve: decided items re-decided"),
     (S, "if (msg.sender != c.reviewer) revert NotReviewer(msg.sender);", "", "v2 resolve: anyone reviews"),
@@ -124,21 +126,21 @@ MUTANTS += [
         "uint256 amount = b.state.escrow - b.state.paid - withheld + bond;", "v2 refund: bond returned although gold was withheld"),
     (S, "if (_isSettled(batchId, taskId)) revert AlreadySettled(batchId, taskId);\n            uint256 pos", "uint256 pos",
         "v2 revealGold: gold for a settled task"),
-    (S, "index = ticket - _committedBelow(x.batchId, p, lane, ticket);", "index = ticket;", "v2 holder proof: rank ignores commits"),
-    (S, "? _nthZero(word0, index)", "? index", "v2 settle map: a later round's pool index taken as a ticket"),
-    (S, "if lt(y, pool) { break }", "break", "v2 settle map: no cycle walking past the pool"),
-    (S, "if (positions & 1 != 0) {", "if (true) {", "v2 settle masks: positions a proof leaves out are read anyway"),
-    (S, "uint256 positions = uint256(p.positions) & ((1 << p.bundle.size) - 1);", "uint256 positions = uint256(p.positions);",
+    (TL, "index = ticket - _committedBelow(x.batchId, p, lane, ticket);", "index = ticket;", "v2 holder proof: rank ignores commits"),
+    (TL, "? _nthZero(word0, index)", "? index", "v2 settle map: a later round's pool index taken as a ticket"),
+    (TL, "if lt(y, pool) { break }", "break", "v2 settle map: no cycle walking past the pool"),
+    (TL, "if (positions & 1 != 0) {", "if (true) {", "v2 settle masks: positions a proof leaves out are read anyway"),
+    (TL, "uint256 positions = uint256(p.positions) & ((1 << p.bundle.size) - 1);", "uint256 positions = uint256(p.positions);",
         "v2 settle masks: bits past the bundle's size read as positions"),
     (S, "(due.counts, due.slashed, due.redistributed) = (0, 0, 0);", "",
         "v2 settle masks: one annotator's dues carried to the next"),
     (S, "        }\n        paid += _creditOne(pay, due);\n    }", "        }\n    }",
         "v2 settle masks: the last annotator of a call not credited"),
-    (S, "if (!x.early) revert RevealPhaseOver(x.revealDeadline);", "", "v2 carried reveal: accepted after the reveal deadline"),
-    (S, "_checkLabels(p.labels, p.bundle.size, x.numClasses);", "", "v2 carried reveal: labels out of range accepted"),
-    (S, "_bundles[x.batchId][p.id] = revealedWord;", "", "v2 carried reveal: the bundle left committed"),
-    (S, "emit Revealed(x.batchId, p.id, p.bundle.annotator, p.labels);", "", "v2 carried reveal: no Revealed event"),
-    (S, "if (stored != _word(keccak256(abi.encode(p.bundle, commitHash)), Status.Committed)) revert CommitMismatch();", "",
+    (TL, "if (!x.early) revert RevealPhaseOver(x.revealDeadline);", "", "v2 carried reveal: accepted after the reveal deadline"),
+    (TL, "_checkLabels(p.labels, p.bundle.size, x.numClasses);", "", "v2 carried reveal: labels out of range accepted"),
+    (TL, "_bundles[x.batchId][p.id] = revealedWord;", "", "v2 carried reveal: the bundle left committed"),
+    (TL, "emit Revealed(x.batchId, p.id, p.bundle.annotator, p.labels);", "", "v2 carried reveal: no Revealed event"),
+    (TL, "if (stored != _word(keccak256(abi.encode(p.bundle, commitHash)), Status.Committed)) revert CommitMismatch();", "",
         "v2 carried reveal: the commitment not checked"),
     (ST, "uint256 mask = (bits == 256 ? type(uint256).max : ((1 << bits) - 1)) << (t & 255);",
         "uint256 mask = (bits == 256 ? type(uint256).max : ((1 << bits) - 1)) << (t & 254);", "v2 tickets: wrong bits marked"),
@@ -204,6 +206,47 @@ MUTANTS += [
         "v2 resolve: stored outcome not revised"),
     (TN, "if and(gt(c, 0x40), lt(c, 0x5b)) { c := add(c, 0x20) }", "", "normalize: case kept"),
     (TN, "case 1 { pending := started }", "case 1 { pending := 1 }", "normalize: leading whitespace kept"),
+]
+
+# Optimistic settlement (issue 12): the module that takes a bonded proposal of every bundle's credit, challenges
+# that recompute one credit with the settlement code, finalization and claims.
+MUTANTS += [
+    (O, "if (_proposals[batchId].status != ProposalStatus.None) revert ProposalPending(batchId);", "",
+        "optimistic: a proposal over a live one"),
+    (O, "if (c.reviewer != address(0) || c.qualifier.code.length != 0 || b.state.tasksSettled != 0) {", "if (false) {",
+        "optimistic: a batch with a reviewer or settled tasks proposed"),
+    (O, "if (held != committed || (x.early && revealed != committed)) {", "if (held != committed) {",
+        "optimistic: an early proposal with a reveal missing"),
+    (O, "if (held != committed || (x.early && revealed != committed)) {", "if (x.early && revealed != committed) {",
+        "optimistic: a committed bundle left out of the proposal"),
+    (O, "credit & ~uint256(0xFFFFFFFFFFFFFFFFFFFF0000) != expected", "false",
+        "optimistic: a credit for another annotator or task count"),
+    (O, "|| (amounts >> 128) > (credit & 0xFFFF) * pay.stakePerTask ", "",
+        "optimistic: a slash above the bundle's lock"),
+    (O, " || (expected == 0 && credit | amounts != 0)", "",
+        "optimistic: a credit for a bundle never committed"),
+    (O, "if (t.earned > escrow || t.redistributed > t.slashed) {", "if (t.earned > escrow) {",
+        "optimistic: more redistributed than slashed"),
+    (O, "if (t.earned > escrow || t.redistributed > t.slashed) {", "if (t.redistributed > t.slashed) {",
+        "optimistic: rewards beyond the escrow"),
+    (O, "if (credit == wantCredit && amounts == wantAmounts) revert ChallengeFailed(bundleId);", "",
+        "optimistic: a right credit voids the proposal"),
+    (O, "if (counts & 0xFFFFFFFF != size) revert ChallengeIncomplete(bundleId, counts & 0xFFFFFFFF, size);", "",
+        "optimistic: a challenge that leaves out positions"),
+    (O, "if (block.timestamp > p.challengeEnd) revert ChallengeWindowOver(p.challengeEnd);", "",
+        "optimistic: a challenge after the window"),
+    (O, "if (block.timestamp <= p.challengeEnd) revert ChallengeWindowOpen(p.challengeEnd);", "",
+        "optimistic: finalized during the window"),
+    (O, "claimable[p.proposer][b.config.rewardToken] += p.bond;", "", "optimistic: the bond kept at finalization"),
+    (O, "if (toTreasury != 0) claimable[TREASURY][address(STAKE_TOKEN)] += toTreasury;", "",
+        "optimistic: the treasury's share of the slashes dropped"),
+    (O, "b.state.tasksSettled = b.config.numTasks;", "", "optimistic: a final batch never counts as settled"),
+    (O, "if (_bundles[batchId][bundleId] & STATUS_MASK < uint256(Status.Committed)) return false;", "",
+        "optimistic: a bundle never committed claimed"),
+    (O, "        delete _bundles[batchId][bundleId];\n        return true;", "        return true;",
+        "optimistic: a bundle claimed twice"),
+    (O, "if (credits.length % 2 != 0 || _root(nodes) != root) revert InvalidCreditProof(count);", "",
+        "optimistic: claimAll with a list the proposal did not post"),
 ]
 
 # Mutants shown to be equivalent (no test can kill them); each with the reason.

@@ -295,6 +295,9 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         credits[2 * b] = (uint256(uint160(ann(5))) << 96) | 1;
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, b));
         propose(id, proofsOf(committed), credits);
+        credits[2 * b] = 1 << 16; // no annotator, no task, one agreeing label: still not zero
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCredit.selector, b));
+        propose(id, proofsOf(committed), credits);
         credits[2 * b] = 0;
         propose(id, proofsOf(committed), credits);
         bytes32[] memory proof = CreditTree.proofOf(CreditTree.leavesOf(id, credits), b);
