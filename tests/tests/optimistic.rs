@@ -53,6 +53,13 @@ async fn a_batch_settles_optimistically_through_propose_check_and_claim() {
     // A watcher finds nothing wrong; settle and an early claim are refused with one line each.
     let c = d.json(REQ, None, &["check", "-b", &b]);
     assert_eq!(c.as_array().map(Vec::len), Some(0), "{c}");
+    let a2 = d.accounts.annotators[2].private_key.clone();
+    let c = d.json(ANN, Some(&a2), &["check", "-b", &b, "--challenge"]);
+    assert_eq!(
+        c.as_array().map(Vec::len),
+        Some(0),
+        "its own credit is right, nothing challenged: {c}"
+    );
     for (args, says) in [
         (
             ["settle", "-b", &b],

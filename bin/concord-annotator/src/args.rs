@@ -27,6 +27,8 @@ pub enum Cmd {
     Commit(cmd::commit::CommitArgs),
     /// Reveal every committed bundle whose reveal is open (recovers lost salts from the backup).
     Reveal(cmd::reveal::RevealArgs),
+    /// Check a batch's optimistic proposal for your bundles against the settlement code (--challenge a wrong one).
+    Check(cmd::check::CheckArgs),
     /// Collect rewards and redistributed stake.
     Collect(cmd::collect::CollectArgs),
     /// Balance, stake, reputation and your bundles (learns the tasks of bundles whose round has sealed).
@@ -68,6 +70,7 @@ impl Tool for Cmd {
             Cmd::Collect(c) => c.run(&args).await,
             Cmd::Status(c) => c.run(&args).await,
             Cmd::Reputation(c) => c.run(&args).await,
+            Cmd::Check(c) => c.run(&args).await,
             Cmd::Serve(c) => c.run(&args).await,
             Cmd::Submit(c) => c.run(&args).await,
             Cmd::Publish(c) => c.run(&args).await,

@@ -13,6 +13,7 @@ use concord_bindings::ILabelMarketV2Types::BundleProof;
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::time::fmt_ts;
 use concord_protocol::units::fmt_tokens;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,6 +62,11 @@ pub struct ProposeReport {
     pub transactions: u64,
     pub gas_used: u64,
 }
+
+/// Most bundles one `claimAll` claims (its calldata is 64 bytes per bundle; ≈ 10k gas each).
+const CLAIM_ALL_MAX: usize = 600;
+/// Bundles per `claim` transaction above that (each with its Merkle proof).
+const CLAIM_CHUNK: usize = 150;
 
 /// What `claim` did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -308,20 +314,70 @@ pub async fn claim(c: &Concord, batch_id: u64) -> Result<ClaimReport> {
         Status::Final => {}
     }
     let credits = posted(c, batch_id).await?;
-    let r = c
-        .send_market(
-            "claim",
-            O::claimAllCall {
+    let receipts = if credits.len() / 2 <= CLAIM_ALL_MAX {
+        vec![
+            c.send_market(
+                "claim",
+                O::claimAllCall {
+                    batchId: U256::from(batch_id),
+                    credits,
+                },
+            )
+            .await?,
+        ]
+    } else {
+        // A list too long for one transaction's calldata and gas: claims with proofs, in chunks, of the bundles
+        // still unclaimed.
+        let leaves: Vec<_> = (0..credits.len() / 2)
+            .map(|j| {
+                concord_protocol::merkle::credit_leaf(
+                    batch_id,
+                    j as u64,
+                    credits[2 * j],
+                    credits[2 * j + 1],
+                )
+            })
+            .collect();
+        let tree = concord_protocol::merkle::MerkleTree::new(leaves);
+        // Bundles still to claim: committed or revealed on-chain (a claim clears the word).
+        let statuses: Vec<u8> = futures::stream::iter(0..credits.len() / 2)
+            .map(|j| async move {
+                c.market
+                    .bundleStatus(U256::from(batch_id), U256::from(j))
+                    .call()
+                    .await
+                    .map_err(c.read_err("read a bundle's status"))
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let open: Vec<usize> = (0..statuses.len()).filter(|&j| statuses[j] >= 2).collect();
+        let calls: Vec<O::claimCall> = open
+            .chunks(CLAIM_CHUNK)
+            .map(|part| O::claimCall {
                 batchId: U256::from(batch_id),
-                credits,
-            },
-        )
-        .await?;
-    report.transactions += 1;
-    report.gas_used += r.gas_used;
-    let scored = market::receipt_events::<M::BundleScored>(&r);
-    report.bundles_claimed = scored.len() as u64;
-    report.rewards_credited = fmt_tokens(scored.iter().map(|e| e.reward).sum());
+                claims: part
+                    .iter()
+                    .map(|&j| OT::CreditClaim {
+                        id: j as u32,
+                        credit: credits[2 * j],
+                        amounts: credits[2 * j + 1],
+                        proof: tree.proof(j).unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        first_error(c.send_market_many("claim", calls).await)?
+    };
+    let mut rewards = U256::ZERO;
+    for r in receipts {
+        report.transactions += 1;
+        report.gas_used += r.gas_used;
+        let scored = market::receipt_events::<M::BundleScored>(&r);
+        report.bundles_claimed += scored.len() as u64;
+        rewards += scored.iter().map(|e| e.reward).sum::<U256>();
+    }
+    report.rewards_credited = fmt_tokens(rewards);
     Ok(report)
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments (`XArgs`), its `run`, and a parse test.
 
+pub mod check;
 pub mod collect;
 pub mod commit;
 pub mod join;
