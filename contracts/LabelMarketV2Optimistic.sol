@@ -110,7 +110,9 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         if (x.early && (committed != x.numTasks * x.replicas || !x.goldOn)) {
             revert SettlementNotOpen(0, uint256(c.revealDeadline) + 1);
         }
+        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
         uint256 held;
+        // slither-disable-next-line uninitialized-local (a zeroed accumulator is intended)
         uint256 revealed;
         for (uint256 i; i < bundles.length; ++i) {
             BundleProof calldata p = bundles[i];
@@ -142,6 +144,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         }
         Pay memory pay = Pay(c.rewardPerLabel, c.stakePerTask, address(0), address(0));
         bytes32[] memory nodes = new bytes32[](count);
+        // slither-disable-next-line uninitialized-local (the first supplied bundle is the next)
         uint256 next; // the next supplied bundle
         for (uint256 i; i < count; ++i) {
             uint256 expected;
@@ -215,6 +218,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         _checkChallenged(batchId, bundleId, credit, amounts, proof);
         Batch storage b = _batch(batchId);
         (uint256 wantCredit, uint256 wantAmounts) = _recompute(batchId, b, bundleId, tasks, bundles);
+        // slither-disable-next-line incorrect-equality (credit words compared exactly; no balance or time)
         if (credit == wantCredit && amounts == wantAmounts) revert ChallengeFailed(bundleId);
 
         uint256 bond = _proposals[batchId].bond;

@@ -248,7 +248,8 @@ async fn classify(
                     || s == M::revealGoldCall::SELECTOR
                     || s == O::proposeCall::SELECTOR
                     || s == O::finalizeCall::SELECTOR
-                    || s == O::claimAllCall::SELECTOR =>
+                    || s == O::claimAllCall::SELECTOR
+                    || s == O::claimCall::SELECTOR =>
                 {
                     &mut ph.settle
                 }
