@@ -118,8 +118,11 @@ demo: release
 
 # Gas per accepted label (every transaction counted, accepted labels from chain events, ~10% wrong labels),
 # Concord vs a naive one-tx-per-label market, same anvil, same run; shapes 10x3 and 32x4.
+# Every shape settled on-chain and optimistically (annotators for about 4 rounds), then the target shapes with twice
+# the items and annotators staying for about 8 rounds (their approve, stake, first join and collect spread wider).
 bench-gas: release
 	target/release/concord-bench gas --out target/bench/gas.json
+	target/release/concord-bench gas --shapes 32x4x8,32x4x1 --items 6144 --rounds 8 --out target/bench/gas-long.json
 
 # Mutation check: one-line mutants of the v2 market, its settlement module and its libraries, each against the
 # forge suite (>= 95 % must be killed; survivors are explained in the script).
