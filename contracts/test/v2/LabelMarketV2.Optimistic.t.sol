@@ -102,23 +102,6 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         );
     }
 
-    /// @dev What a batch's settlement left the first three annotators, the treasury and the batch (see the settle
-    ///      tests' `outcome`).
-    function outcome(uint256 id) internal view returns (uint256[21] memory o) {
-        address domain = market.domainOf(id);
-        for (uint256 i; i < 3; ++i) {
-            ILabelMarketV2Types.Account memory a = market.accountOf(ann(i));
-            ILabelMarketV2Types.Reputation memory r = market.reputationOf(ann(i), domain);
-            o[6 * i] = market.claimable(ann(i), address(token));
-            o[6 * i + 1] = market.claimable(ann(i), address(market.STAKE_TOKEN()));
-            (o[6 * i + 2], o[6 * i + 3]) = (a.amount, a.locked);
-            (o[6 * i + 4], o[6 * i + 5]) = (r.accepted, r.rejected);
-        }
-        o[18] = market.claimable(treasury, address(token));
-        o[19] = market.getBatch(id).state.paid;
-        o[20] = market.getBatch(id).state.tasksSettled;
-    }
-
     /// @dev A batch of three annotators over both tasks (ann2 wrong on items 0 and 2), committed, the reveals held
     ///      by the proposer.
     function committedBatch() internal returns (uint256 id, Held[] memory hs) {

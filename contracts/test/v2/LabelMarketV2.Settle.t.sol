@@ -155,27 +155,13 @@ contract LabelMarketV2SettleTest is V2Fixture {
         }
     }
 
-    /// @dev What settlement left each of the first three annotators: claimable rewards, claimable stake shares,
-    ///      stake, locked stake, and accepted / rejected labels in the batch's domain.
-    function outcome(uint256 id) internal view returns (uint256[18] memory o) {
-        address domain = market.domainOf(id);
-        for (uint256 i; i < 3; ++i) {
-            ILabelMarketV2Types.Account memory a = market.accountOf(ann(i));
-            ILabelMarketV2Types.Reputation memory r = market.reputationOf(ann(i), domain);
-            o[6 * i] = market.claimable(ann(i), address(token));
-            o[6 * i + 1] = market.claimable(ann(i), address(market.STAKE_TOKEN()));
-            (o[6 * i + 2], o[6 * i + 3]) = (a.amount, a.locked);
-            (o[6 * i + 4], o[6 * i + 5]) = (r.accepted, r.rejected);
-        }
-    }
-
     function test_settle_carriedRevealsPayAsIfEachAnnotatorHadRevealed() public {
         uint256 id = create(defaultParams());
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 5)); // ann2 wrong on items 0 and 2
         uint256 snap = vm.snapshotState();
         revealAll(id, hs);
         settleAll(id, hs);
-        uint256[18] memory viaReveals = outcome(id);
+        uint256[21] memory viaReveals = outcome(id);
         uint256 paid = market.getBatch(id).state.paid;
         vm.revertToState(snap);
 
@@ -185,7 +171,7 @@ contract LabelMarketV2SettleTest is V2Fixture {
         }
         vm.prank(address(0xA11CE));
         assertEq(market.settle(id, allTasks(id), carriedAll(hs)), 2, "both tasks");
-        uint256[18] memory viaSettle = outcome(id);
+        uint256[21] memory viaSettle = outcome(id);
         for (uint256 k; k < 18; ++k) {
             assertEq(viaSettle[k], viaReveals[k], "same payouts, stake and reputation");
         }

@@ -271,6 +271,22 @@ pub async fn propose(c: &Concord, batch_id: u64, home: &Path) -> Result<ProposeR
     Ok(report)
 }
 
+/// The tree the market builds over a proposal's credits (one leaf per bundle id), for Merkle proofs of them.
+fn credit_tree(batch_id: u64, credits: &[U256]) -> concord_protocol::merkle::MerkleTree {
+    concord_protocol::merkle::MerkleTree::new(
+        (0..credits.len() / 2)
+            .map(|j| {
+                concord_protocol::merkle::credit_leaf(
+                    batch_id,
+                    j as u64,
+                    credits[2 * j],
+                    credits[2 * j + 1],
+                )
+            })
+            .collect(),
+    )
+}
+
 /// The credits the batch's live (or final) proposal posted: its last `Proposed` event.
 async fn posted(c: &Concord, batch_id: u64) -> Result<Vec<U256>> {
     market::batch_events::<O::Proposed>(c, batch_id)
@@ -328,17 +344,7 @@ pub async fn claim(c: &Concord, batch_id: u64) -> Result<ClaimReport> {
     } else {
         // A list too long for one transaction's calldata and gas: claims with proofs, in chunks, of the bundles
         // still unclaimed.
-        let leaves: Vec<_> = (0..credits.len() / 2)
-            .map(|j| {
-                concord_protocol::merkle::credit_leaf(
-                    batch_id,
-                    j as u64,
-                    credits[2 * j],
-                    credits[2 * j + 1],
-                )
-            })
-            .collect();
-        let tree = concord_protocol::merkle::MerkleTree::new(leaves);
+        let tree = credit_tree(batch_id, &credits);
         // Bundles still to claim: committed or revealed on-chain (a claim clears the word).
         let statuses: Vec<u8> = futures::stream::iter(0..credits.len() / 2)
             .map(|j| async move {
@@ -430,19 +436,7 @@ pub async fn challenge(c: &Concord, batch_id: u64, bundle_id: u64) -> Result<Str
             "batch {batch_id} has no bundle {bundle_id}"
         )));
     }
-    let leaves: Vec<_> = (0..posted.len() / 2)
-        .map(|j| {
-            concord_protocol::merkle::credit_leaf(
-                batch_id,
-                j as u64,
-                posted[2 * j],
-                posted[2 * j + 1],
-            )
-        })
-        .collect();
-    let proof = concord_protocol::merkle::MerkleTree::new(leaves)
-        .proof(i)
-        .unwrap_or_default();
+    let proof = credit_tree(batch_id, &posted).proof(i).unwrap_or_default();
     let mut tasks: Vec<u64> = log
         .bundles
         .get(&bundle_id)
