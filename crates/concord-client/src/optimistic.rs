@@ -8,7 +8,6 @@ use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolValue;
 use concord_bindings::optimistic::ILabelMarketV2Types as OT;
 use concord_bindings::optimistic::LabelMarketV2Optimistic as O;
-use concord_bindings::ConcordToken;
 use concord_bindings::ILabelMarketV2Types::BundleProof;
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::time::fmt_ts;
@@ -217,7 +216,7 @@ pub async fn propose(c: &Concord, batch_id: u64, home: &Path) -> Result<ProposeR
     let proofs = committed_proofs(&log);
     report.bundles = proofs.len() as u64;
     report.reveals_carried = proofs.iter().filter(|p| !p.salt.is_zero()).count() as u64;
-    let bundles = market::batch(c, batch_id).await?.state.bundles;
+    let bundles = b.state.bundles; // expiring bundles above changes no count
     let words = credits(
         c,
         batch_id,
@@ -234,19 +233,11 @@ pub async fn propose(c: &Concord, batch_id: u64, home: &Path) -> Result<ProposeR
             .await
             .map_err(c.read_err("read the bond"))?
         / U256::from(10_000u64);
-    if !bond.is_zero() {
-        let token = ConcordToken::new(cfg.rewardToken, &c.provider);
-        let me = c.account()?;
-        let allowance = token
-            .allowance(me, c.market_address())
-            .call()
-            .await
-            .map_err(c.read_err("read the allowance"))?;
-        if allowance < bond {
-            c.ensure_allowance("approve the proposal bond", cfg.rewardToken, bond)
-                .await?;
-            report.transactions += 1;
-        }
+    if !bond.is_zero()
+        && c.ensure_allowance("approve the proposal bond", cfg.rewardToken, bond)
+            .await?
+    {
+        report.transactions += 1;
     }
     let receipt = c
         .send_market(

@@ -235,8 +235,13 @@ impl Concord {
     }
 
     /// Approves the market to spend `amount` of `token` for this account, unless it already may (one
-    /// transaction at most; `action` names it in errors, e.g. "approve stake").
-    pub async fn ensure_allowance(&self, action: &str, token: Address, amount: U256) -> Result<()> {
+    /// transaction at most; `action` names it in errors, e.g. "approve stake"). Returns whether it sent one.
+    pub async fn ensure_allowance(
+        &self,
+        action: &str,
+        token: Address,
+        amount: U256,
+    ) -> Result<bool> {
         self.ensure_allowance_for(action, token, self.market_address(), amount)
             .await
     }
@@ -248,7 +253,7 @@ impl Concord {
         token: Address,
         spender: Address,
         amount: U256,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let me = self.account()?;
         let allowance = ConcordToken::new(token, self.provider.clone())
             .allowance(me, spender)
@@ -261,8 +266,9 @@ impl Concord {
                 value: amount,
             };
             self.send_token(action, token, approve).await?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Balance of the protocol token.
