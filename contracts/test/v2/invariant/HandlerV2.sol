@@ -70,6 +70,9 @@ contract HandlerV2 is Base {
     uint256 public ghostClaimed;
     bool public honestVoided;
     bool public wrongSurvived;
+    /// @dev Set if a `claimAll` credited annotators anything but the rewards and coherence shares its final
+    ///      proposal's credits hold (measured on the annotators' claimable balances).
+    bool public claimMiscredited;
 
     constructor(LabelMarketV2 m, ConcordToken t, address treasury_, address reviewer_, address requester_) {
         market = m;
@@ -575,7 +578,9 @@ contract HandlerV2 is Base {
         uint256 id = batches[bSeed % batches.length];
         if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.Final || claimedAll[id]) return;
         ghostPendingClaims -= _pending(id);
+        uint256 before = _annotatorsClaimable();
         _opt().claimAll(id, _credits[id]);
+        if (_annotatorsClaimable() - before != _pendingCredit(id)) claimMiscredited = true;
         claimedAll[id] = true;
         ++ghostClaimed;
         for (uint256 i; i < _held.length; ++i) {
@@ -583,6 +588,21 @@ contract HandlerV2 is Base {
             if (h.batchId == id && (h.status == 2 || h.status == 3)) {
                 ghostLockedTasks[h.bundle.annotator] -= h.bundle.size;
             }
+        }
+    }
+
+    function _annotatorsClaimable() internal view returns (uint256 sum) {
+        for (uint256 i; i < annotators.length; ++i) {
+            sum += market.claimable(annotators[i], address(token));
+        }
+    }
+
+    /// @dev earned + redistributed over a proposal's credits (rewards of 1 token per label).
+    function _pendingCredit(uint256 id) internal view returns (uint256 sum) {
+        uint256[] storage credits = _credits[id];
+        for (uint256 i; i + 1 < credits.length; i += 2) {
+            uint256 c = credits[i];
+            sum += (((c >> 16) & 0xFFFF) + ((c >> 48) & 0xFFFF)) * 1e18 + (credits[i + 1] & type(uint128).max);
         }
     }
 
