@@ -342,9 +342,10 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
                 revert InvalidCreditProof(cl.id);
             }
             if (!_take(batchId, cl.id)) revert NothingToClaim(cl.id);
-            rewards += _due(pay, due, batchId, cl.id, cl.credit, cl.amounts);
+            rewards += _due(pay, due, cl.credit, cl.amounts);
         }
         rewards += _creditOne(pay, due);
+        emit CreditsClaimed(batchId, msg.sender, claims.length, rewards);
     }
 
     /// @notice See `ILabelMarketV2Optimistic.claimAll`.
@@ -363,10 +364,16 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         if (credits.length % 2 != 0 || _root(nodes) != root) revert InvalidCreditProof(count);
         // slither-disable-next-line uninitialized-local (an empty accumulator: no annotator yet)
         Due memory due;
+        // slither-disable-next-line uninitialized-local (a zeroed counter)
+        uint256 claimed;
         for (uint256 i; i < count; ++i) {
-            if (_take(batchId, i)) rewards += _due(pay, due, batchId, i, credits[2 * i], credits[2 * i + 1]);
+            if (_take(batchId, i)) {
+                rewards += _due(pay, due, credits[2 * i], credits[2 * i + 1]);
+                ++claimed;
+            }
         }
         rewards += _creditOne(pay, due);
+        emit CreditsClaimed(batchId, msg.sender, claimed, rewards);
     }
 
     /// @dev What claims read: the batch's payout terms and its final proposal's root.
@@ -387,26 +394,18 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         return true;
     }
 
-    /// @dev Adds a bundle's credit to `due` (crediting the previous annotator's when the annotator changes) and emits
-    ///      its `BundleScored`; returns the rewards credited for the previous annotator.
-    function _due(Pay memory pay, Due memory due, uint256 batchId, uint256 bundleId, uint256 credit, uint256 amounts)
-        internal
-        returns (uint256 rewards)
-    {
+    /// @dev Adds a bundle's credit to `due` (crediting the previous annotator's when the annotator changes); returns
+    ///      the rewards credited for the previous annotator. No event per bundle: its credit is in `Proposed`.
+    function _due(Pay memory pay, Due memory due, uint256 credit, uint256 amounts) internal returns (uint256 rewards) {
         address annotator = address(uint160(credit >> 96));
         if (annotator != due.annotator) {
             rewards = _creditOne(pay, due);
             due.annotator = annotator;
             (due.counts, due.slashed, due.redistributed) = (0, 0, 0);
         }
-        uint256 counts = _expand(credit);
-        uint256 slashed = amounts >> 128;
-        uint256 redistributed = amounts & type(uint128).max;
-        due.counts += counts;
-        due.slashed += slashed;
-        due.redistributed += redistributed;
-        uint256 earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
-        _emitScored(batchId, bundleId, annotator, counts, earned, slashed, redistributed);
+        due.counts += _expand(credit);
+        due.slashed += amounts >> 128;
+        due.redistributed += amounts & type(uint128).max;
     }
 
     /// @notice See `ILabelMarketV2Optimistic.proposalOf`.

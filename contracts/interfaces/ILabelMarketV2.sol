@@ -479,6 +479,10 @@ interface ILabelMarketV2Types {
     /// @notice A proposal became final: its rewards count as paid, `toTreasury` of the slashes went to the treasury,
     ///         and the bond was credited back to its proposer.
     event ProposalFinalized(uint256 indexed batchId, uint256 earned, uint256 toTreasury);
+    /// @notice `bundles` bundles of a final proposal were claimed by `caller`, crediting `rewards` in the reward token.
+    ///         Each bundle's counts and amounts are its credit in the final proposal's `Proposed` event; one event per
+    ///         call (a `BundleScored` per bundle cost ~3.4k gas more each).
+    event CreditsClaimed(uint256 indexed batchId, address indexed caller, uint256 bundles, uint256 rewards);
 }
 
 /// @title ILabelMarketV2
@@ -646,7 +650,7 @@ interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
 
     /// @notice Credits bundles of a final proposal to their annotators (anyone may claim for anyone): stake unlocked
     ///         and slashed, rewards and coherence shares made collectable, reputation counted, one write per
-    ///         consecutive run of one annotator's bundles. Returns the rewards credited.
+    ///         consecutive run of one annotator's bundles; emits one `CreditsClaimed`. Returns the rewards credited.
     function claim(uint256 batchId, CreditClaim[] calldata claims) external returns (uint256 rewards);
 
     /// @notice `claim` for every bundle not claimed yet, without proofs: `credits` is the whole list the proposal

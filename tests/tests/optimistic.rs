@@ -106,6 +106,13 @@ async fn a_batch_settles_optimistically_through_propose_check_and_claim() {
             serde_json::from_str(rows.lines().nth(i).expect("row")).expect("json");
         assert_eq!(row["label"], *want, "{row}");
     }
+    // The quality report counts the final proposal's credits (claims emit one event per call, none per bundle).
+    let report = d.json(REQ, None, &["report", "-b", &b]);
+    assert_eq!(
+        (&report["labelsAccepted"], &report["labelsRejected"]),
+        (&17.into(), &1.into()),
+        "{report}"
+    );
     // Claimed once: a second claim finds nothing to credit.
     let again = d.json(REQ, Some(&req), &["claim", "-b", &b]);
     assert_eq!(again["bundlesClaimed"], 0, "{again}");

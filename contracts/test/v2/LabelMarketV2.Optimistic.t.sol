@@ -459,8 +459,10 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
 
         one[0] = claimOf(id, hs[0], credits);
         vm.expectEmit(address(market));
-        emit ILabelMarketV2Types.BundleScored(id, hs[0].id, ann(0), 2, 8, 0, 8e18, 0, 4e18);
+        emit ILabelMarketV2Types.CreditsClaimed(id, address(this), 1, 8e18);
+        vm.recordLogs();
         assertEq(opt.claim(id, one), 8e18, "ann0's rewards");
+        assertEq(vm.getRecordedLogs().length, 1, "one event per claim call, none per bundle");
         assertEq(uint256(market.bundleStatus(id, hs[0].id)), 0, "claimed: the bundle word is cleared");
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, hs[0].id));
         opt.claim(id, one);
@@ -490,11 +492,15 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidCreditProof.selector, 3));
         opt.claimAll(id, tampered);
         vm.prank(watcher);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.CreditsClaimed(id, watcher, 2, 12e18);
         assertEq(opt.claimAll(id, credits), 12e18, "the other two bundles");
         uint256[21] memory all = outcome(id);
         for (uint256 k; k < 21; ++k) {
             assertEq(all[k], oneByOne[k], "same as claiming one by one");
         }
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.CreditsClaimed(id, address(this), 0, 0);
         assertEq(opt.claimAll(id, credits), 0, "nothing left");
     }
 

@@ -13,6 +13,7 @@ use concord_bindings::ILabelMarketV2Types::{
 use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::assignment::Assignment;
 use concord_protocol::bundle::task_labels;
+use concord_protocol::merkle::Credit;
 use concord_protocol::outcome::{self, BatchShape, ItemOutcome, Reveal, Settlement};
 use concord_protocol::{Deadlines, Phase};
 use concord_quality::report::Scores;
@@ -508,13 +509,52 @@ pub async fn gold_answers(c: &Concord, batch_id: u64) -> Result<HashMap<u64, u8>
         .collect())
 }
 
-/// How settlement scored each bundle (`BundleScored` events; one per bundle per settlement call).
+/// How settlement scored each bundle: `BundleScored` events (one per bundle per `settle` call) and, for a batch
+/// settled optimistically, the credits of its final proposal (the last `Proposed` event: once a proposal is final no
+/// other can be made), as `BundleScored` values. Claims emit one `CreditsClaimed` per call, not one per bundle.
 pub async fn bundles_scored(c: &Concord, batch_id: u64) -> Result<Vec<M::BundleScored>> {
-    Ok(batch_events::<M::BundleScored>(c, batch_id)
-        .await?
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect())
+    use concord_bindings::optimistic::LabelMarketV2Optimistic as O;
+    let (scored, finalized) = tokio::try_join!(
+        batch_events::<M::BundleScored>(c, batch_id),
+        batch_events::<O::ProposalFinalized>(c, batch_id),
+    )?;
+    let mut out: Vec<M::BundleScored> = scored.into_iter().map(|(e, _)| e).collect();
+    if !finalized.is_empty() {
+        let (proposed, b) =
+            tokio::try_join!(batch_events::<O::Proposed>(c, batch_id), batch(c, batch_id))?;
+        if let Some((p, _)) = proposed.last() {
+            out.extend(proposal_scores(
+                batch_id,
+                &p.credits,
+                U256::from(b.config.rewardPerLabel),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A proposal's credits as the `BundleScored` values `settle` would have emitted (bundles never committed, with a
+/// zero credit, left out); `reward` is the batch's reward per label.
+pub fn proposal_scores(batch_id: u64, credits: &[U256], reward: U256) -> Vec<M::BundleScored> {
+    credits
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(_, w)| !w[0].is_zero())
+        .map(|(i, w)| {
+            let cr = Credit::decode(w[0], w[1]);
+            M::BundleScored {
+                batchId: U256::from(batch_id),
+                bundleId: U256::from(i),
+                annotator: cr.annotator,
+                tasks: U256::from(cr.tasks),
+                agreed: U256::from(cr.accepted()),
+                disagreed: U256::from(cr.rejected()),
+                reward: reward * U256::from(cr.accepted()),
+                slashed: cr.slashed,
+                redistributed: cr.redistributed,
+            }
+        })
+        .collect()
 }
 
 /// Labels accepted and rejected, and tasks committed but never revealed, over a batch's `BundleScored` events

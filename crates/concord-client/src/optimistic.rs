@@ -9,7 +9,6 @@ use alloy::sol_types::SolValue;
 use concord_bindings::optimistic::ILabelMarketV2Types as OT;
 use concord_bindings::optimistic::LabelMarketV2Optimistic as O;
 use concord_bindings::ILabelMarketV2Types::BundleProof;
-use concord_bindings::LabelMarketV2 as M;
 use concord_protocol::time::fmt_ts;
 use concord_protocol::units::fmt_tokens;
 use futures::{StreamExt, TryStreamExt};
@@ -370,9 +369,10 @@ pub async fn claim(c: &Concord, batch_id: u64) -> Result<ClaimReport> {
     for r in receipts {
         report.transactions += 1;
         report.gas_used += r.gas_used;
-        let scored = market::receipt_events::<M::BundleScored>(&r);
-        report.bundles_claimed += scored.len() as u64;
-        rewards += scored.iter().map(|e| e.reward).sum::<U256>();
+        for e in market::receipt_events::<O::CreditsClaimed>(&r) {
+            report.bundles_claimed += e.bundles.to::<u64>();
+            rewards += e.rewards;
+        }
     }
     report.rewards_credited = fmt_tokens(rewards);
     Ok(report)

@@ -1,7 +1,7 @@
 //! Merkle trees that OpenZeppelin's `MerkleProof.verify` accepts: sorted-pair keccak256, odd nodes promoted,
 //! leaves double-hashed (see `contracts/libraries/Leaves.sol`).
 
-use alloy_primitives::{keccak256, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::SolValue;
 
 /// Leaf of the item manifest: `keccak256(keccak256(abi.encode(index, contentHash, uri)))`.
@@ -24,6 +24,50 @@ pub fn credit_leaf(batch_id: u64, bundle_id: u64, credit: U256, amounts: U256) -
     keccak256(keccak256(
         (U256::from(batch_id), U256::from(bundle_id), credit, amounts).abi_encode_params(),
     ))
+}
+
+/// A bundle's credit as an optimistic proposal posts it: the words `uint160(annotator) << 96 | unrevealed << 80 |
+/// goldDisagreed << 64 | goldAgreed << 48 | disagreed << 32 | agreed << 16 | tasks` and `slashed << 128 |
+/// redistributed` (`ILabelMarketV2Optimistic.propose`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Credit {
+    pub annotator: Address,
+    pub tasks: u64,
+    pub agreed: u64,
+    pub disagreed: u64,
+    pub gold_agreed: u64,
+    pub gold_disagreed: u64,
+    pub unrevealed: u64,
+    pub slashed: U256,
+    pub redistributed: U256,
+}
+
+impl Credit {
+    /// Reads the two words of a credit.
+    pub fn decode(credit: U256, amounts: U256) -> Self {
+        let field = |f: usize| ((credit >> (16 * f)) & U256::from(0xFFFFu64)).to::<u64>();
+        Self {
+            annotator: Address::from_word(B256::from(credit >> 96)),
+            tasks: field(0),
+            agreed: field(1),
+            disagreed: field(2),
+            gold_agreed: field(3),
+            gold_disagreed: field(4),
+            unrevealed: field(5),
+            slashed: amounts >> 128,
+            redistributed: amounts & U256::from(u128::MAX),
+        }
+    }
+
+    /// Labels the credit pays for: agreeing with the consensus or with a gold answer.
+    pub fn accepted(&self) -> u64 {
+        self.agreed + self.gold_agreed
+    }
+
+    /// Labels the credit slashes for: against the consensus or a gold answer.
+    pub fn rejected(&self) -> u64 {
+        self.disagreed + self.gold_disagreed
+    }
 }
 
 fn hash_pair(a: B256, b: B256) -> B256 {
@@ -109,6 +153,32 @@ mod tests {
                 .parse::<B256>()
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn a_credit_decodes_every_field_of_its_two_words() {
+        let credit =
+            (U256::from(0xA11CEu64) << 96) | U256::from(0x0006_0005_0004_0003_0002_0001u128);
+        let amounts = (U256::from(5u64) << 128) | U256::from(3u64);
+        let c = Credit::decode(credit, amounts);
+        assert_eq!(
+            c,
+            Credit {
+                annotator: Address::from_word(B256::from(U256::from(0xA11CEu64))),
+                tasks: 1,
+                agreed: 2,
+                disagreed: 3,
+                gold_agreed: 4,
+                gold_disagreed: 5,
+                unrevealed: 6,
+                slashed: U256::from(5u64),
+                redistributed: U256::from(3u64),
+            }
+        );
+        assert_eq!((c.accepted(), c.rejected()), (6, 8));
+        // The full 16 bits of a field, and nothing of its neighbours.
+        let c = Credit::decode(U256::from(0xFFFFu64) << 32, U256::ZERO);
+        assert_eq!((c.agreed, c.disagreed, c.gold_agreed), (0, 0xFFFF, 0));
     }
 
     #[test]

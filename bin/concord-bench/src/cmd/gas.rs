@@ -4,7 +4,8 @@
 //! Counted honestly: every transaction a user pays for (the requester's approve and create, each annotator's
 //! approve and stake, every join and round seal, commit, reveal, expire and settle, each annotator's collect, the
 //! requester's refund), from real receipts, each put in its phase by the function it called; divided by the
-//! labels the chain accepted (`BundleScored.agreed`, and for the naive market its reward transfers); on a
+//! labels the chain accepted (`BundleScored.agreed`, for an optimistic batch its final `Proposed` credits, and
+//! for the naive market its reward transfers); on a
 //! workload where about `--wrong-share` of the labels are wrong, so slashing, redistribution and items without
 //! consensus all happen. Each annotator joins once per round, so a batch takes several rounds and every
 //! annotator several bundles (its approve, stake and collect are spread over them). Prints a table and writes
@@ -134,7 +135,7 @@ struct Phases {
     /// Join rounds the batch took and bundles joined (Concord).
     rounds: u64,
     bundles: u64,
-    /// From the chain: `BundleScored.agreed` (Concord), reward transfers (naive).
+    /// From the chain: `BundleScored.agreed` or the final proposal's credits (Concord), reward transfers (naive).
     accepted_labels: u64,
     gas_per_accepted_label: u64,
 }
