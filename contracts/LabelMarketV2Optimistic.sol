@@ -322,7 +322,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         b.state.paid += uint128(earned);
         b.state.tasksSettled = b.config.numTasks;
         if (toTreasury != 0) claimable[TREASURY][address(STAKE_TOKEN)] += toTreasury;
-        claimable[p.proposer][b.config.rewardToken] += p.bond;
+        _payOut(p.proposer, b.config.rewardToken, p.bond);
         emit ProposalFinalized(batchId, earned, toTreasury);
     }
 
@@ -406,6 +406,19 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         due.counts += _expand(credit);
         due.slashed += amounts >> 128;
         due.redistributed += amounts & type(uint128).max;
+    }
+
+    /// @dev Claims pay annotators directly, so no `collect` transaction follows (`Collected` says what was paid). A
+    ///      transfer the token refuses (a recipient it blocks, a `false` return) is credited to the claimable balance
+    ///      instead, so one recipient can never block a claim of other annotators' bundles.
+    function _payOut(address to, address token, uint256 amount) internal override {
+        if (amount == 0) return;
+        // slither-disable-next-line reentrancy-no-eth,reentrancy-benign,reentrancy-events (every entry point is nonReentrant, sharing the market's guard; the annotator's words are written before)
+        if (IERC20(token).trySafeTransfer(to, amount)) {
+            emit Collected(to, token, amount);
+        } else {
+            claimable[to][token] += amount;
+        }
     }
 
     /// @notice See `ILabelMarketV2Optimistic.proposalOf`.

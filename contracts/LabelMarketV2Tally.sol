@@ -534,8 +534,6 @@ abstract contract LabelMarketV2Tally is LabelMarketV2Storage {
         a.amount -= uint96(due.slashed);
         _accounts[annotator] = a;
         earned = (((counts >> 32) & 0xFFFFFFFF) + ((counts >> 96) & 0xFFFFFFFF)) * pay.reward;
-        if (earned != 0) claimable[annotator][pay.token] += earned;
-        if (due.redistributed != 0) claimable[annotator][address(STAKE_TOKEN)] += due.redistributed;
         Reputation memory rep = _reputation[annotator][pay.domain];
         rep.accepted += uint40((counts >> 32) & 0xFFFFFFFF);
         rep.rejected += uint40((counts >> 64) & 0xFFFFFFFF);
@@ -543,6 +541,18 @@ abstract contract LabelMarketV2Tally is LabelMarketV2Storage {
         rep.goldWrong += uint40((counts >> 128) & 0xFFFFFFFF);
         rep.unrevealed += uint40((counts >> 160) & 0xFFFFFFFF);
         _reputation[annotator][pay.domain] = rep;
+        address stake = address(STAKE_TOKEN);
+        if (pay.token == stake) {
+            _payOut(annotator, stake, earned + due.redistributed);
+        } else {
+            _payOut(annotator, pay.token, earned);
+            _payOut(annotator, stake, due.redistributed);
+        }
+    }
+
+    /// @dev Pays `amount` of `token` to `to` (nothing if zero): credited to its claimable balance, for `collect`.
+    function _payOut(address to, address token, uint256 amount) internal virtual {
+        if (amount != 0) claimable[to][token] += amount;
     }
 
     function _emitScored(

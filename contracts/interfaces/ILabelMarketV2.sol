@@ -458,7 +458,8 @@ interface ILabelMarketV2Types {
     /// @notice Unspent escrow went back to the requester; `toTreasury` is the escrow of items the reviewer left
     ///         undecided plus a forfeited gold bond.
     event Refunded(uint256 indexed batchId, address indexed requester, uint256 amount, uint256 toTreasury);
-    /// @notice Credited rewards / redistributed stake were collected.
+    /// @notice Rewards / redistributed stake were paid out to `account`: credited ones by its `collect`, or directly
+    ///         by an optimistic claim (`ILabelMarketV2Optimistic.claim`) or finalization (the bond).
     event Collected(address indexed account, address indexed token, uint256 amount);
     /// @notice An optimistic settlement was proposed with a `bond` in the reward token; `credits` holds two words
     ///         per bundle (see `ILabelMarketV2Optimistic.propose`), and the totals are what they add up to.
@@ -477,9 +478,9 @@ interface ILabelMarketV2Types {
     ///         challenger; the batch settles with `settle` (or a new proposal).
     event ProposalVoided(uint256 indexed batchId, address indexed challenger, uint256 bundleId, uint256 bond);
     /// @notice A proposal became final: its rewards count as paid, `toTreasury` of the slashes went to the treasury,
-    ///         and the bond was credited back to its proposer.
+    ///         and the bond was paid back to its proposer.
     event ProposalFinalized(uint256 indexed batchId, uint256 earned, uint256 toTreasury);
-    /// @notice `bundles` bundles of a final proposal were claimed by `caller`, crediting `rewards` in the reward token.
+    /// @notice `bundles` bundles of a final proposal were claimed by `caller`, paying `rewards` in the reward token.
     ///         Each bundle's counts and amounts are its credit in the final proposal's `Proposed` event; one event per
     ///         call (a `BundleScored` per bundle cost ~3.4k gas more each).
     event CreditsClaimed(uint256 indexed batchId, address indexed caller, uint256 bundles, uint256 rewards);
@@ -645,16 +646,18 @@ interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
     ) external;
 
     /// @notice Makes a live proposal final after its challenge window: rewards count as paid, the slashes not
-    ///         redistributed go to the treasury, the bond is credited back to the proposer.
+    ///         redistributed go to the treasury (credited), the bond is paid back to the proposer (credited instead if
+    ///         the token refuses the transfer).
     function finalize(uint256 batchId) external;
 
-    /// @notice Credits bundles of a final proposal to their annotators (anyone may claim for anyone): stake unlocked
-    ///         and slashed, rewards and coherence shares made collectable, reputation counted, one write per
-    ///         consecutive run of one annotator's bundles; emits one `CreditsClaimed`. Returns the rewards credited.
+    /// @notice Settles bundles of a final proposal with their annotators (anyone may claim for anyone): stake unlocked
+    ///         and slashed, reputation counted, rewards and coherence shares paid to the annotator directly (one
+    ///         transfer and one `Collected` per consecutive run of one annotator's bundles; a transfer the token
+    ///         refuses is credited for `collect` instead); emits one `CreditsClaimed`. Returns the rewards paid.
     function claim(uint256 batchId, CreditClaim[] calldata claims) external returns (uint256 rewards);
 
     /// @notice `claim` for every bundle not claimed yet, without proofs: `credits` is the whole list the proposal
-    ///         posted (its `Proposed` event), hashed again to the root. Returns the rewards credited.
+    ///         posted (its `Proposed` event), hashed again to the root. Returns the rewards paid.
     function claimAll(uint256 batchId, uint256[] calldata credits) external returns (uint256 rewards);
 
     /// @notice What `settle` would credit each supplied bundle for `tasks`, for a proposer or a watcher to call

@@ -153,6 +153,11 @@ impl Devnet {
         (bal, U256::from(st.amount) + pending)
     }
 
+    /// Protocol tokens in `who`'s wallet.
+    pub async fn balance(&self, who: Address) -> U256 {
+        self.holdings(who).await.0
+    }
+
     /// Claimable protocol tokens of `who`.
     pub async fn claimable(&self, who: Address) -> U256 {
         let p = ProviderBuilder::new().connect_http(self.rpc.parse().expect("url"));

@@ -2,6 +2,7 @@
 //! from the market's own `tally`), checked, refused to `settle` and to an early `claim`, claimed after its challenge
 //! window, and exported from the outcomes rebuilt off-chain.
 
+use alloy::primitives::U256;
 use concord_e2e::{dataset, Devnet};
 
 const REQ: &str = "concord-requester";
@@ -80,15 +81,25 @@ async fn a_batch_settles_optimistically_through_propose_check_and_claim() {
         p["challengeEnd"].as_u64().expect("challenge end"),
     );
     d.advance(end + 1 - now.min(end)).await;
-    let before = d.claimable(d.accounts.annotators[0].address).await;
+    let first = d.accounts.annotators[0].address;
+    let before = d.balance(first).await;
     let c = d.json(REQ, Some(&req), &["claim", "-b", &b]);
     assert_eq!(c["finalized"], true, "{c}");
     assert_eq!(c["bundlesClaimed"], 3, "{c}");
-    assert_eq!(c["rewardsCredited"], "17", "{c}");
+    assert_eq!(c["rewardsPaid"], "17", "{c}");
+    assert_eq!(c["payments"], 3, "one payment per annotator: {c}");
     assert!(
-        d.claimable(d.accounts.annotators[0].address).await > before,
-        "the first annotator's rewards are collectable"
+        d.balance(first).await > before,
+        "the first annotator's rewards are in its wallet"
     );
+    assert_eq!(d.claimable(first).await, U256::ZERO, "nothing left to collect");
+    // So the annotator's `collect` has nothing to send.
+    let col = d.json(
+        ANN,
+        Some(&d.accounts.annotators[0].private_key),
+        &["collect"],
+    );
+    assert_eq!(col.as_array().map(Vec::len), Some(0), "{col}");
     let st = d.json(REQ, None, &["status", "-b", &b]);
     assert_eq!(st["tasksSettled"], 2, "every task counts as settled: {st}");
 

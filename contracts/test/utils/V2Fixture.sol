@@ -265,16 +265,19 @@ abstract contract V2Fixture is Base {
         vm.warp(uint256(market.getBatch(id).config.reviewDeadline) + 1);
     }
 
-    /// @dev What a batch's settlement left the first three annotators (claimable rewards and stake shares, stake,
+    /// @dev What a batch's settlement left the first three annotators (rewards and stake shares paid or claimable, stake,
     ///      locked stake, accepted and rejected labels in the batch's domain: six each), the treasury's claimable
     ///      rewards, and the batch's paid and settled tasks.
     function outcome(uint256 id) internal view returns (uint256[21] memory o) {
         address domain = market.domainOf(id);
+        address stake = address(market.STAKE_TOKEN());
         for (uint256 i; i < 3; ++i) {
             ILabelMarketV2Types.Account memory a = market.accountOf(ann(i));
             ILabelMarketV2Types.Reputation memory r = market.reputationOf(ann(i), domain);
-            o[6 * i] = market.claimable(ann(i), address(token));
-            o[6 * i + 1] = market.claimable(ann(i), address(market.STAKE_TOKEN()));
+            // What the annotator was paid or can collect (`settle` credits, an optimistic claim pays directly).
+            o[6 * i] = market.claimable(ann(i), address(token)) + token.balanceOf(ann(i));
+            o[6 * i + 1] =
+                stake == address(token) ? 0 : market.claimable(ann(i), stake) + ConcordToken(stake).balanceOf(ann(i));
             (o[6 * i + 2], o[6 * i + 3]) = (a.amount, a.locked);
             (o[6 * i + 4], o[6 * i + 5]) = (r.accepted, r.rejected);
         }

@@ -2,6 +2,8 @@
 pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
+import {Vm} from "../utils/Vm.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {CreditTree} from "../utils/CreditTree.sol";
 import {Leaves} from "../../libraries/Leaves.sol";
 import {ReentrantToken} from "./LabelMarketV2.Settle.t.sol";
@@ -148,7 +150,10 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
 
         vm.warp(challengeEnd(id) + 1);
         vm.prank(watcher);
+        vm.expectEmit(address(market));
+        emit ILabelMarketV2Types.Collected(proposer, address(token), bond);
         opt.finalize(id);
+        assertEq(token.balanceOf(proposer), before, "the bond paid back to the proposer");
         vm.prank(watcher); // anyone may claim for anyone
         assertEq(opt.claim(id, claimsOf(id, hs, credits)), viaSettle[19], "rewards credited");
         uint256[21] memory viaProposal = outcome(id);
@@ -157,7 +162,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         }
         assertGt(viaProposal[12 + 5], 0, "ann2 had labels rejected");
         assertEq(market.claimable(treasury, address(market.STAKE_TOKEN())), treasuryStake, "same treasury share");
-        assertEq(market.claimable(proposer, address(token)), bond, "bond credited back");
+        assertEq(market.claimable(proposer, address(token)), 0, "nothing left to collect");
         assertEq(uint256(opt.proposalOf(id).status), uint256(ILabelMarketV2Types.ProposalStatus.Final), "final");
 
         // Refund opens (every task counts as settled) and returns exactly the unpaid escrow.
@@ -460,9 +465,15 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         one[0] = claimOf(id, hs[0], credits);
         vm.expectEmit(address(market));
         emit ILabelMarketV2Types.CreditsClaimed(id, address(this), 1, 8e18);
+        uint256 before = token.balanceOf(ann(0));
         vm.recordLogs();
         assertEq(opt.claim(id, one), 8e18, "ann0's rewards");
-        assertEq(vm.getRecordedLogs().length, 1, "one event per claim call, none per bundle");
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        // The token's Transfer, the market's Collected (rewards and coherence shares in one payment), CreditsClaimed.
+        assertEq(logs.length, 3, "one payment and one event per claim call, none per bundle");
+        assertEq(logs[1].topics[0], ILabelMarketV2Types.Collected.selector, "paid");
+        assertEq(token.balanceOf(ann(0)) - before, 12e18, "8 rewards + 4 of the slash, paid to the annotator");
+        assertEq(market.claimable(ann(0), address(token)), 0, "nothing left to collect");
         assertEq(uint256(market.bundleStatus(id, hs[0].id)), 0, "claimed: the bundle word is cleared");
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.NothingToClaim.selector, hs[0].id));
         opt.claim(id, one);
@@ -520,6 +531,45 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
         assertEq(evil.attempts(), 24, "all 24 state-changing functions tried");
         assertEq(uint256(opt.proposalOf(id).status), 1, "the outer call completed");
+
+        // The payments of finalize (the bond back) and of claims (rewards) cannot re-enter either.
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+        assertEq(evil.attempts(), 48, "the bond's payment tried every function");
+        assertGt(opt.claimAll(id, credits), 0, "rewards paid");
+        assertEq(evil.attempts(), 48 + 24 * 3, "each annotator's payment tried every function");
+        assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
+        assertEq(market.claimable(ann(0), address(evil)), 0, "paid, not credited");
+    }
+
+    /// @dev A reward token that refuses one annotator (a blocklist) cannot block a claim, and loses nothing: that
+    ///      annotator's rewards are credited for `collect`, the others are paid.
+    function test_claim_aPaymentTheTokenRefusesIsCreditedInstead() public {
+        BlockingToken bt = new BlockingToken();
+        bt.mint(requester, 1_000 * UNIT);
+        vm.prank(requester);
+        bt.approve(address(market), type(uint256).max);
+        ILabelMarketV2Types.BatchParams memory p = optParams();
+        p.rewardToken = address(bt);
+        uint256 id = create(p);
+        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
+        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        propose(id, carriedAll(hs), credits);
+        vm.warp(challengeEnd(id) + 1);
+        opt.finalize(id);
+        bt.setBlocked(ann(0), true);
+        uint256 paid = opt.claimAll(id, credits);
+        assertEq(paid, 24e18, "every bundle's rewards: 3 x 8 labels");
+        assertEq(bt.balanceOf(ann(0)), 0, "the blocked annotator got no transfer");
+        assertEq(market.claimable(ann(0), address(bt)), 8e18, "its rewards are credited instead");
+        assertEq(bt.balanceOf(ann(1)), 8e18, "the others are paid");
+        assertEq(bt.balanceOf(ann(2)), 8e18, "the others are paid");
+        vm.prank(ann(0));
+        vm.expectRevert(); // still refused by the token: the credit stays
+        market.collect(address(bt));
+        bt.setBlocked(ann(0), false);
+        vm.prank(ann(0));
+        assertEq(market.collect(address(bt)), 8e18, "collected once the token allows it");
     }
 
     /// @dev The vector of `concord_protocol::merkle::tests::credit_leaf_matches_the_contract_on_a_shared_vector`.
@@ -540,6 +590,26 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
 }
 
 /// @notice Calls the optimistic module at its own address (not through the market).
+/// @dev A reward token with a blocklist (as some stablecoins have): transfers to a blocked address revert.
+contract BlockingToken is ERC20 {
+    mapping(address => bool) public blocked;
+
+    constructor() ERC20("Blocking", "BLK") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function setBlocked(address a, bool b) external {
+        blocked[a] = b;
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        require(!blocked[to], "blocked");
+        super._update(from, to, value);
+    }
+}
+
 contract LabelMarketV2OptimisticProbe {
     function refused(ILabelMarketV2Types m) external returns (bool) {
         (bool ok, bytes memory ret) = address(m).staticcall(abi.encodeWithSignature("SETTLEMENT()"));

@@ -302,7 +302,12 @@ contract V2GasTest is V2Fixture {
             _tx(Phase.Settle, requester, address(market), abi.encodeCall(market.settle, (id, allTasks(id), proofs)));
         }
         assertEq(market.getBatch(id).state.tasksSettled, W_TASKS, "every task settled");
+        // An optimistic claim pays annotators directly: nothing is left to collect.
         for (uint256 i; i < W_ANNOTATORS; ++i) {
+            if (market.claimable(workers[i], address(token)) == 0) {
+                assertTrue(optimistic, "settle credits every annotator");
+                continue;
+            }
             _tx(Phase.Collect, workers[i], address(market), abi.encodeCall(market.collect, (address(token))));
         }
         _report(id);

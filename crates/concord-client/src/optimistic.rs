@@ -72,7 +72,11 @@ const CLAIM_CHUNK: usize = 150;
 pub struct ClaimReport {
     pub finalized: bool,
     pub bundles_claimed: u64,
-    pub rewards_credited: String,
+    /// Rewards of the claimed bundles, paid to their annotators (coherence shares come on top).
+    pub rewards_paid: String,
+    /// Payments made straight to annotators' wallets (`Collected`); anything the token refused is credited for
+    /// `concord-annotator collect` instead.
+    pub payments: u64,
     pub transactions: u64,
     pub gas_used: u64,
 }
@@ -373,8 +377,9 @@ pub async fn claim(c: &Concord, batch_id: u64) -> Result<ClaimReport> {
             report.bundles_claimed += e.bundles.to::<u64>();
             rewards += e.rewards;
         }
+        report.payments += market::receipt_events::<O::Collected>(&r).len() as u64;
     }
-    report.rewards_credited = fmt_tokens(rewards);
+    report.rewards_paid = fmt_tokens(rewards);
     Ok(report)
 }
 

@@ -28,7 +28,7 @@ impl CollectArgs {
             .collect();
         emit(args.json(), &total, |_| {
             if got.is_empty() {
-                println!("nothing to collect");
+                println!("nothing to collect (claims of optimistically settled batches pay your wallet directly)");
             }
             for (t, a) in &got {
                 println!("collected {} of token {t}", fmt_tokens(*a));

@@ -51,11 +51,12 @@ impl ClaimArgs {
         let r = optimistic::claim(&client, self.batch).await?;
         emit(args.json(), &r, |r| {
             println!(
-                "{}claimed {} bundles of batch {}: {} tokens of rewards credited ({} transactions, {} gas)",
+                "{}claimed {} bundles of batch {}: {} tokens of rewards paid in {} payments to annotators' wallets ({} transactions, {} gas)",
                 if r.finalized { "finalized the proposal and " } else { "" },
                 r.bundles_claimed,
                 self.batch,
-                r.rewards_credited,
+                r.rewards_paid,
+                r.payments,
                 r.transactions,
                 r.gas_used
             );

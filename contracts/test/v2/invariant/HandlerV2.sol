@@ -70,8 +70,8 @@ contract HandlerV2 is Base {
     uint256 public ghostClaimed;
     bool public honestVoided;
     bool public wrongSurvived;
-    /// @dev Set if a `claimAll` credited annotators anything but the rewards and coherence shares its final
-    ///      proposal's credits hold (measured on the annotators' claimable balances).
+    /// @dev Set if a `claimAll` paid annotators anything but the rewards and coherence shares its final proposal's
+    ///      credits hold (measured on the annotators' wallets and claimable balances).
     bool public claimMiscredited;
 
     constructor(LabelMarketV2 m, ConcordToken t, address treasury_, address reviewer_, address requester_) {
@@ -578,9 +578,9 @@ contract HandlerV2 is Base {
         uint256 id = batches[bSeed % batches.length];
         if (_opt().proposalOf(id).status != ILabelMarketV2Types.ProposalStatus.Final || claimedAll[id]) return;
         ghostPendingClaims -= _pending(id);
-        uint256 before = _annotatorsClaimable();
+        uint256 before = _annotatorsPaid();
         _opt().claimAll(id, _credits[id]);
-        if (_annotatorsClaimable() - before != _pendingCredit(id)) claimMiscredited = true;
+        if (_annotatorsPaid() - before != _pendingCredit(id)) claimMiscredited = true;
         claimedAll[id] = true;
         ++ghostClaimed;
         for (uint256 i; i < _held.length; ++i) {
@@ -591,9 +591,10 @@ contract HandlerV2 is Base {
         }
     }
 
-    function _annotatorsClaimable() internal view returns (uint256 sum) {
+    /// @dev What annotators hold in the token, in their wallets or claimable (a claim pays them directly).
+    function _annotatorsPaid() internal view returns (uint256 sum) {
         for (uint256 i; i < annotators.length; ++i) {
-            sum += market.claimable(annotators[i], address(token));
+            sum += market.claimable(annotators[i], address(token)) + token.balanceOf(annotators[i]);
         }
     }
 
