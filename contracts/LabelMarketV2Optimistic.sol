@@ -6,6 +6,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
+import {SlotDerivation} from "@openzeppelin/contracts/utils/SlotDerivation.sol";
 
 import {LabelMarketV2Tally} from "./LabelMarketV2Tally.sol";
 import {Leaves} from "./libraries/Leaves.sol";
@@ -27,6 +29,13 @@ import {Leaves} from "./libraries/Leaves.sol";
 ///      transient storage, so this is the slot the market's own functions hold.
 contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using TransientSlot for *;
+    using SlotDerivation for bytes32;
+
+    /// @dev Transient (ERC-7201 `concord.optimistic.payouts`): what the current call owes each (payee, token), the
+    ///      number of such pairs at the root and the pairs in the derived array; `_flush` pays them at the end of the
+    ///      call, so an annotator whose bundles are not consecutive still gets one transfer per token.
+    bytes32 private constant PAYOUTS = 0xf52e7e798c4886fe77f31444f16e0d996cfea6fc2776fa8b7456a521d6b37b00;
 
     /// @notice Share of a batch's escrow a proposer bonds, in basis points.
     uint256 public constant PROPOSAL_BOND_BPS = 1_000;
@@ -324,6 +333,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         if (toTreasury != 0) claimable[TREASURY][address(STAKE_TOKEN)] += toTreasury;
         _payOut(p.proposer, b.config.rewardToken, p.bond);
         emit ProposalFinalized(batchId, earned, toTreasury);
+        _flush();
     }
 
     /// @notice See `ILabelMarketV2Optimistic.claim`.
@@ -346,6 +356,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         }
         rewards += _creditOne(pay, due);
         emit CreditsClaimed(batchId, msg.sender, claims.length, rewards);
+        _flush();
     }
 
     /// @notice See `ILabelMarketV2Optimistic.claimAll`.
@@ -374,6 +385,7 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         }
         rewards += _creditOne(pay, due);
         emit CreditsClaimed(batchId, msg.sender, claimed, rewards);
+        _flush();
     }
 
     /// @dev What claims read: the batch's payout terms and its final proposal's root.
@@ -408,17 +420,44 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         due.redistributed += amounts & type(uint128).max;
     }
 
-    /// @dev Claims pay annotators directly, so no `collect` transaction follows (`Collected` says what was paid). A
-    ///      transfer the token refuses (a recipient it blocks, a `false` return) is credited to the claimable balance
-    ///      instead, so one recipient can never block a claim of other annotators' bundles.
+    /// @dev Claims pay annotators directly, so no `collect` transaction follows: the amount is added to what the call
+    ///      owes `to` in `token` (transient), paid by `_flush` once every state write of the call is done.
     function _payOut(address to, address token, uint256 amount) internal override {
         if (amount == 0) return;
-        // slither-disable-next-line reentrancy-no-eth,reentrancy-benign,reentrancy-events (every entry point is nonReentrant, sharing the market's guard; the annotator's words are written before)
-        if (IERC20(token).trySafeTransfer(to, amount)) {
-            emit Collected(to, token, amount);
-        } else {
-            claimable[to][token] += amount;
+        TransientSlot.Uint256Slot owed = PAYOUTS.deriveMapping(to).deriveMapping(token).asUint256();
+        uint256 before = owed.tload();
+        if (before == 0) {
+            TransientSlot.Uint256Slot count = PAYOUTS.asUint256();
+            uint256 n = count.tload();
+            bytes32 pairs = PAYOUTS.deriveArray();
+            pairs.offset(2 * n).asAddress().tstore(to);
+            pairs.offset(2 * n + 1).asAddress().tstore(token);
+            count.tstore(n + 1);
         }
+        owed.tstore(before + amount);
+    }
+
+    /// @dev Pays what the call owes, one transfer per (payee, token), and clears it (`Collected` says what was paid).
+    ///      A transfer the token refuses (a recipient it blocks, a `false` return) is credited to the claimable
+    ///      balance instead, so one recipient can never block a claim of other annotators' bundles.
+    function _flush() internal {
+        TransientSlot.Uint256Slot count = PAYOUTS.asUint256();
+        uint256 n = count.tload();
+        bytes32 pairs = PAYOUTS.deriveArray();
+        for (uint256 i; i < n; ++i) {
+            address to = pairs.offset(2 * i).asAddress().tload();
+            address token = pairs.offset(2 * i + 1).asAddress().tload();
+            TransientSlot.Uint256Slot owed = PAYOUTS.deriveMapping(to).deriveMapping(token).asUint256();
+            uint256 amount = owed.tload();
+            owed.tstore(0);
+            // slither-disable-next-line calls-loop,reentrancy-no-eth,reentrancy-benign,reentrancy-events (every entry point is nonReentrant, sharing the market's guard; the call's state is written before)
+            if (IERC20(token).trySafeTransfer(to, amount)) {
+                emit Collected(to, token, amount);
+            } else {
+                claimable[to][token] += amount;
+            }
+        }
+        count.tstore(0);
     }
 
     /// @notice See `ILabelMarketV2Optimistic.proposalOf`.

@@ -92,7 +92,11 @@ async fn a_batch_settles_optimistically_through_propose_check_and_claim() {
         d.balance(first).await > before,
         "the first annotator's rewards are in its wallet"
     );
-    assert_eq!(d.claimable(first).await, U256::ZERO, "nothing left to collect");
+    assert_eq!(
+        d.claimable(first).await,
+        U256::ZERO,
+        "nothing left to collect"
+    );
     // So the annotator's `collect` has nothing to send.
     let col = d.json(
         ANN,

@@ -469,9 +469,10 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         vm.recordLogs();
         assertEq(opt.claim(id, one), 8e18, "ann0's rewards");
         Vm.Log[] memory logs = vm.getRecordedLogs();
-        // The token's Transfer, the market's Collected (rewards and coherence shares in one payment), CreditsClaimed.
+        // CreditsClaimed, then the payment (rewards and coherence shares at once): the token's Transfer, Collected.
         assertEq(logs.length, 3, "one payment and one event per claim call, none per bundle");
-        assertEq(logs[1].topics[0], ILabelMarketV2Types.Collected.selector, "paid");
+        assertEq(logs[0].topics[0], ILabelMarketV2Types.CreditsClaimed.selector, "claimed");
+        assertEq(logs[2].topics[0], ILabelMarketV2Types.Collected.selector, "paid");
         assertEq(token.balanceOf(ann(0)) - before, 12e18, "8 rewards + 4 of the slash, paid to the annotator");
         assertEq(market.claimable(ann(0), address(token)), 0, "nothing left to collect");
         assertEq(uint256(market.bundleStatus(id, hs[0].id)), 0, "claimed: the bundle word is cleared");

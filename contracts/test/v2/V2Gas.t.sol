@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {CreditTree} from "../utils/CreditTree.sol";
+import {Vm} from "../utils/Vm.sol";
 import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 
@@ -337,8 +338,17 @@ contract V2GasTest is V2Fixture {
         _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.finalize, (id)));
         emit log_named_uint("finalize all-in gas", phaseGas[uint256(Phase.Settle)] - g);
         g = phaseGas[uint256(Phase.Settle)];
+        vm.recordLogs();
         _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.claimAll, (id, credits)));
         emit log_named_uint("claim all-in gas", phaseGas[uint256(Phase.Settle)] - g);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 payments;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == ILabelMarketV2Types.Collected.selector) ++payments;
+        }
+        // Bundle ids interleave annotators (each joins once per round): still one payment per annotator.
+        assertGt(credits.length / 2, W_ANNOTATORS, "annotators hold several bundles");
+        assertEq(payments, W_ANNOTATORS, "one payment per annotator");
     }
 
     /// @dev Commits `h`; with `joinNext`, joins the next round in the same transaction and keeps the new bundle.

@@ -665,6 +665,44 @@ pub fn receipt_events<E: SolEvent>(receipt: &alloy::rpc::types::TransactionRecei
 
 #[cfg(test)]
 mod tests {
+    use alloy::primitives::{Address, U256};
+
+    #[test]
+    fn a_final_proposal_scores_each_committed_bundle_as_settle_would() {
+        let who = Address::repeat_byte(0xAB);
+        // Bundle 0: 3 tasks, 20 agreed, 2 disagreed, 1 gold agreed, 1 gold disagreed; 5 slashed, 2 shared.
+        // Bundle 1 was never committed (zero credit).
+        let credit = (U256::from_be_slice(who.as_slice()) << 96)
+            | U256::from(3u64)
+            | (U256::from(20u64) << 16)
+            | (U256::from(2u64) << 32)
+            | (U256::from(1u64) << 48)
+            | (U256::from(1u64) << 64);
+        let amounts = (U256::from(5u64) << 128) | U256::from(2u64);
+        let credits = [credit, amounts, U256::ZERO, U256::ZERO];
+        let s = super::proposal_scores(7, &credits, U256::from(10u64));
+        assert_eq!(s.len(), 1, "the bundle never committed is left out");
+        let e = &s[0];
+        assert_eq!(
+            (e.batchId, e.bundleId, e.annotator),
+            (U256::from(7u64), U256::ZERO, who)
+        );
+        assert_eq!(
+            (e.tasks, e.agreed, e.disagreed, e.reward),
+            (
+                U256::from(3u64),
+                U256::from(21u64),
+                U256::from(3u64),
+                U256::from(210u64)
+            ),
+            "gold answers count with the consensus, as in BundleScored"
+        );
+        assert_eq!(
+            (e.slashed, e.redistributed),
+            (U256::from(5u64), U256::from(2u64))
+        );
+    }
+
     #[test]
     fn a_reservation_holds_the_tickets_inside_its_rounds_pool() {
         let t = |first, size| crate::store::Tickets {
