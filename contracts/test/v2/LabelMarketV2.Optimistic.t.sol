@@ -543,6 +543,27 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         assertEq(market.claimable(ann(0), address(evil)), 0, "paid, not credited");
     }
 
+    /// @dev Claims of two batches in one transaction (as a contract claiming for its users would) pay each batch's
+    ///      rewards: nothing owed by the first call lingers into the second.
+    function test_claimAll_twoBatchesInOneTransactionPayEach() public {
+        uint256[2] memory ids;
+        uint256[][2] memory credits;
+        for (uint256 k; k < 2; ++k) {
+            ids[k] = create(optParams());
+            Held[] memory hs = fullRoundCommitted(ids[k], three(0, 0, 0));
+            credits[k] = creditsFrom(ids[k], carriedAll(hs));
+            propose(ids[k], carriedAll(hs), credits[k]);
+        }
+        vm.warp(challengeEnd(ids[1]) + 1);
+        uint256 before = token.balanceOf(ann(0));
+        for (uint256 k; k < 2; ++k) {
+            opt.finalize(ids[k]);
+            assertEq(opt.claimAll(ids[k], credits[k]), 24e18, "3 x 8 labels");
+            assertEq(token.balanceOf(ann(0)) - before, (k + 1) * 8e18, "ann0 paid for each batch");
+        }
+        assertEq(market.claimable(ann(0), address(token)), 0, "nothing credited instead");
+    }
+
     /// @dev A reward token that refuses one annotator (a blocklist) cannot block a claim, and loses nothing: that
     ///      annotator's rewards are credited for `collect`, the others are paid.
     function test_claim_aPaymentTheTokenRefusesIsCreditedInstead() public {

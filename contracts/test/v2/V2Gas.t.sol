@@ -338,8 +338,26 @@ contract V2GasTest is V2Fixture {
         _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.finalize, (id)));
         emit log_named_uint("finalize all-in gas", phaseGas[uint256(Phase.Settle)] - g);
         g = phaseGas[uint256(Phase.Settle)];
+        uint256 reward = market.getBatch(id).config.rewardPerLabel;
+        uint256[] memory owed = new uint256[](W_ANNOTATORS);
+        uint256[] memory before = new uint256[](W_ANNOTATORS);
+        for (uint256 i; i < W_ANNOTATORS; ++i) {
+            before[i] = token.balanceOf(workers[i]);
+        }
         vm.recordLogs();
         _tx(Phase.Settle, requester, address(market), abi.encodeCall(opt.claimAll, (id, credits)));
+        // Each annotator got exactly its bundles' rewards and coherence shares, summed over its bundles.
+        for (uint256 b; b < credits.length / 2; ++b) {
+            uint256 c = credits[2 * b];
+            for (uint256 i; i < W_ANNOTATORS; ++i) {
+                if (address(uint160(c >> 96)) != workers[i]) continue;
+                uint256 accepted = ((c >> 16) & 0xFFFF) + ((c >> 48) & 0xFFFF);
+                owed[i] += accepted * reward + (credits[2 * b + 1] & type(uint128).max);
+            }
+        }
+        for (uint256 i; i < W_ANNOTATORS; ++i) {
+            assertEq(token.balanceOf(workers[i]) - before[i], owed[i], "paid its bundles' credits");
+        }
         emit log_named_uint("claim all-in gas", phaseGas[uint256(Phase.Settle)] - g);
         Vm.Log[] memory logs = vm.getRecordedLogs();
         uint256 payments;
