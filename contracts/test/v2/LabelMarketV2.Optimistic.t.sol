@@ -516,16 +516,25 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         assertEq(opt.claimAll(id, credits), 0, "nothing left");
     }
 
+    /// @dev A batch of the first three annotators, every position committed (`wrong` labels as in `three`), paying
+    ///      in the test token `t` (minted to the requester and approved), and the credits `settle` would give.
+    function batchRewardedIn(address t, uint256[] memory wrong)
+        internal
+        returns (uint256 id, Held[] memory hs, uint256[] memory credits)
+    {
+        BlockingToken(t).mint(requester, 1_000 * UNIT); // both test tokens have `mint(address,uint256)`
+        vm.prank(requester);
+        ERC20(t).approve(address(market), type(uint256).max);
+        ILabelMarketV2Types.BatchParams memory p = optParams();
+        p.rewardToken = t;
+        id = create(p);
+        hs = fullRoundCommitted(id, wrong);
+        credits = creditsFrom(id, carriedAll(hs));
+    }
+
     function test_reentrancy_theBondPullCannotReenterAnyFunction() public {
         ReentrantToken evil = new ReentrantToken();
-        evil.mint(requester, 1_000 * UNIT);
-        vm.prank(requester);
-        evil.approve(address(market), type(uint256).max);
-        ILabelMarketV2Types.BatchParams memory p = optParams();
-        p.rewardToken = address(evil);
-        uint256 id = create(p);
-        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 5));
-        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        (uint256 id, Held[] memory hs, uint256[] memory credits) = batchRewardedIn(address(evil), three(0, 0, 5));
         evil.arm(market);
         vm.prank(requester);
         opt.propose(id, carriedAll(hs), credits); // transferFrom of the bond: every function tried
@@ -568,14 +577,7 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
     ///      annotator's rewards are credited for `collect`, the others are paid.
     function test_claim_aPaymentTheTokenRefusesIsCreditedInstead() public {
         BlockingToken bt = new BlockingToken();
-        bt.mint(requester, 1_000 * UNIT);
-        vm.prank(requester);
-        bt.approve(address(market), type(uint256).max);
-        ILabelMarketV2Types.BatchParams memory p = optParams();
-        p.rewardToken = address(bt);
-        uint256 id = create(p);
-        Held[] memory hs = fullRoundCommitted(id, three(0, 0, 0));
-        uint256[] memory credits = creditsFrom(id, carriedAll(hs));
+        (uint256 id, Held[] memory hs, uint256[] memory credits) = batchRewardedIn(address(bt), three(0, 0, 0));
         propose(id, carriedAll(hs), credits);
         vm.warp(challengeEnd(id) + 1);
         opt.finalize(id);
