@@ -520,17 +520,26 @@ pub async fn bundles_scored(c: &Concord, batch_id: u64) -> Result<Vec<M::BundleS
     )?;
     let mut out: Vec<M::BundleScored> = scored.into_iter().map(|(e, _)| e).collect();
     if !finalized.is_empty() {
-        let (proposed, b) =
-            tokio::try_join!(batch_events::<O::Proposed>(c, batch_id), batch(c, batch_id))?;
-        if let Some((p, _)) = proposed.last() {
+        let (credits, b) = tokio::try_join!(proposed_credits(c, batch_id), batch(c, batch_id))?;
+        if let Some(credits) = credits {
             out.extend(proposal_scores(
                 batch_id,
-                &p.credits,
+                &credits,
                 U256::from(b.config.rewardPerLabel),
             ));
         }
     }
     Ok(out)
+}
+
+/// The credits the batch's latest proposal posted (its last `Proposed` event; the final one once a proposal is
+/// final, since no other can follow), or `None` if it never had one.
+pub async fn proposed_credits(c: &Concord, batch_id: u64) -> Result<Option<Vec<U256>>> {
+    use concord_bindings::optimistic::LabelMarketV2Optimistic as O;
+    Ok(batch_events::<O::Proposed>(c, batch_id)
+        .await?
+        .pop()
+        .map(|(e, _)| e.credits))
 }
 
 /// A proposal's credits as the `BundleScored` values `settle` would have emitted (bundles never committed, with a

@@ -283,16 +283,11 @@ fn credit_tree(batch_id: u64, credits: &[U256]) -> concord_protocol::merkle::Mer
 
 /// The credits the batch's live (or final) proposal posted: its last `Proposed` event.
 async fn posted(c: &Concord, batch_id: u64) -> Result<Vec<U256>> {
-    market::batch_events::<O::Proposed>(c, batch_id)
-        .await?
-        .into_iter()
-        .last()
-        .map(|(e, _)| e.credits)
-        .ok_or_else(|| {
-            ClientError::Input(format!(
-                "batch {batch_id} has no proposal; run `concord-requester propose -b {batch_id}`"
-            ))
-        })
+    market::proposed_credits(c, batch_id).await?.ok_or_else(|| {
+        ClientError::Input(format!(
+            "batch {batch_id} has no proposal; run `concord-requester propose -b {batch_id}`"
+        ))
+    })
 }
 
 /// Finalizes the batch's proposal once its challenge window is over (if nobody did) and claims every bundle not
