@@ -255,23 +255,20 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         Batch storage b = _batch(batchId);
         uint256 shape = _shapes[batchId];
         uint256 terms = _joinTerms[batchId];
-        _checkJoiner(batchId, b.config, shape, terms, maxTasks);
+        _checkJoiner(batchId, b.config, shape, terms, maxTasks, msg.sender);
         uint256 round = _joinableRound(batchId, b);
         uint256 lane = _memberLane(batchId, round, shape);
         LaneRound memory lr = _laneRound(batchId, round, lane, shape & 0xFFFFFFFF);
         // Reservations made before the round opened may have taken more tickets than its pool holds.
         if (lr.taken >= lr.pool) revert NoTaskAvailable(batchId);
         size = maxTasks < lr.pool - lr.taken ? maxTasks : lr.pool - lr.taken;
-        uint256 need = _lockStake(terms, size);
+        uint256 need = _lockStake(terms, size, msg.sender);
 
         Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), lr.taken, uint8(size));
         lr.taken += uint32(size);
         lr.open = true;
         _laneRounds[batchId][_laneKey(round, lane)] = lr;
-        bundleId = b.state.bundles++;
-        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
-        _members[batchId][msg.sender] = (round << 8) | (lane + 1);
-        emit Joined(batchId, bundleId, msg.sender, bundle, need);
+        bundleId = _recordJoin(batchId, b, bundle, need);
         _take(batchId, round, size);
     }
 
@@ -392,7 +389,7 @@ contract LabelMarketV2 is ILabelMarketV2, LabelMarketV2Storage, EIP712, Reentran
         bytes32 commitHash,
         bytes calldata backup
     ) external nonReentrant {
-        _commit(batchId, bundleId, bundle, commitHash, backup);
+        _commit(batchId, bundleId, bundle, commitHash, backup, msg.sender);
     }
 
     /// @inheritdoc ILabelMarketV2

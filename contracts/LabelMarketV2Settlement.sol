@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {LabelMarketV2Tally} from "./LabelMarketV2Tally.sol";
+import {ILabelMarketV2Relay} from "./interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "./libraries/LabelPacking.sol";
 import {BundlePacking} from "./libraries/BundlePacking.sol";
 import {Permutation} from "./libraries/Permutation.sol";
@@ -22,24 +23,30 @@ contract LabelMarketV2Settlement is LabelMarketV2Tally {
     using LabelPacking for uint64;
 
     /// @notice The module of optimistic settlement (`LabelMarketV2Optimistic`), run in the market's storage for every
-    ///         selector neither the market nor this module has.
+    ///         selector neither the market nor this module has, but `relayCommits`.
     address public immutable OPTIMISTIC;
+    /// @notice The module of relayed commits (`LabelMarketV2Relay`), run in the market's storage for `relayCommits`.
+    address public immutable RELAY;
 
     /// @param stakeToken The market's stake token.
     /// @param treasury The market's treasury.
     /// @param optimistic The optimistic module, deployed with the same stake token and treasury.
-    constructor(IERC20 stakeToken, address treasury, LabelMarketV2Tally optimistic)
+    /// @param relay The relayed-commit module, deployed with the same stake token and treasury.
+    constructor(IERC20 stakeToken, address treasury, LabelMarketV2Tally optimistic, LabelMarketV2Tally relay)
         LabelMarketV2Tally(stakeToken, treasury)
     {
         if (optimistic.STAKE_TOKEN() != stakeToken || optimistic.TREASURY() != treasury) {
             revert InvalidParams("optimistic");
         }
+        if (relay.STAKE_TOKEN() != stakeToken || relay.TREASURY() != treasury) revert InvalidParams("relay");
         OPTIMISTIC = address(optimistic);
+        RELAY = address(relay);
     }
 
-    /// @notice Runs a call meant for the optimistic module in the market's storage; bubbles up its revert.
+    /// @notice Runs a call meant for the optimistic or the relay module in the market's storage; bubbles up its
+    ///         revert.
     fallback() external onlyDelegated {
-        address target = OPTIMISTIC;
+        address target = msg.sig == ILabelMarketV2Relay.relayCommits.selector ? RELAY : OPTIMISTIC;
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
@@ -284,51 +291,10 @@ contract LabelMarketV2Settlement is LabelMarketV2Tally {
         bytes calldata backup,
         uint256 maxTasks
     ) external onlyDelegated returns (uint256 nextBundleId, uint256 size) {
-        Batch storage b = _commit(batchId, bundleId, bundle, commitHash, backup);
+        Batch storage b = _commit(batchId, bundleId, bundle, commitHash, backup, msg.sender);
         // A commit is in the batch's current round (the next one opens after its commit end), so the next is not
         // open yet: the join reserves in it.
-        return _reserve(batchId, b, uint256(bundle.round) + 1, bundle.lane, maxTasks);
-    }
-
-    /// @dev Reserves up to `maxTasks` tickets of `lane` in `round`, which has not opened yet (the caller's bundle of
-    ///      round - 1 was just committed): they follow the tickets reserved before, up to what round - 1 can still
-    ///      leave uncommitted in the lane; how many hold tasks is known when the round opens.
-    function _reserve(uint256 batchId, Batch storage b, uint256 round, uint256 lane, uint256 maxTasks)
-        internal
-        returns (uint256 bundleId, uint256 size)
-    {
-        if (round > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
-        uint256 terms = _joinTerms[batchId];
-        // No second join of `round` is possible: it is not open, and its only reservation by the caller is this one
-        // (from its one bundle of round - 1).
-        _checkJoiner(batchId, b.config, _shapes[batchId], terms, maxTasks);
-        // The round opens after this one's commit end at the earliest; it must still fit before the deadline.
-        BatchConfig storage c = b.config;
-        uint256 earliest = uint256(_rounds[batchId][round - 1].commitEnd) + 1 + c.roundPeriod + c.commitWindow;
-        if (earliest > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
-        uint256 first;
-        (first, size) = _reserveTickets(batchId, round, lane, maxTasks);
-        uint256 need = _lockStake(terms, size);
-        Bundle memory bundle = Bundle(msg.sender, uint8(lane), uint16(round), uint32(first), uint8(size));
-        bundleId = b.state.bundles++;
-        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
-        _members[batchId][msg.sender] = (round << 8) | (lane + 1);
-        emit Joined(batchId, bundleId, msg.sender, bundle, need);
-    }
-
-    /// @dev Takes the next `maxTasks` (or fewer) tickets of `lane` in the unopened `round`: at most what round - 1
-    ///      can still leave uncommitted in the lane, counting the tickets reserved before.
-    function _reserveTickets(uint256 batchId, uint256 round, uint256 lane, uint256 maxTasks)
-        internal
-        returns (uint256 first, uint256 size)
-    {
-        LaneRound memory cur = _laneRounds[batchId][_laneKey(round - 1, lane)];
-        uint256 bound = cur.pool - cur.committed;
-        LaneRound storage next = _laneRounds[batchId][_laneKey(round, lane)];
-        first = next.taken;
-        if (first >= bound) revert NoTaskAvailable(batchId);
-        size = maxTasks < bound - first ? maxTasks : bound - first;
-        next.taken = uint32(first + size);
+        return _reserve(batchId, b, uint256(bundle.round) + 1, bundle.lane, maxTasks, msg.sender);
     }
 
     /// @notice See `ILabelMarketV2.expire`.

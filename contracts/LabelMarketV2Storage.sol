@@ -368,23 +368,27 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     }
 
     /// @dev Bundle size, qualification and reputation in the batch's domain (`shape`, `terms`: see `_shapes`).
-    function _checkJoiner(uint256 batchId, BatchConfig storage c, uint256 shape, uint256 terms, uint256 maxTasks)
-        internal
-        view
-    {
+    function _checkJoiner(
+        uint256 batchId,
+        BatchConfig storage c,
+        uint256 shape,
+        uint256 terms,
+        uint256 maxTasks,
+        address annotator
+    ) internal view {
         uint256 maxBundle = (shape >> 40) & 0xFF;
         if (maxTasks == 0 || maxTasks > maxBundle) revert InvalidBundleSize(maxTasks, maxBundle);
         address qualifier = address(uint160(shape >> 56));
-        if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);
-        int256 score = _reputationScore(msg.sender, qualifier == address(0) ? c.requester : qualifier);
+        if (qualifier != address(0) && !qualified[batchId][annotator]) revert NotQualified(batchId, annotator);
+        int256 score = _reputationScore(annotator, qualifier == address(0) ? c.requester : qualifier);
         int256 minReputation = int64(uint64(terms >> 192));
         if (score < minReputation) revert InsufficientReputation(score, minReputation);
     }
 
-    /// @dev Locks `stakePerTask` per task of the caller's stake; returns the amount locked.
-    function _lockStake(uint256 terms, uint256 size) internal returns (uint256 need) {
+    /// @dev Locks `stakePerTask` per task of `annotator`'s stake; returns the amount locked.
+    function _lockStake(uint256 terms, uint256 size, address annotator) internal returns (uint256 need) {
         need = size * (terms & type(uint96).max);
-        Account storage acct = _accounts[msg.sender];
+        Account storage acct = _accounts[annotator];
         uint256 amount = acct.amount;
         uint256 unlocked = amount - acct.locked;
         if (unlocked < need) revert InsufficientStake(unlocked, need);
@@ -415,10 +419,11 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         uint256 bundleId,
         Bundle calldata bundle,
         bytes32 commitHash,
-        bytes calldata backup
+        bytes calldata backup,
+        address annotator
     ) internal returns (Batch storage b) {
         b = _batch(batchId);
-        if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);
+        if (bundle.annotator != annotator) revert NotYourBundle(bundleId, annotator);
         _expect(batchId, bundleId, keccak256(abi.encode(bundle)), Status.Joined);
         uint256 round = bundle.round;
         Round storage r = _rounds[batchId][round];
@@ -428,17 +433,77 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         LaneRound storage lr = _laneRounds[batchId][_laneKey(round, bundle.lane)];
         Bundle memory held = bundle;
         uint256 pool = lr.pool;
-        if (uint256(held.first) + held.size > pool) {
-            if (held.first >= pool) revert NoTaskAvailable(batchId);
-            uint256 unlocked = (held.size - (pool - held.first)) * (_joinTerms[batchId] & type(uint96).max);
-            held.size = uint8(pool - held.first);
-            _accounts[msg.sender].locked -= uint96(unlocked); // the reservation locked it
-            emit BundleShrunk(batchId, bundleId, held.size, unlocked);
-        }
+        if (uint256(held.first) + held.size > pool) _shrink(batchId, bundleId, held, pool);
         _markTickets(batchId, round, held.lane, held.first, held.size);
         lr.committed += held.size;
         b.state.committed += held.size;
         _bundles[batchId][bundleId] = _word(keccak256(abi.encode(held, commitHash)), Status.Committed);
-        emit Committed(batchId, bundleId, msg.sender, commitHash, backup);
+        emit Committed(batchId, bundleId, annotator, commitHash, backup);
+    }
+
+    /// @dev A reserved bundle whose tickets run past its round's pool keeps the ones inside; the rest's stake, which
+    ///      the reservation locked, is unlocked.
+    function _shrink(uint256 batchId, uint256 bundleId, Bundle memory held, uint256 pool) internal {
+        if (held.first >= pool) revert NoTaskAvailable(batchId);
+        uint256 unlocked = (held.size - (pool - held.first)) * (_joinTerms[batchId] & type(uint96).max);
+        held.size = uint8(pool - held.first);
+        _accounts[held.annotator].locked -= uint96(unlocked);
+        emit BundleShrunk(batchId, bundleId, held.size, unlocked);
+    }
+
+    /// @dev Reserves for `annotator` up to `maxTasks` tickets of `lane` in `round`, which has not opened yet (its
+    ///      bundle of round - 1 was just committed): they follow the tickets reserved before, up to what round - 1
+    ///      can still leave uncommitted in the lane; how many hold tasks is known when the round opens.
+    function _reserve(
+        uint256 batchId,
+        Batch storage b,
+        uint256 round,
+        uint256 lane,
+        uint256 maxTasks,
+        address annotator
+    ) internal returns (uint256 bundleId, uint256 size) {
+        if (round > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
+        uint256 terms = _joinTerms[batchId];
+        // No second join of `round` is possible: it is not open, and its only reservation by the annotator is this
+        // one (from its one bundle of round - 1).
+        _checkJoiner(batchId, b.config, _shapes[batchId], terms, maxTasks, annotator);
+        // The round opens after this one's commit end at the earliest; it must still fit before the deadline.
+        BatchConfig storage c = b.config;
+        uint256 earliest = uint256(_rounds[batchId][round - 1].commitEnd) + 1 + c.roundPeriod + c.commitWindow;
+        if (earliest > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
+        uint256 first;
+        (first, size) = _reserveTickets(batchId, round, lane, maxTasks);
+        bundleId = _recordJoin(
+            batchId,
+            b,
+            Bundle(annotator, uint8(lane), uint16(round), uint32(first), uint8(size)),
+            _lockStake(terms, size, annotator)
+        );
+    }
+
+    /// @dev Stores a joined bundle (its hash, status `Joined`) and its annotator's membership of the round.
+    function _recordJoin(uint256 batchId, Batch storage b, Bundle memory bundle, uint256 need)
+        internal
+        returns (uint256 bundleId)
+    {
+        bundleId = b.state.bundles++;
+        _bundles[batchId][bundleId] = _word(keccak256(abi.encode(bundle)), Status.Joined);
+        _members[batchId][bundle.annotator] = (uint256(bundle.round) << 8) | (uint256(bundle.lane) + 1);
+        emit Joined(batchId, bundleId, bundle.annotator, bundle, need);
+    }
+
+    /// @dev Takes the next `maxTasks` (or fewer) tickets of `lane` in the unopened `round`: at most what round - 1
+    ///      can still leave uncommitted in the lane, counting the tickets reserved before.
+    function _reserveTickets(uint256 batchId, uint256 round, uint256 lane, uint256 maxTasks)
+        internal
+        returns (uint256 first, uint256 size)
+    {
+        LaneRound memory cur = _laneRounds[batchId][_laneKey(round - 1, lane)];
+        uint256 bound = cur.pool - cur.committed;
+        LaneRound storage next = _laneRounds[batchId][_laneKey(round, lane)];
+        first = next.taken;
+        if (first >= bound) revert NoTaskAvailable(batchId);
+        size = maxTasks < bound - first ? maxTasks : bound - first;
+        next.taken = uint32(first + size);
     }
 }

@@ -6,6 +6,7 @@ import {ConcordToken} from "../contracts/ConcordToken.sol";
 import {LabelMarketV2} from "../contracts/LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../contracts/LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../contracts/LabelMarketV2Optimistic.sol";
+import {LabelMarketV2Relay} from "../contracts/LabelMarketV2Relay.sol";
 import {GenerationMarket} from "../contracts/GenerationMarket.sol";
 import {IReviewMarket} from "../contracts/interfaces/IGenerationMarket.sol";
 
@@ -27,7 +28,9 @@ contract Deploy {
             token,
             treasury,
             cooldown,
-            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+            new LabelMarketV2Settlement(
+                token, treasury, new LabelMarketV2Optimistic(token, treasury), new LabelMarketV2Relay(token, treasury)
+            )
         );
         generation = new GenerationMarket(IReviewMarket(address(market)));
         vm.stopBroadcast();

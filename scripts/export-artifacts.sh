@@ -7,7 +7,7 @@ mode=${1:-check}
 dest=crates/concord-bindings/artifacts
 mkdir -p "$dest"
 stale=0
-for c in LabelMarketV2 LabelMarketV2Settlement LabelMarketV2Optimistic GenerationMarket ConcordToken NaiveLabelMarket; do
+for c in LabelMarketV2 LabelMarketV2Settlement LabelMarketV2Optimistic LabelMarketV2Relay GenerationMarket ConcordToken NaiveLabelMarket; do
   src="out/$c.sol/$c.json"
   [ -f "$src" ] || { echo "missing $src: run 'make contracts' first" >&2; exit 1; }
   fresh=$(mktemp)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation check of the core contract and its libraries (`make mutants`).
 
-Each mutant changes one line of the market (contracts/LabelMarketV2*.sol, its settlement and optimistic modules) or of its libraries
+Each mutant changes one line of the market (contracts/LabelMarketV2*.sol, its settlement, optimistic and relay modules) or of its libraries
 (contracts/libraries/{BitTally,Permutation,BundlePacking,LabelPacking}.sol) (a flipped
 comparison in a threshold or deadline, a removed `if ... revert`, an off-by-one on a phase boundary, a dropped
 slash, transfer or reputation update, a swapped argument), then runs the forge suite on it. A mutant is
@@ -31,6 +31,7 @@ S = "contracts/LabelMarketV2Settlement.sol"
 ST = "contracts/LabelMarketV2Storage.sol"
 TL = "contracts/LabelMarketV2Tally.sol"
 O = "contracts/LabelMarketV2Optimistic.sol"
+RL = "contracts/LabelMarketV2Relay.sol"
 BT = "contracts/libraries/BitTally.sol"
 PM = "contracts/libraries/Permutation.sol"
 BP = "contracts/libraries/BundlePacking.sol"
@@ -51,7 +52,7 @@ MUTANTS += [
     (V, "size = maxTasks < lr.pool - lr.taken ? maxTasks : lr.pool - lr.taken;", "size = maxTasks;", "v2 join: more tasks than the lane has"),
     (ST, "if (unlocked < need) revert InsufficientStake(unlocked, need);", "", "v2 join: removed stake check"),
     (ST, "if (score < minReputation) revert InsufficientReputation(score, minReputation);", "", "v2 join: removed reputation gate"),
-    (ST, "if (qualifier != address(0) && !qualified[batchId][msg.sender]) revert NotQualified(batchId, msg.sender);", "",
+    (ST, "if (qualifier != address(0) && !qualified[batchId][annotator]) revert NotQualified(batchId, annotator);", "",
         "v2 join: removed qualification gate"),
     (V, "if (msg.sender != qualifier) {", "if (false) {", "v2 qualify: anyone records a qualification"),
     (ST, "acct.locked += uint96(need); // need <= unlocked < 2^96", "", "v2 join: stake not locked"),
@@ -64,7 +65,7 @@ MUTANTS += [
     (V, "if (block.timestamp <= r.joinEnd) revert RoundStillOpen(round, r.joinEnd);", "", "v2 seal: before the join window ends"),
     (S, "if (block.number <= sealBlock + 1) revert SeedNotReady(round, sealBlock + 2);\n        bytes32 h = blockhash(sealBlock + 1);",
         "bytes32 h = blockhash(sealBlock);", "v2 drawSeed: seed from the seal block itself"),
-    (ST, "if (bundle.annotator != msg.sender) revert NotYourBundle(bundleId, msg.sender);\n        _expect(", "_expect(",
+    (ST, "if (bundle.annotator != annotator) revert NotYourBundle(bundleId, annotator);\n        _expect(", "_expect(",
         "v2 commit: anyone commits a bundle"),
     (ST, "if (block.timestamp > r.commitEnd) revert CommitWindowClosed(round, r.commitEnd);\n        _seedFor(", "_seedFor(",
         "v2 commit: after the round's window"),
@@ -78,18 +79,18 @@ MUTANTS += [
         "v2 reveal: commitment not checked"),
     (ST, "if (l >= numClasses) revert LabelOutOfRange(i, item, l);", "", "v2 reveal: out-of-range label accepted"),
     # commitAndJoin: reservations, opening, shrinking, releasing
-    (S, "if (earliest > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);", "",
+    (ST, "if (earliest > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);", "",
         "v2 reserve: a round that cannot fit before the deadline"),
-    (S, "if (first >= bound) revert NoTaskAvailable(batchId);", "", "v2 reserve: past what the lane can leave"),
-    (S, "size = maxTasks < bound - first ? maxTasks : bound - first;", "size = maxTasks;",
+    (ST, "if (first >= bound) revert NoTaskAvailable(batchId);", "", "v2 reserve: past what the lane can leave"),
+    (ST, "size = maxTasks < bound - first ? maxTasks : bound - first;", "size = maxTasks;",
         "v2 reserve: more tickets than the lane can leave"),
-    (S, "next.taken = uint32(first + size);", "", "v2 reserve: reservations overlap"),
+    (ST, "next.taken = uint32(first + size);", "", "v2 reserve: reservations overlap"),
     (V, "free += pool > taken ? pool - taken : 0;", "free += pool;", "v2 rounds: reserved tickets offered again"),
     (V, "        if (free == 0) {\n            _rounds[batchId][next].sealBlock", "        if (false) {\n            _rounds[batchId][next].sealBlock",
         "v2 rounds: a round its reservations fill is not sealed"),
     (V, "if (lr.taken >= lr.pool) revert NoTaskAvailable(batchId);", "if (lr.taken == lr.pool) revert NoTaskAvailable(batchId);",
         "v2 join: a lane reserved past its pool"),
-    (ST, "_accounts[msg.sender].locked -= uint96(unlocked); // the reservation locked it", "",
+    (ST, "_accounts[held.annotator].locked -= uint96(unlocked);", "",
         "v2 commit: a shrunk bundle keeps the void tickets' stake locked"),
     (ST, "if (held.first >= pool) revert NoTaskAvailable(batchId);", "", "v2 commit: a void reservation commits"),
     (S, "if (block.timestamp <= c.commitDeadline) revert CommitWindowOpen(round, c.commitDeadline);", "",
@@ -255,6 +256,18 @@ MUTANTS += [
         "optimistic: a bundle claimed twice"),
     (O, "if (credits.length % 2 != 0 || _root(nodes) != root) revert InvalidCreditProof(count);", "",
         "optimistic: claimAll with a list the proposal did not post"),
+    # Relayed commits (issue 12): commits annotators signed, sent by someone else.
+    (RL, "if (err != ECDSA.RecoverError.NoError || signer != annotator) revert InvalidRelayedCommit(rc.bundleId);", "",
+        "relay: a commit without its annotator's signature"),
+    (RL, "if (err != ECDSA.RecoverError.NoError || signer != annotator) revert", "if (err != ECDSA.RecoverError.NoError) revert",
+        "relay: anyone's signature commits any bundle"),
+    (RL, "RELAYED_COMMIT_TYPEHASH, batchId, rc.bundleId, rc.commitHash, keccak256(rc.backup), rc.maxTasks",
+        "RELAYED_COMMIT_TYPEHASH, batchId, rc.bundleId, rc.commitHash, keccak256(rc.backup), uint256(0)",
+        "relay: the join's size not signed"),
+    (RL, "RELAYED_COMMIT_TYPEHASH, batchId, rc.bundleId, rc.commitHash, keccak256(rc.backup), rc.maxTasks",
+        "RELAYED_COMMIT_TYPEHASH, uint256(0), rc.bundleId, rc.commitHash, keccak256(rc.backup), rc.maxTasks",
+        "relay: a signature good in every batch"),
+    (RL, "            if (rc.maxTasks != 0) {", "            if (false) {", "relay: the join that rides along dropped"),
 ]
 
 # Mutants shown to be equivalent (no test can kill them); each with the reason.

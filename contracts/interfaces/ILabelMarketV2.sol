@@ -249,6 +249,19 @@ interface ILabelMarketV2Types {
         bytes32[] proof;
     }
 
+    /// @notice A commit an annotator signed for someone else to send (`ILabelMarketV2Relay.relayCommits`): the
+    ///         arguments of `commitAndJoin` (`maxTasks` zero: a plain `commit`) and the annotator's EIP-712 signature
+    ///         of `RelayedCommit(batchId, bundleId, commitHash, keccak256(backup), maxTasks)` under the market's
+    ///         domain.
+    struct RelayedCommit {
+        uint32 bundleId;
+        uint8 maxTasks;
+        Bundle bundle;
+        bytes32 commitHash;
+        bytes backup;
+        bytes signature;
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Errors
     // ------------------------------------------------------------------------------------------------
@@ -267,6 +280,8 @@ interface ILabelMarketV2Types {
     error BundleMismatch(uint256 bundleId, Status status);
     /// @notice Thrown when someone other than the bundle's annotator commits or reveals it.
     error NotYourBundle(uint256 bundleId, address caller);
+    /// @notice Thrown when a relayed commit's signature is not its bundle's annotator's.
+    error InvalidRelayedCommit(uint256 bundleId);
     /// @notice Thrown when joining after the commit deadline, or joining a round whose commits could not end by it.
     error CommitPhaseOver(uint256 deadline);
     /// @notice Thrown when joining while the current round is sealed and the next one cannot open before `opensAt`.
@@ -669,4 +684,20 @@ interface ILabelMarketV2Optimistic is ILabelMarketV2Types {
 
     /// @notice A batch's proposal.
     function proposalOf(uint256 batchId) external view returns (Proposal memory);
+}
+
+/// @title ILabelMarketV2Relay
+/// @notice Relayed commits of `LabelMarketV2` (called on the market's address, which routes them to its
+///         `LabelMarketV2Relay` module): an annotator signs its commit and hands it over; anyone sends many in one
+///         transaction. The EIP-712 type an annotator signs (under the market's domain) is
+///         `RelayedCommit(uint256 batchId,uint256 bundleId,bytes32 commitHash,bytes32 backupHash,uint256 maxTasks)`
+///         (`LabelMarketV2Relay.RELAYED_COMMIT_TYPEHASH`). See docs/protocol-v2.md, "Relayed commits".
+interface ILabelMarketV2Relay is ILabelMarketV2Types {
+    /// @notice Sends commits annotators signed (anyone may send them, typically the requester's server once per
+    ///         round, so an annotator needs no transaction of its own per bundle): each is exactly the bundle's
+    ///         annotator's `commitAndJoin(batchId, bundleId, bundle, commitHash, backup, maxTasks)` (`commit` when
+    ///         `maxTasks` is zero) with the same checks, events and stake locked. A signature is good for its one
+    ///         bundle once (the bundle is committed after it). All or nothing: any commit that fails reverts the call
+    ///         with its error (`InvalidRelayedCommit` for a signature not the annotator's).
+    function relayCommits(uint256 batchId, RelayedCommit[] calldata commits) external;
 }

@@ -7,6 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use concord_bindings::optimistic::LabelMarketV2Optimistic;
+use concord_bindings::relay::LabelMarketV2Relay;
 use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::ILabelMarketV2Types;
 use concord_bindings::{ConcordToken, LabelMarketV2};
@@ -33,11 +34,13 @@ async fn setup(rpc: &str, keys: &[PrivateKeySigner], n: usize) -> eyre::Result<(
     let token = ConcordToken::deploy(&p, keys[0].address()).await?;
     let optimistic =
         LabelMarketV2Optimistic::deploy(&p, *token.address(), keys[0].address()).await?;
+    let relay = LabelMarketV2Relay::deploy(&p, *token.address(), keys[0].address()).await?;
     let module = LabelMarketV2Settlement::deploy(
         &p,
         *token.address(),
         keys[0].address(),
         *optimistic.address(),
+        *relay.address(),
     )
     .await?;
     let market = LabelMarketV2::deploy(

@@ -306,6 +306,136 @@ async fn reveals_handed_to_the_settler_are_carried_by_the_settlement() {
     let _ = server.wait();
 }
 
+/// Annotators sign their commits and hand them to the requester's server (`commit --via`, `serve --publish
+/// --accept-commits`) instead of sending commit transactions; the server checks each by a dry run on-chain and
+/// refuses anything else in one line; `concord-requester relay` sends them all in one transaction. The batch then
+/// reveals and settles as usual, and the annotators' stores know their bundles committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let d = Devnet::start(3, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let ds = d.file("items.jsonl", &dataset(6, None));
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-commits"]).await;
+    let answers = d.file(
+        "answers.csv",
+        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
+    );
+    d.stake_and_join_all(3, &b);
+    // The seed's block, mined: the server's dry run of a commit needs the seed on-chain (a commit sent by its
+    // annotator would mine it).
+    d.advance(0).await;
+    let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("rpc url"));
+    for i in 0..3 {
+        let a = &d.accounts.annotators[i];
+        d.json(
+            ANN,
+            Some(&a.private_key),
+            &["label", "-b", &b, "--from", &answers],
+        );
+        let nonce = p.get_transaction_count(a.address).await.expect("nonce");
+        let out = d.cli(
+            ANN,
+            Some(&a.private_key),
+            &["commit", "-b", &b, "--via", &base],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("handed 1 commit to the settler"), "{text}");
+        assert_eq!(
+            p.get_transaction_count(a.address).await.expect("nonce"),
+            nonce,
+            "a hand-over sends no transaction"
+        );
+    }
+    // A body that is not a list of commits, and a commit whose signature is not its annotator's: one line each.
+    let http = reqwest_client();
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{base}commits");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post commits");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (status, line) = post("{\"batch\":0}".into()).await;
+    assert_eq!(status, 400, "{line}");
+    assert!(line.starts_with("not a list of signed commits"), "{line}");
+    let kept = d
+        .dir
+        .join("home")
+        .join("commits")
+        .join(format!("31337-{:#x}", d.deployment.market))
+        .join(&b);
+    let first =
+        std::fs::read_to_string(kept.join("0.json")).expect("the server keeps bundle 0's commit");
+    let mut forged: serde_json::Value = serde_json::from_str(&first).expect("a signed commit");
+    forged["maxTasks"] = 1.into(); // a field the annotator did not sign
+    let (status, line) = post(format!("[{forged}]")).await;
+    assert_eq!(status, 422, "{line}");
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    assert!(line.contains("not the bundle's annotator's"), "{line}");
+    assert_eq!(
+        std::fs::read_dir(&kept).expect("kept").count(),
+        3,
+        "the three commits handed over, nothing else"
+    );
+
+    // The requester sends the three in one transaction.
+    let req_key = d.accounts.requester.private_key.clone();
+    let r = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
+    assert_eq!(r["relayed"], 3, "{r}");
+    assert_eq!(r["transactions"], 1, "{r}");
+    let st = d.json(REQ, None, &["status", "-b", &b]);
+    assert_eq!(st["labelsCommitted"], 18, "every position committed: {st}");
+    let again = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
+    assert_eq!(again["relayed"], 0, "nothing left to send: {again}");
+
+    // The annotators' own `commit` finds them on-chain; they reveal, and the batch settles as usual.
+    for i in 0..3 {
+        let a = &d.accounts.annotators[i];
+        let c = d.json(ANN, Some(&a.private_key), &["commit", "-b", &b]);
+        assert_eq!(
+            c["done"].as_array().map(Vec::len),
+            Some(1),
+            "seen committed: {c}"
+        );
+        let r = d.json(ANN, Some(&a.private_key), &["reveal", "-b", &b]);
+        assert_eq!(r["done"].as_array().map(Vec::len), Some(1), "revealed: {r}");
+    }
+    let s = d.json(REQ, Some(&req_key), &["settle", "-b", &b]);
+    assert_eq!(s["tasksSettled"], 2, "{s}");
+    for i in 0..3 {
+        let c = d.claimable(d.accounts.annotators[i].address).await;
+        assert!(!c.is_zero(), "annotator {i} was paid");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// `concord-requester serve --publish <folder>` on `port`, once it answers.
 async fn serve(d: &Devnet, folder: &std::path::Path, port: u16) -> std::process::Child {
     serve_with(d, folder, port, &[]).await

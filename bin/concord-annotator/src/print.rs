@@ -138,18 +138,27 @@ pub fn run(verb: &str, r: &RunReport) {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let (what, carrier, window) = if verb == "committed" {
+        (
+            "commit",
+            "the requester relays them",
+            "the round's commit window",
+        )
+    } else {
+        ("reveal", "the settlement carries them", "the reveal window")
+    };
     for why in &r.handoff_refused {
-        println!("the settler did not take a reveal, so it was sent on-chain: {why}");
+        println!("the settler did not take a {what}, so it was sent on-chain: {why}");
     }
     if !r.handed.is_empty() {
         println!(
-            "handed {} reveal{} to the settler (no transaction; the settlement carries them): {}",
+            "handed {} {what}{} to the settler (no transaction; {carrier}): {}",
             r.handed.len(),
             if r.handed.len() == 1 { "" } else { "s" },
             list(&r.handed)
         );
         println!(
-            "  if the batch is not settled by the last quarter of the reveal window, run `reveal --via` (or `reveal`) again: it then reveals on-chain"
+            "  if they are not on-chain by the last quarter of {window}, run `{what} --via` (or `{what}`) again: it then sends them itself"
         );
     }
     let n = r.done.len();

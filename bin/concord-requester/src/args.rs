@@ -24,6 +24,9 @@ pub enum Cmd {
     Propose(cmd::optimistic::ProposeArgs),
     /// Finalize a proposal after its challenge window and credit every bundle in one transaction.
     Claim(cmd::optimistic::ClaimArgs),
+    /// Send the commits annotators handed to `serve --publish DIR --accept-commits`, in one transaction per
+    /// hundred (run once per round, before its commit window ends).
+    Relay(cmd::relay::RelayArgs),
     /// Recompute a live proposal's credits with the settlement code (`--challenge`: challenge a wrong one).
     Check(cmd::optimistic::CheckArgs),
     /// List items that settled without consensus, with their votes.
@@ -67,6 +70,7 @@ impl Tool for Cmd {
             Cmd::Propose(c) => c.run(&args).await,
             Cmd::Claim(c) => c.run(&args).await,
             Cmd::Check(c) => c.run(&args).await,
+            Cmd::Relay(c) => c.run(&args).await,
             Cmd::Review(c) => c.run(&args).await,
             Cmd::Resolve(c) => c.run(&args).await,
             Cmd::Refund(c) => c.run(&args).await,

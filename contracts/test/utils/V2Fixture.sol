@@ -6,6 +6,7 @@ import {ConcordToken} from "../../ConcordToken.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../../LabelMarketV2Optimistic.sol";
+import {LabelMarketV2Relay} from "../../LabelMarketV2Relay.sol";
 import {ILabelMarketV2, ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "../../libraries/LabelPacking.sol";
 
@@ -44,14 +45,16 @@ abstract contract V2Fixture is Base {
             token,
             treasury,
             COOLDOWN,
-            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+            new LabelMarketV2Settlement(
+                token, treasury, new LabelMarketV2Optimistic(token, treasury), new LabelMarketV2Relay(token, treasury)
+            )
         );
         vm.prank(treasury);
         require(token.transfer(requester, 10_000_000 * UNIT));
         vm.prank(requester);
         token.approve(address(market), type(uint256).max);
         for (uint256 i; i < NUM_ANNOTATORS; ++i) {
-            address a = vm.addr(0xA000 + i);
+            address a = vm.addr(annKey(i));
             annotators.push(a);
             fund(a, address(market));
             vm.prank(a);
@@ -69,6 +72,11 @@ abstract contract V2Fixture is Base {
 
     function ann(uint256 i) internal view returns (address) {
         return annotators[i];
+    }
+
+    /// @dev Annotator `i`'s private key (for what it signs).
+    function annKey(uint256 i) internal pure returns (uint256) {
+        return 0xA000 + i;
     }
 
     // ------------------------------------------------------------------------------------------------

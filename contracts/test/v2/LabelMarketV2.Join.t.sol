@@ -7,6 +7,7 @@ import {ILabelMarketV2Types} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../../LabelMarketV2Optimistic.sol";
+import {LabelMarketV2Relay} from "../../LabelMarketV2Relay.sol";
 import {LabelMarketV2Tally} from "../../LabelMarketV2Tally.sol";
 import {ConcordToken} from "../../ConcordToken.sol";
 
@@ -739,21 +740,46 @@ contract LabelMarketV2JoinTest is V2Fixture {
     }
 
     function test_constructor_refusesAModuleOfAnotherTokenOrTreasury() public {
-        LabelMarketV2Settlement otherTreasury =
-            new LabelMarketV2Settlement(token, address(0xBEEF), new LabelMarketV2Optimistic(token, address(0xBEEF)));
+        LabelMarketV2Settlement otherTreasury = new LabelMarketV2Settlement(
+            token,
+            address(0xBEEF),
+            new LabelMarketV2Optimistic(token, address(0xBEEF)),
+            new LabelMarketV2Relay(token, address(0xBEEF))
+        );
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
         new LabelMarketV2(token, treasury, COOLDOWN, otherTreasury);
         ConcordToken other = new ConcordToken(treasury);
-        LabelMarketV2Settlement otherToken =
-            new LabelMarketV2Settlement(other, treasury, new LabelMarketV2Optimistic(other, treasury));
+        LabelMarketV2Settlement otherToken = new LabelMarketV2Settlement(
+            other, treasury, new LabelMarketV2Optimistic(other, treasury), new LabelMarketV2Relay(other, treasury)
+        );
         vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "settlement"));
         new LabelMarketV2(token, treasury, COOLDOWN, otherToken);
         LabelMarketV2 ok = new LabelMarketV2(
             token,
             treasury,
             COOLDOWN,
-            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+            new LabelMarketV2Settlement(
+                token, treasury, new LabelMarketV2Optimistic(token, treasury), new LabelMarketV2Relay(token, treasury)
+            )
         );
         assertEq(address(ok.STAKE_TOKEN()), address(token), "a matching module is taken");
+    }
+
+    function test_constructor_settlementRefusesModulesOfAnotherTokenOrTreasury() public {
+        ConcordToken other = new ConcordToken(treasury);
+        LabelMarketV2Optimistic opt = new LabelMarketV2Optimistic(token, treasury);
+        LabelMarketV2Relay relay = new LabelMarketV2Relay(token, treasury);
+        LabelMarketV2Relay relayOfOtherToken = new LabelMarketV2Relay(other, treasury);
+        LabelMarketV2Relay relayOfOtherTreasury = new LabelMarketV2Relay(token, address(0xBEEF));
+        LabelMarketV2Optimistic optOfOtherToken = new LabelMarketV2Optimistic(other, treasury);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "relay"));
+        new LabelMarketV2Settlement(token, treasury, opt, relayOfOtherToken);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "relay"));
+        new LabelMarketV2Settlement(token, treasury, opt, relayOfOtherTreasury);
+        vm.expectRevert(abi.encodeWithSelector(ILabelMarketV2Types.InvalidParams.selector, "optimistic"));
+        new LabelMarketV2Settlement(token, treasury, optOfOtherToken, relay);
+        LabelMarketV2Settlement ok = new LabelMarketV2Settlement(token, treasury, opt, relay);
+        assertEq(ok.RELAY(), address(relay), "the relay module kept");
+        assertEq(ok.OPTIMISTIC(), address(opt), "the optimistic module kept");
     }
 }

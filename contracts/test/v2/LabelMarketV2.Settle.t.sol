@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {LabelMarketV2} from "../../LabelMarketV2.sol";
-import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic, ILabelMarketV2Relay} from "../../interfaces/ILabelMarketV2.sol";
 import {Leaves} from "../../libraries/Leaves.sol";
 import {Vm} from "../utils/Vm.sol";
 
@@ -49,8 +49,9 @@ contract ReentrantToken is ERC20 {
         ILabelMarketV2Types.GoldAnswer[] memory gold;
         uint256[] memory words;
         ILabelMarketV2Types.CreditClaim[] memory claims;
+        ILabelMarketV2Types.RelayedCommit[] memory relayed = new ILabelMarketV2Types.RelayedCommit[](1);
         ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
-        c = new bytes[](24);
+        c = new bytes[](25);
         c[0] = abi.encodeCall(market.createBatch, (p));
         c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
         c[2] = abi.encodeCall(market.stake, (1));
@@ -75,6 +76,7 @@ contract ReentrantToken is ERC20 {
         c[21] = abi.encodeCall(opt.claim, (0, claims));
         c[22] = abi.encodeCall(opt.tally, (0, words, proofs));
         c[23] = abi.encodeCall(opt.claimAll, (0, words));
+        c[24] = abi.encodeCall(ILabelMarketV2Relay(address(market)).relayCommits, (0, relayed));
     }
 }
 
@@ -796,19 +798,19 @@ contract LabelMarketV2SettleTest is V2Fixture {
         p.rewardToken = address(evil);
         evil.arm(market);
         uint256 id = create(p); // transferFrom: 24 re-entries
-        assertEq(evil.attempts(), 24, "every function tried from createBatch");
-        assertEq(evil.refused(), 24, "every one refused by the guard");
+        assertEq(evil.attempts(), 25, "every function tried from createBatch");
+        assertEq(evil.refused(), 25, "every one refused by the guard");
 
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
         revealAll(id, hs);
         settleAll(id, hs);
         vm.prank(ann(0));
         market.collect(address(evil)); // transfer: 24 more
-        assertEq(evil.attempts(), 48, "every function tried from collect");
-        assertEq(evil.refused(), 48, "refused");
+        assertEq(evil.attempts(), 50, "every function tried from collect");
+        assertEq(evil.refused(), 50, "refused");
         warpPastReview(id);
         market.refund(id); // transfer to the requester: 24 more
-        assertEq(evil.refused(), 72, "refused from refund too");
+        assertEq(evil.refused(), 75, "refused from refund too");
         assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
     }
 }

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {V2Fixture} from "../utils/V2Fixture.sol";
 import {CreditTree} from "../utils/CreditTree.sol";
 import {Vm} from "../utils/Vm.sol";
-import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../interfaces/ILabelMarketV2.sol";
+import {ILabelMarketV2Types, ILabelMarketV2Optimistic, ILabelMarketV2Relay} from "../../interfaces/ILabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 
 /// @notice Gas of protocol v2 at the shape of the issue's target (k = 32 items per task, r = 3, C = 4, bundles of
@@ -20,6 +20,10 @@ import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 ///           slot) are not deducted, so the numbers are an upper bound of what receipts show. Run it with
 ///           `forge test --match-test test_gas_v2_workload -vv` to see the log.
 contract V2GasTest is V2Fixture {
+    bytes32 internal constant _RELAYED_COMMIT_TYPEHASH = keccak256(
+        "RelayedCommit(uint256 batchId,uint256 bundleId,bytes32 commitHash,bytes32 backupHash,uint256 maxTasks)"
+    );
+
     event log_named_uint(string key, uint256 val);
 
     uint256 internal constant K = 32;
@@ -222,7 +226,17 @@ contract V2GasTest is V2Fixture {
         _workload(true, true);
     }
 
+    /// @dev The optimistic batch with every round's commits (each but the last round's joining the next round)
+    ///      signed by their annotators and sent by the requester in one `relayCommits` transaction per round
+    ///      (booked under "commit").
+    function test_gas_v2_workload_relayed() public {
+        optimistic = true;
+        relayed = true;
+        _workload(true, true);
+    }
+
     bool internal optimistic;
+    bool internal relayed;
 
     function _workload(bool carry, bool fold) internal {
         ILabelMarketV2Types.BatchParams memory params = gasParams(W_TASKS);
@@ -269,10 +283,10 @@ contract V2GasTest is V2Fixture {
             }
             vm.revertToState(snap);
             for (uint256 i; i < W_ANNOTATORS; ++i) {
-                Held memory h = hs[i];
-                work[firstOfRound + i] = h;
-                _commitStep(id, h, fold && round < rounds);
+                work[firstOfRound + i] = hs[i];
+                if (!relayed) _commitStep(id, hs[i], fold && round < rounds);
             }
+            if (relayed) _relayStep(id, hs, round < rounds);
             if (round < rounds) vm.warp(uint256(r.commitEnd) + 1);
         }
         assertEq(market.getBatch(id).state.committed, W_TASKS * R, "every position committed");
@@ -379,6 +393,50 @@ contract V2GasTest is V2Fixture {
         if (!joinNext) return;
         (uint256 nextId, uint256 size) = abi.decode(ret, (uint256, uint256));
         work.push(heldAfterJoin(id, h.bundle.annotator, nextId, size));
+    }
+
+    /// @dev One transaction from the requester with every annotator's signed commit of the round (and its join of
+    ///      the next round); the reserved bundles are read from the `Joined` events.
+    function _relayStep(uint256 id, Held[] memory hs, bool joinNext) internal {
+        ILabelMarketV2Types.RelayedCommit[] memory rcs = new ILabelMarketV2Types.RelayedCommit[](hs.length);
+        ILabelMarketV2Relay opt = ILabelMarketV2Relay(address(market));
+        for (uint256 i; i < hs.length; ++i) {
+            Held memory h = hs[i];
+            ILabelMarketV2Types.RelayedCommit memory rc = rcs[i];
+            rc.bundleId = uint32(h.id);
+            rc.maxTasks = joinNext ? uint8(M) : 0;
+            rc.bundle = h.bundle;
+            rc.commitHash = market.commitHashOf(id, h.id, h.bundle.annotator, h.words, h.salt);
+            bytes32 digest = keccak256(
+                abi.encodePacked(
+                    "\x19\x01",
+                    market.domainSeparator(),
+                    keccak256(
+                        abi.encode(_RELAYED_COMMIT_TYPEHASH, id, h.id, rc.commitHash, keccak256(rc.backup), rc.maxTasks)
+                    )
+                )
+            );
+            (uint8 v, bytes32 r, bytes32 sig) = vm.sign(_workerKey(h.bundle.annotator), digest);
+            rc.signature = abi.encodePacked(r, sig, v);
+        }
+        vm.recordLogs();
+        _tx(Phase.Commit, requester, address(market), abi.encodeCall(opt.relayCommits, (id, rcs)));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 k; k < logs.length; ++k) {
+            if (logs[k].topics[0] != ILabelMarketV2Types.Joined.selector) continue;
+            Held memory next;
+            next.id = uint256(logs[k].topics[2]);
+            (next.bundle,) = abi.decode(logs[k].data, (ILabelMarketV2Types.Bundle, uint256));
+            next.salt = keccak256(abi.encode("salt", id, next.id));
+            work.push(next);
+        }
+    }
+
+    function _workerKey(address a) internal view returns (uint256) {
+        for (uint256 i; i < W_ANNOTATORS; ++i) {
+            if (workers[i] == a) return 0xB000 + i;
+        }
+        revert("not a worker");
     }
 
     function _report(uint256 id) internal {

@@ -44,6 +44,19 @@ pub mod optimistic {
     );
 }
 
+/// The relayed-commit module, in a module of its own: its ABI repeats the market's struct types.
+pub mod relay {
+    alloy::sol!(
+        /// Relayed commits (`ILabelMarketV2Relay`): commits annotators signed, sent by someone else in one
+        /// transaction. Called on the market's address, which routes `relayCommits` to the module; deployed before
+        /// the settlement module and passed to its constructor.
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        LabelMarketV2Relay,
+        "artifacts/LabelMarketV2Relay.json"
+    );
+}
+
 alloy::sol!(
     /// Protocol v2 (docs/protocol-v2.md): rounds, lanes, bundles. Its constructor takes the settlement module.
     #[sol(rpc)]

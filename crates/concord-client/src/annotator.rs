@@ -539,11 +539,18 @@ pub struct Reserved {
 /// transaction (`commitAndJoin`: one transaction per bundle instead of two), when the lane can still leave
 /// positions to it and the stake covers them; otherwise it is a plain commit. A reservation the market refuses
 /// (another member took the last positions first) is retried as a plain commit.
+///
+/// With `via` (the requester's `serve --publish DIR --accept-commits`), each commit (with its join) is signed and
+/// handed over instead of sent (`crate::relay`): the requester sends it with others in one transaction. The
+/// bundle stays `committing` locally until its commit is seen on-chain; a run past the first
+/// `1 - 1 / HANDOFF_MARGIN_SHARE` of the round's commit window sends it itself, and so does a hand-over the
+/// server refuses.
 pub async fn commit(
     c: &Concord,
     store: &Store,
     batch_filter: Option<u64>,
     join_next: Option<u64>,
+    via: Option<&str>,
 ) -> Result<RunReport> {
     let me = c.account()?;
     let backup = c.backup_key()?;
@@ -560,14 +567,14 @@ pub async fn commit(
         // can be sent again, so check.
         if rec.status == LocalStatus::Committed
             && now <= rec.commit_end
-            && bundle_status(c, rec.batch, rec.bundle).await? == BundleStatus::Joined
+            && market::bundle_status(c, rec.batch, rec.bundle).await? == BundleStatus::Joined
         {
             store.set_status(&k, LocalStatus::Committing)?;
             rec.status = LocalStatus::Committing;
             report.reorged_commits.push((rec.batch, rec.bundle));
         }
         if matches!(rec.status, LocalStatus::Joined | LocalStatus::Committing) {
-            let onchain = bundle_status(c, rec.batch, rec.bundle).await?;
+            let onchain = market::bundle_status(c, rec.batch, rec.bundle).await?;
             if onchain.has_committed() {
                 store.set_status(&k, LocalStatus::Committed)?;
                 report.done.push((rec.batch, rec.bundle));
@@ -616,27 +623,54 @@ pub async fn commit(
             commitHash: hash,
             backup: backup.seal(words, salt).into(),
         };
+        let b = match batches.entry(rec.batch) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(batch(c, rec.batch).await?),
+        };
         let reserve = match join_next {
-            Some(m) => {
-                let b = match batches.entry(rec.batch) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(batch(c, rec.batch).await?)
-                    }
-                };
-                match reservable(c, b, &rec, m).await? {
-                    Ok(n) => n,
-                    Err(why) => {
-                        report.not_reserved.push(format!(
-                            "batch {} bundle {}: committed without joining the next round: {why}",
-                            rec.batch, rec.bundle
-                        ));
-                        0
-                    }
+            Some(m) => match reservable(c, b, &rec, m).await? {
+                Ok(n) => n,
+                Err(why) => {
+                    report.not_reserved.push(format!(
+                        "batch {} bundle {}: committed without joining the next round: {why}",
+                        rec.batch, rec.bundle
+                    ));
+                    0
                 }
-            }
+            },
             None => 0,
         };
+        if let Some(url) = via {
+            let window = u64::from(b.config.commitWindow);
+            let until = rec.commit_end.saturating_sub(window / HANDOFF_MARGIN_SHARE);
+            if now >= until {
+                report.handoff_refused.push(format!(
+                    "batch {} bundle {}: the round's commit window is near its end (hand-overs stop at {}), so it is sent",
+                    rec.batch,
+                    rec.bundle,
+                    concord_protocol::time::fmt_unix(until)
+                ));
+            } else {
+                let signed = crate::relay::sign(
+                    c,
+                    rec.batch,
+                    rec.bundle,
+                    &call.bundle,
+                    hash,
+                    call.backup.clone(),
+                    reserve,
+                )?;
+                match crate::relay::post(url, std::slice::from_ref(&signed)).await {
+                    Ok(_) => {
+                        report.handed.push((rec.batch, rec.bundle));
+                        continue;
+                    }
+                    Err(why) => report
+                        .handoff_refused
+                        .push(format!("batch {} bundle {}: {why}", rec.batch, rec.bundle)),
+                }
+            }
+        }
         if reserve == 0 {
             calls.push(call);
             keys.push(k);
@@ -791,16 +825,6 @@ async fn reservable(
         .min(affordable)))
 }
 
-async fn bundle_status(c: &Concord, batch_id: u64, bundle: u64) -> Result<BundleStatus> {
-    let s = c
-        .market
-        .bundleStatus(U256::from(batch_id), U256::from(bundle))
-        .call()
-        .await
-        .map_err(c.read_err("read bundle status"))?;
-    Ok(BundleStatus::from_u8(s).unwrap_or(BundleStatus::None))
-}
-
 /// Records the outcome of a pipeline: confirmed bundles move to `status`, failures are reported per bundle.
 fn record_outcomes(
     store: &Store,
@@ -859,7 +883,9 @@ async fn recover_joins(c: &Concord, store: &Store, batch_filter: Option<u64>) ->
     for ev in market::joins_of(c, me, batch_filter).await? {
         let (b, id) = (ev.batchId.to::<u64>(), ev.bundleId.to::<u64>());
         let k = bundle_key(c, me, b, id);
-        if store.get(&k)?.is_some() || bundle_status(c, b, id).await? != BundleStatus::Joined {
+        if store.get(&k)?.is_some()
+            || market::bundle_status(c, b, id).await? != BundleStatus::Joined
+        {
             continue;
         }
         let t = market::tickets(&ev.bundle);
@@ -1007,7 +1033,7 @@ pub async fn reveal(
         .collect();
     let ids: Vec<(u64, u64)> = candidates.iter().map(|r| (r.batch, r.bundle)).collect();
     let statuses: Vec<BundleStatus> = stream::iter(ids)
-        .map(|(b, id)| bundle_status(c, b, id))
+        .map(|(b, id)| market::bundle_status(c, b, id))
         .buffered(32)
         .try_collect()
         .await?;

@@ -6,6 +6,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use concord_bindings::generation::GenerationMarket;
 use concord_bindings::optimistic::LabelMarketV2Optimistic;
+use concord_bindings::relay::LabelMarketV2Relay;
 use concord_bindings::settlement::LabelMarketV2Settlement;
 use concord_bindings::{ConcordToken, LabelMarketV2};
 
@@ -38,9 +39,12 @@ pub async fn deploy(
     let token = ConcordToken::deploy(&provider, treasury)
         .await
         .map_err(err)?;
-    // The modules first: the market delegates to the settlement module, which routes optimistic settlement on to
-    // its own module; each checks the next was made for the same token and treasury.
+    // The modules first: the market delegates to the settlement module, which routes optimistic settlement and
+    // relayed commits on to their own modules; each checks the next was made for the same token and treasury.
     let optimistic = LabelMarketV2Optimistic::deploy(&provider, *token.address(), treasury)
+        .await
+        .map_err(err)?;
+    let relay = LabelMarketV2Relay::deploy(&provider, *token.address(), treasury)
         .await
         .map_err(err)?;
     let module = LabelMarketV2Settlement::deploy(
@@ -48,6 +52,7 @@ pub async fn deploy(
         *token.address(),
         treasury,
         *optimistic.address(),
+        *relay.address(),
     )
     .await
     .map_err(err)?;

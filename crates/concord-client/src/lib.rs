@@ -11,6 +11,7 @@
 //! - [`deploy`], [`deployment`]: deploying the contracts and the deployment file both CLIs read
 //! - [`generation`]: generation batches (create, submit, publish, review, finalize, refund, export)
 //! - [`optimistic`]: optimistic settlement (propose with a bond, check and challenge, finalize and claim)
+//! - [`handoff`], [`relay`]: reveals and signed commits handed to the batch's settler instead of sent
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -27,6 +28,7 @@ pub mod market;
 pub mod media;
 pub mod optimistic;
 pub mod preview;
+pub mod relay;
 pub mod report;
 pub mod requester;
 pub mod store;

@@ -130,6 +130,22 @@ pub fn tickets(b: &Bundle) -> Tickets {
     }
 }
 
+/// A bundle's status on-chain (`None` for an id the batch does not have).
+pub async fn bundle_status(
+    c: &Concord,
+    batch_id: u64,
+    bundle: u64,
+) -> Result<concord_protocol::status::BundleStatus> {
+    use concord_protocol::status::BundleStatus;
+    let s = c
+        .market
+        .bundleStatus(U256::from(batch_id), U256::from(bundle))
+        .call()
+        .await
+        .map_err(c.read_err("read bundle status"))?;
+    Ok(BundleStatus::from_u8(s).unwrap_or(BundleStatus::None))
+}
+
 /// The contract's form of an annotator's bundle.
 pub fn bundle_of(annotator: Address, t: &Tickets) -> Bundle {
     Bundle {

@@ -21,6 +21,26 @@ pub struct Plan {
     /// Members join the next round with each commit (`commit --join-next`, one transaction for both) instead of
     /// joining on their own after the round's commits.
     pub fold: bool,
+    /// Members hand their signed commits to the requester's server (`commit --via`), which sends each round's in
+    /// one transaction (`concord-requester relay`) instead of each member sending its own.
+    pub relay: Option<Relay>,
+}
+
+/// The requester's side of relayed commits: its server's URL, its client, and the folder the server keeps them in.
+#[derive(Clone)]
+pub struct Relay {
+    pub url: String,
+    pub requester: Concord,
+    pub home: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("url", &self.url)
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Plan {
@@ -47,6 +67,9 @@ pub struct Rounds {
     pub rounds: u64,
     pub joins: u64,
     pub bundles_committed: u64,
+    /// Commits the requester relayed (`Plan::relay`), and its `relayCommits` transactions.
+    pub relayed: u64,
+    pub relay_transactions: u64,
 }
 
 /// Works batch `batch_id` with `crowd` (a client and its store each) as `plan` says: each round every member joins
@@ -165,15 +188,35 @@ where
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !plan.idle.contains(i))
-                .map(|(_, (c, store))| annotator::commit(c, store, Some(batch_id), join_next)),
+                .map(|(_, (c, store))| {
+                    let via = plan.relay.as_ref().map(|r| r.url.as_str());
+                    annotator::commit(c, store, Some(batch_id), join_next, via)
+                }),
         )
         .await;
         reserved = 0;
         for r in commits {
             let r = r?;
             eyre::ensure!(r.failed.is_empty(), "commit failed: {:?}", r.failed);
+            eyre::ensure!(
+                r.handoff_refused.is_empty(),
+                "a commit was not handed over: {:?}",
+                r.handoff_refused
+            );
             out.bundles_committed += r.done.len() as u64;
             reserved += r.reserved.len() as u64;
+        }
+        if let Some(relay) = &plan.relay {
+            let r = concord_client::relay::send(&relay.requester, &relay.home, batch_id).await?;
+            eyre::ensure!(
+                r.refused.is_empty(),
+                "relayed commits refused: {:?}",
+                r.refused
+            );
+            out.bundles_committed += r.relayed;
+            out.relayed += r.relayed;
+            out.relay_transactions += r.transactions;
+            reserved += r.joined;
         }
     }
 }

@@ -202,7 +202,7 @@ struct LabelReq {
 async fn submit(_: Authorized, State(app): State<Shared>, Json(r): Json<LabelReq>) -> ApiResult {
     let store = &app.store;
     annotator::label(&app.client, store, r.batch, r.task, &r.labels).await?;
-    let rep = annotator::commit(&app.client, store, Some(r.batch), None).await?;
+    let rep = annotator::commit(&app.client, store, Some(r.batch), None, None).await?;
     if !rep.failed.is_empty() {
         return Err(ApiError(StatusCode::BAD_REQUEST, rep.failed.join("; ")));
     }

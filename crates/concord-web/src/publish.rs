@@ -2,7 +2,9 @@
 //! `create`) served read-only over HTTP for annotators on other machines, with range requests and caching
 //! headers. Private files (`*.secret.*`: gold answers and their salts) are never served. With
 //! `--accept-reveals` it also takes annotators' reveals (`POST /reveals`, `concord_client::handoff`): each is
-//! checked against its commitment on-chain and kept for `settle` to carry; nothing received is ever served.
+//! checked against its commitment on-chain and kept for `settle` to carry; with `--accept-commits`, their signed
+//! commits (`POST /commits`, `concord_client::relay`), checked by a dry run on-chain and kept for `relay` to send.
+//! Nothing received is ever served.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -12,31 +14,35 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use concord_client::handoff::{self, Handoff};
+use concord_client::relay::{self, SignedCommit};
 use concord_client::Concord;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Refuses private files and anything outside plain GET/HEAD (but a reveal handed over).
+/// Refuses private files and anything outside plain GET/HEAD (but a reveal or commits handed over).
 async fn public_only(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_ascii_lowercase();
     if path.contains(".secret.") {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = req.method();
-    let reveal = method == axum::http::Method::POST && path == "/reveals";
-    if !reveal && method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+    let handed = method == axum::http::Method::POST && (path == "/reveals" || path == "/commits");
+    if !handed && method != axum::http::Method::GET && method != axum::http::Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     next.run(req).await
 }
 
-/// What taking reveals needs: the chain to check them against, and the folder (`CONCORD_HOME`) to keep them in.
+/// What taking reveals and commits needs: the chain to check them against, the folder (`CONCORD_HOME`) to keep
+/// them in, and which of the two to take.
 #[derive(Clone)]
-pub struct RevealIntake {
+pub struct Intake {
     pub client: Concord,
     pub home: PathBuf,
+    pub reveals: bool,
+    pub commits: bool,
 }
 
 /// Most bytes of one reveal handed over (16 label words, a salt and the scope, as JSON).
@@ -44,7 +50,7 @@ const REVEAL_BODY_LIMIT: usize = 16 * 1024;
 
 /// `POST /reveals`: one line back — accepted, or why not (HTTP 422; 400 for a body that is not a reveal).
 async fn take_reveal(
-    State(intake): State<RevealIntake>,
+    State(intake): State<Intake>,
     body: Result<Json<Handoff>, JsonRejection>,
 ) -> Response {
     let h = match body {
@@ -63,15 +69,51 @@ async fn take_reveal(
     }
 }
 
-/// The router serving `dir` (and taking reveals with `intake`). Files are named by their content (the manifest by
+/// Most bytes of one hand-over of commits (`relay::MAX_PER_POST` commits with their backups, as JSON).
+const COMMITS_BODY_LIMIT: usize = 256 * 1024;
+
+/// `POST /commits`: one line back — accepted, or why not (HTTP 422; 400 for a body that is not a list of commits).
+async fn take_commits(
+    State(intake): State<Intake>,
+    body: Result<Json<Vec<SignedCommit>>, JsonRejection>,
+) -> Response {
+    let commits = match body {
+        Ok(Json(c)) => c,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a list of signed commits: {}\n", e.body_text()),
+            )
+                .into_response()
+        }
+    };
+    match relay::accept(&intake.client, &intake.home, &commits).await {
+        Ok(line) => (StatusCode::OK, line + "\n").into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string() + "\n").into_response(),
+    }
+}
+
+/// The router serving `dir` (and taking what `intake` says). Files are named by their content (the manifest by
 /// its hash), so they may be cached for a long time; annotators verify every byte against the on-chain root
 /// anyway.
-pub fn router(dir: PathBuf, intake: Option<RevealIntake>) -> Router {
+pub fn router(dir: PathBuf, intake: Option<Intake>) -> Router {
     let routes = match intake {
-        Some(i) => Router::new()
-            .route("/reveals", post(take_reveal))
-            .layer(DefaultBodyLimit::max(REVEAL_BODY_LIMIT))
-            .with_state(i),
+        Some(i) => {
+            let mut r = Router::new();
+            if i.reveals {
+                r = r.route(
+                    "/reveals",
+                    post(take_reveal).layer(DefaultBodyLimit::max(REVEAL_BODY_LIMIT)),
+                );
+            }
+            if i.commits {
+                r = r.route(
+                    "/commits",
+                    post(take_commits).layer(DefaultBodyLimit::max(COMMITS_BODY_LIMIT)),
+                );
+            }
+            r.with_state(i)
+        }
         None => Router::new(),
     };
     routes
@@ -87,7 +129,7 @@ pub fn router(dir: PathBuf, intake: Option<RevealIntake>) -> Router {
 pub async fn serve_publication(
     dir: PathBuf,
     addr: SocketAddr,
-    intake: Option<RevealIntake>,
+    intake: Option<Intake>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> eyre::Result<()> {
     if !dir.is_dir() {

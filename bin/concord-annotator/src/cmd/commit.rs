@@ -15,13 +15,19 @@ pub struct CommitArgs {
     /// two; locks the stake of N tasks now, released for tickets the round turns out not to have).
     #[arg(long, value_name = "N")]
     pub join_next: Option<u64>,
+    /// Sign each commit (and its join) and hand it to the requester's server (`serve --publish DIR
+    /// --accept-commits`) instead of sending a transaction: the requester sends everyone's in one. Run `commit`
+    /// again later: a bundle not on-chain by the last quarter of its window is then sent by you.
+    #[arg(long, value_name = "URL")]
+    pub via: Option<String>,
 }
 
 impl CommitArgs {
     pub async fn run(self, args: &AnnotatorArgs) -> eyre::Result<()> {
         let c = args.connect().await?;
         let store = args.open_store(&c)?;
-        let r = annotator::commit(&c, &store, self.batch, self.join_next).await?;
+        let r =
+            annotator::commit(&c, &store, self.batch, self.join_next, self.via.as_deref()).await?;
         print::finish_run(args.json(), "committed", &r)
     }
 }
@@ -46,5 +52,9 @@ mod tests {
             panic!("not commit")
         };
         assert_eq!(c.join_next, Some(4));
+        let Cmd::Commit(c) = Cmd::parse_line(&["commit", "--via", "http://h:1/"]).cmd else {
+            panic!("not commit")
+        };
+        assert_eq!(c.via.as_deref(), Some("http://h:1/"));
     }
 }

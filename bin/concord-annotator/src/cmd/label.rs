@@ -107,7 +107,7 @@ impl LabelArgs {
         }
         annotator::label_many(&c, &store, self.batch, &labeled).await?;
         let report = if self.commit {
-            Some(annotator::commit(&c, &store, Some(self.batch), None).await?)
+            Some(annotator::commit(&c, &store, Some(self.batch), None, None).await?)
         } else {
             None
         };

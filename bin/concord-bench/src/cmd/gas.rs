@@ -9,9 +9,10 @@
 //! workload where about `--wrong-share` of the labels are wrong, so slashing, redistribution and items without
 //! consensus all happen. Each annotator joins once per round, so a batch takes several rounds and every
 //! annotator several bundles (its approve, stake and collect are spread over them). Prints a table and writes
-//! `target/bench/gas.json`. Each shape runs twice: settled on-chain (`settle`), and settled optimistically
-//! (`propose`, the challenge window, `finalize` and one `claimAll`; the batch has no reviewer), both next to the
-//! naive market.
+//! `target/bench/gas.json`. Each shape runs three times: settled on-chain (`settle`); settled optimistically
+//! (`propose`, the challenge window, `finalize` and one `claimAll`; the batch has no reviewer); and settled
+//! optimistically with relayed commits (each annotator signs its commits and hands them to the requester's server,
+//! which sends each round's in one `relayCommits` transaction) — all next to the naive market.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
@@ -112,6 +113,18 @@ pub struct GasArgs {
     /// Output JSON.
     #[arg(long, default_value = "target/bench/gas.json")]
     pub out: PathBuf,
+}
+
+/// How a Concord batch is settled (and its commits sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `settle`, each annotator sending its own commits.
+    OnChain,
+    /// A proposal, finalized and claimed in one `claimAll`.
+    Optimistic,
+    /// As `Optimistic`, with every round's commits signed by the annotators and sent by the requester in one
+    /// `relayCommits` transaction.
+    Relayed,
 }
 
 /// Gas of one design on one workload, by phase (each phase: every transaction in it).
@@ -240,7 +253,10 @@ async fn classify(
                     &mut ph.join
                 }
                 // A commit that also joins the next round is booked as a commit: the join rides along.
-                s if s == M::commitCall::SELECTOR || s == M::commitAndJoinCall::SELECTOR => {
+                s if s == M::commitCall::SELECTOR
+                    || s == M::commitAndJoinCall::SELECTOR
+                    || s == concord_client::bindings::relay::LabelMarketV2Relay::relayCommitsCall::SELECTOR =>
+                {
                     &mut ph.commit
                 }
                 s if s == M::revealCall::SELECTOR => &mut ph.reveal,
@@ -324,15 +340,21 @@ impl GasArgs {
                 .map(|i| (i % u32::from(shape.classes)) as u8)
                 .collect();
             let concord = self
-                .concord(&chain, shape, &truth, false)
+                .concord(&chain, shape, &truth, Mode::OnChain)
                 .await
                 .wrap_err("Concord run")?;
             // On a chain of its own: its annotators approve and stake from scratch, as in the run above.
             let fresh = LocalChain::start(annotators, "100000", "10000000").await?;
             let optimistic = self
-                .concord(&fresh, shape, &truth, true)
+                .concord(&fresh, shape, &truth, Mode::Optimistic)
                 .await
                 .wrap_err("Concord run settled optimistically")?;
+            drop(fresh);
+            let fresh = LocalChain::start(annotators, "100000", "10000000").await?;
+            let relayed = self
+                .concord(&fresh, shape, &truth, Mode::Relayed)
+                .await
+                .wrap_err("Concord run with relayed commits")?;
             drop(fresh);
             let naive = self
                 .naive(&chain, shape, &truth)
@@ -343,9 +365,12 @@ impl GasArgs {
             let name = shape.to_string();
             let ratio_optimistic = naive.gas_per_accepted_label as f64
                 / optimistic.gas_per_accepted_label.max(1) as f64;
+            let ratio_relayed =
+                naive.gas_per_accepted_label as f64 / relayed.gas_per_accepted_label.max(1) as f64;
             for (design, p) in [
                 ("concord", &concord),
                 ("optimist", &optimistic),
+                ("relayed", &relayed),
                 ("naive", &naive),
             ] {
                 println!(
@@ -365,8 +390,8 @@ impl GasArgs {
                 );
             }
             println!(
-                "{name:<8} naive / concord = {ratio:.2}x, naive / optimistic = {ratio_optimistic:.2}x \
-                 ({annotators} annotators, {} rounds, {} bundles)",
+                "{name:<8} naive / concord = {ratio:.2}x, naive / optimistic = {ratio_optimistic:.2}x, \
+                 naive / relayed = {ratio_relayed:.2}x ({annotators} annotators, {} rounds, {} bundles)",
                 concord.rounds, concord.bundles
             );
             rows.push(serde_json::json!({
@@ -375,8 +400,9 @@ impl GasArgs {
                 "annotators": annotators,
                 "gas_per_accepted_label": concord.gas_per_accepted_label,
                 "gas_per_accepted_label_optimistic": optimistic.gas_per_accepted_label,
-                "concord": concord, "optimistic": optimistic, "naive": naive, "naiveOverConcord": ratio,
-                "naiveOverOptimistic": ratio_optimistic,
+                "gas_per_accepted_label_relayed": relayed.gas_per_accepted_label,
+                "concord": concord, "optimistic": optimistic, "relayed": relayed, "naive": naive,
+                "naiveOverConcord": ratio, "naiveOverOptimistic": ratio_optimistic, "naiveOverRelayed": ratio_relayed,
             }));
         }
         if let Some(d) = self.out.parent() {
@@ -388,18 +414,22 @@ impl GasArgs {
         Ok(())
     }
 
-    /// One Concord batch of `shape`, settled on-chain (`settle`) or, with `optimistic`, by a proposal that is
-    /// finalized after its challenge window and claimed in one transaction (the batch then has no reviewer).
+    /// One Concord batch of `shape`, settled as `mode` says.
     async fn concord(
         &self,
         chain: &LocalChain,
         shape: Shape,
         truth: &[u8],
-        optimistic: bool,
+        mode: Mode,
     ) -> eyre::Result<Phases> {
+        let optimistic = mode != Mode::OnChain;
         let dir = chain.dir.path().join(format!(
             "concord-{shape}{}",
-            if optimistic { "-optimistic" } else { "" }
+            match mode {
+                Mode::OnChain => "",
+                Mode::Optimistic => "-optimistic",
+                Mode::Relayed => "-relayed",
+            }
         ));
         std::fs::create_dir_all(&dir)?;
         let classes: Vec<String> = (0..shape.classes).map(|c| format!("c{c}")).collect();
@@ -456,16 +486,40 @@ impl GasArgs {
             submitted += labels.len() as u64;
             labels
         };
+        // The requester's server (`serve --publish --accept-reveals [--accept-commits]`, here in-process, over
+        // HTTP): it takes the reveals and, in relayed mode, each round's signed commits.
+        let settler_home = dir.join("settler");
+        let intake = concord_web::publish::Intake {
+            client: req.clone(),
+            home: settler_home.clone(),
+            reveals: true,
+            commits: mode == Mode::Relayed,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/", listener.local_addr()?);
+        let app = concord_web::publish::router(dir.join("req"), Some(intake));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let plan = concord_testkit::crowd::Plan {
             tasks: Some(u64::from(shape.bundle)),
             seed: self.seed,
             fold: true,
+            relay: (mode == Mode::Relayed).then(|| concord_testkit::crowd::Relay {
+                url: url.clone(),
+                requester: req.clone(),
+                home: settler_home.clone(),
+            }),
             ..Default::default()
         };
         let rounds = concord_testkit::crowd::work(&clients, rec.batch_id, &plan, label, |s| {
             chain.advance(s)
         })
         .await?;
+        eyre::ensure!(
+            mode != Mode::Relayed || rounds.relayed == rounds.joins,
+            "the requester relayed {} commits of {} bundles",
+            rounds.relayed,
+            rounds.joins
+        );
         let b = market::batch(&req, rec.batch_id).await?;
         let now = req.chain_time().await?;
         let commit_end = b.config.commitDeadline.to::<u64>();
@@ -481,15 +535,6 @@ impl GasArgs {
             b.state.committed == market::positions(&b.config),
             "the crowd left positions uncommitted; carried reveals need every position committed"
         );
-        let settler_home = dir.join("settler");
-        let intake = concord_web::publish::RevealIntake {
-            client: req.clone(),
-            home: settler_home.clone(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/", listener.local_addr()?);
-        let app = concord_web::publish::router(dir.join("req"), Some(intake));
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
         for (c, store) in &clients {
             let r = annotator::reveal(c, store, Some(rec.batch_id), Some(&url)).await?;
             eyre::ensure!(

@@ -8,6 +8,7 @@ pub mod export;
 pub mod generate;
 pub mod optimistic;
 pub mod refund;
+pub mod relay;
 pub mod report;
 pub mod resolve;
 pub mod reveal_gold;

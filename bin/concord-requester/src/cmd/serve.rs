@@ -19,6 +19,11 @@ pub struct ServeArgs {
     /// them before the reveal deadline, so those annotators send no reveal transaction.
     #[arg(long, requires = "publish")]
     pub accept_reveals: bool,
+    /// With --publish, also take annotators' signed commits (`concord-annotator commit --via
+    /// http://<this host>:<port>/`): each is checked by a dry run on-chain and kept in $CONCORD_HOME/commits, and
+    /// `relay` sends them in one transaction, so those annotators send no commit transaction.
+    #[arg(long, requires = "publish")]
+    pub accept_commits: bool,
     /// Port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -32,24 +37,41 @@ impl ServeArgs {
         let addr = std::net::SocketAddr::new(self.host, self.port);
         let batch = match (self.batch, self.publish) {
             (_, Some(dir)) => {
-                let intake = match self.accept_reveals {
-                    true => Some(concord_web::publish::RevealIntake {
+                let intake = match self.accept_reveals || self.accept_commits {
+                    true => Some(concord_web::publish::Intake {
                         client: args.connect().await?,
                         home: concord_client::concord_home(),
+                        reveals: self.accept_reveals,
+                        commits: self.accept_commits,
                     }),
                     false => None,
                 };
-                let taking = intake.as_ref().map(|i| i.home.join("reveals"));
+                let taking: Vec<(&str, std::path::PathBuf)> = intake
+                    .iter()
+                    .flat_map(|i| {
+                        [("reveals", i.reveals), ("commits", i.commits)]
+                            .into_iter()
+                            .filter(|(_, on)| *on)
+                            .map(|(what, _)| (what, i.home.join(what)))
+                    })
+                    .collect();
                 return concord_web::publish::serve_publication(dir, addr, intake, |a| {
                     use std::io::Write;
-                    match taking {
-                        None => println!(
+                    if taking.is_empty() {
+                        println!(
                             "serving the publication folder at http://{a}/ (read-only; Ctrl-C to stop)"
-                        ),
-                        Some(kept) => println!(
-                            "serving the publication folder at http://{a}/ (read-only) and taking reveals at http://{a}/reveals, checked on-chain and kept in {} (Ctrl-C to stop)",
-                            kept.display()
-                        ),
+                        );
+                    } else {
+                        let what: Vec<String> = taking
+                            .iter()
+                            .map(|(w, kept)| {
+                                format!("{w} at http://{a}/{w} (checked on-chain, kept in {})", kept.display())
+                            })
+                            .collect();
+                        println!(
+                            "serving the publication folder at http://{a}/ (read-only) and taking {} (Ctrl-C to stop)",
+                            what.join(" and ")
+                        );
                     }
                     let _ = std::io::stdout().flush();
                 })

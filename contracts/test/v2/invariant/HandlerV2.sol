@@ -4,7 +4,11 @@ pragma solidity 0.8.30;
 import {Base} from "../../utils/Base.sol";
 import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
-import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../../interfaces/ILabelMarketV2.sol";
+import {
+    ILabelMarketV2Types,
+    ILabelMarketV2Optimistic,
+    ILabelMarketV2Relay
+} from "../../../interfaces/ILabelMarketV2.sol";
 import {CreditTree} from "../../utils/CreditTree.sol";
 import {LabelPacking} from "../../../libraries/LabelPacking.sol";
 
@@ -15,6 +19,10 @@ import {LabelPacking} from "../../../libraries/LabelPacking.sol";
 /// @dev Time and block height are kept here and re-applied at the start of every action (forge does not keep
 ///      `vm.warp`/`vm.roll` between calls reliably).
 contract HandlerV2 is Base {
+    bytes32 internal constant _RELAYED_COMMIT_TYPEHASH = keccak256(
+        "RelayedCommit(uint256 batchId,uint256 bundleId,bytes32 commitHash,bytes32 backupHash,uint256 maxTasks)"
+    );
+
     using LabelPacking for uint256;
 
     LabelMarketV2 public immutable market;
@@ -49,6 +57,8 @@ contract HandlerV2 is Base {
     /// @dev Commits that shrank a reserved bundle, and rounds opened by `seal` (the run checks both happened).
     uint256 public ghostShrunk;
     uint256 public ghostOpenedBySeal;
+    /// @dev Commits (with joins) sent by a relayer with the annotator's signature (`relayCommits`).
+    uint256 public ghostRelayed;
     /// @dev Set when `commitAndJoin` reserved another size than the handler's mirror of the rules predicted.
     bool public sizeMismatch;
     bool public doubleHold;
@@ -287,14 +297,21 @@ contract HandlerV2 is Base {
         if (market.seedOf(id, h.bundle.round) == 0) return;
         uint256 held = _heldSize(h);
         if (held == 0) return;
-        uint256 m = bound(mSeed, 1, market.getBatch(id).config.maxBundle);
+        // The low half of the seed is the size; its top bit picks a relayed commit (`_relay`).
+        uint256 m = bound(mSeed & type(uint128).max, 1, market.getBatch(id).config.maxBundle);
         (bool ok, uint256 first, uint256 size) = _reservation(h, held, m);
         if (!ok) return;
         ILabelMarketV2Types.Bundle memory joined = h.bundle;
         _label(h, wrongSeed, held);
         bytes32 ch = market.commitHashOf(id, h.id, joined.annotator, h.words, h.salt);
-        vm.prank(joined.annotator);
-        (uint256 nextId, uint256 got) = market.commitAndJoin(id, h.id, joined, ch, "", m);
+        uint256 nextId;
+        uint256 got;
+        if (mSeed >> 255 == 0) {
+            vm.prank(joined.annotator);
+            (nextId, got) = market.commitAndJoin(id, h.id, joined, ch, "", m);
+        } else {
+            (nextId, got) = _relay(id, h.id, joined, ch, m, first);
+        }
         if (got != size) sizeMismatch = true;
         _committed(h, held);
         Held storage n = _held.push();
@@ -305,6 +322,45 @@ contract HandlerV2 is Base {
         n.salt = keccak256(abi.encode(id, nextId));
         n.status = 1;
         ghostLockedTasks[joined.annotator] += size;
+    }
+
+    /// @dev The same commit and join, signed by the annotator and sent by a relayer (`relayCommits`); the reserved
+    ///      bundle is the batch's last, its size what the lane's counter moved by.
+    function _relay(
+        uint256 id,
+        uint256 bundleId,
+        ILabelMarketV2Types.Bundle memory joined,
+        bytes32 ch,
+        uint256 m,
+        uint256 first
+    ) internal returns (uint256 nextId, uint256 got) {
+        ILabelMarketV2Types.RelayedCommit[] memory rcs = new ILabelMarketV2Types.RelayedCommit[](1);
+        rcs[0] = ILabelMarketV2Types.RelayedCommit(uint32(bundleId), uint8(m), joined, ch, "", "");
+        bytes32 digest = keccak256(
+            abi.encodePacked(
+                "\x19\x01",
+                market.domainSeparator(),
+                keccak256(abi.encode(_RELAYED_COMMIT_TYPEHASH, id, bundleId, ch, keccak256(""), m))
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 sig) = vm.sign(_keyOf(joined.annotator), digest);
+        rcs[0].signature = abi.encodePacked(r, sig, v);
+        vm.prank(address(0x5E1A7));
+        _relayer().relayCommits(id, rcs);
+        ++ghostRelayed;
+        nextId = market.getBatch(id).state.bundles - 1;
+        got = market.getLaneRound(id, joined.round + 1, joined.lane).taken - first;
+    }
+
+    function _relayer() internal view returns (ILabelMarketV2Relay) {
+        return ILabelMarketV2Relay(address(market));
+    }
+
+    function _keyOf(address a) internal view returns (uint256) {
+        for (uint256 i; i < annotators.length; ++i) {
+            if (annotators[i] == a) return 0xE000 + i;
+        }
+        revert("not an annotator");
     }
 
     /// @dev Mirrors the market's reservation rules: whether `h`'s commit (of `held` tasks) can reserve up to `m`

@@ -6,6 +6,7 @@ import {ConcordToken} from "../../../ConcordToken.sol";
 import {LabelMarketV2} from "../../../LabelMarketV2.sol";
 import {LabelMarketV2Settlement} from "../../../LabelMarketV2Settlement.sol";
 import {LabelMarketV2Optimistic} from "../../../LabelMarketV2Optimistic.sol";
+import {LabelMarketV2Relay} from "../../../LabelMarketV2Relay.sol";
 import {ILabelMarketV2Types, ILabelMarketV2Optimistic} from "../../../interfaces/ILabelMarketV2.sol";
 import {HandlerV2} from "./HandlerV2.sol";
 
@@ -28,7 +29,9 @@ contract InvariantsV2Test is Base {
             token,
             treasury,
             1 days,
-            new LabelMarketV2Settlement(token, treasury, new LabelMarketV2Optimistic(token, treasury))
+            new LabelMarketV2Settlement(
+                token, treasury, new LabelMarketV2Optimistic(token, treasury), new LabelMarketV2Relay(token, treasury)
+            )
         );
         handler = new HandlerV2(market, token, treasury, reviewer, requester);
         vm.prank(treasury);
@@ -201,6 +204,18 @@ contract InvariantsV2Test is Base {
     /// @dev A fixed sequence reaches a commit that reserves in the next round, the round opened by `seal`, the
     ///      reservation shrunk to the one position its lane has left, and an early settlement that carries it.
     function test_handler_reachesAShrunkReservationAndSettlesIt() public {
+        _shrunkReservation(3);
+        assertEq(handler.ghostRelayed(), 0, "sent by the annotator");
+    }
+
+    /// @dev The same sequence with the reserving commit signed by its annotator and sent by a relayer
+    ///      (`relayCommits`: the handler's `commitAndJoin` with the top bit of its size seed set).
+    function test_handler_reachesARelayedCommitAndJoin() public {
+        _shrunkReservation((1 << 255) | 3);
+        assertEq(handler.ghostRelayed(), 1, "sent by a relayer");
+    }
+
+    function _shrunkReservation(uint256 mSeed) internal {
         uint256 id = handler.batches(1); // 6 tasks per lane, bundles of up to 3
         uint256[6] memory sizes = [uint256(3), 3, 3, 2, 3, 3]; // lane 0: 3 + 2, one position left unjoined
         for (uint256 i; i < 6; ++i) {
@@ -209,7 +224,7 @@ contract InvariantsV2Test is Base {
         assertEq(handler.heldCount(), 6, "six joins");
         handler.advance(2 hours, 5);
         handler.sealAndSeed(1);
-        handler.commitAndJoin(0, 0, 3); // annotator 0 commits and reserves 3 of lane 0 in round 2
+        handler.commitAndJoin(0, 0, mSeed); // annotator 0 commits and reserves 3 of lane 0 in round 2
         assertEq(handler.heldCount(), 7, "a reserved bundle");
         for (uint256 i = 1; i < 6; ++i) {
             handler.commit(i, i); // lane 0 leaves one position for round 2

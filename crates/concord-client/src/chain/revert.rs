@@ -24,6 +24,10 @@ pub fn explain_market(err: &LabelMarketV2Errors) -> String {
             e.bundleId, e.status
         ),
         E::NotYourBundle(e) => format!("bundle {} belongs to another annotator than {}", e.bundleId, e.caller),
+        E::InvalidRelayedCommit(e) => format!(
+            "the relayed commit of bundle {} is not signed by its annotator for exactly these fields; have the annotator sign it again (`concord-annotator commit --via`)",
+            e.bundleId
+        ),
         E::CommitPhaseOver(e) => format!(
             "no more joins for this batch: a new round's commits would end after the commit deadline ({})",
             fmt_ts(e.deadline)
