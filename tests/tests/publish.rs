@@ -335,9 +335,6 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
         "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
     );
     d.stake_and_join_all(3, &b);
-    // The seed's block, mined: the server's dry run of a commit needs the seed on-chain (a commit sent by its
-    // annotator would mine it).
-    d.advance(0).await;
     let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("rpc url"));
     for i in 0..3 {
         let a = &d.accounts.annotators[i];

@@ -232,7 +232,9 @@ pub async fn accept(c: &Concord, home: &Path, commits: &[SignedCommit]) -> Resul
     ))
 }
 
-/// `relayCommits(batch, commits)` as a call, not sent: the market's refusal as an error.
+/// `relayCommits(batch, commits)` as a call, not sent: the market's refusal as an error. On the pending block, as a
+/// transaction sent now would run: a round's seed is usable from the block after its seed block, which a
+/// transaction sent right after that block lands in.
 async fn dry_run(c: &Concord, batch: u64, commits: &[SignedCommit]) -> Result<()> {
     R::new(c.market_address(), &c.provider)
         .relayCommits(
@@ -240,6 +242,7 @@ async fn dry_run(c: &Concord, batch: u64, commits: &[SignedCommit]) -> Result<()
             commits.iter().map(|s| s.item()).collect(),
         )
         .call()
+        .block(alloy::eips::BlockId::pending())
         .await
         .map_err(c.read_err("relay commits"))?;
     Ok(())
