@@ -141,43 +141,14 @@ async fn annotators_fetch_and_verify_a_published_manifest_and_refuse_a_swapped_o
 #[tokio::test(flavor = "multi_thread")]
 async fn reveals_handed_to_the_settler_are_carried_by_the_settlement() {
     use alloy::providers::{Provider, ProviderBuilder};
-    let d = Devnet::start(3, 0).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}/");
-    let ds = d.file("items.jsonl", &dataset(6, None));
-    let v = d.create(
-        &ds,
-        &[
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--publish-url",
-            &base,
-        ],
-    );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
-    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-reveals"]).await;
-    let http = reqwest_client();
-    let post = |body: String| {
-        let http = http.clone();
-        let url = format!("{base}reveals");
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("post a reveal");
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
-        }
-    };
-
-    let answers = d.file(
-        "answers.csv",
-        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
-    );
+    let Served {
+        d,
+        base,
+        b,
+        answers,
+        mut server,
+    } = six_items_served("--accept-reveals").await;
+    let post = |body: String| post_to(&base, "reveals", body);
     d.stake_and_join_all(3, &b);
     // Before every position is committed, a reveal handed over is refused (reveals are not open).
     let scope = |bundle: u64, salt: &str| {
@@ -313,27 +284,13 @@ async fn reveals_handed_to_the_settler_are_carried_by_the_settlement() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
     use alloy::providers::{Provider, ProviderBuilder};
-    let d = Devnet::start(3, 0).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}/");
-    let ds = d.file("items.jsonl", &dataset(6, None));
-    let v = d.create(
-        &ds,
-        &[
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--publish-url",
-            &base,
-        ],
-    );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
-    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-commits"]).await;
-    let answers = d.file(
-        "answers.csv",
-        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
-    );
+    let Served {
+        d,
+        base,
+        b,
+        answers,
+        mut server,
+    } = six_items_served("--accept-commits").await;
     d.stake_and_join_all(3, &b);
     let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("rpc url"));
     for i in 0..3 {
@@ -363,21 +320,7 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
         );
     }
     // A body that is not a list of commits, and a commit whose signature is not its annotator's: one line each.
-    let http = reqwest_client();
-    let post = |body: String| {
-        let http = http.clone();
-        let url = format!("{base}commits");
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("post commits");
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
-        }
-    };
+    let post = |body: String| post_to(&base, "commits", body);
     let (status, line) = post("{\"batch\":0}".into()).await;
     assert_eq!(status, 400, "{line}");
     assert!(line.starts_with("not a list of signed commits"), "{line}");
@@ -431,6 +374,59 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
     }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// A batch of six items (tasks of 3, classes a, b, c) published by a requester whose server takes what `accept`
+/// says (`--accept-reveals`, `--accept-commits`), and the answers to label it with.
+struct Served {
+    d: Devnet,
+    base: String,
+    b: String,
+    answers: String,
+    server: std::process::Child,
+}
+
+async fn six_items_served(accept: &str) -> Served {
+    let d = Devnet::start(3, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let ds = d.file("items.jsonl", &dataset(6, None));
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let server = serve_with(&d, &d.dir.join("req"), port, &[accept]).await;
+    let answers = d.file(
+        "answers.csv",
+        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
+    );
+    Served {
+        d,
+        base,
+        b,
+        answers,
+        server,
+    }
+}
+
+/// `POST {base}{path}` with a JSON body: the status and the answer.
+async fn post_to(base: &str, path: &str, body: String) -> (u16, String) {
+    let r = reqwest_client()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
 /// `concord-requester serve --publish <folder>` on `port`, once it answers.

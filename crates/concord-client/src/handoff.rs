@@ -51,14 +51,24 @@ const POST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Hands `h` to the settler at `base` (`POST {base}/reveals`); returns the server's one-line answer, or the reason
 /// it refused (its own line, or the HTTP failure).
 pub async fn post(base: &str, h: &Handoff) -> std::result::Result<String, String> {
-    let url = format!("{}/reveals", base.trim_end_matches('/'));
+    post_json(base, "reveals", h).await
+}
+
+/// `POST {base}/{path}` with `body` as JSON: the server's one-line answer, or why it refused (its own line, or the
+/// HTTP failure). Reveals and signed commits (`crate::relay`) are handed over this way.
+pub(crate) async fn post_json<T: Serialize + ?Sized>(
+    base: &str,
+    path: &str,
+    body: &T,
+) -> std::result::Result<String, String> {
+    let url = format!("{}/{path}", base.trim_end_matches('/'));
     let http = alloy::transports::http::reqwest::Client::builder()
         .timeout(POST_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
     let resp = http
         .post(&url)
-        .json(h)
+        .json(body)
         .send()
         .await
         .map_err(|e| format!("{url}: {e}"))?;
@@ -72,6 +82,18 @@ pub async fn post(base: &str, h: &Handoff) -> std::result::Result<String, String
     } else {
         Err(format!("{url}: {line}"))
     }
+}
+
+/// Writes `body` to `dir/{name}.json` atomically (a temporary name of its own per write, renamed into place, so
+/// two hand-overs of one bundle at once cannot interleave).
+pub(crate) fn write_atomic(dir: &Path, name: u64, body: &[u8]) -> Result<()> {
+    let err = |e: std::io::Error| ClientError::Store(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.json.tmp", std::process::id()));
+    std::fs::write(&tmp, body).map_err(err)?;
+    std::fs::rename(&tmp, dir.join(format!("{name}.json"))).map_err(err)
 }
 
 /// The folder holding the reveals handed over for one batch of this deployment.
@@ -158,20 +180,10 @@ pub async fn accept(c: &Concord, home: &Path, h: &Handoff) -> Result<String> {
     ))
 }
 
-/// Writes `h` atomically (a temporary file renamed into place; a reveal opens one commitment, so a bundle's file
-/// only ever holds the same content).
+/// Writes `h` atomically (a reveal opens one commitment, so a bundle's file only ever holds the same content).
 fn save(home: &Path, c: &Concord, h: &Handoff) -> Result<()> {
-    let dir = batch_dir(home, c, h.batch);
-    let err = |e: std::io::Error| ClientError::Store(format!("{}: {e}", dir.display()));
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    let path = dir.join(format!("{}.json", h.bundle));
-    // A temporary name of its own per write, so two hand-overs of one bundle at once cannot interleave.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.{}.{n}.json.tmp", h.bundle, std::process::id()));
     let body = serde_json::to_vec(h).map_err(|e| ClientError::Store(e.to_string()))?;
-    std::fs::write(&tmp, body).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)
+    write_atomic(&batch_dir(home, c, h.batch), h.bundle, &body)
 }
 
 /// The reveals handed over for `batch` that open their bundle's commitment in `log` and are not on-chain yet,

@@ -18,7 +18,6 @@ use concord_bindings::relay::LabelMarketV2Relay as R;
 use concord_bindings::ILabelMarketV2Types::Bundle;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 alloy::sol! {
     /// What an annotator signs: `LabelMarketV2Relay.RELAYED_COMMIT_TYPEHASH`.
@@ -148,33 +147,10 @@ pub fn sign(
     Ok(sc)
 }
 
-/// Seconds to wait for the settler's server.
-const POST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Hands `commits` to the server at `base` (`POST {base}/commits`); returns its one-line answer, or why it
 /// refused (its own line, or the HTTP failure).
 pub async fn post(base: &str, commits: &[SignedCommit]) -> std::result::Result<String, String> {
-    let url = format!("{}/commits", base.trim_end_matches('/'));
-    let http = alloy::transports::http::reqwest::Client::builder()
-        .timeout(POST_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = http
-        .post(&url)
-        .json(commits)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let line = text.lines().next().unwrap_or("").trim().to_string();
-    if status.is_success() {
-        Ok(line)
-    } else if line.is_empty() {
-        Err(format!("{url}: HTTP {status}"))
-    } else {
-        Err(format!("{url}: {line}"))
-    }
+    crate::handoff::post_json(base, "commits", commits).await
 }
 
 /// Most commits one hand-over may carry.
@@ -248,23 +224,11 @@ async fn dry_run(c: &Concord, batch: u64, commits: &[SignedCommit]) -> Result<()
     Ok(())
 }
 
-/// Writes `sc` atomically (a temporary file renamed into place; a later signature of the same bundle replaces an
-/// earlier one, which the market would take only if that bundle is still uncommitted).
+/// Writes `sc` atomically (a later signature of the same bundle replaces an earlier one, which the market would
+/// take only if that bundle is still uncommitted).
 fn save(home: &Path, c: &Concord, sc: &SignedCommit) -> Result<()> {
-    let dir = batch_dir(home, c, sc.batch);
-    let err = |e: std::io::Error| ClientError::Store(format!("{}: {e}", dir.display()));
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    let path = dir.join(format!("{}.json", sc.bundle));
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.{}.{n}.json.tmp",
-        sc.bundle,
-        std::process::id()
-    ));
     let body = serde_json::to_vec(sc).map_err(|e| ClientError::Store(e.to_string()))?;
-    std::fs::write(&tmp, body).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)
+    crate::handoff::write_atomic(&batch_dir(home, c, sc.batch), sc.bundle, &body)
 }
 
 /// What `send` did.
