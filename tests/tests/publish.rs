@@ -376,6 +376,88 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
     let _ = server.wait();
 }
 
+/// Two members of one lane sign commits that each join the next round for its one spare position: each passes its
+/// own dry run, but not both in one transaction. `relay` sends the first and reports the second (nothing else is
+/// held back), whose annotator then commits it itself: nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_leaves_out_a_join_that_fails_with_the_others() {
+    let d = Devnet::start(4, 0).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let ds = d.file("items.jsonl", &dataset(9, None));
+    let v = d.create(
+        &ds,
+        &[
+            "--classes",
+            "a,b,c",
+            "--task-size",
+            "3",
+            "--publish-url",
+            &base,
+        ],
+    );
+    let b = v["batchId"].as_u64().expect("batch").to_string();
+    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-commits"]).await;
+    let answers = d.file(
+        "answers.csv",
+        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\nit-6,a\nit-7,b\nit-8,c\n",
+    );
+    // Three tasks per lane: annotators 0 and 1 fill lanes 0 and 1; 2 and 3 take one task each of lane 2.
+    let keys: Vec<String> = (0..4)
+        .map(|i| d.accounts.annotators[i].private_key.clone())
+        .collect();
+    let mut lanes = Vec::new();
+    for (i, n) in [3u64, 3, 1, 1].into_iter().enumerate() {
+        d.json(ANN, Some(&keys[i]), &["stake", "200"]);
+        let j = d.join(&keys[i], &b, Some(n));
+        assert_eq!(j["joined"]["size"], n, "{j}");
+        lanes.push(j["joined"]["lane"].clone());
+    }
+    assert_eq!(
+        lanes[2], lanes[3],
+        "annotators 2 and 3 share a lane: {lanes:?}"
+    );
+    d.end_join_window(&b).await;
+    for k in &keys {
+        d.json(ANN, Some(k), &["label", "-b", &b, "--from", &answers]);
+    }
+    for k in &keys[2..] {
+        let out = d.cli(
+            ANN,
+            Some(k),
+            &["commit", "-b", &b, "--via", &base, "--join-next", "1"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("handed 1 commit"), "{text}");
+    }
+    for k in &keys[..2] {
+        d.json(ANN, Some(k), &["commit", "-b", &b]);
+    }
+    let req_key = d.accounts.requester.private_key.clone();
+    let r = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
+    assert_eq!(r["relayed"], 1, "{r}");
+    assert_eq!(r["joined"], 1, "the first one's join: {r}");
+    let refused = r["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 1, "{r}");
+    assert!(
+        refused[0]
+            .as_str()
+            .unwrap_or("")
+            .contains("with the commits before it"),
+        "{r}"
+    );
+    // Their next `commit`: the relayed one is seen on-chain, the one left out is sent by its annotator. Every
+    // labeled position is committed.
+    for k in &keys[2..] {
+        let c = d.json(ANN, Some(k), &["commit", "-b", &b]);
+        assert_eq!(c["done"].as_array().map(Vec::len), Some(1), "{c}");
+    }
+    let st = d.json(REQ, None, &["status", "-b", &b]);
+    assert_eq!(st["positionsCommitted"], 8, "{st}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// A batch of six items (tasks of 3, classes a, b, c) published by a requester whose server takes what `accept`
 /// says (`--accept-reveals`, `--accept-commits`), and the answers to label it with.
 struct Served {

@@ -247,12 +247,45 @@ pub struct RelayReport {
     pub refused: Vec<String>,
 }
 
+/// The commits of `part` that go through together: each passed its own dry run, but two joins of one lane signed
+/// before either landed may want the same spare tickets, and the second then fails inside the batch. If the whole
+/// part does not pass, commits are added one at a time and one that makes the batch fail is left out (reported in
+/// `refused`; its annotator sends it itself, or signs it again without the join).
+async fn together(
+    c: &Concord,
+    batch: u64,
+    part: &[(PathBuf, SignedCommit)],
+    refused: &mut Vec<String>,
+) -> Vec<(PathBuf, SignedCommit)> {
+    let all: Vec<SignedCommit> = part.iter().map(|(_, sc)| sc.clone()).collect();
+    if dry_run(c, batch, &all).await.is_ok() {
+        return part.to_vec();
+    }
+    let mut kept: Vec<(PathBuf, SignedCommit)> = Vec::new();
+    let mut commits: Vec<SignedCommit> = Vec::new();
+    for (path, sc) in part {
+        commits.push(sc.clone());
+        match dry_run(c, batch, &commits).await {
+            Ok(()) => kept.push((path.clone(), sc.clone())),
+            Err(e) => {
+                commits.pop();
+                refused.push(format!(
+                    "bundle {}: {e} (with the commits before it in this transaction)",
+                    sc.bundle
+                ));
+            }
+        }
+    }
+    kept
+}
+
 /// Most commits per `relayCommits` transaction (≈ 80k gas each: well inside a block).
 pub const MAX_PER_TX: usize = 100;
 
 /// Sends every commit handed over for `batch` that is not on-chain yet, in as few `relayCommits` transactions as
-/// `MAX_PER_TX` allows, after a dry run of each that drops (and reports) the ones the market refuses now. Files of
-/// commits on-chain are removed.
+/// `MAX_PER_TX` allows, after dry runs that drop (and report) the ones the market refuses now, alone or together
+/// with the others (`together`). Files of commits on-chain are removed; a transaction refused on-chain is reported
+/// and its commits kept for the next run.
 pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
     let dir = batch_dir(home, c, batch);
     let mut report = RelayReport {
@@ -291,8 +324,12 @@ pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
     }
     pending.sort_by_key(|(_, sc)| sc.bundle);
     for part in pending.chunks(MAX_PER_TX) {
+        let part = together(c, batch, part, &mut report.refused).await;
+        if part.is_empty() {
+            continue;
+        }
         let items = part.iter().map(|(_, sc)| sc.item()).collect();
-        let receipt = c
+        let sent = c
             .send_market(
                 "relay commits",
                 R::relayCommitsCall {
@@ -300,12 +337,27 @@ pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
                     commits: items,
                 },
             )
-            .await?;
+            .await;
+        let receipt = match sent {
+            Ok(r) => r,
+            // Refused on-chain after its dry run (an annotator committed itself in between, say): the files stay,
+            // and the next `relay` dry-runs them again.
+            Err(e) => {
+                report.refused.push(format!(
+                    "bundles {}: {e}; run `relay` again",
+                    part.iter()
+                        .map(|(_, sc)| sc.bundle.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            }
+        };
         report.transactions += 1;
         report.relayed += part.len() as u64;
         report.joined += market::receipt_events::<concord_bindings::LabelMarketV2::Joined>(&receipt)
             .len() as u64;
-        for (path, _) in part {
+        for (path, _) in &part {
             let _ = std::fs::remove_file(path);
         }
     }
