@@ -147,7 +147,7 @@ async fn reveals_handed_to_the_settler_are_carried_by_the_settlement() {
         b,
         answers,
         mut server,
-    } = six_items_served("--accept-reveals").await;
+    } = items_served(3, 6, "--accept-reveals").await;
     let post = |body: String| post_to(&base, "reveals", body);
     d.stake_and_join_all(3, &b);
     // Before every position is committed, a reveal handed over is refused (reveals are not open).
@@ -290,7 +290,7 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
         b,
         answers,
         mut server,
-    } = six_items_served("--accept-commits").await;
+    } = items_served(3, 6, "--accept-commits").await;
     d.stake_and_join_all(3, &b);
     let p = ProviderBuilder::new().connect_http(d.rpc.parse().expect("rpc url"));
     for i in 0..3 {
@@ -381,27 +381,13 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
 /// held back), whose annotator then commits it itself: nothing is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn relay_leaves_out_a_join_that_fails_with_the_others() {
-    let d = Devnet::start(4, 0).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}/");
-    let ds = d.file("items.jsonl", &dataset(9, None));
-    let v = d.create(
-        &ds,
-        &[
-            "--classes",
-            "a,b,c",
-            "--task-size",
-            "3",
-            "--publish-url",
-            &base,
-        ],
-    );
-    let b = v["batchId"].as_u64().expect("batch").to_string();
-    let mut server = serve_with(&d, &d.dir.join("req"), port, &["--accept-commits"]).await;
-    let answers = d.file(
-        "answers.csv",
-        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\nit-6,a\nit-7,b\nit-8,c\n",
-    );
+    let Served {
+        d,
+        base,
+        b,
+        answers,
+        mut server,
+    } = items_served(4, 9, "--accept-commits").await;
     // Three tasks per lane: annotators 0 and 1 fill lanes 0 and 1; 2 and 3 take one task each of lane 2.
     let keys: Vec<String> = (0..4)
         .map(|i| d.accounts.annotators[i].private_key.clone())
@@ -458,8 +444,9 @@ async fn relay_leaves_out_a_join_that_fails_with_the_others() {
     let _ = server.wait();
 }
 
-/// A batch of six items (tasks of 3, classes a, b, c) published by a requester whose server takes what `accept`
-/// says (`--accept-reveals`, `--accept-commits`), and the answers to label it with.
+/// A batch of `items` items (tasks of 3, classes a, b, c; item i's answer is the (i mod 3)-th class) on a devnet with
+/// `annotators` annotators, published by a requester whose server takes what `accept` says (`--accept-reveals`,
+/// `--accept-commits`), and the answers to label it with.
 struct Served {
     d: Devnet,
     base: String,
@@ -468,11 +455,11 @@ struct Served {
     server: std::process::Child,
 }
 
-async fn six_items_served(accept: &str) -> Served {
-    let d = Devnet::start(3, 0).await;
+async fn items_served(annotators: u32, items: usize, accept: &str) -> Served {
+    let d = Devnet::start(annotators, 0).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}/");
-    let ds = d.file("items.jsonl", &dataset(6, None));
+    let ds = d.file("items.jsonl", &dataset(items, None));
     let v = d.create(
         &ds,
         &[
@@ -486,10 +473,10 @@ async fn six_items_served(accept: &str) -> Served {
     );
     let b = v["batchId"].as_u64().expect("batch").to_string();
     let server = serve_with(&d, &d.dir.join("req"), port, &[accept]).await;
-    let answers = d.file(
-        "answers.csv",
-        "id,label\nit-0,a\nit-1,b\nit-2,c\nit-3,a\nit-4,b\nit-5,c\n",
-    );
+    let rows: String = (0..items)
+        .map(|i| format!("it-{i},{}\n", ["a", "b", "c"][i % 3]))
+        .collect();
+    let answers = d.file("answers.csv", &format!("id,label\n{rows}"));
     Served {
         d,
         base,
