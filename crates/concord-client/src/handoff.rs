@@ -186,27 +186,37 @@ fn save(home: &Path, c: &Concord, h: &Handoff) -> Result<()> {
     write_atomic(&batch_dir(home, c, h.batch), h.bundle, &body)
 }
 
+/// What `write_atomic` kept in `dir` (nothing when the folder does not exist), with each file's path; a file that
+/// is not `what` is skipped with a warning.
+pub(crate) fn read_kept<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    what: &str,
+) -> Vec<(PathBuf, T)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<T>(&b).ok())
+        {
+            Some(t) => kept.push((path, t)),
+            None => tracing::warn!("{}: not {what}; skipped", path.display()),
+        }
+    }
+    kept
+}
+
 /// The reveals handed over for `batch` that open their bundle's commitment in `log` and are not on-chain yet,
 /// put into `log` so that `settle` carries them (its proofs then give labels and salt); returns how many. Only
 /// before the reveal deadline: after it the market refuses carried reveals.
 pub fn carry_into(home: &Path, c: &Concord, batch: u64, log: &mut BatchLog) -> usize {
-    let dir = batch_dir(home, c, batch);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
-    };
     let mut carried = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let Some(h) = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Handoff>(&b).ok())
-        else {
-            tracing::warn!("{}: not a handed-over reveal; skipped", path.display());
-            continue;
-        };
+    for (_, h) in read_kept::<Handoff>(&batch_dir(home, c, batch), "a handed-over reveal") {
         let Some(info) = log.bundles.get_mut(&h.bundle) else {
             continue;
         };

@@ -292,22 +292,8 @@ pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
         batch,
         ..RelayReport::default()
     };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(report);
-    };
     let mut pending = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let Some(sc) = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SignedCommit>(&b).ok())
-        else {
-            tracing::warn!("{}: not a signed commit; skipped", path.display());
-            continue;
-        };
+    for (path, sc) in crate::handoff::read_kept::<SignedCommit>(&dir, "a signed commit") {
         if sc.batch != batch || sc.chain_id != c.chain_id() || sc.market != c.market_address() {
             continue;
         }
