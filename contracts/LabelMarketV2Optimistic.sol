@@ -460,6 +460,31 @@ contract LabelMarketV2Optimistic is LabelMarketV2Tally, ReentrancyGuardTransient
         count.tstore(0);
     }
 
+    /// @notice See `ILabelMarketV2.refund` (here for room in the settlement module, whose fallback routes it on).
+    /// @dev Not `nonReentrant` itself: reached only through the market's `refund`, which holds the guard.
+    function refund(uint256 batchId) external onlyDelegated {
+        Batch storage b = _batch(batchId);
+        if (block.timestamp <= b.config.reviewDeadline || b.state.tasksSettled != b.config.numTasks) {
+            revert RefundNotOpen(uint256(b.config.reviewDeadline) + 1, b.state.tasksSettled, b.config.numTasks);
+        }
+        if (b.state.refunded) revert AlreadyRefunded(batchId);
+        b.state.refunded = true;
+        // With a reviewer, items it left undecided keep their escrow away from the requester (inaction must not
+        // pay); a gold bond comes back only if every gold answer was revealed.
+        uint256 withheld = b.config.reviewer == address(0)
+            ? 0
+            : uint256(b.state.undecided) * b.config.replicas * b.config.rewardPerLabel;
+        uint256 bond = b.state.goldBond;
+        bool goldKept = b.state.goldRevealed >= b.config.goldCount;
+        uint256 toTreasury = withheld + (goldKept ? 0 : bond);
+        uint256 amount = b.state.escrow - b.state.paid - withheld + (goldKept ? bond : 0);
+        address requester = b.config.requester;
+        address token = b.config.rewardToken;
+        if (toTreasury != 0) claimable[TREASURY][token] += toTreasury;
+        emit Refunded(batchId, requester, amount, toTreasury);
+        if (amount != 0) IERC20(token).safeTransfer(requester, amount);
+    }
+
     /// @notice See `ILabelMarketV2Optimistic.proposalOf`.
     function proposalOf(uint256 batchId) external view returns (Proposal memory) {
         return _proposals[batchId];

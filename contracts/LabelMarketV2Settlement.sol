@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {LabelMarketV2Tally} from "./LabelMarketV2Tally.sol";
@@ -14,18 +13,19 @@ import {Leaves} from "./libraries/Leaves.sol";
 import {BitTally} from "./libraries/BitTally.sol";
 
 /// @title LabelMarketV2Settlement
-/// @notice Seeds, the join folded into a commit, gold reveals, settlement, review, refund and expiry of
-///         `LabelMarketV2`, run only through the market's `delegatecall` (in the market's storage, behind its
-///         re-entrancy guard). Selectors neither the market nor this module has go on to `LabelMarketV2Optimistic`.
+/// @notice Seeds, the join folded into a commit, gold reveals, settlement, review and expiry of `LabelMarketV2`,
+///         run only through the market's `delegatecall` (in the market's storage, behind its re-entrancy guard).
+///         Selectors neither the market nor this module has go on to `LabelMarketV2Optimistic` (which also holds
+///         `refund`), the relay's to `LabelMarketV2Relay`.
 contract LabelMarketV2Settlement is LabelMarketV2Tally {
-    using SafeERC20 for IERC20;
     using LabelPacking for uint256;
     using LabelPacking for uint64;
 
     /// @notice The module of optimistic settlement (`LabelMarketV2Optimistic`), run in the market's storage for every
-    ///         selector neither the market nor this module has, but `relayCommits`.
+    ///         selector neither the market nor this module has, but the relay's.
     address public immutable OPTIMISTIC;
-    /// @notice The module of relayed commits (`LabelMarketV2Relay`), run in the market's storage for `relayCommits`.
+    /// @notice The module of relayed joins and commits (`LabelMarketV2Relay`), run in the market's storage for
+    ///         `relayJoins` and `relayCommits`.
     address public immutable RELAY;
 
     /// @param stakeToken The market's stake token.
@@ -46,7 +46,8 @@ contract LabelMarketV2Settlement is LabelMarketV2Tally {
     /// @notice Runs a call meant for the optimistic or the relay module in the market's storage; bubbles up its
     ///         revert.
     fallback() external onlyDelegated {
-        address target = msg.sig == ILabelMarketV2Relay.relayCommits.selector ? RELAY : OPTIMISTIC;
+        address target = msg.sig == ILabelMarketV2Relay.relayCommits.selector
+            || msg.sig == ILabelMarketV2Relay.relayJoins.selector ? RELAY : OPTIMISTIC;
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
@@ -326,29 +327,5 @@ contract LabelMarketV2Settlement is LabelMarketV2Tally {
             _reputation[bundle.annotator][_domain(c)].squatted += 1;
         }
         emit BundleExpired(batchId, bundleId, bundle.annotator, forfeit);
-    }
-
-    /// @notice See `ILabelMarketV2.refund`.
-    function refund(uint256 batchId) external onlyDelegated {
-        Batch storage b = _batch(batchId);
-        if (block.timestamp <= b.config.reviewDeadline || b.state.tasksSettled != b.config.numTasks) {
-            revert RefundNotOpen(uint256(b.config.reviewDeadline) + 1, b.state.tasksSettled, b.config.numTasks);
-        }
-        if (b.state.refunded) revert AlreadyRefunded(batchId);
-        b.state.refunded = true;
-        // With a reviewer, items it left undecided keep their escrow away from the requester (inaction must not
-        // pay); a gold bond comes back only if every gold answer was revealed.
-        uint256 withheld = b.config.reviewer == address(0)
-            ? 0
-            : uint256(b.state.undecided) * b.config.replicas * b.config.rewardPerLabel;
-        uint256 bond = b.state.goldBond;
-        bool goldKept = b.state.goldRevealed >= b.config.goldCount;
-        uint256 toTreasury = withheld + (goldKept ? 0 : bond);
-        uint256 amount = b.state.escrow - b.state.paid - withheld + (goldKept ? bond : 0);
-        address requester = b.config.requester;
-        address token = b.config.rewardToken;
-        if (toTreasury != 0) claimable[TREASURY][token] += toTreasury;
-        emit Refunded(batchId, requester, amount, toTreasury);
-        if (amount != 0) IERC20(token).safeTransfer(requester, amount);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {ILabelMarketV2Types} from "./interfaces/ILabelMarketV2.sol";
 import {LabelPacking} from "./libraries/LabelPacking.sol";
@@ -505,5 +506,130 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         if (first >= bound) revert NoTaskAvailable(batchId);
         size = maxTasks < bound - first ? maxTasks : bound - first;
         next.taken = uint32(first + size);
+    }
+
+    /// @dev Joins `annotator` to the batch's joinable round with up to `maxTasks` positions of its lane (the market's
+    ///      `join`, and a relayed join); returns the bundle, its size and the round.
+    function _join(uint256 batchId, uint256 maxTasks, address annotator)
+        internal
+        returns (uint256 bundleId, uint256 size, uint256 round)
+    {
+        Batch storage b = _batch(batchId);
+        uint256 shape = _shapes[batchId];
+        uint256 terms = _joinTerms[batchId];
+        _checkJoiner(batchId, b.config, shape, terms, maxTasks, annotator);
+        round = _joinableRound(batchId, b);
+        uint256 lane = _memberLane(batchId, round, shape, annotator);
+        LaneRound memory lr = _laneRound(batchId, round, lane, shape & 0xFFFFFFFF);
+        // Reservations made before the round opened may have taken more tickets than its pool holds.
+        if (lr.taken >= lr.pool) revert NoTaskAvailable(batchId);
+        size = maxTasks < lr.pool - lr.taken ? maxTasks : lr.pool - lr.taken;
+        uint256 need = _lockStake(terms, size, annotator);
+
+        Bundle memory bundle = Bundle(annotator, uint8(lane), uint16(round), lr.taken, uint8(size));
+        lr.taken += uint32(size);
+        lr.open = true;
+        _laneRounds[batchId][_laneKey(round, lane)] = lr;
+        bundleId = _recordJoin(batchId, b, bundle, need);
+        _takePositions(batchId, round, size);
+    }
+
+    /// @dev The annotator's lane (picked at its first join in the batch); one join per round.
+    function _memberLane(uint256 batchId, uint256 round, uint256 shape, address annotator)
+        internal
+        view
+        returns (uint256 lane)
+    {
+        uint256 member = _members[batchId][annotator];
+        if (member >> 8 == round) revert AlreadyJoined(batchId, round);
+        lane = member & 0xff;
+        lane = lane == 0 ? _pickLane(batchId, round, (shape >> 32) & 0xFF, shape & 0xFFFFFFFF) : lane - 1;
+    }
+
+    /// @dev Takes `size` positions off the round; the join that fills the last one seals the round (its seed is the
+    ///      next block's hash).
+    function _takePositions(uint256 batchId, uint256 round, uint256 size) internal {
+        Round storage r = _rounds[batchId][round];
+        uint32 left = r.free - uint32(size);
+        r.free = left;
+        if (left == 0) {
+            r.sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, round, block.number);
+        }
+    }
+
+    /// @dev The round a join goes to: the current one while it takes joins, else the next one, opened here once
+    ///      the current round's commits are over (so its pool, the positions never committed, is final).
+    function _joinableRound(uint256 batchId, Batch storage b) internal returns (uint256 round) {
+        round = b.state.round;
+        Round memory r = _rounds[batchId][round];
+        if (r.sealBlock == 0 && block.timestamp <= r.joinEnd) return round;
+        if (block.timestamp <= r.commitEnd) revert RoundClosed(round, uint256(r.commitEnd) + 1);
+
+        return _openRound(batchId, b, round + 1);
+    }
+
+    /// @dev Opens round `next`: each lane's pool is what the previous round left uncommitted; the tickets reserved
+    ///         in it before (`commitAndJoin`) come first. A round whose pool the reservations already fill is sealed
+    ///         as it opens.
+    function _openRound(uint256 batchId, Batch storage b, uint256 next) internal returns (uint256) {
+        if (next > MAX_ROUNDS) revert TooManyRounds(MAX_ROUNDS);
+        BatchConfig storage c = b.config;
+        uint256 joinEnd = block.timestamp + c.roundPeriod;
+        uint256 commitEnd = joinEnd + c.commitWindow;
+        if (commitEnd > c.commitDeadline) revert CommitPhaseOver(c.commitDeadline);
+        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
+        uint256 free;
+        // slither-disable-next-line uninitialized-local (zeroed accumulators are intended)
+        uint256 reserved;
+        for (uint256 lane; lane < c.replicas; ++lane) {
+            (uint256 pool, uint256 taken) = _openLane(batchId, next, lane, c.numTasks);
+            free += pool > taken ? pool - taken : 0;
+            reserved += taken;
+        }
+        if (free == 0 && reserved == 0) revert NoTaskAvailable(batchId);
+        _rounds[batchId][next] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
+        b.state.round = uint16(next);
+        emit RoundOpened(batchId, next, joinEnd, commitEnd, free);
+        if (free == 0) {
+            _rounds[batchId][next].sealBlock = uint64(block.number);
+            emit RoundSealed(batchId, next, block.number);
+        }
+        return next;
+    }
+
+    /// @dev Opens `lane` in round `next` with the pool round next - 1 left uncommitted; keeps its reservations.
+    function _openLane(uint256 batchId, uint256 next, uint256 lane, uint256 numTasks)
+        internal
+        returns (uint256 pool, uint256 taken)
+    {
+        LaneRound memory prev = _laneRound(batchId, next - 1, lane, numTasks);
+        LaneRound storage lr = _laneRounds[batchId][_laneKey(next, lane)];
+        pool = prev.pool - prev.committed;
+        taken = lr.taken;
+        lr.pool = uint32(pool);
+        lr.open = true;
+    }
+
+    /// @dev A new member's lane: the one with the most free positions in `round` (lowest index on a tie).
+    function _pickLane(uint256 batchId, uint256 round, uint256 replicas, uint256 numTasks)
+        internal
+        view
+        returns (uint256 lane)
+    {
+        // slither-disable-next-line uninitialized-local (a zeroed maximum is intended)
+        uint256 best;
+        for (uint256 j; j < replicas; ++j) {
+            LaneRound memory lr = _laneRound(batchId, round, j, numTasks);
+            uint256 free = lr.pool > lr.taken ? lr.pool - lr.taken : 0;
+            if (free > best) (best, lane) = (free, j);
+        }
+    }
+
+    /// @dev Adds `amount` to `annotator`'s stake; the caller moves the tokens in.
+    function _addStake(address annotator, uint256 amount) internal {
+        Account storage a = _accounts[annotator];
+        a.amount = SafeCast.toUint96(uint256(a.amount) + amount);
+        emit Staked(annotator, amount);
     }
 }

@@ -262,6 +262,22 @@ interface ILabelMarketV2Types {
         bytes signature;
     }
 
+    /// @notice A join an annotator signed for someone else to send (`ILabelMarketV2Relay.relayJoins`): its
+    ///         `join(batchId, maxTasks)` of the batch's joinable round, after staking `stake` (zero: none) from its
+    ///         wallet, with the annotator's EIP-712 signature of `RelayedJoin(batchId, round, maxTasks, stake)` under
+    ///         the market's domain. `v` nonzero: the stake is pulled with the token's EIP-2612 permit (`deadline`,
+    ///         `v`, `r`, `s`) to the market; zero: with the allowance the annotator gave.
+    struct RelayedJoin {
+        address annotator;
+        uint8 maxTasks;
+        uint96 stake;
+        uint8 v;
+        uint40 deadline;
+        bytes32 r;
+        bytes32 s;
+        bytes signature;
+    }
+
     // ------------------------------------------------------------------------------------------------
     // Errors
     // ------------------------------------------------------------------------------------------------
@@ -282,6 +298,8 @@ interface ILabelMarketV2Types {
     error NotYourBundle(uint256 bundleId, address caller);
     /// @notice Thrown when a relayed commit's signature is not its bundle's annotator's.
     error InvalidRelayedCommit(uint256 bundleId);
+    /// @notice A relayed join's signature is not its annotator's (for this batch, round, size and stake).
+    error InvalidRelayedJoin(address annotator);
     /// @notice Thrown when joining after the commit deadline, or joining a round whose commits could not end by it.
     error CommitPhaseOver(uint256 deadline);
     /// @notice Thrown when joining while the current round is sealed and the next one cannot open before `opensAt`.
@@ -700,4 +718,13 @@ interface ILabelMarketV2Relay is ILabelMarketV2Types {
     ///         bundle once (the bundle is committed after it). All or nothing: any commit that fails reverts the call
     ///         with its error (`InvalidRelayedCommit` for a signature not the annotator's).
     function relayCommits(uint256 batchId, RelayedCommit[] calldata commits) external;
+
+    /// @notice Sends joins annotators signed (anyone may send them, typically the requester's server once per round,
+    ///         so an annotator needs no transaction — and no ether — to stake and join): each stakes the join's
+    ///         `stake` from the annotator's wallet (`Staked`; through its permit when given), then is exactly the
+    ///         annotator's `join(batchId, maxTasks)` in the batch's joinable round, with the same checks and events.
+    ///         A signature is good for one round (one join per annotator per round). All or nothing: any join that
+    ///         fails reverts the call with its error (`InvalidRelayedJoin` for a signature not the annotator's).
+    ///         The tokens move after every join is recorded; a permit someone else already used is no failure.
+    function relayJoins(uint256 batchId, RelayedJoin[] calldata joins) external;
 }

@@ -347,12 +347,15 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
     // The requester sends the three in one transaction.
     let req_key = d.accounts.requester.private_key.clone();
     let r = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
-    assert_eq!(r["relayed"], 3, "{r}");
-    assert_eq!(r["transactions"], 1, "{r}");
+    assert_eq!(r["commits"]["relayed"], 3, "{r}");
+    assert_eq!(r["commits"]["transactions"], 1, "{r}");
     let st = d.json(REQ, None, &["status", "-b", &b]);
     assert_eq!(st["labelsCommitted"], 18, "every position committed: {st}");
     let again = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
-    assert_eq!(again["relayed"], 0, "nothing left to send: {again}");
+    assert_eq!(
+        again["commits"]["relayed"], 0,
+        "nothing left to send: {again}"
+    );
 
     // The annotators' own `commit` finds them on-chain; they reveal, and the batch settles as usual.
     for i in 0..3 {
@@ -372,6 +375,115 @@ async fn commits_handed_to_the_requester_are_relayed_in_one_transaction() {
         let c = d.claimable(d.accounts.annotators[i].address).await;
         assert!(!c.is_zero(), "annotator {i} was paid");
     }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// A newcomer holding tokens and no ether signs its join, with a permit of the stake it needs, and hands it to
+/// the requester's server (`join --via`); the requester's `relay` stakes and joins it in one transaction; the
+/// newcomer's `status` then shows the bundle. A join the server is handed with a field the newcomer did not sign is
+/// refused in one line, and nothing moves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_without_ether_stakes_and_joins_through_the_requester() {
+    use alloy::network::EthereumWallet;
+    use alloy::primitives::U256;
+    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::signers::local::PrivateKeySigner;
+    let Served {
+        d,
+        base,
+        b,
+        answers: _,
+        mut server,
+    } = items_served(3, 6, "--accept-joins").await;
+    // The newcomer: 1,000 tokens from annotator 2, no ether.
+    let newcomer = PrivateKeySigner::random();
+    let key = format!("0x{}", alloy::hex::encode(newcomer.to_bytes()));
+    let me = newcomer.address();
+    let giver: PrivateKeySigner = d.accounts.annotators[2].private_key.parse().expect("key");
+    let p = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(giver))
+        .connect_http(d.rpc.parse().expect("rpc url"));
+    let token = concord_client::bindings::ConcordToken::new(d.deployment.token, &p);
+    let thousand = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    token
+        .transfer(me, thousand)
+        .send()
+        .await
+        .expect("send tokens")
+        .get_receipt()
+        .await
+        .expect("mined");
+    assert!(
+        p.get_balance(me).await.expect("ether").is_zero(),
+        "no ether"
+    );
+
+    // A join of two tasks needs 2 x 3-item tasks' stake; the newcomer has none and gave no allowance: a permit.
+    let out = d.cli(ANN, Some(&key), &["join", "-b", &b, "--via", &base]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("handed the join of batch"), "{text}");
+    assert!(text.contains("through a permit"), "{text}");
+    assert!(text.contains("1 join accepted"), "{text}");
+
+    // A kept join with a field changed (the size): refused in one line.
+    let kept = d
+        .dir
+        .join("home")
+        .join("joins")
+        .join(format!("31337-{:#x}", d.deployment.market))
+        .join(&b);
+    let file = std::fs::read_dir(&kept)
+        .expect("the server keeps the join")
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .expect("one join kept");
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read"))
+            .expect("a signed join");
+    forged["maxTasks"] = 1.into();
+    let (status, line) = post_to(&base, "joins", format!("[{forged}]")).await;
+    assert_eq!(status, 422, "{line}");
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    assert!(line.contains("not the annotator's"), "{line}");
+    let (status, line) = post_to(&base, "joins", "{}".into()).await;
+    assert_eq!(status, 400, "{line}");
+    assert!(line.starts_with("not a list of signed joins"), "{line}");
+
+    // The requester relays it: the newcomer's tokens are staked and it holds a bundle; it sent nothing.
+    let req_key = d.accounts.requester.private_key.clone();
+    let r = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
+    assert_eq!(r["joins"]["relayed"], 1, "{r}");
+    assert_eq!(r["joins"]["transactions"], 1, "{r}");
+    assert!(
+        p.get_balance(me).await.expect("ether").is_zero(),
+        "still no ether spent"
+    );
+    let (wallet, staked) = d.holdings(me).await;
+    assert!(!staked.is_zero(), "staked through the permit");
+    assert_eq!(
+        wallet + staked,
+        thousand,
+        "every token is in the wallet or the stake"
+    );
+    let st = d.json(ANN, Some(&key), &["status", "-b", &b]);
+    let bundles = st["bundles"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        bundles.len(),
+        1,
+        "the relayed join is in the newcomer's store: {st}"
+    );
+    let again = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
+    assert_eq!(
+        again["joins"]["relayed"], 0,
+        "nothing left to send: {again}"
+    );
     let _ = server.kill();
     let _ = server.wait();
 }
@@ -421,15 +533,15 @@ async fn relay_leaves_out_a_join_that_fails_with_the_others() {
     }
     let req_key = d.accounts.requester.private_key.clone();
     let r = d.json(REQ, Some(&req_key), &["relay", "-b", &b]);
-    assert_eq!(r["relayed"], 1, "{r}");
-    assert_eq!(r["joined"], 1, "the first one's join: {r}");
-    let refused = r["refused"].as_array().expect("refused");
+    assert_eq!(r["commits"]["relayed"], 1, "{r}");
+    assert_eq!(r["commits"]["joined"], 1, "the first one's join: {r}");
+    let refused = r["commits"]["refused"].as_array().expect("refused");
     assert_eq!(refused.len(), 1, "{r}");
     assert!(
         refused[0]
             .as_str()
             .unwrap_or("")
-            .contains("with the commits before it"),
+            .contains("with the others before it"),
         "{r}"
     );
     // Their next `commit`: the relayed one is seen on-chain, the one left out is sent by its annotator. Every

@@ -24,8 +24,8 @@ pub enum Cmd {
     Propose(cmd::optimistic::ProposeArgs),
     /// Finalize a proposal after its challenge window and credit every bundle in one transaction.
     Claim(cmd::optimistic::ClaimArgs),
-    /// Send the commits annotators handed to `serve --publish DIR --accept-commits`, in one transaction per
-    /// hundred (run once per round, before its commit window ends).
+    /// Send the joins and commits annotators handed to `serve --publish DIR --accept-joins --accept-commits`, in
+    /// one transaction per hundred each (run once per round: in its join window, and before its commit window ends).
     Relay(cmd::relay::RelayArgs),
     /// Recompute a live proposal's credits with the settlement code (`--challenge`: challenge a wrong one).
     Check(cmd::optimistic::CheckArgs),

@@ -730,8 +730,9 @@ contract LabelMarketV2JoinTest is V2Fixture {
 
     function test_module_refusesDirectCalls() public {
         LabelMarketV2Settlement module = LabelMarketV2Settlement(market.SETTLEMENT());
+        LabelMarketV2Optimistic optimistic = LabelMarketV2Optimistic(module.OPTIMISTIC());
         vm.expectRevert(LabelMarketV2Tally.OnlyDelegated.selector);
-        module.refund(0);
+        optimistic.refund(0);
         vm.expectRevert(LabelMarketV2Tally.OnlyDelegated.selector);
         module.drawSeed(0, 1);
         ILabelMarketV2Types.Bundle memory b;

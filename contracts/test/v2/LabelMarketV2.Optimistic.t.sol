@@ -539,15 +539,15 @@ contract LabelMarketV2OptimisticTest is V2Fixture {
         vm.prank(requester);
         opt.propose(id, carriedAll(hs), credits); // transferFrom of the bond: every function tried
         assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
-        assertEq(evil.attempts(), 25, "all 25 state-changing functions tried");
+        assertEq(evil.attempts(), 26, "all 26 state-changing functions tried");
         assertEq(uint256(opt.proposalOf(id).status), 1, "the outer call completed");
 
         // The payments of finalize (the bond back) and of claims (rewards) cannot re-enter either.
         vm.warp(challengeEnd(id) + 1);
         opt.finalize(id);
-        assertEq(evil.attempts(), 50, "the bond's payment tried every function");
+        assertEq(evil.attempts(), 52, "the bond's payment tried every function");
         assertGt(opt.claimAll(id, credits), 0, "rewards paid");
-        assertEq(evil.attempts(), 50 + 25 * 3, "each annotator's payment tried every function");
+        assertEq(evil.attempts(), 52 + 26 * 3, "each annotator's payment tried every function");
         assertEq(evil.attempts(), evil.refused(), "every re-entry refused by the guard");
         assertEq(market.claimable(ann(0), address(evil)), 0, "paid, not credited");
     }

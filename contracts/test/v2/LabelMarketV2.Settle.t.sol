@@ -50,8 +50,9 @@ contract ReentrantToken is ERC20 {
         uint256[] memory words;
         ILabelMarketV2Types.CreditClaim[] memory claims;
         ILabelMarketV2Types.RelayedCommit[] memory relayed = new ILabelMarketV2Types.RelayedCommit[](1);
+        ILabelMarketV2Types.RelayedJoin[] memory joins = new ILabelMarketV2Types.RelayedJoin[](1);
         ILabelMarketV2Optimistic opt = ILabelMarketV2Optimistic(address(market));
-        c = new bytes[](25);
+        c = new bytes[](26);
         c[0] = abi.encodeCall(market.createBatch, (p));
         c[1] = abi.encodeCall(market.createBatchWithPermit, (p, 0, 0, 0, 0));
         c[2] = abi.encodeCall(market.stake, (1));
@@ -77,6 +78,7 @@ contract ReentrantToken is ERC20 {
         c[22] = abi.encodeCall(opt.tally, (0, words, proofs));
         c[23] = abi.encodeCall(opt.claimAll, (0, words));
         c[24] = abi.encodeCall(ILabelMarketV2Relay(address(market)).relayCommits, (0, relayed));
+        c[25] = abi.encodeCall(ILabelMarketV2Relay(address(market)).relayJoins, (0, joins));
     }
 }
 
@@ -797,20 +799,20 @@ contract LabelMarketV2SettleTest is V2Fixture {
         ILabelMarketV2Types.BatchParams memory p = defaultParams();
         p.rewardToken = address(evil);
         evil.arm(market);
-        uint256 id = create(p); // transferFrom: 24 re-entries
-        assertEq(evil.attempts(), 25, "every function tried from createBatch");
-        assertEq(evil.refused(), 25, "every one refused by the guard");
+        uint256 id = create(p); // transferFrom: 26 re-entries
+        assertEq(evil.attempts(), 26, "every function tried from createBatch");
+        assertEq(evil.refused(), 26, "every one refused by the guard");
 
         Held[] memory hs = fullRoundCommitted(id, three(0, 0, 1));
         revealAll(id, hs);
         settleAll(id, hs);
         vm.prank(ann(0));
-        market.collect(address(evil)); // transfer: 24 more
-        assertEq(evil.attempts(), 50, "every function tried from collect");
-        assertEq(evil.refused(), 50, "refused");
+        market.collect(address(evil)); // transfer: 26 more
+        assertEq(evil.attempts(), 52, "every function tried from collect");
+        assertEq(evil.refused(), 52, "refused");
         warpPastReview(id);
-        market.refund(id); // transfer to the requester: 24 more
-        assertEq(evil.refused(), 75, "refused from refund too");
+        market.refund(id); // transfer to the requester: 26 more
+        assertEq(evil.refused(), 78, "refused from refund too");
         assertEq(evil.balanceOf(ann(0)), 8 * UNIT, "the outer calls completed (rewards in the evil token)");
     }
 }

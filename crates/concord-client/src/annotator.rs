@@ -170,6 +170,75 @@ pub async fn join(
     })
 }
 
+/// A join handed to the requester's server instead of sent (`join --via`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandedJoin {
+    pub batch: u64,
+    pub round: u64,
+    pub max_tasks: u64,
+    /// Stake the join adds first (from the wallet, through a permit unless the allowance covers it).
+    pub stake_added: String,
+    pub permit: bool,
+    /// The server's answer.
+    pub server: String,
+}
+
+/// The stake a join of `n` tasks of `b` needs added to `annotator`'s: what its unlocked stake lacks for the tasks,
+/// or its stake for the batch's minimum, whichever is more.
+pub async fn stake_needed(c: &Concord, b: &Batch, n: u64, annotator: Address) -> Result<U256> {
+    let acct = c
+        .market
+        .accountOf(annotator)
+        .call()
+        .await
+        .map_err(c.read_err("read stake"))?;
+    let (amount, locked) = (U256::from(acct.amount), U256::from(acct.locked));
+    let need = U256::from(n) * U256::from(b.config.stakePerTask);
+    let unlocked = amount.saturating_sub(locked);
+    Ok(need
+        .saturating_sub(unlocked)
+        .max(U256::from(b.config.minStake).saturating_sub(amount)))
+}
+
+/// Signs a join of the batch's joinable round for up to `max_tasks` tasks (default: the bundle limit), staking
+/// `stake` first (default: [`stake_needed`]), and hands it to the requester's server at `via` (`serve --publish
+/// --accept-joins`), which sends it with the others (`relay`). The bundle reaches the store through [`refresh`]
+/// once it is on-chain. Nothing is sent from this account: it needs no ether.
+pub async fn join_via(
+    c: &Concord,
+    batch_id: u64,
+    max_tasks: Option<u64>,
+    stake: Option<U256>,
+    via: &str,
+) -> Result<HandedJoin> {
+    let b = batch(c, batch_id).await?;
+    let (n, _) = join_terms(&b, max_tasks)?;
+    if b.config.qualifier != Address::ZERO {
+        return Err(ClientError::Input(format!(
+            "batch {batch_id} is gated by a qualifier: join it yourself (without --via)"
+        )));
+    }
+    let stake = match stake {
+        Some(s) => s,
+        None => stake_needed(c, &b, n, c.account()?).await?,
+    };
+    let sj = crate::relay::sign_join(c, batch_id, n, stake).await?;
+    let server = crate::relay::post_joins(via, std::slice::from_ref(&sj))
+        .await
+        .map_err(|why| {
+            ClientError::Input(format!("the server at {via} did not take the join: {why}"))
+        })?;
+    Ok(HandedJoin {
+        batch: batch_id,
+        round: u64::from(sj.round),
+        max_tasks: n,
+        stake_added: fmt_tokens(stake),
+        permit: sj.permit.is_some(),
+        server,
+    })
+}
+
 /// Why a bundle's tasks are not known yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(

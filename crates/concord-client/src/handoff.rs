@@ -86,7 +86,7 @@ pub(crate) async fn post_json<T: Serialize + ?Sized>(
 
 /// Writes `body` to `dir/{name}.json` atomically (a temporary name of its own per write, renamed into place, so
 /// two hand-overs of one bundle at once cannot interleave).
-pub(crate) fn write_atomic(dir: &Path, name: u64, body: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(dir: &Path, name: impl std::fmt::Display, body: &[u8]) -> Result<()> {
     let err = |e: std::io::Error| ClientError::Store(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(err)?;
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

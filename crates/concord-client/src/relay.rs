@@ -1,4 +1,12 @@
-//! Commits relayed by the batch's settler instead of sent by each annotator. An annotator signs its commit (and
+//! Joins and commits relayed by the batch's settler instead of sent by each annotator.
+//!
+//! **Joins.** An annotator signs its join of a batch's joinable round as EIP-712 `RelayedJoin` under the market's
+//! domain — with, when its stake does not cover the join, an EIP-2612 permit of the stake to add — and hands it to
+//! `serve --publish DIR --accept-joins` (`POST /joins`); `concord-requester relay` sends every join it holds in one
+//! `relayJoins` transaction, which stakes and joins exactly as the annotator's own `stake` + `join`. An annotator
+//! with tokens and no ether can work. A join signature is good for its one round.
+//!
+//! **Commits.** An annotator signs its commit (and
 //! the next round's join that rides along) as EIP-712 `RelayedCommit` under the market's domain and hands it to
 //! the requester's `serve --publish DIR --accept-commits` (`POST /commits`); the server checks it against the chain
 //! (a dry run of the market's `relayCommits`) and keeps it under `$CONCORD_HOME/commits`; `concord-requester
@@ -30,6 +38,109 @@ alloy::sol! {
     }
 }
 
+alloy::sol! {
+    /// What an annotator signs to join: `LabelMarketV2Relay.RELAYED_JOIN_TYPEHASH`.
+    struct RelayedJoin {
+        uint256 batchId;
+        uint256 round;
+        uint256 maxTasks;
+        uint256 stake;
+    }
+
+    /// An EIP-2612 permit (the token's type, under the token's own EIP-712 domain).
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
+/// One signed join, as an annotator hands it over and the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignedJoin {
+    pub chain_id: u64,
+    pub market: Address,
+    pub batch: u64,
+    /// The round it joins: the signature is good for this one only.
+    pub round: u16,
+    pub annotator: Address,
+    pub max_tasks: u8,
+    /// Stake added before the join (wei of the stake token; zero: none).
+    pub stake: U256,
+    /// The permit of `stake` to the market (`None`: the annotator's allowance covers it).
+    pub permit: Option<PermitSig>,
+    pub signature: Bytes,
+}
+
+/// An EIP-2612 permit signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PermitSig {
+    pub deadline: u64,
+    pub v: u8,
+    pub r: B256,
+    pub s: B256,
+}
+
+impl SignedJoin {
+    /// The EIP-712 digest the annotator signs, under the market's domain.
+    pub fn digest(&self) -> B256 {
+        RelayedJoin {
+            batchId: U256::from(self.batch),
+            round: U256::from(self.round),
+            maxTasks: U256::from(self.max_tasks),
+            stake: self.stake,
+        }
+        .eip712_signing_hash(&market_domain(self.chain_id, self.market))
+    }
+
+    /// Who signed it (`None`: not a signature).
+    pub fn signer(&self) -> Option<Address> {
+        recover(&self.signature, &self.digest())
+    }
+
+    /// The market's form.
+    fn item(&self) -> RT::RelayedJoin {
+        let p = self.permit.unwrap_or(PermitSig {
+            deadline: 0,
+            v: 0,
+            r: B256::ZERO,
+            s: B256::ZERO,
+        });
+        RT::RelayedJoin {
+            annotator: self.annotator,
+            maxTasks: self.max_tasks,
+            stake: alloy::primitives::Uint::<96, 2>::saturating_from(self.stake),
+            v: p.v,
+            deadline: alloy::primitives::Uint::<40, 1>::saturating_from(p.deadline),
+            r: p.r,
+            s: p.s,
+            signature: self.signature.clone(),
+        }
+    }
+}
+
+/// The market's EIP-712 domain.
+fn market_domain(chain_id: u64, market: Address) -> alloy::sol_types::Eip712Domain {
+    eip712_domain! {
+        name: "Concord LabelMarket",
+        version: "2",
+        chain_id: chain_id,
+        verifying_contract: market,
+    }
+}
+
+/// The signer of `digest` (`None`: not a signature).
+fn recover(signature: &[u8], digest: &B256) -> Option<Address> {
+    Signature::try_from(signature)
+        .ok()?
+        .recover_address_from_prehash(digest)
+        .ok()
+}
+
 /// One signed commit, as an annotator hands it over and the server keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -54,12 +165,6 @@ pub struct SignedCommit {
 impl SignedCommit {
     /// The EIP-712 digest the annotator signs, under the market's domain.
     pub fn digest(&self) -> B256 {
-        let domain = eip712_domain! {
-            name: "Concord LabelMarket",
-            version: "2",
-            chain_id: self.chain_id,
-            verifying_contract: self.market,
-        };
         RelayedCommit {
             batchId: U256::from(self.batch),
             bundleId: U256::from(self.bundle),
@@ -67,15 +172,12 @@ impl SignedCommit {
             backupHash: keccak256(&self.backup),
             maxTasks: U256::from(self.max_tasks),
         }
-        .eip712_signing_hash(&domain)
+        .eip712_signing_hash(&market_domain(self.chain_id, self.market))
     }
 
     /// Who signed it (`None`: not a signature).
     pub fn signer(&self) -> Option<Address> {
-        Signature::try_from(self.signature.as_ref())
-            .ok()?
-            .recover_address_from_prehash(&self.digest())
-            .ok()
+        recover(&self.signature, &self.digest())
     }
 
     /// The bundle as the market stores it.
@@ -247,31 +349,37 @@ pub struct RelayReport {
     pub refused: Vec<String>,
 }
 
-/// The commits of `part` that go through together: each passed its own dry run, but two joins of one lane signed
-/// before either landed may want the same spare tickets, and the second then fails inside the batch. If the whole
-/// part does not pass, commits are added one at a time and one that makes the batch fail is left out (reported in
-/// `refused`; its annotator sends it itself, or signs it again without the join).
-async fn together(
-    c: &Concord,
-    batch: u64,
-    part: &[(PathBuf, SignedCommit)],
+/// The items of `part` that go through together: each passed its own dry run, but two signed before either landed
+/// may want the same spare positions (two joins of one lane, say), and the second then fails inside the batch. If
+/// the whole part does not pass `dry`, items are added one at a time and one that makes the batch fail is left out
+/// (reported in `refused`, named by `label`; its annotator sends it itself, or signs another).
+async fn together<T, L, D, Fut>(
+    part: &[(PathBuf, T)],
     refused: &mut Vec<String>,
-) -> Vec<(PathBuf, SignedCommit)> {
-    let all: Vec<SignedCommit> = part.iter().map(|(_, sc)| sc.clone()).collect();
-    if dry_run(c, batch, &all).await.is_ok() {
+    label: L,
+    dry: D,
+) -> Vec<(PathBuf, T)>
+where
+    T: Clone,
+    L: Fn(&T) -> String,
+    D: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let all: Vec<T> = part.iter().map(|(_, t)| t.clone()).collect();
+    if dry(all).await.is_ok() {
         return part.to_vec();
     }
-    let mut kept: Vec<(PathBuf, SignedCommit)> = Vec::new();
-    let mut commits: Vec<SignedCommit> = Vec::new();
-    for (path, sc) in part {
-        commits.push(sc.clone());
-        match dry_run(c, batch, &commits).await {
-            Ok(()) => kept.push((path.clone(), sc.clone())),
+    let mut kept: Vec<(PathBuf, T)> = Vec::new();
+    let mut items: Vec<T> = Vec::new();
+    for (path, t) in part {
+        items.push(t.clone());
+        match dry(items.clone()).await {
+            Ok(()) => kept.push((path.clone(), t.clone())),
             Err(e) => {
-                commits.pop();
+                items.pop();
                 refused.push(format!(
-                    "bundle {}: {e} (with the commits before it in this transaction)",
-                    sc.bundle
+                    "{}: {e} (with the others before it in this transaction)",
+                    label(t)
                 ));
             }
         }
@@ -310,7 +418,13 @@ pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
     }
     pending.sort_by_key(|(_, sc)| sc.bundle);
     for part in pending.chunks(MAX_PER_TX) {
-        let part = together(c, batch, part, &mut report.refused).await;
+        let part = together(
+            part,
+            &mut report.refused,
+            |sc| format!("bundle {}", sc.bundle),
+            |v| async move { dry_run(c, batch, &v).await },
+        )
+        .await;
         if part.is_empty() {
             continue;
         }
@@ -344,6 +458,292 @@ pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
         report.joined += market::receipt_events::<concord_bindings::LabelMarketV2::Joined>(&receipt)
             .len() as u64;
         for (path, _) in &part {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(report)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Joins
+// ------------------------------------------------------------------------------------------------
+
+/// The round a join of `batch` sent now goes to: the current one while it takes joins, else the next (opened by
+/// that join) once the current round's commits are over. Between the two there is none.
+pub async fn joinable_round(c: &Concord, batch: u64) -> Result<u16> {
+    let b = market::batch(c, batch).await?;
+    let round = b.state.round;
+    let rd = market::round(c, batch, u64::from(round)).await?;
+    let now = c.chain_time().await?;
+    if rd.sealBlock == 0 && now <= rd.joinEnd.to::<u64>() {
+        return Ok(round);
+    }
+    if now > rd.commitEnd.to::<u64>() {
+        return Ok(round + 1);
+    }
+    Err(ClientError::Input(format!(
+        "round {round} of batch {batch} takes no more joins and the next opens after chain time {}: join then",
+        rd.commitEnd
+    )))
+}
+
+/// Signs a join of up to `max_tasks` tasks of `batch`'s joinable round with `c`'s key, staking `stake` first
+/// (zero: none) — through an EIP-2612 permit to the market, unless the annotator's allowance covers it.
+pub async fn sign_join(c: &Concord, batch: u64, max_tasks: u64, stake: U256) -> Result<SignedJoin> {
+    let signer =
+        c.tx.signer()
+            .ok_or_else(|| ClientError::Wallet("a signing key is needed to sign a join".into()))?;
+    let me = signer.address();
+    let max_tasks = u8::try_from(max_tasks)
+        .map_err(|_| ClientError::Input(format!("cannot join {max_tasks} tasks at once")))?;
+    if stake >= U256::from(1u8) << 96 {
+        return Err(ClientError::Input(format!(
+            "cannot stake {stake} wei at once"
+        )));
+    }
+    let round = joinable_round(c, batch).await?;
+    let permit = if stake.is_zero() {
+        None
+    } else {
+        let balance = c.token_balance(me).await?;
+        if balance < stake {
+            return Err(ClientError::Input(format!(
+                "insufficient CCD balance: {me} holds {} but the join stakes {}",
+                concord_protocol::units::fmt_tokens(balance),
+                concord_protocol::units::fmt_tokens(stake)
+            )));
+        }
+        let allowance = c
+            .token
+            .allowance(me, c.market_address())
+            .call()
+            .await
+            .map_err(c.read_err("read allowance"))?;
+        if allowance >= stake {
+            None
+        } else {
+            Some(sign_permit(c, signer, stake).await?)
+        }
+    };
+    let mut sj = SignedJoin {
+        chain_id: c.chain_id(),
+        market: c.market_address(),
+        batch,
+        round,
+        annotator: me,
+        max_tasks,
+        stake,
+        permit,
+        signature: Bytes::new(),
+    };
+    let sig = signer
+        .sign_hash_sync(&sj.digest())
+        .map_err(|e| ClientError::Wallet(format!("cannot sign: {e}")))?;
+    sj.signature = sig.as_bytes().to_vec().into();
+    Ok(sj)
+}
+
+/// How long a permit signed for a relayed join stays good (chain time).
+const PERMIT_LIFETIME: u64 = 7 * 86_400;
+
+/// An EIP-2612 permit of `value` of the stake token to the market, under the token's own EIP-712 domain (read
+/// from the token, ERC-5267) with its current nonce.
+async fn sign_permit(
+    c: &Concord,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    value: U256,
+) -> Result<PermitSig> {
+    let me = signer.address();
+    let d = c
+        .token
+        .eip712Domain()
+        .call()
+        .await
+        .map_err(c.read_err("read the token's EIP-712 domain"))?;
+    let nonce = c
+        .token
+        .nonces(me)
+        .call()
+        .await
+        .map_err(c.read_err("read permit nonce"))?;
+    let deadline = c.chain_time().await? + PERMIT_LIFETIME;
+    let domain = alloy::sol_types::Eip712Domain::new(
+        Some(d.name.into()),
+        Some(d.version.into()),
+        Some(d.chainId),
+        Some(d.verifyingContract),
+        None,
+    );
+    let digest = Permit {
+        owner: me,
+        spender: c.market_address(),
+        value,
+        nonce,
+        deadline: U256::from(deadline),
+    }
+    .eip712_signing_hash(&domain);
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .map_err(|e| ClientError::Wallet(format!("cannot sign the permit: {e}")))?;
+    Ok(PermitSig {
+        deadline,
+        v: 27 + u8::from(sig.v()),
+        r: sig.r().into(),
+        s: sig.s().into(),
+    })
+}
+
+/// Hands `joins` to the server at `base` (`POST {base}/joins`); returns its one-line answer, or why it refused.
+pub async fn post_joins(base: &str, joins: &[SignedJoin]) -> std::result::Result<String, String> {
+    crate::handoff::post_json(base, "joins", joins).await
+}
+
+/// The folder holding the joins handed over for one batch of this deployment.
+fn joins_dir(home: &Path, c: &Concord, batch: u64) -> PathBuf {
+    home.join("joins")
+        .join(format!("{}-{:#x}", c.chain_id(), c.market_address()))
+        .join(batch.to_string())
+}
+
+/// Checks joins handed over — this deployment, signed by their annotator, and accepted by the market right now
+/// (a dry run of `relayJoins` with the join alone) — and keeps them under `home`. All or nothing. Returns a line
+/// for the annotator.
+pub async fn accept_joins(c: &Concord, home: &Path, joins: &[SignedJoin]) -> Result<String> {
+    if joins.is_empty() || joins.len() > MAX_PER_POST {
+        return Err(ClientError::Input(format!(
+            "hand over 1 to {MAX_PER_POST} joins at a time, not {}",
+            joins.len()
+        )));
+    }
+    for sj in joins {
+        let refuse = |why: String| {
+            ClientError::Input(format!(
+                "join of batch {} by {}: {why}",
+                sj.batch, sj.annotator
+            ))
+        };
+        if sj.chain_id != c.chain_id() || sj.market != c.market_address() {
+            return Err(refuse(format!(
+                "this server takes joins for market {} on chain {}, not {} on chain {}",
+                c.market_address(),
+                c.chain_id(),
+                sj.market,
+                sj.chain_id
+            )));
+        }
+        if sj.signer() != Some(sj.annotator) {
+            return Err(refuse("the signature is not the annotator's".into()));
+        }
+        dry_run_joins(c, sj.batch, std::slice::from_ref(sj))
+            .await
+            .map_err(|e| refuse(e.to_string()))?;
+    }
+    for sj in joins {
+        let body = serde_json::to_vec(sj).map_err(|e| ClientError::Store(e.to_string()))?;
+        crate::handoff::write_atomic(
+            &joins_dir(home, c, sj.batch),
+            format!("{}-{:#x}", sj.round, sj.annotator),
+            &body,
+        )?;
+    }
+    Ok(format!(
+        "{} join{} accepted: the requester sends them (`relay`); run `refresh` to see the bundle once it is on-chain",
+        joins.len(),
+        if joins.len() == 1 { "" } else { "s" }
+    ))
+}
+
+/// `relayJoins(batch, joins)` as a call on the pending block, not sent: the market's refusal as an error.
+async fn dry_run_joins(c: &Concord, batch: u64, joins: &[SignedJoin]) -> Result<()> {
+    R::new(c.market_address(), &c.provider)
+        .relayJoins(U256::from(batch), joins.iter().map(|s| s.item()).collect())
+        .call()
+        .block(alloy::eips::BlockId::pending())
+        .await
+        .map_err(c.read_err("relay joins"))?;
+    Ok(())
+}
+
+/// What `send_joins` did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinReport {
+    pub batch: u64,
+    /// Joins sent (in `transactions` transactions), and the tokens they staked (wei).
+    pub relayed: u64,
+    pub transactions: u64,
+    pub staked: U256,
+    /// Joins kept for a round that is over, or whose annotator joined that round already: dropped.
+    pub stale: u64,
+    /// Joins the market refuses now, one line each.
+    pub refused: Vec<String>,
+}
+
+/// Sends every join handed over for `batch` that the market takes now, in as few `relayJoins` transactions as
+/// `MAX_PER_TX` allows (oldest round first, then by annotator), after dry runs that drop and report the ones it
+/// refuses alone or with the others. Files of joins on-chain or stale are removed; a transaction refused on-chain
+/// is reported and its joins kept for the next run.
+pub async fn send_joins(c: &Concord, home: &Path, batch: u64) -> Result<JoinReport> {
+    let dir = joins_dir(home, c, batch);
+    let mut report = JoinReport {
+        batch,
+        ..JoinReport::default()
+    };
+    let round = joinable_round(c, batch).await.ok();
+    let mut pending = Vec::new();
+    for (path, sj) in crate::handoff::read_kept::<SignedJoin>(&dir, "a signed join") {
+        if sj.batch != batch || sj.chain_id != c.chain_id() || sj.market != c.market_address() {
+            continue;
+        }
+        let member = c
+            .market
+            .memberOf(U256::from(batch), sj.annotator)
+            .call()
+            .await
+            .map_err(c.read_err("read membership"))?;
+        let joined = member.joined && member.lastRound.to::<u64>() >= u64::from(sj.round);
+        if joined || round.is_some_and(|r| sj.round < r) {
+            report.stale += 1;
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        match dry_run_joins(c, batch, std::slice::from_ref(&sj)).await {
+            Ok(()) => pending.push((path, sj)),
+            Err(e) => report
+                .refused
+                .push(format!("join of {}: {e}", sj.annotator)),
+        }
+    }
+    pending.sort_by_key(|(_, sj)| (sj.round, sj.annotator));
+    for part in pending.chunks(MAX_PER_TX) {
+        let part = together(
+            part,
+            &mut report.refused,
+            |sj| format!("join of {}", sj.annotator),
+            |v| async move { dry_run_joins(c, batch, &v).await },
+        )
+        .await;
+        if part.is_empty() {
+            continue;
+        }
+        let call = R::relayJoinsCall {
+            batchId: U256::from(batch),
+            joins: part.iter().map(|(_, sj)| sj.item()).collect(),
+        };
+        if let Err(e) = c.send_market("relay joins", call).await {
+            report.refused.push(format!(
+                "joins of {}: {e}; run `relay` again",
+                part.iter()
+                    .map(|(_, sj)| sj.annotator.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            continue;
+        }
+        report.transactions += 1;
+        report.relayed += part.len() as u64;
+        for (path, sj) in &part {
+            report.staked += sj.stake;
             let _ = std::fs::remove_file(path);
         }
     }

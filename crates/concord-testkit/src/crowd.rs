@@ -21,17 +21,20 @@ pub struct Plan {
     /// Members join the next round with each commit (`commit --join-next`, one transaction for both) instead of
     /// joining on their own after the round's commits.
     pub fold: bool,
-    /// Members hand their signed commits to the requester's server (`commit --via`), which sends each round's in
-    /// one transaction (`concord-requester relay`) instead of each member sending its own.
+    /// Members hand their signed joins (`join --via`, staking through a permit) and commits (`commit --via`) to the
+    /// requester's server, which sends each round's in one transaction each (`concord-requester relay`) instead of
+    /// each member sending its own.
     pub relay: Option<Relay>,
 }
 
-/// The requester's side of relayed commits: its server's URL, its client, and the folder the server keeps them in.
+/// The requester's side of relayed joins and commits: its server's URL, its client, and the folder the server
+/// keeps them in; and what a member with no stake stakes with its first relayed join.
 #[derive(Clone)]
 pub struct Relay {
     pub url: String,
     pub requester: Concord,
     pub home: std::path::PathBuf,
+    pub stake: alloy::primitives::U256,
 }
 
 impl std::fmt::Debug for Relay {
@@ -70,6 +73,9 @@ pub struct Rounds {
     /// Commits the requester relayed (`Plan::relay`), and its `relayCommits` transactions.
     pub relayed: u64,
     pub relay_transactions: u64,
+    /// Joins the requester relayed, and its `relayJoins` transactions.
+    pub relayed_joins: u64,
+    pub join_transactions: u64,
 }
 
 /// Works batch `batch_id` with `crowd` (a client and its store each) as `plan` says: each round every member joins
@@ -122,13 +128,37 @@ where
         let mut joined = 0;
         for i in plan.order(crowd.len(), out.rounds) {
             let (c, store) = &crowd[i];
-            match annotator::join(c, store, batch_id, plan.tasks).await {
-                Ok(_) => joined += 1,
-                // Nothing left for this member in this round (or ever), or it joined by reservation: not an error
-                // of the drive.
-                Err(ClientError::Revert { .. }) => {}
+            let Some(relay) = &plan.relay else {
+                match annotator::join(c, store, batch_id, plan.tasks).await {
+                    Ok(_) => joined += 1,
+                    // Nothing left for this member in this round (or ever), or it joined by reservation: not an
+                    // error of the drive.
+                    Err(ClientError::Revert { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            };
+            // Relayed: a member with no stake stakes with its first join (through a permit).
+            let acct = c
+                .market
+                .accountOf(c.account()?)
+                .call()
+                .await
+                .map_err(|e| eyre::eyre!("read stake: {e}"))?;
+            let stake = (acct.amount == 0).then_some(relay.stake);
+            match annotator::join_via(c, batch_id, plan.tasks, stake, &relay.url).await {
+                Ok(_) => {}
+                // The server's dry run refused it: nothing left for this member now, or it joined by reservation.
+                Err(ClientError::Input(_)) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        if let Some(relay) = &plan.relay {
+            let r =
+                concord_client::relay::send_joins(&relay.requester, &relay.home, batch_id).await?;
+            joined += r.relayed;
+            out.relayed_joins += r.relayed;
+            out.join_transactions += r.transactions;
         }
         if joined + reserved == 0 {
             return Ok(out);

@@ -3,8 +3,8 @@
 //! headers. Private files (`*.secret.*`: gold answers and their salts) are never served. With
 //! `--accept-reveals` it also takes annotators' reveals (`POST /reveals`, `concord_client::handoff`): each is
 //! checked against its commitment on-chain and kept for `settle` to carry; with `--accept-commits`, their signed
-//! commits (`POST /commits`, `concord_client::relay`), checked by a dry run on-chain and kept for `relay` to send.
-//! Nothing received is ever served.
+//! commits (`POST /commits`, `concord_client::relay`), and with `--accept-joins` their signed joins (`POST /joins`),
+//! each checked by a dry run on-chain and kept for `relay` to send. Nothing received is ever served.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -14,35 +14,37 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use concord_client::handoff::{self, Handoff};
-use concord_client::relay::{self, SignedCommit};
+use concord_client::relay::{self, SignedCommit, SignedJoin};
 use concord_client::Concord;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Refuses private files and anything outside plain GET/HEAD (but a reveal or commits handed over).
+/// Refuses private files and anything outside plain GET/HEAD (but reveals, commits or joins handed over).
 async fn public_only(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_ascii_lowercase();
     if path.contains(".secret.") {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = req.method();
-    let handed = method == axum::http::Method::POST && (path == "/reveals" || path == "/commits");
+    let handed = method == axum::http::Method::POST
+        && (path == "/reveals" || path == "/commits" || path == "/joins");
     if !handed && method != axum::http::Method::GET && method != axum::http::Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     next.run(req).await
 }
 
-/// What taking reveals and commits needs: the chain to check them against, the folder (`CONCORD_HOME`) to keep
-/// them in, and which of the two to take.
+/// What taking reveals, commits and joins needs: the chain to check them against, the folder (`CONCORD_HOME`) to
+/// keep them in, and which of them to take.
 #[derive(Clone)]
 pub struct Intake {
     pub client: Concord,
     pub home: PathBuf,
     pub reveals: bool,
     pub commits: bool,
+    pub joins: bool,
 }
 
 /// Most bytes of one reveal handed over (16 label words, a salt and the scope, as JSON).
@@ -93,6 +95,30 @@ async fn take_commits(
     }
 }
 
+/// Most bytes of one hand-over of joins (`relay::MAX_PER_POST` joins with their permits, as JSON).
+const JOINS_BODY_LIMIT: usize = 128 * 1024;
+
+/// `POST /joins`: one line back — accepted, or why not (HTTP 422; 400 for a body that is not a list of joins).
+async fn take_joins(
+    State(intake): State<Intake>,
+    body: Result<Json<Vec<SignedJoin>>, JsonRejection>,
+) -> Response {
+    let joins = match body {
+        Ok(Json(j)) => j,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a list of signed joins: {}\n", e.body_text()),
+            )
+                .into_response()
+        }
+    };
+    match relay::accept_joins(&intake.client, &intake.home, &joins).await {
+        Ok(line) => (StatusCode::OK, line + "\n").into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string() + "\n").into_response(),
+    }
+}
+
 /// The router serving `dir` (and taking what `intake` says). Files are named by their content (the manifest by
 /// its hash), so they may be cached for a long time; annotators verify every byte against the on-chain root
 /// anyway.
@@ -110,6 +136,12 @@ pub fn router(dir: PathBuf, intake: Option<Intake>) -> Router {
                 r = r.route(
                     "/commits",
                     post(take_commits).layer(DefaultBodyLimit::max(COMMITS_BODY_LIMIT)),
+                );
+            }
+            if i.joins {
+                r = r.route(
+                    "/joins",
+                    post(take_joins).layer(DefaultBodyLimit::max(JOINS_BODY_LIMIT)),
                 );
             }
             r.with_state(i)

@@ -5,7 +5,7 @@ use clap::Args;
 use concord_cli::emit;
 use concord_client::annotator;
 use concord_client::market;
-use concord_client::protocol::units::fmt_tokens;
+use concord_client::protocol::units::{fmt_tokens, parse_tokens};
 use std::time::Duration;
 
 use crate::opts::AnnotatorArgs;
@@ -24,6 +24,15 @@ pub struct JoinArgs {
     /// Print what the join would ask for and lock, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Hand the signed join to the requester's server (`concord-requester serve --publish DIR --accept-joins`)
+    /// instead of sending a transaction: the requester sends everyone's in one, staking from your wallet through a
+    /// permit you sign — no ether needed. Run `refresh` once it is on-chain.
+    #[arg(long, value_name = "URL")]
+    pub via: Option<String>,
+    /// With --via: tokens to stake with the join (default: what the join needs beyond your unlocked stake, and
+    /// at least the batch's minimum; stake more to cover the joins that ride along with your commits).
+    #[arg(long, requires = "via", value_name = "TOKENS")]
+    pub stake: Option<String>,
 }
 
 impl JoinArgs {
@@ -44,6 +53,21 @@ impl JoinArgs {
                     b.config.taskSize,
                     fmt_tokens(stake),
                     fmt_tokens(alloy::primitives::U256::from(b.config.stakePerTask))
+                )
+            });
+        }
+        if let Some(via) = &self.via {
+            let stake = self.stake.as_deref().map(parse_tokens).transpose()?;
+            let h = annotator::join_via(&c, self.batch, Some(n), stake, via).await?;
+            return emit(args.json(), &h, |h| {
+                println!(
+                    "handed the join of batch {} round {} (up to {} tasks, staking {} CCD{}) to the requester: {}",
+                    h.batch,
+                    h.round,
+                    h.max_tasks,
+                    h.stake_added,
+                    if h.permit { " through a permit" } else { "" },
+                    h.server
                 )
             });
         }
@@ -87,6 +111,20 @@ mod tests {
             panic!("not join")
         };
         assert_eq!((j.batch, j.tasks, j.wait, j.dry_run), (2, None, 10, false));
+        assert_eq!((j.via, j.stake), (None, None));
+        let Cmd::Join(j) =
+            Cmd::parse_line(&["join", "-b", "2", "--via", "http://h:1/", "--stake", "50"]).cmd
+        else {
+            panic!("not join")
+        };
+        assert_eq!(
+            (j.via.as_deref(), j.stake.as_deref()),
+            (Some("http://h:1/"), Some("50"))
+        );
+        assert!(
+            Cmd::try_parse_line(&["join", "-b", "2", "--stake", "50"]).is_err(),
+            "--stake only with --via (without it, `stake` first)"
+        );
         let Cmd::Join(j) = Cmd::parse_line(&["join", "-b", "2", "-n", "8"]).cmd else {
             panic!("not join")
         };

@@ -11,8 +11,10 @@
 //! annotator several bundles (its approve, stake and collect are spread over them). Prints a table and writes
 //! `target/bench/gas.json`. Each shape runs three times: settled on-chain (`settle`); settled optimistically
 //! (`propose`, the challenge window, `finalize` and one `claimAll`; the batch has no reviewer); and settled
-//! optimistically with relayed commits (each annotator signs its commits and hands them to the requester's server,
-//! which sends each round's in one `relayCommits` transaction) — all next to the naive market.
+//! optimistically with relayed joins and commits (each annotator signs its first join, with a permit of its stake,
+//! and its commits, and hands them to the requester's server, which sends each round's in one `relayJoins` and one
+//! `relayCommits` transaction; the stake moves inside `relayJoins`, booked under join) — all next to the naive
+//! market.
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{keccak256, Address, U256};
@@ -22,7 +24,7 @@ use alloy::sol_types::SolCall;
 use alloy::sol_types::SolValue;
 use clap::Parser;
 use concord_client::bindings::optimistic::LabelMarketV2Optimistic as O;
-use concord_client::bindings::{ConcordToken, LabelMarketV2 as M, NaiveLabelMarket};
+use concord_client::bindings::{relay, ConcordToken, LabelMarketV2 as M, NaiveLabelMarket};
 use concord_client::market;
 use concord_client::optimistic;
 use concord_client::protocol::units::tokens;
@@ -32,6 +34,7 @@ use concord_client::{annotator, requester};
 use concord_testkit::{signer, write_items, LocalChain};
 use eyre::WrapErr;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A workload shape: items per task x classes x tasks per join (the bundle; 1 when left out).
@@ -122,8 +125,8 @@ enum Mode {
     OnChain,
     /// A proposal, finalized and claimed in one `claimAll`.
     Optimistic,
-    /// As `Optimistic`, with every round's commits signed by the annotators and sent by the requester in one
-    /// `relayCommits` transaction.
+    /// As `Optimistic`, with every round's first joins (staking through a permit) and commits signed by the
+    /// annotators and sent by the requester in one `relayJoins` and one `relayCommits` transaction.
     Relayed,
 }
 
@@ -151,6 +154,17 @@ struct Phases {
     /// From the chain: `BundleScored.agreed` or the final proposal's credits (Concord), reward transfers (naive).
     accepted_labels: u64,
     gas_per_accepted_label: u64,
+    /// Where the gas went: transactions and gas by the function called (Concord; the naive market's phases are its
+    /// functions).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    functions: BTreeMap<&'static str, FunctionGas>,
+}
+
+/// The transactions that called one function, and their gas.
+#[derive(Serialize, Default, Clone, Copy, Debug)]
+struct FunctionGas {
+    transactions: u64,
+    gas: u64,
 }
 
 impl Phases {
@@ -232,53 +246,51 @@ async fn classify(
                 .and_then(|s| s.try_into().ok())
                 .unwrap_or_default();
             let g = r.gas_used;
-            let slot = match sel {
+            let (slot, name) = match sel {
                 s if s == ConcordToken::approveCall::SELECTOR => {
                     if r.from == requester {
-                        &mut ph.create
+                        (&mut ph.create, "approve (escrow)")
                     } else {
-                        &mut ph.stake
+                        (&mut ph.stake, "approve (stake)")
                     }
                 }
-                s if s == M::createBatchCall::SELECTOR
-                    || s == M::createBatchWithPermitCall::SELECTOR =>
-                {
-                    &mut ph.create
+                s if s == M::createBatchCall::SELECTOR => (&mut ph.create, "createBatch"),
+                s if s == M::createBatchWithPermitCall::SELECTOR => {
+                    (&mut ph.create, "createBatchWithPermit")
                 }
-                s if s == M::stakeCall::SELECTOR => &mut ph.stake,
-                s if s == M::joinCall::SELECTOR
-                    || s == M::sealCall::SELECTOR
-                    || s == M::drawSeedCall::SELECTOR =>
-                {
-                    &mut ph.join
-                }
+                s if s == M::stakeCall::SELECTOR => (&mut ph.stake, "stake"),
+                s if s == M::joinCall::SELECTOR => (&mut ph.join, "join"),
+                s if s == M::sealCall::SELECTOR => (&mut ph.join, "seal"),
+                s if s == M::drawSeedCall::SELECTOR => (&mut ph.join, "drawSeed"),
                 // A commit that also joins the next round is booked as a commit: the join rides along.
-                s if s == M::commitCall::SELECTOR
-                    || s == M::commitAndJoinCall::SELECTOR
-                    || s == concord_client::bindings::relay::LabelMarketV2Relay::relayCommitsCall::SELECTOR =>
-                {
-                    &mut ph.commit
+                s if s == M::commitCall::SELECTOR => (&mut ph.commit, "commit"),
+                s if s == M::commitAndJoinCall::SELECTOR => (&mut ph.commit, "commitAndJoin"),
+                s if s == relay::LabelMarketV2Relay::relayCommitsCall::SELECTOR => {
+                    (&mut ph.commit, "relayCommits")
                 }
-                s if s == M::revealCall::SELECTOR => &mut ph.reveal,
-                s if s == M::settleCall::SELECTOR
-                    || s == M::expireCall::SELECTOR
-                    || s == M::revealGoldCall::SELECTOR
-                    || s == O::proposeCall::SELECTOR
-                    || s == O::finalizeCall::SELECTOR
-                    || s == O::claimAllCall::SELECTOR
-                    || s == O::claimCall::SELECTOR =>
-                {
-                    &mut ph.settle
+                // Relayed first joins carry the annotators' stake (a permit and the transfer): booked as joins.
+                s if s == relay::LabelMarketV2Relay::relayJoinsCall::SELECTOR => {
+                    (&mut ph.join, "relayJoins")
                 }
-                s if s == M::collectCall::SELECTOR || s == M::refundCall::SELECTOR => {
-                    &mut ph.collect
-                }
+                s if s == M::revealCall::SELECTOR => (&mut ph.reveal, "reveal"),
+                s if s == M::settleCall::SELECTOR => (&mut ph.settle, "settle"),
+                s if s == M::expireCall::SELECTOR => (&mut ph.settle, "expire"),
+                s if s == M::revealGoldCall::SELECTOR => (&mut ph.settle, "revealGold"),
+                s if s == O::proposeCall::SELECTOR => (&mut ph.settle, "propose"),
+                s if s == O::finalizeCall::SELECTOR => (&mut ph.settle, "finalize"),
+                s if s == O::claimAllCall::SELECTOR => (&mut ph.settle, "claimAll"),
+                s if s == O::claimCall::SELECTOR => (&mut ph.settle, "claim"),
+                s if s == M::collectCall::SELECTOR => (&mut ph.collect, "collect"),
+                s if s == M::refundCall::SELECTOR => (&mut ph.collect, "refund"),
                 other => eyre::bail!(
                     "block {n}: a transaction to an unexpected function {}",
                     alloy::primitives::hex::encode(other)
                 ),
             };
             *slot += g;
+            let f = ph.functions.entry(name).or_default();
+            f.transactions += 1;
+            f.gas += g;
         }
     }
     Ok(txs)
@@ -389,6 +401,19 @@ impl GasArgs {
                     p.gas_per_accepted_label
                 );
             }
+            for (design, p) in [("relayed", &relayed), ("optimist", &optimistic)] {
+                let per: Vec<String> = p
+                    .functions
+                    .iter()
+                    .map(|(f, g)| {
+                        format!("{f} {}x{}", g.transactions, g.gas / g.transactions.max(1))
+                    })
+                    .collect();
+                println!(
+                    "{name:<8} {design:<8} by function (txs x gas each): {}",
+                    per.join(", ")
+                );
+            }
             println!(
                 "{name:<8} naive / concord = {ratio:.2}x, naive / optimistic = {ratio_optimistic:.2}x, \
                  naive / relayed = {ratio_relayed:.2}x ({annotators} annotators, {} rounds, {} bundles)",
@@ -473,7 +498,10 @@ impl GasArgs {
         let mut clients = Vec::new();
         for (i, a) in acc.annotators.iter().enumerate() {
             let c = chain.client(&a.private_key).await?;
-            annotator::stake(&c, tokens(10_000)).await?;
+            // Relayed: each annotator stakes with its first join instead, through a permit (`Relay::stake`).
+            if mode != Mode::Relayed {
+                annotator::stake(&c, tokens(10_000)).await?;
+            }
             clients.push((c, Store::open(&dir.join(format!("a{i}.sqlite")))?));
         }
         let (classes_n, wrong, seed, items) =
@@ -494,6 +522,7 @@ impl GasArgs {
             home: settler_home.clone(),
             reveals: true,
             commits: mode == Mode::Relayed,
+            joins: mode == Mode::Relayed,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/", listener.local_addr()?);
@@ -507,6 +536,7 @@ impl GasArgs {
                 url: url.clone(),
                 requester: req.clone(),
                 home: settler_home.clone(),
+                stake: tokens(10_000),
             }),
             ..Default::default()
         };
@@ -514,6 +544,12 @@ impl GasArgs {
             chain.advance(s)
         })
         .await?;
+        eyre::ensure!(
+            mode != Mode::Relayed || rounds.relayed_joins >= acc.annotators.len() as u64,
+            "the requester relayed {} joins for {} annotators",
+            rounds.relayed_joins,
+            acc.annotators.len()
+        );
         eyre::ensure!(
             mode != Mode::Relayed || rounds.relayed == rounds.joins,
             "the requester relayed {} commits of {} bundles",

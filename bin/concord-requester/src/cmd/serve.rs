@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// `relay` sends them in one transaction, so those annotators send no commit transaction.
     #[arg(long, requires = "publish")]
     pub accept_commits: bool,
+    /// With --publish, also take annotators' signed joins (`concord-annotator join --via http://<this host>:<port>/`,
+    /// with a permit of the stake they add): each is checked by a dry run on-chain and kept in $CONCORD_HOME/joins,
+    /// and `relay` sends them in one transaction, so those annotators need no ether to stake and join.
+    #[arg(long, requires = "publish")]
+    pub accept_joins: bool,
     /// Port (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -37,22 +42,27 @@ impl ServeArgs {
         let addr = std::net::SocketAddr::new(self.host, self.port);
         let batch = match (self.batch, self.publish) {
             (_, Some(dir)) => {
-                let intake = match self.accept_reveals || self.accept_commits {
+                let intake = match self.accept_reveals || self.accept_commits || self.accept_joins {
                     true => Some(concord_web::publish::Intake {
                         client: args.connect().await?,
                         home: concord_client::concord_home(),
                         reveals: self.accept_reveals,
                         commits: self.accept_commits,
+                        joins: self.accept_joins,
                     }),
                     false => None,
                 };
                 let taking: Vec<(&str, std::path::PathBuf)> = intake
                     .iter()
                     .flat_map(|i| {
-                        [("reveals", i.reveals), ("commits", i.commits)]
-                            .into_iter()
-                            .filter(|(_, on)| *on)
-                            .map(|(what, _)| (what, i.home.join(what)))
+                        [
+                            ("reveals", i.reveals),
+                            ("commits", i.commits),
+                            ("joins", i.joins),
+                        ]
+                        .into_iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(what, _)| (what, i.home.join(what)))
                     })
                     .collect();
                 return concord_web::publish::serve_publication(dir, addr, intake, |a| {

@@ -19,6 +19,8 @@ import {LabelPacking} from "../../../libraries/LabelPacking.sol";
 /// @dev Time and block height are kept here and re-applied at the start of every action (forge does not keep
 ///      `vm.warp`/`vm.roll` between calls reliably).
 contract HandlerV2 is Base {
+    bytes32 internal constant _RELAYED_JOIN_TYPEHASH =
+        keccak256("RelayedJoin(uint256 batchId,uint256 round,uint256 maxTasks,uint256 stake)");
     bytes32 internal constant _RELAYED_COMMIT_TYPEHASH = keccak256(
         "RelayedCommit(uint256 batchId,uint256 bundleId,bytes32 commitHash,bytes32 backupHash,uint256 maxTasks)"
     );
@@ -59,6 +61,8 @@ contract HandlerV2 is Base {
     uint256 public ghostOpenedBySeal;
     /// @dev Commits (with joins) sent by a relayer with the annotator's signature (`relayCommits`).
     uint256 public ghostRelayed;
+    /// @dev Joins sent by a relayer with the annotator's signature (`relayJoins`).
+    uint256 public ghostRelayedJoins;
     /// @dev Set when `commitAndJoin` reserved another size than the handler's mirror of the rules predicted.
     bool public sizeMismatch;
     bool public doubleHold;
@@ -141,11 +145,18 @@ contract HandlerV2 is Base {
         uint256 id = batches[bSeed % batches.length];
         address a = annotators[aSeed % annotators.length];
         ILabelMarketV2Types.Batch memory b = market.getBatch(id);
-        uint256 m = bound(mSeed, 1, b.config.maxBundle);
+        // The low half of the seed is the size; its top bit picks a relayed join (`_relayJoin`).
+        uint256 m = bound(mSeed & type(uint128).max, 1, b.config.maxBundle);
         if (market.reputationScore(a, market.domainOf(id)) < b.config.minReputation) return;
         if (!_canJoin(id, a, b, m)) return;
-        vm.prank(a);
-        (uint256 bundleId, uint256 size) = market.join(id, m);
+        uint256 bundleId;
+        uint256 size;
+        if (mSeed >> 255 == 0) {
+            vm.prank(a);
+            (bundleId, size) = market.join(id, m);
+        } else {
+            (bundleId, size) = _relayJoin(id, a, m);
+        }
         (, uint256 lane, uint256 round) = market.memberOf(id, a);
         if (laneOf[id][a] == 0) laneOf[id][a] = lane + 1;
         else if (laneOf[id][a] != lane + 1) laneChanged = true;
@@ -350,6 +361,49 @@ contract HandlerV2 is Base {
         ++ghostRelayed;
         nextId = market.getBatch(id).state.bundles - 1;
         got = market.getLaneRound(id, joined.round + 1, joined.lane).taken - first;
+    }
+
+    /// @dev The same join, signed by the annotator and sent by a relayer (`relayJoins`) with one token of stake
+    ///      pulled from its allowance: the bundle is the batch's last, its size what the lane's counter moved by.
+    function _relayJoin(uint256 id, address a, uint256 m) internal returns (uint256 bundleId, uint256 size) {
+        uint256 round = market.getBatch(id).state.round;
+        ILabelMarketV2Types.Round memory r = market.getRound(id, round);
+        if (r.sealBlock != 0 || currentTime > r.joinEnd) ++round; // `_canJoin`: the next round opens
+        uint256[] memory before = _takens(id, round);
+        ILabelMarketV2Types.RelayedJoin[] memory rjs = _signedJoin(id, a, m, round);
+        vm.prank(address(0x5E1A7));
+        _relayer().relayJoins(id, rjs);
+        ++ghostRelayedJoins;
+        bundleId = market.getBatch(id).state.bundles - 1;
+        (, uint256 lane,) = market.memberOf(id, a);
+        size = market.getLaneRound(id, round, lane).taken - before[lane];
+    }
+
+    /// @dev Each lane's `taken` counter in `round`.
+    function _takens(uint256 id, uint256 round) internal view returns (uint256[] memory t) {
+        t = new uint256[](market.getBatch(id).config.replicas);
+        for (uint256 j; j < t.length; ++j) {
+            t[j] = market.getLaneRound(id, round, j).taken;
+        }
+    }
+
+    /// @dev `a`'s join of `m` tasks in `round`, staking one token from its allowance, signed with its key.
+    function _signedJoin(uint256 id, address a, uint256 m, uint256 round)
+        internal
+        view
+        returns (ILabelMarketV2Types.RelayedJoin[] memory rjs)
+    {
+        rjs = new ILabelMarketV2Types.RelayedJoin[](1);
+        rjs[0] = ILabelMarketV2Types.RelayedJoin(a, uint8(m), 1e18, 0, 0, 0, 0, "");
+        bytes32 digest = keccak256(
+            abi.encodePacked(
+                "\x19\x01",
+                market.domainSeparator(),
+                keccak256(abi.encode(_RELAYED_JOIN_TYPEHASH, id, round, m, uint256(1e18)))
+            )
+        );
+        (uint8 v, bytes32 rr, bytes32 sig) = vm.sign(_keyOf(a), digest);
+        rjs[0].signature = abi.encodePacked(rr, sig, v);
     }
 
     function _relayer() internal view returns (ILabelMarketV2Relay) {

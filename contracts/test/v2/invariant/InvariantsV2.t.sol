@@ -204,22 +204,31 @@ contract InvariantsV2Test is Base {
     /// @dev A fixed sequence reaches a commit that reserves in the next round, the round opened by `seal`, the
     ///      reservation shrunk to the one position its lane has left, and an early settlement that carries it.
     function test_handler_reachesAShrunkReservationAndSettlesIt() public {
-        _shrunkReservation(3);
+        _shrunkReservation(3, 0);
         assertEq(handler.ghostRelayed(), 0, "sent by the annotator");
+        assertEq(handler.ghostRelayedJoins(), 0, "joined by the annotators");
     }
 
     /// @dev The same sequence with the reserving commit signed by its annotator and sent by a relayer
     ///      (`relayCommits`: the handler's `commitAndJoin` with the top bit of its size seed set).
     function test_handler_reachesARelayedCommitAndJoin() public {
-        _shrunkReservation((1 << 255) | 3);
+        _shrunkReservation((1 << 255) | 3, 0);
         assertEq(handler.ghostRelayed(), 1, "sent by a relayer");
     }
 
-    function _shrunkReservation(uint256 mSeed) internal {
+    /// @dev The same sequence with every other first join signed by its annotator and sent by a relayer
+    ///      (`relayJoins`: the handler's `join` with the top bit of its size seed set).
+    function test_handler_reachesRelayedJoins() public {
+        _shrunkReservation(3, 1 << 255);
+        assertEq(handler.ghostRelayedJoins(), 3, "three joins sent by a relayer");
+    }
+
+    /// @dev `joinBit` is or-ed into the size seed of the odd annotators' joins.
+    function _shrunkReservation(uint256 mSeed, uint256 joinBit) internal {
         uint256 id = handler.batches(1); // 6 tasks per lane, bundles of up to 3
         uint256[6] memory sizes = [uint256(3), 3, 3, 2, 3, 3]; // lane 0: 3 + 2, one position left unjoined
         for (uint256 i; i < 6; ++i) {
-            handler.join(i, 1, sizes[i]);
+            handler.join(i, 1, sizes[i] | (i % 2 == 1 ? joinBit : 0));
         }
         assertEq(handler.heldCount(), 6, "six joins");
         handler.advance(2 hours, 5);
