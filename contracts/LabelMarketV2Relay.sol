@@ -90,11 +90,11 @@ contract LabelMarketV2Relay is ILabelMarketV2Relay, LabelMarketV2Tally, EIP712, 
                 // A permit someone sent first (it is public once this call is) set the allowance all the same; a
                 // missing allowance fails the transfer below.
                 // slither-disable-next-line calls-loop (one permit per annotator staking; the batch is bounded by its sender)
-                try IERC20Permit(address(STAKE_TOKEN)).permit(
-                    rj.annotator, address(this), rj.stake, rj.deadline, rj.v, rj.r, rj.s
-                ) {} catch {}
+                try IERC20Permit(address(STAKE_TOKEN))
+                    .permit(rj.annotator, address(this), rj.stake, rj.deadline, rj.v, rj.r, rj.s) {}
+                    catch {}
             }
-            // slither-disable-next-line calls-loop,arbitrary-send-erc20 (the annotator signed this stake: see the join loop)
+            // slither-disable-next-line calls-loop,arbitrary-send-erc20,arbitrary-send-erc20-permit (the annotator signed this join and stake: see the join loop)
             STAKE_TOKEN.safeTransferFrom(rj.annotator, address(this), rj.stake);
         }
     }

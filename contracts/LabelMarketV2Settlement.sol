@@ -47,7 +47,9 @@ contract LabelMarketV2Settlement is LabelMarketV2Tally {
     ///         revert.
     fallback() external onlyDelegated {
         address target = msg.sig == ILabelMarketV2Relay.relayCommits.selector
-            || msg.sig == ILabelMarketV2Relay.relayJoins.selector ? RELAY : OPTIMISTIC;
+            || msg.sig == ILabelMarketV2Relay.relayJoins.selector
+            ? RELAY
+            : OPTIMISTIC;
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)

@@ -552,6 +552,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
         Round storage r = _rounds[batchId][round];
         uint32 left = r.free - uint32(size);
         r.free = left;
+        // slither-disable-next-line incorrect-equality (a position count, no balance)
         if (left == 0) {
             r.sealBlock = uint64(block.number);
             emit RoundSealed(batchId, round, block.number);
@@ -563,6 +564,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
     function _joinableRound(uint256 batchId, Batch storage b) internal returns (uint256 round) {
         round = b.state.round;
         Round memory r = _rounds[batchId][round];
+        // slither-disable-next-line incorrect-equality (zero: not sealed yet; a block number, no balance)
         if (r.sealBlock == 0 && block.timestamp <= r.joinEnd) return round;
         if (block.timestamp <= r.commitEnd) revert RoundClosed(round, uint256(r.commitEnd) + 1);
 
@@ -587,6 +589,7 @@ abstract contract LabelMarketV2Storage is ILabelMarketV2Types {
             free += pool > taken ? pool - taken : 0;
             reserved += taken;
         }
+        // slither-disable-next-line incorrect-equality (position counts, no balance)
         if (free == 0 && reserved == 0) revert NoTaskAvailable(batchId);
         _rounds[batchId][next] = Round(uint40(joinEnd), uint40(commitEnd), 0, uint32(free));
         b.state.round = uint16(next);

@@ -20,6 +20,8 @@ import {LabelMarketV2Settlement} from "../../LabelMarketV2Settlement.sol";
 ///           slot) are not deducted, so the numbers are an upper bound of what receipts show. Run it with
 ///           `forge test --match-test test_gas_v2_workload -vv` to see the log.
 contract V2GasTest is V2Fixture {
+    bytes32 internal constant _RELAYED_JOIN_TYPEHASH =
+        keccak256("RelayedJoin(uint256 batchId,uint256 round,uint256 maxTasks,uint256 stake)");
     bytes32 internal constant _RELAYED_COMMIT_TYPEHASH = keccak256(
         "RelayedCommit(uint256 batchId,uint256 bundleId,bytes32 commitHash,bytes32 backupHash,uint256 maxTasks)"
     );
@@ -171,6 +173,7 @@ contract V2GasTest is V2Fixture {
         vm.cool(address(market));
         vm.cool(market.SETTLEMENT());
         vm.cool(LabelMarketV2Settlement(market.SETTLEMENT()).OPTIMISTIC());
+        vm.cool(LabelMarketV2Settlement(market.SETTLEMENT()).RELAY());
         vm.cool(address(token));
         vm.prank(from);
         uint256 g = gasleft();
@@ -228,7 +231,8 @@ contract V2GasTest is V2Fixture {
 
     /// @dev The optimistic batch with every round's commits (each but the last round's joining the next round)
     ///      signed by their annotators and sent by the requester in one `relayCommits` transaction per round
-    ///      (booked under "commit").
+    ///      (booked under "commit"), and the first joins, each staking through a permit, in one `relayJoins`
+    ///      (booked under "join": the workers send no approve or stake).
     function test_gas_v2_workload_relayed() public {
         optimistic = true;
         relayed = true;
@@ -247,13 +251,17 @@ contract V2GasTest is V2Fixture {
             workers.push(a);
             vm.prank(treasury);
             require(token.transfer(a, 1_000 * UNIT));
+            // Relayed: each worker stakes with its first join, through a permit (`_relayJoinStep`).
+            if (relayed) continue;
             _tx(Phase.Approve, a, address(token), abi.encodeCall(token.approve, (address(market), type(uint256).max)));
             _tx(Phase.Stake, a, address(market), abi.encodeCall(market.stake, (200 * UNIT)));
         }
         uint256 rounds = W_TASKS * R / (W_ANNOTATORS * M);
         for (uint256 round = 1; round <= rounds; ++round) {
             uint256 firstOfRound = (round - 1) * W_ANNOTATORS;
-            if (round == 1 || !fold) {
+            if (round == 1 && relayed) {
+                _relayJoinStep(id);
+            } else if (round == 1 || !fold) {
                 for (uint256 i; i < W_ANNOTATORS; ++i) {
                     bytes memory ret =
                         _tx(Phase.Join, workers[i], address(market), abi.encodeCall(market.join, (id, M)));
@@ -421,7 +429,52 @@ contract V2GasTest is V2Fixture {
         }
         vm.recordLogs();
         _tx(Phase.Commit, requester, address(market), abi.encodeCall(opt.relayCommits, (id, rcs)));
-        Vm.Log[] memory logs = vm.getRecordedLogs();
+        _pushJoined(id, vm.getRecordedLogs());
+    }
+
+    /// @dev Every worker's first join, staking 200 tokens through its permit, signed by it and sent by the
+    ///      requester in one `relayJoins` transaction (booked under "join").
+    function _relayJoinStep(uint256 id) internal {
+        ILabelMarketV2Types.RelayedJoin[] memory rjs = new ILabelMarketV2Types.RelayedJoin[](W_ANNOTATORS);
+        uint256 round = market.getBatch(id).state.round;
+        for (uint256 i; i < W_ANNOTATORS; ++i) {
+            ILabelMarketV2Types.RelayedJoin memory rj = rjs[i];
+            (rj.annotator, rj.maxTasks, rj.stake) = (workers[i], uint8(M), uint96(200 * UNIT));
+            rj.deadline = uint40(block.timestamp + 1 days);
+            bytes32 permit = keccak256(
+                abi.encode(
+                    keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
+                    workers[i],
+                    address(market),
+                    200 * UNIT,
+                    token.nonces(workers[i]),
+                    rj.deadline
+                )
+            );
+            (rj.v, rj.r, rj.s) =
+                vm.sign(0xB000 + i, keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), permit)));
+            bytes32 digest = keccak256(
+                abi.encodePacked(
+                    "\x19\x01",
+                    market.domainSeparator(),
+                    keccak256(abi.encode(_RELAYED_JOIN_TYPEHASH, id, round, M, 200 * UNIT))
+                )
+            );
+            (uint8 v, bytes32 r, bytes32 sig) = vm.sign(0xB000 + i, digest);
+            rj.signature = abi.encodePacked(r, sig, v);
+        }
+        vm.recordLogs();
+        _tx(
+            Phase.Join,
+            requester,
+            address(market),
+            abi.encodeCall(ILabelMarketV2Relay(address(market)).relayJoins, (id, rjs))
+        );
+        _pushJoined(id, vm.getRecordedLogs());
+    }
+
+    /// @dev The bundles `Joined` events of `logs` hold, appended to the work list.
+    function _pushJoined(uint256 id, Vm.Log[] memory logs) internal {
         for (uint256 k; k < logs.length; ++k) {
             if (logs[k].topics[0] != ILabelMarketV2Types.Joined.selector) continue;
             Held memory next;
