@@ -647,7 +647,7 @@ pub async fn accept_joins(c: &Concord, home: &Path, joins: &[SignedJoin]) -> Res
         )?;
     }
     Ok(format!(
-        "{} join{} accepted: the requester sends them (`relay`); run `refresh` to see the bundle once it is on-chain",
+        "{} join{} accepted: the requester sends them (`relay`); `concord-annotator status` shows the bundle once it is on-chain",
         joins.len(),
         if joins.len() == 1 { "" } else { "s" }
     ))

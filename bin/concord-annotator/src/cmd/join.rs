@@ -26,7 +26,7 @@ pub struct JoinArgs {
     pub dry_run: bool,
     /// Hand the signed join to the requester's server (`concord-requester serve --publish DIR --accept-joins`)
     /// instead of sending a transaction: the requester sends everyone's in one, staking from your wallet through a
-    /// permit you sign — no ether needed. Run `refresh` once it is on-chain.
+    /// permit you sign — no ether needed. `status` shows the bundle once it is on-chain.
     #[arg(long, value_name = "URL")]
     pub via: Option<String>,
     /// With --via: tokens to stake with the join (default: what the join needs beyond your unlocked stake, and
