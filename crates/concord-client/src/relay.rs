@@ -258,23 +258,39 @@ pub async fn post(base: &str, commits: &[SignedCommit]) -> std::result::Result<S
 /// Most commits one hand-over may carry.
 pub const MAX_PER_POST: usize = 64;
 
-/// The folder holding the commits handed over for one batch of this deployment.
-fn batch_dir(home: &Path, c: &Concord, batch: u64) -> PathBuf {
-    home.join("commits")
+/// The folder holding what was handed over (`kind`: "commits", "joins") for one batch of this deployment.
+fn kept_dir(home: &Path, kind: &str, c: &Concord, batch: u64) -> PathBuf {
+    home.join(kind)
         .join(format!("{}-{:#x}", c.chain_id(), c.market_address()))
         .join(batch.to_string())
+}
+
+/// Refuses a hand-over of no `kind` or of more than [`MAX_PER_POST`].
+fn check_count(kind: &str, n: usize) -> Result<()> {
+    if n == 0 || n > MAX_PER_POST {
+        return Err(ClientError::Input(format!(
+            "hand over 1 to {MAX_PER_POST} {kind} at a time, not {n}"
+        )));
+    }
+    Ok(())
+}
+
+/// Why `kind` signed for another deployment than `c`'s is refused (`None`: it is for this one).
+fn other_deployment(kind: &str, c: &Concord, chain_id: u64, market: Address) -> Option<String> {
+    (chain_id != c.chain_id() || market != c.market_address()).then(|| {
+        format!(
+            "this server takes {kind} for market {} on chain {}, not {market} on chain {chain_id}",
+            c.market_address(),
+            c.chain_id(),
+        )
+    })
 }
 
 /// Checks commits handed over — this deployment, signed by their bundle's annotator, and accepted by the market
 /// right now (a dry run of `relayCommits` with the commit alone) — and keeps them under `home`. All or nothing:
 /// the first one refused is the answer, and none is kept. Returns a line for the annotator.
 pub async fn accept(c: &Concord, home: &Path, commits: &[SignedCommit]) -> Result<String> {
-    if commits.is_empty() || commits.len() > MAX_PER_POST {
-        return Err(ClientError::Input(format!(
-            "hand over 1 to {MAX_PER_POST} commits at a time, not {}",
-            commits.len()
-        )));
-    }
+    check_count("commits", commits.len())?;
     for sc in commits {
         let refuse = |why: String| {
             ClientError::Input(format!(
@@ -282,14 +298,8 @@ pub async fn accept(c: &Concord, home: &Path, commits: &[SignedCommit]) -> Resul
                 sc.bundle, sc.batch
             ))
         };
-        if sc.chain_id != c.chain_id() || sc.market != c.market_address() {
-            return Err(refuse(format!(
-                "this server takes commits for market {} on chain {}, not {} on chain {}",
-                c.market_address(),
-                c.chain_id(),
-                sc.market,
-                sc.chain_id
-            )));
+        if let Some(why) = other_deployment("commits", c, sc.chain_id, sc.market) {
+            return Err(refuse(why));
         }
         if sc.signer() != Some(sc.annotator) {
             return Err(refuse(
@@ -330,7 +340,7 @@ async fn dry_run(c: &Concord, batch: u64, commits: &[SignedCommit]) -> Result<()
 /// take only if that bundle is still uncommitted).
 fn save(home: &Path, c: &Concord, sc: &SignedCommit) -> Result<()> {
     let body = serde_json::to_vec(sc).map_err(|e| ClientError::Store(e.to_string()))?;
-    crate::handoff::write_atomic(&batch_dir(home, c, sc.batch), sc.bundle, &body)
+    crate::handoff::write_atomic(&kept_dir(home, "commits", c, sc.batch), sc.bundle, &body)
 }
 
 /// What `send` did.
@@ -395,7 +405,7 @@ pub const MAX_PER_TX: usize = 100;
 /// with the others (`together`). Files of commits on-chain are removed; a transaction refused on-chain is reported
 /// and its commits kept for the next run.
 pub async fn send(c: &Concord, home: &Path, batch: u64) -> Result<RelayReport> {
-    let dir = batch_dir(home, c, batch);
+    let dir = kept_dir(home, "commits", c, batch);
     let mut report = RelayReport {
         batch,
         ..RelayReport::default()
@@ -598,23 +608,11 @@ pub async fn post_joins(base: &str, joins: &[SignedJoin]) -> std::result::Result
     crate::handoff::post_json(base, "joins", joins).await
 }
 
-/// The folder holding the joins handed over for one batch of this deployment.
-fn joins_dir(home: &Path, c: &Concord, batch: u64) -> PathBuf {
-    home.join("joins")
-        .join(format!("{}-{:#x}", c.chain_id(), c.market_address()))
-        .join(batch.to_string())
-}
-
 /// Checks joins handed over — this deployment, signed by their annotator, and accepted by the market right now
 /// (a dry run of `relayJoins` with the join alone) — and keeps them under `home`. All or nothing. Returns a line
 /// for the annotator.
 pub async fn accept_joins(c: &Concord, home: &Path, joins: &[SignedJoin]) -> Result<String> {
-    if joins.is_empty() || joins.len() > MAX_PER_POST {
-        return Err(ClientError::Input(format!(
-            "hand over 1 to {MAX_PER_POST} joins at a time, not {}",
-            joins.len()
-        )));
-    }
+    check_count("joins", joins.len())?;
     for sj in joins {
         let refuse = |why: String| {
             ClientError::Input(format!(
@@ -622,14 +620,8 @@ pub async fn accept_joins(c: &Concord, home: &Path, joins: &[SignedJoin]) -> Res
                 sj.batch, sj.annotator
             ))
         };
-        if sj.chain_id != c.chain_id() || sj.market != c.market_address() {
-            return Err(refuse(format!(
-                "this server takes joins for market {} on chain {}, not {} on chain {}",
-                c.market_address(),
-                c.chain_id(),
-                sj.market,
-                sj.chain_id
-            )));
+        if let Some(why) = other_deployment("joins", c, sj.chain_id, sj.market) {
+            return Err(refuse(why));
         }
         if sj.signer() != Some(sj.annotator) {
             return Err(refuse("the signature is not the annotator's".into()));
@@ -641,7 +633,7 @@ pub async fn accept_joins(c: &Concord, home: &Path, joins: &[SignedJoin]) -> Res
     for sj in joins {
         let body = serde_json::to_vec(sj).map_err(|e| ClientError::Store(e.to_string()))?;
         crate::handoff::write_atomic(
-            &joins_dir(home, c, sj.batch),
+            &kept_dir(home, "joins", c, sj.batch),
             format!("{}-{:#x}", sj.round, sj.annotator),
             &body,
         )?;
@@ -684,7 +676,7 @@ pub struct JoinReport {
 /// refuses alone or with the others. Files of joins on-chain or stale are removed; a transaction refused on-chain
 /// is reported and its joins kept for the next run.
 pub async fn send_joins(c: &Concord, home: &Path, batch: u64) -> Result<JoinReport> {
-    let dir = joins_dir(home, c, batch);
+    let dir = kept_dir(home, "joins", c, batch);
     let mut report = JoinReport {
         batch,
         ..JoinReport::default()
