@@ -687,12 +687,22 @@ pub async fn send_joins(c: &Concord, home: &Path, batch: u64) -> Result<JoinRepo
         if sj.batch != batch || sj.chain_id != c.chain_id() || sj.market != c.market_address() {
             continue;
         }
-        let member = c
+        // A failed read leaves this join for the next run (and never stops the commits sent after the joins).
+        let member = match c
             .market
             .memberOf(U256::from(batch), sj.annotator)
             .call()
             .await
-            .map_err(c.read_err("read membership"))?;
+            .map_err(c.read_err("read membership"))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                report
+                    .refused
+                    .push(format!("join of {}: {e}", sj.annotator));
+                continue;
+            }
+        };
         let joined = member.joined && member.lastRound.to::<u64>() >= u64::from(sj.round);
         if joined || round.is_some_and(|r| sj.round < r) {
             report.stale += 1;

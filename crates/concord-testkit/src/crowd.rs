@@ -149,6 +149,8 @@ where
             match annotator::join_via(c, batch_id, plan.tasks, stake, &relay.url).await {
                 Ok(_) => {}
                 // The server's dry run refused it: nothing left for this member now, or it joined by reservation.
+                // (A hand-over that failed for another reason is skipped too: callers check how many joins were
+                // relayed — `Rounds::relayed_joins` — as the gas benchmark does.)
                 Err(ClientError::Input(_)) => {}
                 Err(e) => return Err(e.into()),
             }
