@@ -39,14 +39,7 @@ pub async fn stake(c: &Concord, amount: U256) -> Result<()> {
             "the amount must be greater than zero".into(),
         ));
     }
-    let balance = c.token_balance(me).await?;
-    if balance < amount {
-        return Err(ClientError::Input(format!(
-            "insufficient CCD balance: {me} holds {} but tries to stake {}",
-            fmt_tokens(balance),
-            fmt_tokens(amount)
-        )));
-    }
+    c.ensure_balance(me, amount, "tries to stake").await?;
     c.ensure_allowance("approve stake", c.deployment.token, amount)
         .await?;
     c.send_market("stake", M::stakeCall { amount }).await?;

@@ -515,14 +515,7 @@ pub async fn sign_join(c: &Concord, batch: u64, max_tasks: u64, stake: U256) -> 
     let permit = if stake.is_zero() {
         None
     } else {
-        let balance = c.token_balance(me).await?;
-        if balance < stake {
-            return Err(ClientError::Input(format!(
-                "insufficient CCD balance: {me} holds {} but the join stakes {}",
-                concord_protocol::units::fmt_tokens(balance),
-                concord_protocol::units::fmt_tokens(stake)
-            )));
-        }
+        c.ensure_balance(me, stake, "the join stakes").await?;
         let allowance = c
             .token
             .allowance(me, c.market_address())

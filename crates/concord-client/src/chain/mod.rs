@@ -280,6 +280,20 @@ impl Concord {
             .map_err(self.read_err("read token balance"))
     }
 
+    /// Refuses, in one line, to move `amount` of the protocol token from `who`'s wallet when it holds less
+    /// (`doing`: what would move it, e.g. "tries to stake").
+    pub async fn ensure_balance(&self, who: Address, amount: U256, doing: &str) -> Result<()> {
+        let balance = self.token_balance(who).await?;
+        if balance < amount {
+            return Err(ClientError::Input(format!(
+                "insufficient CCD balance: {who} holds {} but {doing} {}",
+                concord_protocol::units::fmt_tokens(balance),
+                concord_protocol::units::fmt_tokens(amount)
+            )));
+        }
+        Ok(())
+    }
+
     /// Latest block timestamp (deadlines are compared against chain time, not the local clock).
     pub async fn chain_time(&self) -> Result<u64> {
         let block = self
