@@ -299,7 +299,7 @@ def main() -> int:
     global MUTANTS
     # `MUTANTS_ONLY=v2 make mutants` runs the v2 mutants only (files of the v2 market and its libraries).
     if os.environ.get("MUTANTS_ONLY") == "v2":
-        MUTANTS = [m for m in MUTANTS if m[0] in (V, S, ST, BT, PM, BP)]
+        MUTANTS = [m for m in MUTANTS if m[0] in (V, S, ST, TL, O, RL, BT, PM, BP)]
     # `MUTANTS_MATCH=text` keeps the mutants whose description contains `text` (to re-check a few; the 20-mutant
     # floor and the 95 % bar apply to full runs only).
     match = os.environ.get("MUTANTS_MATCH")
