@@ -5,6 +5,7 @@
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use clap::Parser;
+use concord_client::protocol::outcome::ItemOutcome;
 use concord_client::protocol::units::parse_tokens;
 use concord_client::protocol::ItemStatus;
 use concord_client::quality::batch::{responses_of, DS_ITERATIONS, DS_TOLERANCE};
@@ -94,6 +95,71 @@ pub struct Outcome {
     pub gas_per_accepted_label: u64,
     pub wall_seconds: f64,
     pub by_type: BTreeMap<Kind, TypeOutcome>,
+    /// The accepted items whose label is wrong, and who made their majority.
+    pub wrong_accepted: WrongAccepted,
+}
+
+/// Why accepted labels are wrong: the accepted items whose consensus differs from the truth, with how many of them
+/// were decided on fewer labels than replicas (the threshold counts revealed labels only) and whose labels formed
+/// the wrong majority.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrongAccepted {
+    pub items: u64,
+    /// Of them, decided with fewer revealed labels than the batch's replicas (an unrevealed or missing label).
+    pub short_of_labels: u64,
+    /// Of them, items whose wrong majority holds careful annotators' labels only.
+    pub careful_only: u64,
+    /// Per adversary type: the wrong items with at least one of its labels in the majority.
+    pub adversary_in_majority: BTreeMap<Kind, u64>,
+    /// What-if: the accepted items that would stay accepted if the threshold counted every replica (a missing
+    /// label as dissent), and how many of them are right.
+    pub over_replicas_accepted: u64,
+    pub over_replicas_correct: u64,
+}
+
+/// Sorts the accepted items whose label differs from `truth` by what made them: `kind_of` names each annotator's
+/// type, `replicas` is the number of labels an item is meant to get.
+pub fn wrong_accepted(
+    outcomes: &[ItemOutcome],
+    truth: &[u8],
+    kind_of: &BTreeMap<Address, Kind>,
+    replicas: u8,
+    threshold_bps: u16,
+) -> WrongAccepted {
+    let mut w = WrongAccepted::default();
+    for o in outcomes {
+        let (ItemStatus::Accepted, Some(label)) = (o.status, o.label) else {
+            continue;
+        };
+        let right = truth.get(o.index as usize) == Some(&label);
+        let agreeing = o.annotator_labels.iter().filter(|l| **l == label).count() as u64;
+        if agreeing * 10_000 >= u64::from(threshold_bps) * u64::from(replicas) {
+            w.over_replicas_accepted += 1;
+            w.over_replicas_correct += u64::from(right);
+        }
+        if right {
+            continue;
+        }
+        w.items += 1;
+        w.short_of_labels += u64::from(o.annotator_labels.len() < usize::from(replicas));
+        let majority: std::collections::BTreeSet<Kind> = o
+            .annotators
+            .iter()
+            .zip(&o.annotator_labels)
+            .filter(|(_, l)| **l == label)
+            .filter_map(|(a, _)| kind_of.get(a).copied())
+            .collect();
+        let adversaries: Vec<Kind> = majority
+            .into_iter()
+            .filter(|k| *k != Kind::Careful)
+            .collect();
+        w.careful_only += u64::from(adversaries.is_empty());
+        for k in adversaries {
+            *w.adversary_in_majority.entry(k).or_default() += 1;
+        }
+    }
+    w
 }
 
 /// `n` annotators, `share` of them adversaries split as evenly as possible among the five adversary types.
@@ -285,6 +351,9 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         .enumerate()
         .map(|(i, a)| (a.address, i))
         .collect();
+    let kind_of: BTreeMap<Address, Kind> = index.iter().map(|(a, &i)| (*a, kinds[i])).collect();
+    let threshold_bps = (p.threshold * 10_000.0).round() as u16;
+    let wrong = wrong_accepted(&outcomes, &truth, &kind_of, p.replicas, threshold_bps);
     let mut by_type: BTreeMap<Kind, TypeOutcome> = BTreeMap::new();
     for e in &scored {
         accepted += e.agreed.to::<u64>();
@@ -330,6 +399,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         gas_per_accepted_label: gas / accepted.max(1),
         wall_seconds: started.elapsed().as_secs_f64(),
         by_type,
+        wrong_accepted: wrong,
     })
 }
 
@@ -360,5 +430,83 @@ mod tests {
             }
         }
         assert_eq!(population(10, 0.0), vec![Kind::Careful; 10]);
+    }
+
+    fn item(index: u64, status: ItemStatus, label: Option<u8>, votes: &[(u8, u8)]) -> ItemOutcome {
+        ItemOutcome {
+            index,
+            label,
+            status,
+            votes: Vec::new(),
+            agreement: 0.0,
+            num_labels: votes.len() as u32,
+            annotators: votes
+                .iter()
+                .map(|(a, _)| Address::repeat_byte(*a))
+                .collect(),
+            annotator_labels: votes.iter().map(|(_, l)| *l).collect(),
+            settled_block: None,
+        }
+    }
+
+    #[test]
+    fn wrong_accepted_counts_only_wrong_accepted_items_and_who_made_their_majority() {
+        // Annotators 1-3 careful, 4 constant, 5 and 6 colluders.
+        let kind_of: BTreeMap<Address, Kind> = [
+            (1, Kind::Careful),
+            (2, Kind::Careful),
+            (3, Kind::Careful),
+            (4, Kind::Constant),
+            (5, Kind::Colluder),
+            (6, Kind::Colluder),
+        ]
+        .into_iter()
+        .map(|(a, k)| (Address::repeat_byte(a), k))
+        .collect();
+        let truth = [1, 1, 2, 0, 2];
+        let outcomes = [
+            // Right: not counted.
+            item(
+                0,
+                ItemStatus::Accepted,
+                Some(1),
+                &[(1, 1), (2, 1), (3, 1), (4, 0)],
+            ),
+            // Wrong, careful annotators alone, all five labels.
+            item(
+                1,
+                ItemStatus::Accepted,
+                Some(0),
+                &[(1, 0), (2, 0), (3, 0), (5, 2), (6, 1)],
+            ),
+            // Wrong, two colluders and the constant answerer, four labels (one missing).
+            item(
+                2,
+                ItemStatus::Accepted,
+                Some(0),
+                &[(4, 0), (5, 0), (6, 0), (1, 2)],
+            ),
+            // Wrong but decided by the reviewer, and no consensus: not counted.
+            item(3, ItemStatus::Reviewed, Some(1), &[(1, 1), (2, 1), (3, 0)]),
+            item(4, ItemStatus::NoConsensus, None, &[(1, 0), (2, 1)]),
+        ];
+        // At 66 %: item 0 (3 of 4 agree) and item 2 (3 of 4) fall below 3.3 of 5; item 1 (3 of 5) too.
+        let w = wrong_accepted(&outcomes, &truth, &kind_of, 5, 6600);
+        assert_eq!(
+            w,
+            WrongAccepted {
+                items: 2,
+                short_of_labels: 1,
+                careful_only: 1,
+                adversary_in_majority: [(Kind::Constant, 1), (Kind::Colluder, 1)]
+                    .into_iter()
+                    .collect(),
+                over_replicas_accepted: 0,
+                over_replicas_correct: 0,
+            }
+        );
+        // At 60 %, 3 of 5 is enough: items 0 (right), 1 and 2 (wrong) stay accepted.
+        let w = wrong_accepted(&outcomes, &truth, &kind_of, 5, 6000);
+        assert_eq!((w.over_replicas_accepted, w.over_replicas_correct), (3, 1));
     }
 }

@@ -64,10 +64,7 @@ fn print(o: &Outcome) {
     for (k, t) in &o.by_type {
         println!(
             "  {:<10} {:>4} {:>7} {:>9.1} {:>9.1} {:>+12.2}",
-            serde_json::to_value(k)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            kind_name(k),
             t.annotators,
             t.labels,
             t.rewards,
@@ -75,6 +72,33 @@ fn print(o: &Outcome) {
             t.net_per_annotator
         );
     }
+    let w = &o.wrong_accepted;
+    let kinds: Vec<String> = w
+        .adversary_in_majority
+        .iter()
+        .map(|(k, n)| format!("{} {n}", kind_name(k)))
+        .collect();
+    println!(
+        "  wrong accepted items {}: {} decided on fewer than {} revealed labels; majority of careful annotators only {}, with adversary labels: {}",
+        w.items,
+        w.short_of_labels,
+        o.replicas,
+        w.careful_only,
+        if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+    );
+    println!(
+        "  if the threshold counted all {} replicas: {} accepted items with {:.1}% correct",
+        o.replicas,
+        w.over_replicas_accepted,
+        100.0 * w.over_replicas_correct as f64 / w.over_replicas_accepted.max(1) as f64
+    );
+}
+
+fn kind_name(k: &sim::Kind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
