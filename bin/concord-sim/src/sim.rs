@@ -352,8 +352,7 @@ pub async fn run(p: &Params) -> eyre::Result<Outcome> {
         .map(|(i, a)| (a.address, i))
         .collect();
     let kind_of: BTreeMap<Address, Kind> = index.iter().map(|(a, &i)| (*a, kinds[i])).collect();
-    let threshold_bps = (p.threshold * 10_000.0).round() as u16;
-    let wrong = wrong_accepted(&outcomes, &truth, &kind_of, p.replicas, threshold_bps);
+    let wrong = wrong_accepted(&outcomes, &truth, &kind_of, p.replicas, o.threshold_bps);
     let mut by_type: BTreeMap<Kind, TypeOutcome> = BTreeMap::new();
     for e in &scored {
         accepted += e.agreed.to::<u64>();
